@@ -1,0 +1,33 @@
+# Two commands for a fresh Debian 12 machine (as root): `make run` and `make test`.
+# Both install what they need first, idempotently.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.deps-installed
+
+.PHONY: run test deps debian-packages venv lint bench-store
+
+run: deps
+	$(VENV)/bin/vlcp run
+
+test: deps
+	$(VENV)/bin/ruff check vlcp tests bench
+	$(VENV)/bin/pytest
+
+deps: debian-packages venv
+
+debian-packages:
+	@./scripts/install-debian-packages.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c requirements.lock -e '.[test]'
+	touch $(STAMP)
+
+lint: venv
+	$(VENV)/bin/ruff check vlcp tests bench
+
+bench-store: deps
+	$(PY) bench/store.py
