@@ -33,6 +33,7 @@ __all__ = [
     "InvalidValue",
     "Resync",
     "Session",
+    "SessionLost",
     "Snapshot",
     "Store",
     "StoreError",

@@ -32,7 +32,7 @@ class LogEntry:
     changes: tuple[tuple[str, bytes | None], ...]
 
 
-class Compacted(Exception):  # noqa: N818 - a signal between layers, not a user-facing error
+class Compacted(Exception):
     """The change log no longer holds the revisions a watcher asked for: it must resync."""
 
 
@@ -83,6 +83,7 @@ class Backend(abc.ABC):
     async def live_end(self, session_id: str) -> None:
         """Forget a session (it is then dead for every other client)."""
 
+    @abc.abstractmethod
     async def close(self) -> None:
         """Release connections and background tasks."""
 

@@ -132,7 +132,9 @@ class SqliteBackend(Backend):
             "INSERT OR REPLACE INTO kv (key, value, version) VALUES (?, ?, ?)",
             [(k, v, revision) for k, v in writes.items() if v is not None],
         )
-        db.execute("INSERT INTO log (rev, changes) VALUES (?, ?)", (revision, encode_changes(writes)))
+        db.execute(
+            "INSERT INTO log (rev, changes) VALUES (?, ?)", (revision, encode_changes(writes))
+        )
         db.execute("UPDATE meta SET value=? WHERE name='revision'", (revision,))
         if revision % _TRIM_EVERY == 0 and revision > LOG_RETAIN:
             db.execute("DELETE FROM log WHERE rev <= ?", (revision - LOG_RETAIN,))
@@ -203,19 +205,23 @@ class SqliteBackend(Backend):
     # -- liveness -------------------------------------------------------------------------
 
     async def live_start(self, session_id: str, ttl: float) -> None:
-        await self._call(self._exec, "INSERT OR REPLACE INTO live VALUES (?, ?)",
-                         (session_id, time.time() + ttl))
+        await self._call(
+            self._exec, "INSERT OR REPLACE INTO live VALUES (?, ?)", (session_id, time.time() + ttl)
+        )
 
     async def live_refresh(self, session_id: str, ttl: float) -> bool:
         now = time.time()
         updated = await self._call(
-            self._exec, "UPDATE live SET deadline=? WHERE sid=? AND deadline>=?",
+            self._exec,
+            "UPDATE live SET deadline=? WHERE sid=? AND deadline>=?",
             (now + ttl, session_id, now),
         )
         return updated == 1
 
     async def live_sessions(self) -> set[str]:
-        rows = await self._call(self._query, "SELECT sid FROM live WHERE deadline>=?", (time.time(),))
+        rows = await self._call(
+            self._query, "SELECT sid FROM live WHERE deadline>=?", (time.time(),)
+        )
         return {sid for (sid,) in rows}
 
     async def live_end(self, session_id: str) -> None:

@@ -67,7 +67,9 @@ class Store:
     async def read_prefix(self, prefix: str) -> Snapshot:
         """Every key under `prefix` ('' for all), consistent as of one revision."""
         revision, raw = await self.backend.snapshot(check_prefix(prefix))
-        return Snapshot(revision, {k: decode_value(v) for k, v in raw.items() if _visible(k, prefix)})
+        return Snapshot(
+            revision, {k: decode_value(v) for k, v in raw.items() if _visible(k, prefix)}
+        )
 
     async def transact(self, fn: Callable[[Transaction], Awaitable[T]]) -> T:
         """Run `fn(txn)` and commit what it wrote, atomically, if nothing it read changed.
@@ -145,7 +147,9 @@ class Store:
                     if picked:
                         yield WatchEvent(entry.revision, picked)
             except Compacted:
-                log.info("%s: change log compacted past revision %s; resyncing", self.name, revision)
+                log.info(
+                    "%s: change log compacted past revision %s; resyncing", self.name, revision
+                )
                 revision = None
             except StoreUnavailable as exc:
                 log.warning("%s: watch paused at revision %s: %s", self.name, revision, exc)

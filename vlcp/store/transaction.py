@@ -33,14 +33,19 @@ class Transaction:
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """Values of many keys, fetched in one round trip (None for absent keys)."""
         keys = [check_key(k, internal=self._internal) for k in keys]
-        wanted = [k for k in dict.fromkeys(keys) if k not in self._writes and k not in self._read_data]
+        wanted = [
+            k for k in dict.fromkeys(keys) if k not in self._writes and k not in self._read_data
+        ]
         if len(self._read_versions) + len(wanted) > limits.MAX_TXN_READS:
             raise TransactionTooLarge(f"a transaction may read at most {limits.MAX_TXN_READS} keys")
         if wanted:
             for key, item in (await self._backend.fetch(wanted)).items():
                 self._read_versions[key] = item.version
                 self._read_data[key] = item.data
-        return {k: decode_value(self._writes[k] if k in self._writes else self._read_data[k]) for k in keys}
+        return {
+            k: decode_value(self._writes[k] if k in self._writes else self._read_data[k])
+            for k in keys
+        }
 
     def put(self, key: str, value: Any) -> None:
         """Set `key` to `value` (any JSON value but None) when the transaction commits."""
@@ -62,7 +67,8 @@ class Transaction:
                 )
         if size > limits.MAX_TXN_BYTES:
             raise TransactionTooLarge(
-                f"a transaction may write at most {limits.MAX_TXN_BYTES} bytes; this one writes {size}"
+                f"a transaction may write at most {limits.MAX_TXN_BYTES} bytes, "
+                f"this one writes {size}"
             )
         self._writes[key] = data
         self._write_bytes = size
