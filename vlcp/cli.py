@@ -1,0 +1,124 @@
+"""The `vlcp` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from . import __version__
+from .config import Settings, load_settings
+from .store import Resync, StoreError, open_store
+
+log = logging.getLogger("vlcp")
+
+
+@click.group()
+@click.version_option(__version__)
+@click.option("--config", type=click.Path(path_type=Path), help="TOML configuration file.")
+@click.option("--store", "store_url", help="Store URL (overrides the configuration).")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+@click.pass_context
+def main(ctx: click.Context, config: Path | None, store_url: str | None, verbose: bool) -> None:
+    """vlcp: isolated multi-tenant virtual networks on Open vSwitch."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    overrides = {"store": {"url": store_url}} if store_url else {}
+    try:
+        ctx.obj = load_settings(config, **overrides)
+    except (ValidationError, FileNotFoundError) as exc:
+        raise click.ClickException(f"bad configuration: {exc}") from None
+
+
+@main.command()
+@click.pass_obj
+def run(settings: Settings) -> None:
+    """Run vlcp on this server until interrupted (Ctrl-C or SIGTERM)."""
+    _run_async(_serve(settings))
+
+
+async def _serve(settings: Settings) -> None:
+    store = await open_store(settings.store.url)
+    try:
+        session = await store.open_session(ttl=settings.store.session_ttl)
+        key = f"servers/{settings.node_name}"
+        await session.put(
+            key, {"pid": os.getpid(), "version": __version__, "since": time.time(), "serves": ["store"]}
+        )
+        log.info(
+            "vlcp %s on %s: store %s (%s); announced as %s; Ctrl-C to stop",
+            __version__, settings.node_name, settings.store.url, store.name, key,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        lost = asyncio.ensure_future(session.lost.wait())
+        await asyncio.wait([asyncio.ensure_future(stop.wait()), lost], return_when="FIRST_COMPLETED")
+        if lost.done():
+            raise click.ClickException("the store session was lost; restart to rejoin")
+        log.info("stopping")
+    finally:
+        await store.close()
+
+
+@main.group()
+def store() -> None:
+    """Look into the central store (for operators)."""
+
+
+@store.command("ls")
+@click.argument("prefix", default="")
+@click.pass_obj
+def store_ls(settings: Settings, prefix: str) -> None:
+    """Print every key under PREFIX with its value, as JSON lines."""
+
+    async def show() -> None:
+        db = await open_store(settings.store.url)
+        try:
+            snapshot = await db.read_prefix(prefix)
+        finally:
+            await db.close()
+        for key, value in sorted(snapshot.values.items()):
+            click.echo(json.dumps({"key": key, "value": value}))
+
+    _run_async(show())
+
+
+@store.command("watch")
+@click.argument("prefix", default="")
+@click.pass_obj
+def store_watch(settings: Settings, prefix: str) -> None:
+    """Print changes under PREFIX as JSON lines, until interrupted."""
+
+    async def follow() -> None:
+        db = await open_store(settings.store.url)
+        try:
+            async for item in db.watch(prefix=prefix):
+                if isinstance(item, Resync):
+                    click.echo(json.dumps({"revision": item.revision, "resync": item.values}))
+                else:
+                    changes = {c.key: c.value for c in item.changes}
+                    click.echo(json.dumps({"revision": item.revision, "changes": changes}))
+        finally:
+            await db.close()
+
+    _run_async(follow())
+
+
+def _run_async(coro: object) -> None:
+    try:
+        asyncio.run(coro)  # type: ignore[arg-type]
+    except (StoreError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,62 @@
+"""One typed settings tree: defaults, then a TOML file, then `VLCP_*` environment variables.
+
+Environment variables override the file so that one file can serve many servers, with
+the per-server differences (for example the store URL in a test) given in the environment.
+Nested settings use a double underscore: `VLCP_STORE__URL=zookeeper://...`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_FILE = Path("/etc/vlcp/vlcp.toml")
+DEFAULT_STORE_URL = "sqlite:///var/lib/vlcp/state.db"
+
+
+class StoreSettings(BaseModel):
+    """Where the central store is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = DEFAULT_STORE_URL
+    session_ttl: float = Field(10.0, gt=0, description="seconds before a dead server's keys vanish")
+
+
+class Settings(BaseSettings):
+    """Everything a vlcp process is configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="VLCP_", env_nested_delimiter="__", extra="forbid")
+
+    node_name: str = Field(default_factory=socket.gethostname)
+    store: StoreSettings = StoreSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = Path(os.environ.get("VLCP_CONFIG", DEFAULT_CONFIG_FILE))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, config_file))
+
+
+def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
+    """Settings from `config_file` (or $VLCP_CONFIG, or /etc/vlcp/vlcp.toml if it exists)."""
+    if config_file is not None:
+        if not config_file.is_file():
+            raise FileNotFoundError(f"configuration file {config_file} does not exist")
+        os.environ["VLCP_CONFIG"] = str(config_file)
+    return Settings(**overrides)  # type: ignore[arg-type]
