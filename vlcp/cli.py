@@ -52,18 +52,25 @@ async def _serve(settings: Settings) -> None:
         session = await store.open_session(ttl=settings.store.session_ttl)
         key = f"servers/{settings.node_name}"
         await session.put(
-            key, {"pid": os.getpid(), "version": __version__, "since": time.time(), "serves": ["store"]}
+            key,
+            {"pid": os.getpid(), "version": __version__, "since": time.time(), "serves": ["store"]},
         )
         log.info(
             "vlcp %s on %s: store %s (%s); announced as %s; Ctrl-C to stop",
-            __version__, settings.node_name, settings.store.url, store.name, key,
+            __version__,
+            settings.node_name,
+            settings.store.url,
+            store.name,
+            key,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         lost = asyncio.ensure_future(session.lost.wait())
-        await asyncio.wait([asyncio.ensure_future(stop.wait()), lost], return_when="FIRST_COMPLETED")
+        await asyncio.wait(
+            [asyncio.ensure_future(stop.wait()), lost], return_when="FIRST_COMPLETED"
+        )
         if lost.done():
             raise click.ClickException("the store session was lost; restart to rejoin")
         log.info("stopping")
@@ -122,3 +129,7 @@ def _run_async(coro: object) -> None:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The `vlcp` command as a user runs it: `run` announces the server; bad input is refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+VLCP = [sys.executable, "-m", "vlcp.cli"]
+
+
+def vlcp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*VLCP, *args], capture_output=True, text=True, timeout=30, env=env)
+
+
+def servers(url: str) -> list[dict]:
+    out = vlcp("--store", url, "store", "ls", "servers/")
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def wait_for(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_run_announces_the_server_and_withdraws_on_sigterm(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path}/state.db"
+    env = {**os.environ, "VLCP_NODE_NAME": "hv-test"}
+    proc = subprocess.Popen(
+        [*VLCP, "--store", url, "run"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(lambda: [s["key"] for s in servers(url)] == ["servers/hv-test"])
+        assert servers(url)[0]["value"]["pid"] == proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0, proc.stderr.read()
+    assert servers(url) == []
+
+
+def test_configuration_file_and_environment(tmp_path: Path) -> None:
+    config = tmp_path / "vlcp.toml"
+    config.write_text(f'node_name = "from-file"\n[store]\nurl = "sqlite://{tmp_path}/a.db"\n')
+    env = {**os.environ, "VLCP_STORE__URL": f"sqlite://{tmp_path}/b.db"}
+    out = vlcp("--config", str(config), "store", "ls", env=env)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "b.db").exists() and not (tmp_path / "a.db").exists()
+
+
+def test_bad_configuration_is_refused_clearly(tmp_path: Path) -> None:
+    config = tmp_path / "vlcp.toml"
+    config.write_text("[store]\nsession_ttl = -1\n")
+    out = vlcp("--config", str(config), "store", "ls")
+    assert out.returncode != 0 and "session_ttl" in out.stderr
+    missing = vlcp("--config", str(tmp_path / "nope.toml"), "store", "ls")
+    assert missing.returncode != 0 and "does not exist" in missing.stderr
+
+
+def test_unknown_store_scheme_is_refused_clearly() -> None:
+    out = vlcp("--store", "mysql://x/y", "store", "ls")
+    assert out.returncode == 1 and "scheme must be one of" in out.stderr
