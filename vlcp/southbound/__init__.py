@@ -1,0 +1,1 @@
+"""Southbound: how a controller talks to its Open vSwitch (OpenFlow and OVSDB)."""
