@@ -804,6 +804,8 @@ class EtcdServer(_Server):
             f"--initial-cluster-token={self.cluster_token}",
             # A restarted member with a stale log must not disrupt the cluster with new terms.
             "--pre-vote=true",
+            # vlcp's store commits up to 1000 reads and 1000 writes in one etcd Txn (default 128).
+            "--max-txn-ops=2048",
             f"--heartbeat-interval={self.heartbeat_ms}",
             f"--election-timeout={self.election_timeout_ms}",
             "--logger=zap",
