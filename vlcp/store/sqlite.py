@@ -81,7 +81,7 @@ class SqliteBackend(Backend):
     async def _call(self, fn: Any, *args: Any) -> Any:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-        except sqlite3.OperationalError as exc:
+        except (sqlite3.OperationalError, sqlite3.ProgrammingError) as exc:
             raise StoreUnavailable(f"sqlite store {self.path}: {exc}") from None
 
     # -- data --------------------------------------------------------------------------
@@ -187,7 +187,10 @@ class SqliteBackend(Backend):
         return [LogEntry(rev, decode_changes(record)) for rev, record in rows]
 
     def _data_version(self) -> int:
-        return self._poll_db.execute("PRAGMA data_version").fetchone()[0]
+        try:
+            return self._poll_db.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.ProgrammingError as exc:  # closed meanwhile
+            raise StoreUnavailable(f"sqlite store {self.path}: {exc}") from None
 
     async def _wait_for_commit(self, data_version: int) -> int:
         """Return once this process or another one committed; the new data_version."""

@@ -47,6 +47,7 @@ class Store:
         self.watch_retry = watch_retry
         self._reaper: asyncio.Task[None] | None = None
         self._sessions: set[Session] = set()
+        self._closed = False
 
     @property
     def name(self) -> str:
@@ -133,7 +134,7 @@ class Store:
             return Resync(snap.revision, snap.values)
 
         revision = since
-        while True:
+        while not self._closed:
             try:
                 if revision is None:
                     resync = await snapshot()
@@ -152,6 +153,8 @@ class Store:
                 )
                 revision = None
             except StoreUnavailable as exc:
+                if self._closed:
+                    return
                 log.warning("%s: watch paused at revision %s: %s", self.name, revision, exc)
                 await asyncio.sleep(self.watch_retry)
 
@@ -194,7 +197,11 @@ class Store:
             await asyncio.sleep(self.reap_interval)
 
     async def close(self) -> None:
-        """Close sessions (deleting their keys when the store is reachable) and connections."""
+        """Close sessions (deleting their keys when the store is reachable) and connections.
+
+        Watches of a closed store end (their iteration stops) instead of retrying.
+        """
+        self._closed = True
         for session in list(self._sessions):
             with contextlib.suppress(Exception):
                 await session.close()

@@ -329,3 +329,13 @@ async def test_largest_allowed_transaction_commits(store: Store) -> None:
 
     await store.transact(write)
     assert len((await store.read_prefix("big/")).values) == 1000
+
+
+async def test_watches_end_when_their_store_is_closed(target, open_stores) -> None:
+    store = await open_stores(target.url)
+    watch = store.watch(prefix="e/")
+    assert isinstance(await next_event(watch), Resync)
+    pending = asyncio.create_task(anext(watch, "ended"))
+    await asyncio.sleep(0.05)  # the watch is now waiting for commits
+    await store.close()
+    assert await asyncio.wait_for(pending, 10) == "ended"
