@@ -35,18 +35,36 @@ def owner_key(key: str) -> str:
     return f"_owners/{key}"
 
 
-async def reap_session(txn: Transaction, session_id: str) -> None:
-    """Delete a session's registry and the keys it still owns."""
+REAP_BATCH = 300
+"""Keys reaped per transaction: two deletes each stay within the contract's write limit."""
+
+
+async def reap_session(txn: Transaction, session_id: str) -> bool:
+    """Delete up to REAP_BATCH keys a session still owns; True once nothing is left.
+
+    The registry goes last, so a reaper that stops half-way leaves a registry that the
+    next one finishes.
+    """
     registry = await txn.get(registry_key(session_id))
     if registry is None:
-        return
-    owned = registry.get("keys", [])
+        return True
+    owned, rest = registry.get("keys", [])[:REAP_BATCH], registry.get("keys", [])[REAP_BATCH:]
     owners = await txn.get_many(owner_key(k) for k in owned)
     for key in owned:
         if owners[owner_key(key)] == session_id:
             txn.delete(key)
             txn.delete(owner_key(key))
+    if rest:
+        txn.put(registry_key(session_id), {**registry, "keys": rest})
+        return False
     txn.delete(registry_key(session_id))
+    return True
+
+
+async def reap_all(store: Store, session_id: str) -> None:
+    """Delete everything a session owns, in as many transactions as it takes."""
+    while not await store.transact_internal(lambda txn: reap_session(txn, session_id)):
+        pass
 
 
 class Session:
@@ -140,7 +158,7 @@ class Session:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
         try:
-            await self.store.transact_internal(lambda txn: reap_session(txn, self.id))
+            await reap_all(self.store, self.id)
         finally:
             await self.store.backend.live_end(self.id)
             for callback in self._close_callbacks:

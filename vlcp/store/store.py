@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 from .backend import Backend, Compacted
 from .codec import check_key, check_prefix, decode_value
-from .errors import Conflict, ConflictRetriesExhausted, SessionLost, StoreUnavailable
-from .session import Session, reap_session
+from .errors import Conflict, ConflictRetriesExhausted, StoreError, StoreUnavailable
+from .session import Session, reap_all
 from .transaction import Transaction
 from .types import Change, Resync, Snapshot, WatchEvent
 
@@ -183,7 +183,7 @@ class Store:
         dead = [k.removeprefix(SESSIONS_PREFIX) for k in registry[1]]
         dead = [sid for sid in dead if sid not in alive]
         for session_id in dead:
-            await self.transact_internal(lambda txn, sid=session_id: reap_session(txn, sid))
+            await reap_all(self, session_id)
         return len(dead)
 
     async def _reap_forever(self) -> None:
@@ -192,8 +192,8 @@ class Store:
                 reaped = await self.reap_dead_sessions()
                 if reaped:
                     log.info("%s: removed the keys of %d dead session(s)", self.name, reaped)
-            except (StoreUnavailable, ConflictRetriesExhausted, SessionLost) as exc:
-                log.debug("%s: reaper will retry: %s", self.name, exc)
+            except StoreError as exc:
+                log.warning("%s: reaper will retry: %s", self.name, exc)
             await asyncio.sleep(self.reap_interval)
 
     async def close(self) -> None:

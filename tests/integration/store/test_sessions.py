@@ -61,3 +61,12 @@ async def test_reaping_is_idempotent_across_processes(store: Store, target, open
     results = await asyncio.gather(store.reap_dead_sessions(), other.reap_dead_sessions())
     assert sum(results) >= 1
     assert (await store.read(["chassis/x"])).values == {}
+
+
+async def test_a_session_with_many_keys_is_reaped_whole(store: Store) -> None:
+    session = await store.open_session(ttl=5)
+    for i in range(650):  # more than two reaping batches
+        await session.put(f"many/{i}", i)
+    await store.backend.live_end(session.id)  # as if it had expired
+    assert await store.reap_dead_sessions() == 1
+    assert (await store.read_prefix("many/")).values == {}
