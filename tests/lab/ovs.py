@@ -199,6 +199,20 @@ class Hypervisor:
             for cidr in cidrs:
                 add_address(self.netns, bridge, cidr)
 
+    def restart_ovsdb(self, while_stopped: Callable[[], object] | None = None) -> None:
+        """Stop ovsdb-server by PID and start it again on the same socket and database file.
+
+        Clients (vswitchd, controllers) see their connection drop and must reconnect.
+        ``while_stopped`` runs in between, e.g. ``ovsdb-tool transact`` on ``conf.db`` to
+        change the database while no client can watch.
+        """
+        ref = self._daemons.pop("ovsdb-server", None)
+        if ref is not None:
+            stop_process(ref)
+        if while_stopped is not None:
+            while_stopped()
+        self._start_ovsdb_server()
+
     def __enter__(self) -> Self:
         return self.start()
 
