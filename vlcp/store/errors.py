@@ -26,7 +26,11 @@ class ConflictRetriesExhausted(StoreError):
 
 
 class StoreUnavailable(StoreError):
-    """The store could not be reached within the configured time; nothing was written."""
+    """The store could not be reached in the configured time.
+
+    A commit cut off this way may or may not have been applied, but never partially:
+    re-read before retrying a change that is not idempotent.
+    """
 
 
 class SessionLost(StoreError):

@@ -39,7 +39,15 @@ import math
 import re
 import threading
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -496,8 +504,8 @@ class ZooKeeperBackend(Backend):
             raise StoreUnavailable("the ZooKeeper store is closed")
         return self._zk, self._client
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -849,6 +857,7 @@ class ZooKeeperBackend(Backend):
         self._wakers.add(wake)
         watch = zk.waker(wake)
         batch = 1
+        synced = False
         while True:
             found = await self._read_entries(segment, position, batch)
             caught_up = False
@@ -868,27 +877,49 @@ class ZooKeeperBackend(Backend):
                 continue  # went on to the next segment
             batch = 1
             wake.clear()
-            first, head, current, stat = await zk.run(
-                [
-                    partial(client.get_async, self._log_root),
-                    partial(client.get_async, self._head_path),
-                    partial(client.exists_async, self._segment_path(segment)),
-                    partial(client.exists_async, self._entry_path(segment, position), watch),
-                ]
-            )
-            if stat is not None:
-                continue  # appeared meanwhile
-            if segment < int(json.loads(first[0])["first"]):
-                raise Compacted(f"change-log segment {segment} was removed")
-            head_segment = int(head[0])
-            if head_segment > segment:  # a closed segment, read past its end: go on
+            where = await self._locate(segment, position, watch)
+            if where == "closed":
                 segment, position = segment + 1, 0
-                continue
-            if head_segment < segment or current is None or current.cversion < position:
+            elif where == "ahead" and not synced:  # our member may lag behind the committer
+                synced = True
+                await zk.run_one(partial(client.sync_async, self.config.root))
+            elif where == "ahead":
                 raise Compacted(  # waiting would skip commits: make the watcher resync
                     f"revision {since} is ahead of the change log (restored from a backup?)"
                 )
-            await self._wait(wake)
+            elif where == "waiting":
+                synced = False
+                await self._wait(wake)
+
+    async def _locate(self, segment: int, position: int, watch: Callable[[Any], None]) -> str:
+        """Why entry `position` of `segment` is missing, watching for it to appear.
+
+        "appeared" (read it now), "closed" (the segment ended before it: go on to the next),
+        "ahead" (the log has fewer commits than that) or "waiting" (the next commit will
+        create it); raises Compacted when the segment was deleted.
+        """
+        zk, client = self._require()
+        # Order matters: the head before the entry (a segment closed before the entry was
+        # found missing will never get it), the compaction mark after it (a missing entry
+        # that was deleted had its segment marked compacted first).
+        head, current, entry, first = await zk.run(
+            [
+                partial(client.get_async, self._head_path),
+                partial(client.exists_async, self._segment_path(segment)),
+                partial(client.exists_async, self._entry_path(segment, position), watch),
+                partial(client.get_async, self._log_root),
+            ]
+        )
+        if entry is not None:
+            return "appeared"
+        if segment < int(json.loads(first[0])["first"]):
+            raise Compacted(f"change-log segment {segment} was removed")
+        head_segment = int(head[0])
+        if head_segment > segment:
+            return "closed"
+        if head_segment < segment or current is None or current.cversion < position:
+            return "ahead"
+        return "waiting"
 
     async def _wait(self, wake: asyncio.Event) -> None:
         """Sleep until the watched entry appears, the connection changes, or close().
