@@ -1,0 +1,131 @@
+"""Where each object and each derived fact lives in the store (see docs/model.md).
+
+One key per object (`lport/<id>`), a small state document per parent that serialises the
+creation of children and guards deletion (`lognet-state/<id>`), and one key per allocated
+value (`lognet-mac/<lognet>/<mac>`) so no document grows with the number of objects.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from .errors import Invalid
+
+ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._:@+=~-]{0,63}$"
+"""Ids become one store key segment, so they use only the characters keys allow."""
+_ID_RE = re.compile(ID_PATTERN[1:-1])
+
+# REST kind names, their store prefixes and how messages call them.
+PHYSNETS = "physical-networks"
+PHYSPORTS = "physical-ports"
+LOGNETS = "logical-networks"
+LPORTS = "logical-ports"
+SUBNETS = "subnets"
+ROUTERS = "routers"
+ROUTER_INTERFACES = "router-interfaces"
+KINDS = (PHYSNETS, PHYSPORTS, LOGNETS, LPORTS, SUBNETS, ROUTERS)
+
+PREFIX = {
+    PHYSNETS: "physnet",
+    PHYSPORTS: "physport",
+    LOGNETS: "lognet",
+    LPORTS: "lport",
+    SUBNETS: "subnet",
+    ROUTERS: "router",
+}
+NOUN = {
+    PHYSNETS: "physical network",
+    PHYSPORTS: "physical port",
+    LOGNETS: "logical network",
+    LPORTS: "logical port",
+    SUBNETS: "subnet",
+    ROUTERS: "router",
+}
+
+WILDCARD = "%"
+"""Physical port selectors: '%' matches any system-id or bridge."""
+_KEY_WILDCARD = "_~"
+"""'%' (and the empty vhost) in a key segment: '%' is not a key character and a segment may
+not start with '~', so '_~'; selectors never contain '~', so it cannot clash with a name."""
+
+
+def check_id(value: object, field: str = "id") -> str:
+    """`value` if it is a valid id, else `Invalid` saying what an id may contain."""
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
+        raise Invalid(
+            f"{field}: {value!r} is not a valid id (1 to 64 letters, digits or ._:@+=~-, "
+            "the first one a letter, digit or _)",
+            field=field,
+        )
+    return value
+
+
+def object_key(kind: str, id: str) -> str:
+    return f"{PREFIX[kind]}/{id}"
+
+
+def kind_prefix(kind: str) -> str:
+    """The store prefix holding every object of `kind` (and nothing else)."""
+    return f"{PREFIX[kind]}/"
+
+
+def physnet_state(id: str) -> str:
+    return f"physnet-state/{id}"
+
+
+def lognet_state(id: str) -> str:
+    return f"lognet-state/{id}"
+
+
+def subnet_state(id: str) -> str:
+    return f"subnet-state/{id}"
+
+
+def physnet_tag(physnet: str, tag: int) -> str:
+    """VLAN id or VNI `tag` of a physical network -> the logical network using it."""
+    return f"physnet-tag/{physnet}/{tag}"
+
+
+NATIVE_TAG = 0
+"""The tag key a native network's one logical network holds (at most one per network)."""
+
+
+def lognet_mac(lognet: str, mac: str) -> str:
+    return f"lognet-mac/{lognet}/{mac}"
+
+
+def subnet_ip(subnet: str, ip: str) -> str:
+    """An address of a subnet -> the port id, or 'router:<id>' for a router interface.
+
+    IPv6 addresses are written exploded: a compressed one may start with ':', which a key
+    segment may not.
+    """
+    address = ipaddress.ip_address(ip)
+    text = address.exploded if address.version == 6 else str(address)
+    return f"subnet-ip/{subnet}/{text}"
+
+
+def port_status(id: str) -> str:
+    """Written by the controller that binds the port: {"state", "host", "since"}."""
+    return f"lport-status/{id}"
+
+
+def _segment(value: str) -> str:
+    if value in ("", WILDCARD):
+        return _KEY_WILDCARD
+    return value
+
+
+def physport_key(vhost: str, systemid: str, bridge: str, name: str) -> str:
+    """Uniqueness of (vhost, systemid, bridge, name) among all physical ports."""
+    return f"physport-key/{_segment(vhost)}/{_segment(systemid)}/{_segment(bridge)}/{name}"
+
+
+def physnet_port(physnet: str, vhost: str, systemid: str, bridge: str) -> str:
+    """The physical port carrying `physnet` for one (vhost, systemid, bridge) selector."""
+    return f"physnet-port/{physnet}/{_segment(vhost)}/{_segment(systemid)}/{_segment(bridge)}"
+
+
+ROUTER_OWNER = "router:"
+"""Prefix of a subnet-ip value held by a router interface rather than a port."""

@@ -1,0 +1,164 @@
+"""Physical networks: how logical networks are carried (VLAN, VXLAN, native, local).
+
+A vlan network hands out VLAN ids from its `vlanrange`, a vxlan network VNIs from its
+`vnirange`; each id in use has a key `physnet-tag/<net>/<id>` naming its logical network.
+`physnet-state/<id>` counts logical networks and physical ports (the deletion guard) and
+keeps the allocation hint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from vlcp.store import Transaction
+
+from . import checks
+from .common import (
+    counted,
+    fixed,
+    in_the_way,
+    load_state,
+    merge_extras,
+    new_extras,
+    prefix_reader,
+    require,
+    require_absent,
+    resolve_id,
+)
+from .errors import Busy, Conflict, Invalid
+from .keys import PHYSNETS, object_key, physnet_state, physnet_tag
+from .objects import PhysicalNetworkCreate, PhysicalNetworkUpdate, field_names, given, parse
+
+DECLARED = field_names(PhysicalNetworkCreate) | {"status"}
+DIRECT_CHECK = 500
+"""Up to this many removed ids, a range change reads their keys; beyond, it lists what is used."""
+
+
+@dataclass(frozen=True)
+class Tagging:
+    """How a network type numbers its logical networks."""
+
+    range_field: str  # on the physical network
+    tag_field: str  # on the logical network
+    noun: str
+    bounds: tuple[int, int]
+
+
+TAGGING = {
+    "vlan": Tagging("vlanrange", "vlanid", "VLAN id", checks.VLAN_BOUNDS),
+    "vxlan": Tagging("vnirange", "vni", "VNI", checks.VNI_BOUNDS),
+}
+
+
+def _check_ranges(network: dict[str, Any]) -> None:
+    """The range field of the type is present and valid; the other one is absent."""
+    kind = network["type"]
+    for tagging in TAGGING.values():
+        field = tagging.range_field
+        value = network.get(field)
+        if TAGGING.get(kind) is tagging:
+            if value is None:
+                raise Invalid(f"{field}: is required for {kind} networks", field=field)
+            network[field] = checks.ranges(value, tagging.bounds, field)
+        elif value is not None:
+            owner = next(t for t, g in TAGGING.items() if g is tagging)
+            raise Invalid(
+                f"{field}: only {owner} networks have a {field}; this is a {kind} network",
+                field=field,
+            )
+
+
+async def create_physnet(txn: Transaction, body: object) -> dict:
+    request = parse(PhysicalNetworkCreate, body)
+    id = resolve_id(request.id)
+    network = {"id": id, "type": request.type, "vlanrange": None, "vnirange": None}
+    network.update(given(request))
+    _check_ranges(network)
+    network.update(new_extras(request, DECLARED))
+    await require_absent(txn, PHYSNETS, id)
+    txn.put(object_key(PHYSNETS, id), network)
+    txn.put(physnet_state(id), {"lognets": 0, "physports": 0, "next_tag": None})
+    return network
+
+
+async def update_physnet(txn: Transaction, id: str, body: object) -> dict:
+    current = await require(txn, PHYSNETS, id)
+    request = parse(PhysicalNetworkUpdate, fixed(body, current))
+    changes = given(request)
+    if changes.get("type", current["type"]) != current["type"]:
+        raise Invalid(
+            f"type: cannot be changed (from {current['type']} to {changes['type']})", field="type"
+        )
+    changes.pop("type", None)
+    network = {**current, **changes}
+    _check_ranges(network)
+    tagging = TAGGING.get(network["type"])
+    if tagging and network[tagging.range_field] != current[tagging.range_field]:
+        await _check_in_use(txn, id, current, network, tagging)
+    network = merge_extras(network, request, DECLARED)
+    txn.put(object_key(PHYSNETS, id), network)
+    return network
+
+
+async def _check_in_use(
+    txn: Transaction, id: str, current: dict, network: dict, tagging: Tagging
+) -> None:
+    """A narrower range must still hold every id in use."""
+    field = tagging.range_field
+    removed = checks.subtract(current[field], network[field])
+    count = (await load_state(txn, physnet_state(id)))["lognets"]
+    if not removed or count == 0:
+        return
+    if checks.range_size(removed) <= DIRECT_CHECK:
+        keys = {physnet_tag(id, v): v for first, last in removed for v in range(first, last + 1)}
+        values = await txn.get_many(keys)
+        used = {keys[k]: lognet for k, lognet in values.items() if lognet is not None}
+    else:
+        used = {
+            v: n
+            for v, n in (await tags_in_use(txn, id, count)).items()
+            if checks.in_ranges(v, removed)
+        }
+    if used:
+        tag, lognet = min(used.items())
+        raise Conflict(
+            f"{field}: {tagging.noun} {tag} is used by logical network {lognet}; "
+            "the new range must include it",
+            field=field,
+        )
+
+
+async def tags_in_use(txn: Transaction, id: str, count: int) -> dict[int, str]:
+    """Every tag of the physical network, listed outside the transaction and confirmed in it.
+
+    The count in the state document changes with every allocation, so when the listed keys
+    are all present and as many as the count, they are all of them; the commit then checks
+    that nothing changed since.
+    """
+    reader = prefix_reader.get()
+    if reader is None:
+        raise Conflict(f"physical network {id}: too many ids in use to check this change here")
+    prefix = physnet_tag(id, 0)[:-1]
+    for _attempt in range(3):
+        listed = (await reader(prefix)).values
+        if len(listed) != count:
+            continue
+        values = await txn.get_many(listed)
+        if all(v is not None for v in values.values()):
+            return {int(k[len(prefix) :]): v for k, v in values.items()}
+    raise Busy(f"physical network {id}: its allocations kept changing while being checked")
+
+
+async def delete_physnet(txn: Transaction, id: str) -> None:
+    await require(txn, PHYSNETS, id)
+    state = await load_state(txn, physnet_state(id))
+    parts = []
+    if state["lognets"]:
+        parts.append(counted(state["lognets"], "logical network"))
+    if state["physports"]:
+        parts.append(counted(state["physports"], "physical port"))
+    if parts:
+        raise in_the_way(f"physical network {id}", parts)
+    txn.delete(object_key(PHYSNETS, id))
+    txn.delete(physnet_state(id))

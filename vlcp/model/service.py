@@ -1,0 +1,270 @@
+"""The model's entry point: `Model` runs each request as one store transaction.
+
+Operations (`ops.apply`) work inside a store transaction, so a batch composes many of
+them in ONE transaction and succeeds whole or changes nothing. `Model` adds what a
+transaction function cannot:
+
+- per-key locks so one process's transactions on the same parent queue instead of
+  retrying against each other (`locks.KeyLocks`);
+- errors are only answered after the reads they rest on are confirmed unchanged (an
+  optimistic transaction that fails would otherwise never validate them);
+- store failures become `Busy` (503) or `Invalid` (too large), never a bare StoreError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+from vlcp.store import (
+    ConflictRetriesExhausted,
+    InvalidKey,
+    InvalidValue,
+    Resync,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    Transaction,
+    TransactionTooLarge,
+)
+from vlcp.store.errors import Conflict as StoreConflict
+
+from .common import prefix_reader
+from .errors import Busy, Invalid, ModelError, NotFound, TimedOut
+from .keys import (
+    KINDS,
+    LPORTS,
+    NOUN,
+    ROUTER_INTERFACES,
+    ROUTERS,
+    check_id,
+    kind_prefix,
+    object_key,
+    port_status,
+)
+from .locks import KeyLocks
+from .ops import Op, apply, lock_hint
+
+T = TypeVar("T")
+
+CONTENDED = ("physnet-state/", "lognet-state/", "subnet-state/", "router/")
+"""Keys that many transactions write: in one process they take turns (see `KeyLocks`)."""
+MAX_LIST = 10000
+
+
+class _NeedLocks(Exception):
+    def __init__(self, keys: set[str]) -> None:
+        self.keys = keys
+
+
+class _Unconfirmed(Exception):
+    """An error whose reads changed before it could be confirmed: run again."""
+
+
+class Model:
+    """The logical network model over one store (many `Model`s may share a store)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._locks = KeyLocks()
+
+    # -- writes: one transaction each ----------------------------------------------------
+
+    async def create(self, kind: str, body: dict) -> dict:
+        return await self._one(Op("create", kind, body=body))  # type: ignore[return-value]
+
+    async def update(self, kind: str, id: str, body: dict) -> dict:
+        return await self._one(Op("update", kind, id, body))  # type: ignore[return-value]
+
+    async def delete(self, kind: str, id: str) -> None:
+        await self._one(Op("delete", kind, id))
+
+    async def add_router_interface(self, router: str, body: dict) -> dict:
+        return await self._one(Op("create", ROUTER_INTERFACES, router, body))  # type: ignore[return-value]
+
+    async def remove_router_interface(self, router: str, subnet: str) -> None:
+        await self._one(Op("delete", ROUTER_INTERFACES, router, {"subnet": subnet}))
+
+    async def batch(self, ops: list[Op]) -> list[dict | None]:
+        """All operations in ONE transaction: every one succeeds, or nothing changes."""
+
+        async def run(txn: Transaction) -> list[dict | None]:
+            results = []
+            for index, op in enumerate(ops):
+                try:
+                    results.append(await apply(txn, op))
+                except ModelError as exc:
+                    name = f" {op.id}" if op.id else ""
+                    what = f"operation {index} ({op.action} {op.kind}{name})"
+                    raise exc.within(what, f"ops[{index}]") from None
+            return results
+
+        hint = set().union(*(lock_hint(op) for op in ops)) if ops else set()
+        return await self.transact(run, hint)
+
+    async def _one(self, op: Op) -> dict | None:
+        return await self.transact(lambda txn: apply(txn, op), lock_hint(op))
+
+    async def transact(
+        self, fn: Callable[[Transaction], Awaitable[T]], hint: Iterable[str] = ()
+    ) -> T:
+        """Run `fn` as one store transaction, with the model's locking and error mapping.
+
+        For callers composing their own operations with `apply` (e.g. a plural VLCP call).
+        `hint`: contended keys `fn` will write, if known (see `ops.lock_hint`).
+        """
+        held: set[str] = set()
+        hint = set(hint)
+
+        async def attempt(txn: Transaction) -> T:
+            try:
+                result = await fn(txn)
+            except ModelError:
+                await self._confirm(txn)
+                raise
+            needed = {k for k in txn.writes if k.startswith(CONTENDED)} - held
+            if needed:
+                if not self._locks.try_take(needed):
+                    raise _NeedLocks(needed)
+                held.update(needed)
+            return result
+
+        token = prefix_reader.set(self.store.read_prefix)
+        try:
+            if hint:
+                await self._locks.take(hint)
+                held.update(hint)
+            for _attempt in range(self.store.max_attempts):
+                try:
+                    return await self.store.transact(attempt)
+                except _NeedLocks as exc:
+                    wanted = held | exc.keys
+                    self._locks.release(held)
+                    held.clear()
+                    await self._locks.take(wanted)
+                    held.update(wanted)
+                except _Unconfirmed:
+                    continue
+            raise Busy("the store is too contended right now; nothing was written, retry")
+        except ConflictRetriesExhausted as exc:
+            raise Busy(
+                f"the store is too contended right now ({exc}); nothing was written"
+            ) from None
+        except StoreUnavailable as exc:
+            raise Busy(f"the store is unavailable ({exc}); nothing was written") from None
+        except TransactionTooLarge as exc:
+            raise Invalid(f"the request is too large for one transaction: {exc}") from None
+        except (InvalidKey, InvalidValue) as exc:
+            raise Invalid(str(exc)) from None
+        except StoreError as exc:
+            raise Busy(f"store error ({type(exc).__name__}: {exc}); nothing was written") from None
+        finally:
+            prefix_reader.reset(token)
+            self._locks.release(held)
+
+    async def _confirm(self, txn: Transaction) -> None:
+        """Check that what a failing transaction read is still current (else run it again)."""
+        if not txn.read_versions:
+            return
+        try:
+            await self.store.backend.commit(txn.read_versions, {})
+        except StoreConflict:
+            raise _Unconfirmed from None
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def get(self, kind: str, id: str) -> dict:
+        _check_kind(kind)
+        check_id(id)
+        key = object_key(kind, id)
+        value = (await self._read([key])).get(key)
+        if value is None:
+            raise NotFound(f"{NOUN[kind]} {id} does not exist")
+        return value
+
+    async def list(
+        self,
+        kind: str,
+        filters: dict[str, object] | None = None,
+        limit: int = 1000,
+        after: str | None = None,
+    ) -> list[dict]:
+        """Objects of `kind` sorted by id, those after `after`, matching every filter."""
+        _check_kind(kind)
+        if not 1 <= limit <= MAX_LIST:
+            raise Invalid(f"limit: {limit} is not in 1..{MAX_LIST}", field="limit")
+        try:
+            snapshot = await self.store.read_prefix(kind_prefix(kind))
+        except StoreError as exc:
+            raise Busy(f"the store is unavailable ({exc})") from None
+        result = []
+        for key in sorted(snapshot.values):
+            item = snapshot.values[key]
+            if after is not None and item["id"] <= after:
+                continue
+            if all(_matches(item.get(f), v) for f, v in (filters or {}).items()):
+                result.append(item)
+                if len(result) >= limit:
+                    break
+        return result
+
+    async def list_router_interfaces(self, router: str) -> list[dict]:
+        return list((await self.get(ROUTERS, router))["interfaces"])
+
+    async def port_status(self, id: str) -> dict | None:
+        """The status the binding server wrote, None before any; NotFound without the port."""
+        check_id(id)
+        keys = [object_key(LPORTS, id), port_status(id)]
+        values = await self._read(keys)
+        if values.get(keys[0]) is None:
+            raise NotFound(f"logical port {id} does not exist")
+        return values.get(keys[1])
+
+    async def wait_port_up(self, id: str, timeout: float) -> dict:
+        """The port with its "status" once a server reports it up; TimedOut (408) before.
+
+        Waits on a store watch of the port and its status (no polling).
+        """
+        check_id(id)
+        port_key, status_key = object_key(LPORTS, id), port_status(id)
+        state: dict[str, Any] = dict(await self._read([port_key, status_key]))
+        try:
+            async with asyncio.timeout(max(timeout, 0)):
+                watch = self.store.watch(keys=[port_key, status_key])
+                try:
+                    while True:
+                        port, status = state.get(port_key), state.get(status_key)
+                        if port is None:
+                            raise NotFound(f"logical port {id} does not exist")
+                        if isinstance(status, dict) and status.get("state") == "up":
+                            return {**port, "status": status}
+                        item = await anext(watch)
+                        if isinstance(item, Resync):
+                            state = dict(item.values)
+                        else:
+                            for change in item.changes:
+                                state[change.key] = change.value
+                finally:
+                    await watch.aclose()
+        except TimeoutError:
+            raise TimedOut(f"logical port {id} is not up after {timeout:g} s") from None
+
+    async def _read(self, keys: list[str]) -> dict[str, Any]:
+        try:
+            return (await self.store.read(keys)).values
+        except StoreError as exc:
+            raise Busy(f"the store is unavailable ({exc})") from None
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise NotFound(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
+
+
+def _matches(value: object, wanted: object) -> bool:
+    """Equality, and a text filter (from a query string) also matches a number or bool."""
+    if value == wanted and type(value) is type(wanted):
+        return True
+    return isinstance(wanted, str) and not isinstance(value, str) and json.dumps(value) == wanted
