@@ -14,6 +14,7 @@ import click
 from pydantic import ValidationError
 
 from . import __version__
+from .cli_client import register_client_commands
 from .config import Settings, load_settings
 from .store import Resync, StoreError, open_store
 
@@ -78,6 +79,73 @@ async def _serve(settings: Settings) -> None:
         await store.close()
 
 
+@main.command()
+@click.option("--store", "store_url", help="Store URL (overrides the configuration).")
+@click.option("--listen", help="HOST:PORT to listen on [default: api.listen, 127.0.0.1:8081].")
+@click.option("--token", help="Require this bearer token [default: api.token, none].")
+@click.pass_obj
+def api(settings: Settings, store_url: str | None, listen: str | None, token: str | None) -> None:
+    """Serve the web API alone (REST v1 and the original VLCP API) until interrupted.
+
+    Any number of these processes may serve one store: each request is one transaction.
+    """
+    try:
+        host, port = parse_listen(listen or settings.api.listen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from None
+    url = store_url or settings.store.url
+    _run_async(_serve_api(url, host, port, token or settings.api.token))
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`HOST:PORT` or `[IPv6]:PORT` -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT (for example 127.0.0.1:8081)")
+    return host, int(port)
+
+
+async def _serve_api(store_url: str, host: str, port: int, token: str | None) -> None:
+    # Imported here so that the other commands start without loading the web stack.
+    import uvicorn
+
+    from .api import create_app
+    from .model.service import Model
+
+    db = await open_store(store_url)
+    try:
+        app = create_app(Model(db), token=token)
+        config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="off")
+        server = uvicorn.Server(config)
+        log.info(
+            "vlcp api %s on http://%s:%d: store %s (%s)%s; Ctrl-C to stop",
+            __version__,
+            host,
+            port,
+            store_url,
+            db.name,
+            ", bearer token required" if token else "",
+        )
+        # uvicorn stops gracefully on SIGINT/SIGTERM, then raises the signal again for the
+        # handler it found; a quiet one here lets the store close and the exit status be 0.
+        previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            await server.serve()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if not server.started:
+            raise click.ClickException(f"could not listen on {host}:{port}")
+        log.info("stopped")
+    finally:
+        await db.close()
+
+
+def _stopped(signum: int, frame: object) -> None:
+    """Signal handler for after uvicorn's graceful shutdown: nothing left to do."""
+
+
 @main.group()
 def store() -> None:
     """Look into the central store (for operators)."""
@@ -130,6 +198,8 @@ def _run_async(coro: object) -> None:
     except KeyboardInterrupt:
         pass
 
+
+register_client_commands(main)
 
 if __name__ == "__main__":
     main()

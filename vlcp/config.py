@@ -32,6 +32,16 @@ class StoreSettings(BaseModel):
     session_ttl: float = Field(10.0, gt=0, description="seconds before a dead server's keys vanish")
 
 
+class ApiSettings(BaseModel):
+    """The web API: where `vlcp api` listens, and where the client verbs find it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    listen: str = Field("127.0.0.1:8081", description="HOST:PORT; loopback unless opened up")
+    url: str = Field("http://127.0.0.1:8081", description="the API the client verbs call")
+    token: str | None = Field(None, description="bearer token, required by the API when set")
+
+
 class Settings(BaseSettings):
     """Everything a vlcp process is configured with."""
 
@@ -39,6 +49,7 @@ class Settings(BaseSettings):
 
     node_name: str = Field(default_factory=socket.gethostname)
     store: StoreSettings = StoreSettings()
+    api: ApiSettings = ApiSettings()
 
     @classmethod
     def settings_customise_sources(

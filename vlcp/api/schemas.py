@@ -1,0 +1,115 @@
+"""Shapes of REST v1 requests and responses, as pydantic models for the OpenAPI document.
+
+Object fields are validated by the model (it owns the rules and names the field in its
+errors), so the API passes object bodies through as JSON objects. What the API itself
+decides — batch envelopes, pages, errors — is declared strictly here, so schemathesis and
+clients see the same contract the code enforces.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+KINDS: tuple[str, ...] = (
+    "physical-networks",
+    "physical-ports",
+    "logical-networks",
+    "logical-ports",
+    "subnets",
+    "routers",
+)
+"""The kinds of object, by their REST path names (the model's names too)."""
+
+BATCH_KINDS = (*KINDS, "router-interfaces")
+MAX_BATCH = 500
+"""Most operations in one batch; a store transaction writes at most 1000 keys anyway."""
+
+Kind = Literal[
+    "physical-networks",
+    "physical-ports",
+    "logical-networks",
+    "logical-ports",
+    "subnets",
+    "routers",
+    "router-interfaces",
+]
+
+
+class ErrorDetail(BaseModel):
+    status: int = Field(description="the HTTP status, repeated for clients that lose it")
+    message: str = Field(description="what is wrong, naming the field or object and why")
+    field: str | None = Field(description="the offending field, like `operations[2].kind`")
+
+
+class ErrorBody(BaseModel):
+    """Every REST v1 error."""
+
+    error: ErrorDetail
+
+
+class Object(BaseModel):
+    """A stored object: its id and every field (the fields depend on the kind)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+
+
+class Page(BaseModel):
+    """One page of a list, sorted by id; pass `next` as `after` for the next page."""
+
+    items: list[Object]
+    next: str | None = Field(description="cursor for the next page; null on the last page")
+
+
+class Interfaces(BaseModel):
+    """The interfaces of one router."""
+
+    items: list[dict[str, Any]]
+
+
+class Operation(BaseModel):
+    """One operation of a batch."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    action: Literal["create", "update", "delete"]
+    kind: Kind
+    id: str | None = Field(
+        None, description="the object to update or delete (the router, for router-interfaces)"
+    )
+    body: dict[str, Any] | None = Field(
+        None, description="fields to create or update ({'subnet': ...} for router-interfaces)"
+    )
+
+
+class BatchRequest(BaseModel):
+    """Many operations, applied in one store transaction: all of them or none."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    operations: list[Operation] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchResult(BaseModel):
+    """The result of each operation, in order (null for deletes)."""
+
+    results: list[dict[str, Any] | None]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    store: str = Field(description="the store backend's name")
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in (
+        (400, "malformed request (JSON syntax, query string)"),
+        (401, "missing or wrong bearer token"),
+        (404, "no such object"),
+        (409, "conflicts with what is stored (in use, duplicate, exhausted)"),
+        (413, "request body or transaction too large"),
+        (422, "a field has a wrong value; `field` names it"),
+        (503, "the store is unreachable or too busy; nothing was changed"),
+    )
+}

@@ -1,0 +1,244 @@
+"""The `vlcp` client verbs: `vlcp <kind> create|show|list|update|delete` over REST v1.
+
+In the manner of `ovn-nbctl` and the OpenStack client: one verb per call, fields given as
+`FIELD=VALUE` arguments, a table for people and `--json` for scripts. Values are JSON when
+they parse as JSON (`mtu=1500`, `vlanrange=[[100,200]]`), text otherwise; quote a number
+as JSON text to keep it text (`hostname='"42"'`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import click
+
+from .client import ApiError, Client
+from .config import Settings
+
+KINDS = {
+    "physical-network": "physical-networks",
+    "physical-port": "physical-ports",
+    "logical-network": "logical-networks",
+    "logical-port": "logical-ports",
+    "subnet": "subnets",
+    "router": "routers",
+}
+
+
+def parse_fields(pairs: Iterable[str]) -> dict[str, Any]:
+    """`["mtu=1500", "name=eth0"]` -> `{"mtu": 1500, "name": "eth0"}`."""
+    fields: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r} is not FIELD=VALUE", param_hint="FIELD=VALUE")
+        if name in fields:
+            raise click.BadParameter(f"{name!r} is given twice", param_hint="FIELD=VALUE")
+        try:
+            fields[name] = json.loads(text)
+        except ValueError:
+            fields[name] = text
+    return fields
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    """Rows as an aligned text table, `id` first, columns in order of first appearance."""
+    if columns is None:
+        columns = ["id"] if any("id" in r for r in rows) else []
+        for row in rows:
+            columns += [name for name in row if name not in columns]
+    cells = [[_cell(row.get(name, "")) for name in columns] for row in rows]
+    widths = [max([len(name), *(len(c[i]) for c in cells)]) for i, name in enumerate(columns)]
+    lines = ["  ".join(n.ljust(w) for n, w in zip(columns, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def show(obj: Any, as_json: bool) -> None:
+    """Print one object (a field/value table) or a list of objects."""
+    if as_json:
+        click.echo(json.dumps(obj, indent=2, sort_keys=False))
+    elif isinstance(obj, list):
+        click.echo(table(obj) if obj else "(none)")
+    else:
+        rows = [{"field": k, "value": v} for k, v in obj.items()]
+        click.echo(table(rows, ["field", "value"]))
+
+
+def client_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--api`, `--token`, `--json` on every verb; the call gets a ready `Client`."""
+
+    @click.option("--api", "api_url", help="API URL [default: api.url, http://127.0.0.1:8081].")
+    @click.option("--token", help="Bearer token [default: api.token].")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+    @click.pass_obj
+    @functools.wraps(fn)
+    def wrapper(
+        settings: Settings, api_url: str | None, token: str | None, *args: Any, **kwargs: Any
+    ) -> None:
+        client = Client(api_url or settings.api.url, token=token or settings.api.token)
+        try:
+            fn(client, *args, **kwargs)
+        except ApiError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+def wait_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=10.0,
+        show_default=True,
+        help="Seconds to wait with --wait.",
+    )(fn)
+    return click.option(
+        "--wait", type=click.Choice(["up"]), help="Answer once the port is up (or time out)."
+    )(fn)
+
+
+def kind_group(name: str, kind: str) -> click.Group:
+    """The five verbs of one kind."""
+    is_port = kind == "logical-ports"
+
+    @click.group(name=name, help=f"Create, show, list, update, delete {kind}.")
+    def group() -> None:
+        pass
+
+    @group.command("create")
+    @click.argument("fields", nargs=-1, metavar="FIELD=VALUE...")
+    @client_options
+    @wait_options
+    def create(
+        client: Client, fields: tuple[str, ...], as_json: bool, wait: str | None, timeout: float
+    ) -> None:
+        """Create one object from FIELD=VALUE pairs (`id=...` to choose its id)."""
+        obj = client.create(kind, parse_fields(fields))
+        if wait:
+            _only_ports(is_port)
+            obj = client.get(kind, obj["id"], wait=wait, timeout=timeout)
+        show(obj, as_json)
+
+    @group.command("show")
+    @click.argument("id")
+    @client_options
+    @wait_options
+    def show_one(client: Client, id: str, as_json: bool, wait: str | None, timeout: float) -> None:
+        """Show one object (with --wait up: once the logical port is up)."""
+        if wait:
+            _only_ports(is_port)
+        show(client.get(kind, id, wait=wait, timeout=timeout), as_json)
+
+    @group.command("list")
+    @click.argument("filters", nargs=-1, metavar="[FIELD=VALUE]...")
+    @click.option("--limit", type=click.IntRange(min=1), help="At most this many.")
+    @client_options
+    def list_all(
+        client: Client, filters: tuple[str, ...], as_json: bool, limit: int | None
+    ) -> None:
+        """List objects whose fields equal the FIELD=VALUE filters, sorted by id."""
+        wanted = {k: _filter_text(v) for k, v in parse_fields(filters).items()}
+        show(list(client.list(kind, wanted, limit=limit)), as_json)
+
+    @group.command("update")
+    @click.argument("id")
+    @click.argument("fields", nargs=-1, required=True, metavar="FIELD=VALUE...")
+    @client_options
+    def update(client: Client, id: str, fields: tuple[str, ...], as_json: bool) -> None:
+        """Change the given fields of one object."""
+        show(client.update(kind, id, parse_fields(fields)), as_json)
+
+    @group.command("delete")
+    @click.argument("ids", nargs=-1, required=True, metavar="ID...")
+    @client_options
+    def delete(client: Client, ids: tuple[str, ...], as_json: bool) -> None:
+        """Delete objects; several ids are deleted in one transaction (all or none)."""
+        if len(ids) == 1:
+            client.delete(kind, ids[0])
+        else:
+            client.batch([{"action": "delete", "kind": kind, "id": i} for i in ids])
+        if as_json:
+            click.echo(json.dumps({"deleted": list(ids)}))
+
+    if kind == "routers":
+        group.add_command(interface_group())
+    return group
+
+
+def _filter_text(value: Any) -> str:
+    """A filter as the query string carries it (the API types it by the field)."""
+    if value is None:
+        return "null"
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def _only_ports(is_port: bool) -> None:
+    if not is_port:
+        raise click.UsageError("--wait applies to logical ports only")
+
+
+def interface_group() -> click.Group:
+    """`vlcp router interface add|list|remove`."""
+
+    @click.group(name="interface", help="Attach routers to subnets.")
+    def group() -> None:
+        pass
+
+    @group.command("add")
+    @click.argument("router")
+    @click.argument("fields", nargs=-1, required=True, metavar="subnet=ID [ip_address=IP]...")
+    @client_options
+    def add(client: Client, router: str, fields: tuple[str, ...], as_json: bool) -> None:
+        """Attach ROUTER to a subnet (its address defaults to the subnet's gateway)."""
+        show(client.add_interface(router, parse_fields(fields)), as_json)
+
+    @group.command("list")
+    @click.argument("router")
+    @client_options
+    def list_interfaces(client: Client, router: str, as_json: bool) -> None:
+        """The interfaces of ROUTER."""
+        show(client.interfaces(router), as_json)
+
+    @group.command("remove")
+    @click.argument("router")
+    @click.argument("subnet")
+    @client_options
+    def remove(client: Client, router: str, subnet: str, as_json: bool) -> None:
+        """Detach ROUTER from SUBNET."""
+        client.remove_interface(router, subnet)
+
+    return group
+
+
+@click.command("batch")
+@click.argument("file", type=click.File("r"), default="-")
+@client_options
+def batch(client: Client, file: Any, as_json: bool) -> None:
+    """Apply the operations in FILE (JSON; '-' for stdin) in one transaction."""
+    try:
+        document = json.load(file)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="FILE") from None
+    operations = document.get("operations") if isinstance(document, dict) else document
+    if not isinstance(operations, list):
+        raise click.BadParameter("expected a list of operations", param_hint="FILE")
+    results = client.batch(operations)
+    show([r for r in results if r is not None] if not as_json else results, as_json)
+
+
+def register_client_commands(main: click.Group) -> None:
+    """Add the client verbs to the `vlcp` command."""
+    for name, kind in KINDS.items():
+        main.add_command(kind_group(name, kind))
+    main.add_command(batch)
