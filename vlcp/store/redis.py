@@ -29,7 +29,7 @@ import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
 from redis import exceptions as redis_errors
 from redis.asyncio import ConnectionPool, Redis
@@ -46,6 +46,8 @@ from .backend import (
     encode_changes,
 )
 from .errors import Conflict, StoreError, StoreUnavailable, TransactionTooLarge
+from .lifecycle import start_or_close
+from .url import UrlParams, split_store_url
 
 log = logging.getLogger(__name__)
 
@@ -229,28 +231,19 @@ def parse_redis_url(url: str) -> RedisSettings:
 
     Raises ValueError naming the problem, so a typo in a config file fails at start-up.
     """
-    parts = urlsplit(url)
-    if parts.scheme != "redis":
-        raise ValueError(f"store URL {url!r}: scheme must be redis")
-    pairs = parse_qs(parts.query, keep_blank_values=True)
-    query = {name: values[-1] for name, values in pairs.items()}
-    unknown = set(query) - {"timeout", "prefix", "retain"}
-    if unknown:
-        raise ValueError(f"store URL {url!r}: unknown parameter(s) {', '.join(sorted(unknown))}")
+    parts = split_store_url(url, "redis")
+    params = UrlParams(url, parts.query)
+    timeout = params.number("timeout", DEFAULT_TIMEOUT, below=3600)
+    retain = params.integer("retain", LOG_RETAIN, minimum=100)
+    prefix = params.text("prefix", DEFAULT_PREFIX)
+    params.refuse_unknown()
     try:
         port = parts.port or DEFAULT_PORT
         db = int(parts.path.strip("/") or 0)
-        timeout = float(query.get("timeout", DEFAULT_TIMEOUT))
-        retain = int(query.get("retain", LOG_RETAIN))
     except ValueError as exc:
         raise ValueError(f"store URL {url!r}: {exc}") from None
-    prefix = query.get("prefix", DEFAULT_PREFIX)
     if not parts.hostname:
         raise ValueError(f"store URL {url!r} needs a host: redis://host:port/db")
-    if not 0 < timeout < 3600:
-        raise ValueError(f"store URL {url!r}: timeout must be between 0 and 3600 seconds")
-    if retain < 100:
-        raise ValueError(f"store URL {url!r}: retain must be at least 100 commits")
     if not _PREFIX_RE.fullmatch(prefix):
         raise ValueError(f"store URL {url!r}: prefix must be letters, digits and _.:{{}}-")
     return RedisSettings(
@@ -518,9 +511,4 @@ class RedisBackend(Backend):
 async def open_redis(url: str) -> RedisBackend:
     """Connect to the store at `url`; raises StoreUnavailable when the server cannot be reached."""
     backend = RedisBackend(parse_redis_url(url))
-    try:
-        await backend.connect()
-    except BaseException:
-        await backend.close()
-        raise
-    return backend
+    return await start_or_close(backend, backend.connect)

@@ -1,0 +1,188 @@
+"""Commits: one ZooKeeper multi per transaction.
+
+The multi holds a version check of the log head, a check or write per key, a check of
+the tombstone epoch the read versions depend on, and the log entry. What this process
+knows of data znodes (`core`) decides how each key is written; a stale hint only costs
+a retried multi, never a wrong result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from kazoo.exceptions import NodeExistsError
+from kazoo.protocol.serialization import Transaction as MultiRequest
+
+from ..backend import MISSING_VERSION, encode_changes
+from ..errors import Conflict, TransactionTooLarge
+from .core import INTERNAL_RETRIES
+from .kazoo_bridge import failed_op
+from .layout import entry_position, revision, split_version
+from .reads import Reads
+
+_TXN_METHODS = {"create": "create", "set": "set_data", "check": "check", "delete": "delete"}
+
+
+@dataclass
+class _Plan:
+    """One commit's multi: its kazoo transaction and what each operation stands for."""
+
+    txn: Any
+    ops: list[tuple[str, str, str]] = field(default_factory=list)
+    """(kind, key, op) per operation: kind is head, read, blind or log."""
+    epochs: set[int] = field(default_factory=set)
+    """Tombstone epochs the read versions depend on."""
+
+    def add(self, kind: str, key: str, op: str, *args: Any, **options: Any) -> None:
+        getattr(self.txn, _TXN_METHODS[op])(*args, **options)
+        self.ops.append((kind, key, op))
+
+
+class Commits(Reads):
+    """commit: plan the multi, send it, learn from its outcome."""
+
+    async def commit(self, reads: Mapping[str, int], writes: Mapping[str, bytes | None]) -> int:
+        self._require()
+        if not writes:
+            return await self._validate_reads(dict(reads))
+        for _attempt in range(INTERNAL_RETRIES):
+            committed = await self._try_commit(reads, writes)
+            if committed is not None:
+                return committed
+        raise Conflict("the commit kept racing with concurrent writers; retrying")
+
+    async def _try_commit(
+        self, reads: Mapping[str, int], writes: Mapping[str, bytes | None]
+    ) -> int | None:
+        """One multi; the revision, None to retry at once, or Conflict when a read changed."""
+        zk, _client = self._require()
+        await self._prepare(reads, writes)
+        plan = self._plan(reads, writes)
+        self._check_size(plan)
+        results = await zk.run_one(plan.txn.commit_async)
+        failed = failed_op(results)
+        if failed is None:
+            return self._committed(plan, results, writes)
+        kind, key, _op = plan.ops[failed]
+        if kind == "read":
+            raise Conflict(f"changed since read: {key or 'a key (tombstones were collected)'}")
+        if kind == "blind" and isinstance(results[failed], NodeExistsError):
+            self._known.put(self._data_path(key), True)
+        elif kind == "blind":  # its tombstone was collected
+            self._forget(key)
+        else:  # the head moved on (a new log segment)
+            await self._refresh_head()
+        return None
+
+    async def _prepare(self, reads: Mapping[str, int], writes: Mapping[str, bytes | None]) -> None:
+        """Create missing key containers and learn which blindly written znodes exist."""
+        zk, client = self._require()
+        containers = {self._container_path(k) for k in (*reads, *writes)} - self._containers
+        unknown = [
+            self._data_path(k)
+            for k in writes
+            if k not in reads and self._data_path(k) not in self._known
+        ]
+        if self._head is None:
+            await self._refresh_head()
+        if not containers and not unknown:
+            return
+        calls = [partial(client.create_async, path, b"") for path in containers]
+        calls += [partial(client.exists_async, path) for path in unknown]
+        results = await zk.run(calls)
+        self._containers.update(containers)
+        for path, stat in zip(unknown, results[len(containers) :], strict=True):
+            if stat is not None:
+                self._known.put(path, True)
+
+    def _plan(self, reads: Mapping[str, int], writes: Mapping[str, bytes | None]) -> _Plan:
+        _zk, client = self._require()
+        assert self._head is not None
+        segment, head_version = self._head
+        plan = _Plan(client.transaction())
+        plan.add("head", "", "check", self._head_path, head_version)
+        for key in dict.fromkeys((*reads, *writes)):
+            self._key_ops(plan, key, reads, writes)
+        if len(plan.epochs) > 1:
+            raise Conflict("read before and after tombstones were collected")
+        for epoch in plan.epochs:
+            plan.add("read", "", "check", self._gc_path, epoch)
+        log_entry = f"{self._segment_path(segment)}/e"
+        plan.add("log", "", "create", log_entry, encode_changes(writes), sequence=True)
+        return plan
+
+    def _key_ops(
+        self, plan: _Plan, key: str, reads: Mapping[str, int], writes: Mapping[str, bytes | None]
+    ) -> None:
+        """Add the operations for `key`: write it, check it still has the version read."""
+        path = self._data_path(key)
+        data = writes.get(key) or b""
+        writing = key in writes
+        if key not in reads:
+            if path in self._known:
+                plan.add("blind", key, "set", path, data, -1)
+            else:
+                self._create_or_probe(plan, "blind", key, data)
+            return
+        if reads[key] != MISSING_VERSION:
+            epoch, version = split_version(reads[key])
+        elif (tombstone := self._tombstones.get(key)) is not None:
+            version, epoch = tombstone  # absent: still the same tombstone?
+        else:  # absent and no znode: creating it fails if the key appeared since
+            self._create_or_probe(plan, "read", key, data if writing else b"")
+            return
+        plan.epochs.add(epoch)
+        if writing and (data or reads[key] != MISSING_VERSION):
+            plan.add("read", key, "set", path, data, version)
+        else:
+            plan.add("read", key, "check", path, version)
+
+    def _create_or_probe(self, plan: _Plan, kind: str, key: str, data: bytes) -> None:
+        """Create the znode with `data`; with no data, create and delete it in the same
+        multi: that proves it is absent without leaving a tombstone behind."""
+        path = self._data_path(key)
+        plan.add(kind, key, "create", path, data)
+        if not data:
+            plan.add(kind, key, "delete", path, 0)
+
+    def _check_size(self, plan: _Plan) -> None:
+        """Refuse what the server would drop the connection for (jute.maxbuffer)."""
+        size = len(MultiRequest(plan.txn.operations).serialize()) + 8
+        if size > self.config.max_request_bytes:
+            raise TransactionTooLarge(
+                f"ZooKeeper would refuse this commit: the request is {size} bytes and the "
+                f"server accepts at most jute.maxbuffer = {self.config.max_request_bytes} bytes "
+                "(each written value is sent twice: the key and the change log)"
+            )
+
+    def _committed(
+        self, plan: _Plan, results: list[Any], writes: Mapping[str, bytes | None]
+    ) -> int:
+        """Update the caches from a successful multi and return its revision."""
+        last: dict[str, tuple[str, Any]] = {}
+        for (kind, key, op), result in zip(plan.ops, results, strict=True):
+            if kind in ("read", "blind") and key:
+                last[key] = (op, result)
+        for key, (op, result) in last.items():
+            self._remember(key, op, result, writes.get(key))
+        segment, sequence = entry_position(results[-1])
+        if sequence + 1 >= self.config.log_segment:
+            self._start_rotation(segment)
+        return revision(segment, sequence)
+
+    def _remember(self, key: str, op: str, result: Any, data: bytes | None) -> None:
+        """What the last operation on a key left: no znode, a new znode version, or as is."""
+        if op == "delete":
+            self._forget(key)
+            return
+        if op == "check":
+            return
+        version = 0 if op == "create" else result.version
+        self._known.put(self._data_path(key), True)
+        if data:
+            self._tombstones.discard(key)
+        else:  # a stale epoch here only makes a later check fail, never pass wrongly
+            self._tombstones.put(key, (version, self._epoch))

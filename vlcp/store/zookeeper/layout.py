@@ -1,0 +1,89 @@
+"""Where the store lives under its root znode, and how znode versions become store versions.
+
+Layout under the root path:
+
+- ``data/<first segment>/<key with '/' as '|'>``: one znode per key. A delete writes empty
+  data (a tombstone) instead of removing the znode, because ZooKeeper restarts a
+  re-created znode's version at 0, which would let a stale transaction pass its version
+  check (ABA). Tombstones are removed later in bulk, each batch together with a bump of
+  the ``gc`` znode's version (the *epoch*). A key's store version is
+  ``epoch * 2**32 + znode version + 1``, and a commit that relies on a version also checks
+  the epoch, so a removed-and-re-created znode can never match an old version.
+- ``log/<segment>/e<sequence>``: the change log, one sequential znode per commit holding
+  its change list; revision = segment * SEGMENT_SPAN + sequence + 1. ``head`` names the
+  current segment; every commit checks its version, so a commit lands in the current
+  segment or fails. When a segment is full, one multi moves ``head`` on and appends an
+  end marker to the old segment, so a reader waiting for "the next entry" always gets
+  one. Old segments are deleted whole (never single entries), so sequence numbers within
+  a segment have no gaps and a watcher only ever waits for one known path. The data of
+  ``log`` names the first segment still kept; a watcher behind it must resync. The
+  tombstones written by a segment's commits are collected when the segment is deleted.
+- ``live/<session id>``: an ephemeral znode per liveness session, deleted by ZooKeeper
+  when this process's ZooKeeper session ends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..backend import MISSING_VERSION
+
+SEGMENT_SPAN = 1 << 24
+"""Revisions reserved per log segment; a segment holds far fewer entries (`log_segment`)."""
+SEGMENT_END = b""
+"""Data of the entry that closes a segment (a real entry always lists at least one key)."""
+_EPOCH_SHIFT = 32
+
+
+class ZnodeLayout:
+    """The znode paths of one store, all under its root."""
+
+    def __init__(self, root: str) -> None:
+        self._data_root = f"{root}/data"
+        self._log_root = f"{root}/log"
+        self._head_path = f"{root}/head"
+        self._gc_path = f"{root}/gc"
+        self._live_root = f"{root}/live"
+
+    def _container_path(self, key: str) -> str:
+        return f"{self._data_root}/{key.split('/', 1)[0]}"
+
+    def _data_path(self, key: str) -> str:
+        return f"{self._container_path(key)}/{key.replace('/', '|')}"
+
+    def _segment_path(self, segment: int) -> str:
+        return f"{self._log_root}/{segment:010d}"
+
+    def _entry_path(self, segment: int, sequence: int) -> str:
+        return f"{self._segment_path(segment)}/e{sequence:010d}"
+
+    def _live_path(self, session_id: str) -> str:
+        return f"{self._live_root}/{session_id}"
+
+
+def revision(segment: int, sequence: int) -> int:
+    """The revision of the commit in entry `sequence` of `segment`."""
+    return segment * SEGMENT_SPAN + sequence + 1
+
+
+def entry_position(path: str) -> tuple[int, int]:
+    """(segment, sequence) of a log entry from its path: .../log/<segment>/e<sequence>."""
+    segment, entry = path.rsplit("/", 2)[-2:]
+    return int(segment), int(entry[1:])
+
+
+def store_version(epoch: int, zk_version: int) -> int:
+    """Store version of a present key (never MISSING_VERSION: ZooKeeper counts from 0)."""
+    return (epoch << _EPOCH_SHIFT) + zk_version + 1
+
+
+def split_version(version: int) -> tuple[int, int]:
+    """(epoch, znode version) of a store version."""
+    return version >> _EPOCH_SHIFT, (version & ((1 << _EPOCH_SHIFT) - 1)) - 1
+
+
+def stat_version(stat: Any, epoch: int) -> int:
+    """Store version from a znode stat (None or empty data: absent)."""
+    if stat is None or stat.dataLength == 0:
+        return MISSING_VERSION
+    return store_version(epoch, stat.version)

@@ -1,0 +1,161 @@
+"""Reads: plain fetches, and snapshots and read-only commits consistent at one revision.
+
+ZooKeeper has no multi-key read at a revision. A consistent read syncs with the leader,
+reads the log head, does its reads, reads the head again, and then accounts for every
+commit logged in between (see `_consistent`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+from kazoo.exceptions import NoNodeError
+
+from ..backend import LogEntry, Versioned
+from ..errors import Conflict
+from .core import INTERNAL_RETRIES
+from .kazoo_bridge import Call
+from .layout import SEGMENT_SPAN, stat_version
+from .log import ChangeLog
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Marker:
+    """Where the log head was (segment, entries in it), and the tombstone epoch then."""
+
+    segment: int
+    count: int
+    epoch: int
+
+    @property
+    def revision(self) -> int:
+        return self.segment * SEGMENT_SPAN + self.count
+
+
+class Reads(ChangeLog):
+    """fetch, snapshot, and the validation of a read-only commit."""
+
+    async def fetch(self, keys: Iterable[str]) -> dict[str, Versioned]:
+        zk, client = self._require()
+        keys = list(dict.fromkeys(keys))
+        gc, *results = await zk.run(
+            [
+                partial(client.exists_async, self._gc_path),  # first: see store_version
+                *(partial(client.get_async, self._data_path(k)) for k in keys),
+            ]
+        )
+        epoch = self._note_epoch(gc)
+        return {
+            key: self._versioned(key, result, epoch)
+            for key, result in zip(keys, results, strict=True)
+        }
+
+    def _marker_calls(self, segment: int) -> list[Call]:
+        _zk, client = self._require()
+        return [
+            partial(client.get_async, self._head_path),
+            partial(client.exists_async, self._segment_path(segment)),
+            partial(client.exists_async, self._gc_path),
+        ]
+
+    def _marker(self, segment: int, answers: Sequence[Any]) -> _Marker | None:
+        """The log head from `_marker_calls` answers, None if `segment` is not current."""
+        head, stat, gc = answers
+        if isinstance(head, NoNodeError):
+            raise self._require()[0].unavailable(f"{self._head_path} is missing: layout removed")
+        epoch = self._note_epoch(gc)
+        current = int(head[0])
+        self._head = max(self._head or (0, 0), (current, head[1].version))
+        if current != segment or stat is None:
+            return None
+        return _Marker(segment, stat.cversion, epoch)
+
+    async def _consistent(
+        self, reads: Callable[[], Awaitable[T]], relevant: Callable[[str], bool]
+    ) -> tuple[_Marker, T, list[LogEntry]]:
+        """Run `reads` between two reads of the log head, after a sync with the leader.
+
+        Returns the head after the reads, their outcome, and the commits that ran
+        meanwhile and wrote a key for which `relevant` is true (the caller re-applies them
+        or treats them as a conflict). A segment change or a tombstone collection in
+        between makes it try again.
+        """
+        zk, client = self._require()
+        for _attempt in range(INTERNAL_RETRIES):
+            if self._head is None:
+                await self._refresh_head()
+            assert self._head is not None
+            segment = self._head[0]
+            sync = partial(client.sync_async, self.config.root)
+            before = self._marker(segment, (await zk.run([sync, *self._marker_calls(segment)]))[1:])
+            if before is None:
+                continue
+            outcome = await reads()
+            after = self._marker(segment, await zk.run(self._marker_calls(segment)))
+            if after is None or after.epoch != before.epoch:
+                continue
+            window = await self._read_range(segment, before.count, after.count)
+            if window is None:
+                continue
+            return after, outcome, [e for e in window if any(relevant(k) for k, _ in e.changes)]
+        raise zk.unavailable("the change log head kept moving during a consistent read")
+
+    async def _validate_reads(self, reads: dict[str, int]) -> int:
+        """A read-only commit: every read version is still current at the returned revision."""
+        zk, client = self._require()
+        keys = list(reads)
+
+        async def read_versions() -> list[Any]:
+            return await zk.run([partial(client.exists_async, self._data_path(k)) for k in keys])
+
+        marker, stats, window = await self._consistent(read_versions, reads.__contains__)
+        for key, stat in zip(keys, stats, strict=True):
+            if stat is not None and stat.dataLength == 0:
+                self._tombstones.put(key, (stat.version, marker.epoch))
+            if stat_version(stat, marker.epoch) != reads[key]:
+                raise Conflict(f"changed since read: {key}")
+        if window:
+            raise Conflict(f"changed while validating: {window[0].changes[0][0]}")
+        return marker.revision
+
+    async def snapshot(self, prefix: str) -> tuple[int, dict[str, bytes]]:
+        marker, values, window = await self._consistent(
+            partial(self._read_prefix, prefix), lambda key: key.startswith(prefix)
+        )
+        for entry in window:  # commits that ran during the reads: replay them
+            for key, data in entry.changes:
+                if not key.startswith(prefix):
+                    continue
+                if data is None:
+                    values.pop(key, None)
+                else:
+                    values[key] = data
+        return marker.revision, values
+
+    async def _read_prefix(self, prefix: str) -> dict[str, bytes]:
+        zk, client = self._require()
+        if prefix:
+            containers = [self._container_path(prefix)]
+        else:
+            names = await zk.run_one(partial(client.get_children_async, self._data_root))
+            containers = [f"{self._data_root}/{n}" for n in names]
+        listings = await zk.run([partial(client.get_children_async, c) for c in containers])
+        paths: list[tuple[str, str]] = []
+        for container, names in zip(containers, listings, strict=True):
+            if isinstance(names, NoNodeError):
+                continue
+            for name in names:
+                key = name.replace("|", "/")
+                if key.startswith(prefix):
+                    paths.append((key, f"{container}/{name}"))
+        results = await zk.run([partial(client.get_async, path) for _key, path in paths])
+        values = {}
+        for (key, _path), result in zip(paths, results, strict=True):
+            if not isinstance(result, NoNodeError) and result[0]:
+                values[key] = result[0]
+        return values
