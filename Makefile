@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: run test deps debian-packages venv lint bench-store
+.PHONY: run test deps debian-packages venv lint bench-store bench-api
 
 run: deps
 	$(VENV)/bin/vlcp run
@@ -31,3 +31,6 @@ lint: venv
 
 bench-store: deps
 	$(PY) bench/store.py
+
+bench-api: deps
+	$(PY) bench/api.py

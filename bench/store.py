@@ -16,7 +16,6 @@ import json
 import multiprocessing
 import platform
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -24,16 +23,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.lab.services import EtcdServer, RedisServer, ZooKeeperServer
+from bench.common import percentile, start_server
 from vlcp.store import Store, Transaction, WatchEvent, open_store
 
 RESULTS = Path(__file__).parent / "results" / "store.json"
 BACKENDS = ("sqlite", "zookeeper", "etcd", "redis")
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def sequential(store: Store, keys: int, seconds: float) -> dict[str, float]:
@@ -127,21 +121,6 @@ async def watch_latency(url: str, samples: int) -> dict[str, float]:
     await writer.close()
     await watcher.close()
     return {"p50_ms": percentile(latencies, 0.5) * 1e3, "p99_ms": percentile(latencies, 0.99) * 1e3}
-
-
-def start_server(backend: str, stack: ExitStack) -> str:
-    """A private server for `backend` (closed with the stack) and the store URL for it."""
-    if backend == "sqlite":
-        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="vlcp-bench-"))
-        return f"sqlite://{tmp}/state.db"
-    if backend == "zookeeper":
-        zk = stack.enter_context(ZooKeeperServer().start())
-        return f"zookeeper://{zk.hosts}/bench"
-    if backend == "etcd":
-        etcd = stack.enter_context(EtcdServer().start())
-        return f"etcd://{etcd.endpoint.removeprefix('http://')}/bench"
-    redis = stack.enter_context(RedisServer().start())
-    return f"{redis.url}?prefix=bench"
 
 
 async def bench_backend(url: str, seconds: float, samples: int) -> dict[str, Any]:

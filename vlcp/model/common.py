@@ -73,7 +73,8 @@ def counted(count: int, noun: str, plural: str | None = None) -> str:
 
 
 def in_the_way(what: str, parts: list[str]) -> Conflict:
-    """The deletion-guard error: "logical network n1 still has 3 ports and 1 subnet"."""
+    """The deletion-guard error: "logical network n1 still has 3 ports (a, b, c) and 1 subnet
+    (s1)" (`parts` from `blockers.named`)."""
     listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     return Conflict(f"{what} still has {listed}")
 

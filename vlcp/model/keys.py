@@ -82,17 +82,32 @@ def subnet_state(id: str) -> str:
     return f"subnet-state/{id}"
 
 
+def physnet_tags(physnet: str) -> str:
+    """The prefix of `physnet_tag` keys: listing it names the network's logical networks."""
+    return f"physnet-tag/{physnet}/"
+
+
 def physnet_tag(physnet: str, tag: int) -> str:
     """VLAN id or VNI `tag` of a physical network -> the logical network using it."""
-    return f"physnet-tag/{physnet}/{tag}"
+    return f"{physnet_tags(physnet)}{tag}"
 
 
 NATIVE_TAG = 0
 """The tag key a native network's one logical network holds (at most one per network)."""
 
 
+def lognet_macs(lognet: str) -> str:
+    """The prefix of `lognet_mac` keys: listing it names the network's ports."""
+    return f"lognet-mac/{lognet}/"
+
+
 def lognet_mac(lognet: str, mac: str) -> str:
-    return f"lognet-mac/{lognet}/{mac}"
+    return f"{lognet_macs(lognet)}{mac}"
+
+
+def subnet_ips(subnet: str) -> str:
+    """The prefix of `subnet_ip` keys: listing it names the ports and routers holding one."""
+    return f"subnet-ip/{subnet}/"
 
 
 def subnet_ip(subnet: str, ip: str) -> str:
@@ -103,7 +118,7 @@ def subnet_ip(subnet: str, ip: str) -> str:
     """
     address = ipaddress.ip_address(ip)
     text = address.exploded if address.version == 6 else str(address)
-    return f"subnet-ip/{subnet}/{text}"
+    return f"{subnet_ips(subnet)}{text}"
 
 
 def port_status(id: str) -> str:
@@ -122,9 +137,15 @@ def physport_key(vhost: str, systemid: str, bridge: str, name: str) -> str:
     return f"physport-key/{_segment(vhost)}/{_segment(systemid)}/{_segment(bridge)}/{name}"
 
 
+def physnet_ports(physnet: str) -> str:
+    """The prefix of `physnet_port` keys: listing it names the network's physical ports."""
+    return f"physnet-port/{physnet}/"
+
+
 def physnet_port(physnet: str, vhost: str, systemid: str, bridge: str) -> str:
     """The physical port carrying `physnet` for one (vhost, systemid, bridge) selector."""
-    return f"physnet-port/{physnet}/{_segment(vhost)}/{_segment(systemid)}/{_segment(bridge)}"
+    selector = f"{_segment(vhost)}/{_segment(systemid)}/{_segment(bridge)}"
+    return f"{physnet_ports(physnet)}{selector}"
 
 
 ROUTER_OWNER = "router:"

@@ -14,10 +14,10 @@ from typing import Any
 from vlcp.store import Transaction
 
 from . import allocation, checks
+from .blockers import holders, named
 from .common import (
     blank,
     bump,
-    counted,
     fixed,
     in_the_way,
     load_state,
@@ -33,6 +33,7 @@ from .keys import (
     LOGNETS,
     NATIVE_TAG,
     PHYSNETS,
+    lognet_macs,
     lognet_state,
     object_key,
     physnet_state,
@@ -139,16 +140,23 @@ async def update_lognet(txn: Transaction, id: str, body: object) -> dict:
     return lognet
 
 
+async def _lognet_in_the_way(txn: Transaction, id: str, state: dict[str, Any]) -> Conflict:
+    """The guard's 409, naming the ports (each holds a MAC key) and the subnets (listed in
+    the state document with their CIDRs)."""
+    parts = []
+    if state["ports"]:
+        ports = await holders(txn, lognet_macs(id))
+        parts.append(named(state["ports"], "port", ports))
+    if state["subnets"]:
+        parts.append(named(state["subnets"], "subnet", sorted(state["cidrs"])))
+    return in_the_way(f"logical network {id}", parts)
+
+
 async def delete_lognet(txn: Transaction, id: str) -> None:
     lognet = await require(txn, LOGNETS, id)
     state = await load_state(txn, lognet_state(id))
-    parts = []
-    if state["ports"]:
-        parts.append(counted(state["ports"], "port"))
-    if state["subnets"]:
-        parts.append(counted(state["subnets"], "subnet"))
-    if parts:
-        raise in_the_way(f"logical network {id}", parts)
+    if state["ports"] or state["subnets"]:
+        raise await _lognet_in_the_way(txn, id, state)
     physnet = await require(txn, PHYSNETS, lognet["physicalnetwork"], "physicalnetwork")
     await _release_tag(txn, lognet, physnet)
     txn.delete(object_key(LOGNETS, id))

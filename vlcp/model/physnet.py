@@ -14,8 +14,8 @@ from typing import Any
 from vlcp.store import Transaction
 
 from . import checks
+from .blockers import holders, named
 from .common import (
-    counted,
     fixed,
     in_the_way,
     load_state,
@@ -27,7 +27,16 @@ from .common import (
     resolve_id,
 )
 from .errors import Busy, Conflict, Invalid
-from .keys import PHYSNETS, object_key, physnet_state, physnet_tag
+from .keys import (
+    LOGNETS,
+    PHYSNETS,
+    kind_prefix,
+    object_key,
+    physnet_ports,
+    physnet_state,
+    physnet_tag,
+    physnet_tags,
+)
 from .objects import PhysicalNetworkCreate, PhysicalNetworkUpdate, field_names, given, parse
 
 DECLARED = field_names(PhysicalNetworkCreate) | {"status"}
@@ -139,7 +148,7 @@ async def tags_in_use(txn: Transaction, id: str, count: int) -> dict[int, str]:
     reader = prefix_reader.get()
     if reader is None:
         raise Conflict(f"physical network {id}: too many ids in use to check this change here")
-    prefix = physnet_tag(id, 0)[:-1]
+    prefix = physnet_tags(id)
     for _attempt in range(3):
         listed = (await reader(prefix)).values
         if len(listed) != count:
@@ -150,15 +159,32 @@ async def tags_in_use(txn: Transaction, id: str, count: int) -> dict[int, str]:
     raise Busy(f"physical network {id}: its allocations kept changing while being checked")
 
 
-async def delete_physnet(txn: Transaction, id: str) -> None:
-    await require(txn, PHYSNETS, id)
-    state = await load_state(txn, physnet_state(id))
+async def _physnet_in_the_way(txn: Transaction, physnet: dict[str, Any], state: dict) -> Conflict:
+    """The guard's 409, naming the logical networks (each holds a tag key, except on a local
+    network, which has no tags: its logical networks are found among all of them) and the
+    physical ports (each holds a selector key)."""
+    id = physnet["id"]
     parts = []
     if state["lognets"]:
-        parts.append(counted(state["lognets"], "logical network"))
+        if physnet["type"] in TAGGING or physnet["type"] == "native":
+            lognets = await holders(txn, physnet_tags(id))
+        else:
+            lognets = await holders(txn, kind_prefix(LOGNETS), lambda n: _on(n, id))
+        parts.append(named(state["lognets"], "logical network", lognets))
     if state["physports"]:
-        parts.append(counted(state["physports"], "physical port"))
-    if parts:
-        raise in_the_way(f"physical network {id}", parts)
+        ports = await holders(txn, physnet_ports(id))
+        parts.append(named(state["physports"], "physical port", ports))
+    return in_the_way(f"physical network {id}", parts)
+
+
+def _on(lognet: Any, physnet: str) -> str | None:
+    return lognet["id"] if lognet.get("physicalnetwork") == physnet else None
+
+
+async def delete_physnet(txn: Transaction, id: str) -> None:
+    physnet = await require(txn, PHYSNETS, id)
+    state = await load_state(txn, physnet_state(id))
+    if state["lognets"] or state["physports"]:
+        raise await _physnet_in_the_way(txn, physnet, state)
     txn.delete(object_key(PHYSNETS, id))
     txn.delete(physnet_state(id))

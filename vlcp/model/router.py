@@ -15,6 +15,7 @@ from typing import Any
 from vlcp.store import Transaction
 
 from . import checks
+from .blockers import listed
 from .common import (
     fixed,
     load_state,
@@ -52,7 +53,7 @@ async def update_router(txn: Transaction, id: str, body: object) -> dict:
 async def delete_router(txn: Transaction, id: str) -> None:
     router = await require(txn, ROUTERS, id)
     if router["interfaces"]:
-        subnets = ", ".join(i["subnet"] for i in router["interfaces"])
+        subnets = listed(sorted(i["subnet"] for i in router["interfaces"]))
         count = len(router["interfaces"])
         raise Conflict(
             f"router {id} still has {count} interface{'s' if count > 1 else ''} "

@@ -15,6 +15,7 @@ from typing import Any
 from vlcp.store import Transaction
 
 from . import allocation, checks
+from .blockers import holders, listed, named
 from .common import (
     blank,
     counted,
@@ -27,7 +28,16 @@ from .common import (
     resolve_id,
 )
 from .errors import Conflict, Invalid
-from .keys import LOGNETS, ROUTER_OWNER, SUBNETS, lognet_state, object_key, subnet_ip, subnet_state
+from .keys import (
+    LOGNETS,
+    ROUTER_OWNER,
+    SUBNETS,
+    lognet_state,
+    object_key,
+    subnet_ip,
+    subnet_ips,
+    subnet_state,
+)
 from .objects import SubnetCreate, SubnetUpdate, given, parse
 
 POOL = ("allocated_start", "allocated_end")
@@ -180,18 +190,38 @@ async def _check_gateway_move(txn: Transaction, id: str, old: str | None, new: s
         )
 
 
+async def _subnet_in_the_way(txn: Transaction, id: str, state: dict[str, Any]) -> Conflict:
+    """The guard's 409, naming the ports holding addresses (from the address keys, minus
+    the routers' own) and the routers attached (listed in the state document)."""
+    parts = []
+    if state["allocated"]:
+        ports = await holders(txn, subnet_ips(id), _port_holder)
+        parts.append(
+            named(
+                state["allocated"],
+                "allocated address",
+                ports,
+                plural="allocated addresses",
+                label="held by logical port" + ("s" if ports and len(ports) > 1 else ""),
+            )
+        )
+    if state["routers"]:
+        routers = state["routers"]
+        parts.append(f"{'router' if len(routers) == 1 else 'routers'} {listed(sorted(routers))}")
+    return in_the_way(f"subnet {id}", parts)
+
+
+def _port_holder(holder: Any) -> str | None:
+    if not isinstance(holder, str) or holder.startswith(ROUTER_OWNER):
+        return None
+    return holder
+
+
 async def delete_subnet(txn: Transaction, id: str) -> None:
     subnet = await require(txn, SUBNETS, id)
     state = await load_state(txn, subnet_state(id))
-    parts = []
-    if state["allocated"]:
-        parts.append(counted(state["allocated"], "allocated address", "allocated addresses"))
-    if state["routers"]:
-        parts.append(
-            f"{'router' if len(state['routers']) == 1 else 'routers'} {', '.join(state['routers'])}"
-        )
-    if parts:
-        raise in_the_way(f"subnet {id}", parts)
+    if state["allocated"] or state["routers"]:
+        raise await _subnet_in_the_way(txn, id, state)
     parent = await load_state(txn, lognet_state(subnet["logicalnetwork"]))
     parent["subnets"] -= 1
     parent["cidrs"] = {k: v for k, v in parent["cidrs"].items() if k != id}

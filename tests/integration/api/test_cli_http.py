@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from .conftest import ApiServer
+from .server import ApiServer
 
 
 def ok(api: ApiServer, *args: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from vlcp.client import ApiError, Client
 
-from .conftest import ApiServer, start_api, stop_api
+from .server import ApiServer, start_api, stop_api
 
 
 def refused(status: int, field: str | None = None, text: str = "") -> Any:
@@ -73,9 +73,11 @@ def test_create_read_update_delete_every_kind(api: ApiServer) -> None:
     routes = [["192.168.0.0/16", "10.0.0.254"]]
     assert client.update("routers", "r", {"routes": routes})["routes"] == routes
 
-    with refused(409, text="logical network"):
+    with refused(
+        409, text="physical network pn still has 1 logical network (ln) and 1 physical port (pp)"
+    ):
         client.delete("physical-networks", "pn")
-    with refused(409):
+    with refused(409, text="logical network ln still has 1 port (lp) and 1 subnet (sn)"):
         client.delete("logical-networks", "ln")
     for kind, id in (
         ("logical-ports", "lp"),

@@ -8,7 +8,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlencode
 
-from .conftest import ApiServer
+from .server import ApiServer
 
 
 class Vlcp:
@@ -119,7 +119,7 @@ def test_networks_ports_and_subnets(api: ApiServer) -> None:
         "vm2",
     ]
 
-    v.fails(409, f"{vf}/deletelogicalnetwork", "net1", id="net1")
+    v.fails(409, f"{vf}/deletelogicalnetwork", "net1 still has 2 ports (lp1, lp2)", id="net1")
     assert v.ok(f"{vf}/deletelogicalport", id="lp1") == {"status": "OK"}
     assert v.ok(f"{vf}/deletelogicalports", ports=literal([{"id": "lp2"}])) == {"status": "OK"}
     assert v.ok(f"{vf}/deletesubnet", id="sub1") == {"status": "OK"}

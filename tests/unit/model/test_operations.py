@@ -140,11 +140,14 @@ async def test_lognet_vlan_change_and_guard(net: Model) -> None:
         await net.update("logical-networks", "n1", {"physicalnetwork": "p9"})
     with pytest.raises(Invalid, match="vlanid: cannot be removed"):
         await net.update("logical-networks", "n1", {"vlanid": None})
-    for _ in range(3):
-        await net.create("logical-ports", {"logicalnetwork": "n1"})
+    ports = sorted(
+        [(await net.create("logical-ports", {"logicalnetwork": "n1"}))["id"] for _ in range(3)]
+    )
     with pytest.raises(Conflict) as info:
         await net.delete("logical-networks", "n1")
-    assert info.value.message == "logical network n1 still has 3 ports and 1 subnet"
+    assert info.value.message == (
+        f"logical network n1 still has 3 ports ({', '.join(ports)}) and 1 subnet (s1)"
+    )
 
 
 async def test_subnet_updates_checked_against_allocations(net: Model) -> None:
@@ -162,8 +165,11 @@ async def test_subnet_updates_checked_against_allocations(net: Model) -> None:
         await net.update("subnets", "s1", {"gateway": port["ip_address"]})
     changed = await net.update("subnets", "s1", {"allocated_end": "10.0.0.100", "mtu": 9000})
     assert changed["allocated_end"] == "10.0.0.100" and changed["cidr"] == "10.0.0.0/24"
-    with pytest.raises(Conflict, match="subnet s1 still has 1 allocated address"):
+    with pytest.raises(Conflict) as info:
         await net.delete("subnets", "s1")
+    assert info.value.message == (
+        f"subnet s1 still has 1 allocated address (held by logical port {port['id']})"
+    )
     await net.delete("logical-ports", port["id"])
     moved = await net.update("subnets", "s1", {"cidr": "10.9.0.0/24", "gateway": "10.9.0.1"})
     assert (moved["allocated_start"], moved["allocated_end"]) == ("10.9.0.1", "10.9.0.254")
@@ -216,11 +222,52 @@ async def test_deleting_a_port_frees_mac_address_and_status(net: Model) -> None:
 
 
 async def test_deletion_guards_of_physical_network(net: Model) -> None:
-    await net.create("physical-ports", {"physicalnetwork": "p1", "name": "eth0"})
-    with pytest.raises(
-        Conflict, match="physical network p1 still has 1 logical network and 1 physical port"
-    ):
+    await net.create("physical-ports", {"id": "pp", "physicalnetwork": "p1", "name": "eth0"})
+    with pytest.raises(Conflict) as info:
         await net.delete("physical-networks", "p1")
+    assert info.value.message == (
+        "physical network p1 still has 1 logical network (n1) and 1 physical port (pp)"
+    )
+
+
+async def test_guards_name_at_most_five_of_what_is_in_the_way(net: Model) -> None:
+    """Beyond five ids the message counts the rest; a batch's own writes are included."""
+    for index in range(7):
+        await net.create(
+            "logical-ports", {"id": f"p{index}", "logicalnetwork": "n1", "subnet": "s1"}
+        )
+    await net.create("routers", {"id": "r1"})
+    await net.add_router_interface("r1", {"subnet": "s1"})
+    with pytest.raises(Conflict) as info:
+        await net.delete("subnets", "s1")
+    assert info.value.message == (
+        "subnet s1 still has 7 allocated addresses (held by logical ports p0, p1, p2, p3, p4 "
+        "and 2 more) and router r1"
+    )
+    with pytest.raises(Conflict) as info:
+        await net.batch(
+            [
+                Op("delete", "logical-ports", "p0"),
+                Op("delete", "logical-ports", "p1"),
+                Op("create", "logical-ports", body={"id": "a", "logicalnetwork": "n1"}),
+                Op("delete", "logical-networks", "n1"),
+            ]
+        )
+    assert info.value.message == (
+        "operation 3 (delete logical-networks n1): logical network n1 still has 6 ports "
+        "(a, p2, p3, p4, p5 and 1 more) and 1 subnet (s1)"
+    )
+
+
+async def test_guard_of_a_local_physical_network_names_its_logical_networks(model: Model) -> None:
+    """A local network hands out no tags, so its logical networks are found by their parent."""
+    await model.create("physical-networks", {"id": "loc", "type": "local"})
+    await model.create("physical-networks", {"id": "other", "type": "local"})
+    for id, parent in (("b", "loc"), ("a", "loc"), ("c", "other")):
+        await model.create("logical-networks", {"id": id, "physicalnetwork": parent})
+    with pytest.raises(Conflict) as info:
+        await model.delete("physical-networks", "loc")
+    assert info.value.message == "physical network loc still has 2 logical networks (a, b)"
 
 
 # -- routers -------------------------------------------------------------------------------
