@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: run test deps debian-packages venv lint bench-store bench-api
+.PHONY: run test deps debian-packages venv lint bench-store bench-api bench-southbound
 
 run: deps
 	$(VENV)/bin/vlcp run
@@ -34,3 +34,6 @@ bench-store: deps
 
 bench-api: deps
 	$(PY) bench/api.py
+
+bench-southbound: deps
+	$(PY) bench/southbound.py

@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import multiprocessing
-import platform
 import sys
 import tempfile
 import threading
@@ -29,7 +27,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import percentile, start_server
+from bench.common import percentile, start_server, write_results
 from tests.integration.api.server import ApiServer, start_api, stop_api
 
 RESULTS = Path(__file__).parent / "results" / "api.json"
@@ -179,10 +177,7 @@ def main() -> None:
             "concurrent": run(backend, args.ports, args.clients),
         }
     print_table(results)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    machine = {"python": platform.python_version(), "cpus": multiprocessing.cpu_count()}
-    args.output.write_text(json.dumps({"machine": machine, "results": results}, indent=2))
-    print(f"\nwritten to {args.output}")
+    write_results(args.output, results)
     if any(r["errors"] for runs in results.values() for r in runs.values()):
         sys.exit("some creations failed: see the errors column and the JSON")
 

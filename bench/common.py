@@ -1,4 +1,4 @@
-"""What the benchmarks share: private servers per backend, and percentiles.
+"""What the benchmarks share: private servers per backend, percentiles, checks, results.
 
 Every server is started fresh for the benchmark with the test lab's classes (private
 ports and directories, stopped by PID), so benchmarks never touch a server someone else
@@ -7,8 +7,13 @@ runs on this machine, and numbers from one run compare like with like.
 
 from __future__ import annotations
 
+import json
+import multiprocessing
+import platform
 import tempfile
 from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
 
 from tests.lab.services import EtcdServer, RedisServer, ZooKeeperServer
 
@@ -32,3 +37,35 @@ def start_server(backend: str, stack: ExitStack) -> str:
         return f"etcd://{etcd.endpoint.removeprefix('http://')}/bench"
     redis = stack.enter_context(RedisServer().start())
     return f"{redis.url}?prefix=bench"
+
+
+class Checks:
+    """Conditions the numbers depend on (everything installed, nothing re-sent, ...).
+
+    Recorded, not raised: one run reports every broken check and still writes its numbers
+    for inspection; the benchmark then exits non-zero if `failed` is not empty, so a fast
+    but wrong run can never pass for a result.
+    """
+
+    def __init__(self) -> None:
+        self.results: list[dict[str, Any]] = []
+
+    def check(self, name: str, ok: bool, detail: str = "") -> bool:
+        self.results.append({"check": name, "ok": ok, "detail": detail})
+        return ok
+
+    def equal(self, name: str, actual: object, expected: object) -> bool:
+        """`actual == expected`, with both values in the detail (what a failure needs)."""
+        return self.check(name, actual == expected, f"{actual!r}, expected {expected!r}")
+
+    @property
+    def failed(self) -> list[str]:
+        return [f"{r['check']}: {r['detail']}" for r in self.results if not r["ok"]]
+
+
+def write_results(output: Path, results: dict[str, Any], **extra: Any) -> None:
+    """The JSON every benchmark writes: the machine, anything in `extra`, the results."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    machine = {"python": platform.python_version(), "cpus": multiprocessing.cpu_count()}
+    output.write_text(json.dumps({"machine": machine, **extra, "results": results}, indent=2))
+    print(f"\nwritten to {output}")

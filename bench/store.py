@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing
-import platform
 import sys
 import time
 from contextlib import ExitStack
@@ -23,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import percentile, start_server
+from bench.common import percentile, start_server, write_results
 from vlcp.store import Store, Transaction, WatchEvent, open_store
 
 RESULTS = Path(__file__).parent / "results" / "store.json"
@@ -163,10 +161,7 @@ def main() -> None:
             url = start_server(backend, stack)
             results[backend] = asyncio.run(bench_backend(url, args.seconds, args.samples))
     print_table(results)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    machine = {"python": platform.python_version(), "cpus": multiprocessing.cpu_count()}
-    args.output.write_text(json.dumps({"machine": machine, "results": results}, indent=2))
-    print(f"\nwritten to {args.output}")
+    write_results(args.output, results)
 
 
 if __name__ == "__main__":
