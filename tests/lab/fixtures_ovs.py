@@ -1,4 +1,4 @@
-"""pytest fixtures for private OVS hypervisors and namespace hosts (see tests/lab/ovs.py).
+"""pytest fixtures for private OVS hypervisors and namespace hosts (see tests/lab/ovs/).
 
 Registered through ``pytest_plugins`` in tests/conftest.py. Every fixture is function
 scoped: a topology is cheap (a hypervisor starts in about 0.1 s) and sharing one between

@@ -22,11 +22,12 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+
+from tests.lab.polling import poll
 
 log = logging.getLogger(__name__)
 
@@ -107,18 +108,14 @@ def wait_until(
     that is still coming up); the last one is chained to the TimeoutError to show what was
     seen. Anything else propagates at once, so a dead process fails fast.
     """
-    deadline = time.monotonic() + timeout
-    last_exc: Exception | None = None
-    while True:
-        try:
-            result = predicate()
-        except ignore as exc:
-            last_exc, result = exc, None
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"{message} not reached within {timeout:.1f}s") from last_exc
-        time.sleep(interval)
+    return poll(
+        predicate,
+        timeout=timeout,
+        interval=interval,
+        done=bool,
+        timeout_error=lambda _last: TimeoutError(f"{message} not reached within {timeout:.1f}s"),
+        ignore=ignore,
+    )
 
 
 # ---------------------------------------------------------------- process helpers

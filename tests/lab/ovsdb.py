@@ -13,27 +13,32 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
+from tests.lab.lifecycle import StartStop
 from tests.lab.naming import free_tcp_ports, private_dir
-from tests.lab.netns import (
-    DEFAULT_TIMEOUT,
-    CommandError,
-    ProcessRef,
-    register_dir,
-    register_process,
-    release_dir,
-    run,
-    stop_process,
+from tests.lab.netns import ProcessRef, register_dir, release_dir, run, stop_process
+from tests.lab.ovs.daemon import (
+    VSWITCH_SCHEMA,
+    RundirOwner,
+    ovs_env,
+    register_daemon,
+    start_daemon,
 )
 
 VTEP_SCHEMA = Path("/usr/share/openvswitch/vtep.ovsschema")
-VSWITCH_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
+
+__all__ = [
+    "VSWITCH_SCHEMA",
+    "VTEP_SCHEMA",
+    "OvsdbServer",
+    "dump_rows",
+    "ovsdb_tool_transact",
+    "ovsdb_tools_missing",
+]
 
 
 def ovsdb_tools_missing() -> list[str]:
@@ -42,7 +47,7 @@ def ovsdb_tools_missing() -> list[str]:
     return [tool for tool in tools if shutil.which(tool) is None]
 
 
-class OvsdbServer:
+class OvsdbServer(StartStop, RundirOwner):
     """ovsdb-server serving one database file per schema, on unix:db.sock (+ TCP)."""
 
     def __init__(self, schemas: Sequence[Path], *, tcp: bool = True) -> None:
@@ -56,18 +61,8 @@ class OvsdbServer:
         return f"OvsdbServer({[s.stem for s in self.schemas]}, dir={self._dir})"
 
     @property
-    def dir(self) -> Path:
-        if self._dir is None:
-            raise RuntimeError(f"{self!r} has not been started")
-        return self._dir
-
-    @property
-    def db_sock(self) -> Path:
-        return self.dir / "db.sock"
-
-    @property
     def unix_target(self) -> str:
-        return f"unix:{self.db_sock}"
+        return self.db_target
 
     @property
     def tcp_target(self) -> str:
@@ -86,28 +81,14 @@ class OvsdbServer:
                 run("ovsdb-tool", "create", str(self.db_file(schema)), str(schema))
             if self.tcp:
                 (self.port,) = free_tcp_ports(1)
-        self._ref = register_process(
-            ProcessRef(marker=str(self.dir), pidfile=self.dir / "ovsdb-server.pid")
-        )
-        argv = [
+        self._ref = register_daemon(self.dir, "ovsdb-server")
+        start_daemon(
+            self.dir,
             "ovsdb-server",
             *(str(self.db_file(schema)) for schema in self.schemas),
             f"--remote=punix:{self.db_sock}",
             *([f"--remote=ptcp:{self.port}:127.0.0.1"] if self.tcp else []),
-            f"--pidfile={self.dir / 'ovsdb-server.pid'}",
-            f"--unixctl={self.dir / 'ovsdb-server.ctl'}",
-            f"--log-file={self.dir / 'ovsdb-server.log'}",
-            "--detach",
-            "--no-chdir",
-            "-vconsole:off",
-        ]
-        out = self.dir / "ovsdb-server.out"
-        with out.open("w") as fh:
-            proc = subprocess.run(
-                argv, stdout=fh, stderr=subprocess.STDOUT, timeout=DEFAULT_TIMEOUT, check=False
-            )
-        if proc.returncode != 0 or self._ref.current_pid() is None:
-            raise CommandError(argv, proc.returncode, "", out.read_text())
+        )
         return self
 
     def kill(self) -> None:
@@ -124,19 +105,8 @@ class OvsdbServer:
 
     def vtep_ctl(self, *args: str) -> str:
         """vtep-ctl against this server (never the system database)."""
-        env = {"OVS_RUNDIR": str(self.dir), "OVS_DBDIR": str(self.dir)}
+        env = ovs_env(self.dir)
         return run("vtep-ctl", f"--db={self.unix_target}", "--timeout=10", *args, env=env).stdout
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def ovsdb_tool_transact(db_file: Path, ops: Sequence[Mapping[str, Any]], db: str) -> Any:

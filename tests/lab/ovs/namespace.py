@@ -1,0 +1,70 @@
+"""What hypervisors and hosts share: a namespace to run commands in, captures, and teardown.
+
+Teardown runs every step even when one fails (:func:`close_quietly`), so one broken piece
+never leaves the rest of a topology behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Self
+
+from tests.lab.lifecycle import StartStop
+from tests.lab.netns import DEFAULT_TIMEOUT, run
+from tests.lab.ovs.capture import Capture
+
+log = logging.getLogger(__name__)
+
+
+def close_quietly(closer: Callable[[], object], what: str, errors: list[str]) -> None:
+    """Run one cleanup step; record its failure so the remaining steps still run."""
+    try:
+        closer()
+    except Exception as exc:
+        log.warning("cleanup of %s failed: %s", what, exc)
+        errors.append(f"{what}: {exc}")
+
+
+class NamespaceObject(StartStop):
+    """Base of a lab object that owns one network namespace (``netns``) and its captures.
+
+    Subclasses provide ``start()`` and ``stop(remove_dir=...)`` (:class:`StartStop` makes
+    the object a context manager with them).
+    """
+
+    netns: str
+
+    def __init__(self) -> None:
+        self._captures: list[Capture] = []
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self, *, remove_dir: bool = True) -> None:
+        raise NotImplementedError
+
+    def exec(
+        self,
+        *cmd: str,
+        check: bool = True,
+        timeout: float = DEFAULT_TIMEOUT,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command inside this object's namespace."""
+        return run(*cmd, netns=self.netns, check=check, timeout=timeout, input=input)
+
+    def _start_capture(self, directory: Path, iface: str, bpf: str) -> Capture:
+        """tcpdump on ``iface`` of our namespace into a numbered pcap in ``directory``."""
+        path = directory / f"{iface}-{len(self._captures)}.pcap"
+        capture = Capture(self.netns, path, iface=iface, bpf=bpf)
+        self._captures.append(capture)
+        return capture.start()
+
+    def _stop_captures(self, errors: list[str]) -> None:
+        """Stop every capture (first teardown step); failures go to ``errors``."""
+        for capture in self._captures:
+            close_quietly(capture.stop, f"capture {capture.path}", errors)
+        self._captures.clear()
