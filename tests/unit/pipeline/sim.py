@@ -1,0 +1,121 @@
+"""A tiny OpenFlow switch for tests: trace one packet through a set of flows.
+
+Only what the pipeline uses: exact and masked matches, apply-actions, goto, and the
+actions output, set_field, push_vlan, pop_vlan, nx_reg_load, nx_reg_move. It follows the
+switch where the pipeline relies on it:
+
+- a table miss drops (the pipeline installs explicit misses anyway);
+- output to the port the packet came in on is suppressed (OpenFlow and OVS send there only
+  through the IN_PORT pseudo-port), which is how the sender is left out of a flood;
+- registers start at 0; an absent vlan_vid is 0 (untagged).
+
+Two flows of equal top priority that both match with different effects are an error
+here (the switch would pick one arbitrarily), so overlapping flows fail the test.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vlcp.southbound.openflow.flow import Action, Flow
+
+Packet = dict[str, Any]
+
+
+class Ambiguous(AssertionError):
+    """Two flows of the same priority match one packet and disagree."""
+
+
+@dataclass(frozen=True)
+class Output:
+    port: int
+    packet: Mapping[str, Any]
+    """The packet's fields (registers included) when it was sent."""
+
+    def __getitem__(self, name: str) -> Any:
+        return self.packet.get(name)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, int):
+        return value
+    if ":" in value and len(value) == 17:
+        return int(value.replace(":", ""), 16)
+    return int(ipaddress.ip_address(value))
+
+
+def _default(name: str) -> Any:
+    return 0 if name.startswith("reg") or name == "vlan_vid" else None
+
+
+def matches(flow: Flow, packet: Packet) -> bool:
+    for name, want in flow.match:
+        have = packet.get(name, _default(name))
+        if have is None:
+            return False
+        value, mask = want if isinstance(want, tuple) else (want, None)
+        if mask is None:
+            if _int(have) != _int(value):
+                return False
+        elif _int(have) & _int(mask) != _int(value) & _int(mask):
+            return False
+    return True
+
+
+def lookup(flows: Iterable[Flow], table: int, packet: Packet) -> Flow | None:
+    """The flow that handles a packet in a table (None: a miss)."""
+    hits = [f for f in flows if f.table == table and matches(f, packet)]
+    if not hits:
+        return None
+    top = max(f.priority for f in hits)
+    best = {(f.actions, f.goto): f for f in hits if f.priority == top}
+    if len(best) > 1:
+        raise Ambiguous(f"table {table} priority {top}: {list(best.values())}")
+    return next(iter(best.values()))
+
+
+def _apply(action: Action, packet: Packet, out: list[Output]) -> None:
+    a = action.arg
+    match action.kind:
+        case "output":
+            port = a("port")
+            if port == "in_port":
+                port = packet["in_port"]
+            elif port == packet["in_port"]:
+                return
+            out.append(Output(port, dict(packet)))
+        case "set_field":
+            packet[a("field")] = a("value")
+        case "push_vlan":
+            packet["vlan_vid"] = 0x1000
+        case "pop_vlan":
+            packet["vlan_vid"] = 0
+        case "nx_reg_load":
+            field, ofs, n_bits = a("field"), a("ofs", 0), a("n_bits")
+            mask = ((1 << n_bits) - 1) << ofs
+            packet[field] = (packet.get(field, 0) & ~mask) | ((a("value") << ofs) & mask)
+        case "nx_reg_move":
+            if a("n_bits") or a("src_ofs") or a("dst_ofs"):
+                raise NotImplementedError("partial moves")
+            packet[a("dst")] = packet[a("src")]
+        case _:
+            raise NotImplementedError(f"action {action.kind}")
+
+
+def trace(flows: Iterable[Flow], in_port: int, packet: Mapping[str, Any]) -> list[Output]:
+    """Every copy of `packet` that leaves the switch, in order."""
+    flows = list(flows)
+    pkt: Packet = {**packet, "in_port": in_port}
+    out: list[Output] = []
+    table: int | None = 0
+    while table is not None:
+        flow = lookup(flows, table, pkt)
+        if flow is None:
+            break
+        for action in flow.actions:
+            _apply(action, pkt, out)
+        table = flow.goto
+    return out

@@ -1,0 +1,199 @@
+"""Flow tables declared once, by name, with the tables that must come before them.
+
+Nobody numbers a table by hand: `Pipeline` orders the declarations topologically (ties
+keep declaration order, so a table declared last and needed last takes the next free id
+and renumbers nothing) and gives the first table id 0, where the switch starts every
+packet. Each table also declares what its flows may match; `BoundTable.flow` refuses an
+undeclared match field, a register not taken from `fields`, and a goto to a table that
+was not declared to follow it, so a malformed flow fails in a unit test instead of being
+rejected by (or, worse, accepted and misread on) the switch.
+
+The declarations of the pipeline itself are at the bottom of this file, one place to read
+the whole packet path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+
+from vlcp.southbound.openflow.flow import Action, Flow, MatchValue
+
+from .fields import IN_KIND, NETWORK, RegField
+
+MatchKey = str | RegField
+"""An OXM field name ("eth_dst"), or a register field from `fields`."""
+
+
+class PipelineError(ValueError):
+    """A table declaration or a flow does not fit the declared pipeline."""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table declaration: its name, its predecessors, what its flows may match."""
+
+    name: str
+    after: Sequence[str] = ()
+    matches: AbstractSet[MatchKey] = frozenset()
+    miss: str | None = None
+    """Where a packet no flow matched continues (a successor); None drops it."""
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "after", tuple(self.after))
+        object.__setattr__(self, "matches", frozenset(self.matches))
+
+
+@dataclass(frozen=True, eq=False)
+class BoundTable:
+    """A declared table with its computed id: the only way to make a flow for it."""
+
+    decl: Table
+    id: int
+    successors: frozenset[str]
+    pipeline: Pipeline = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.decl.name
+
+    def flow(
+        self,
+        priority: int,
+        match: Mapping[MatchKey, MatchValue] | None = None,
+        actions: Sequence[Action] = (),
+        goto: BoundTable | None = None,
+    ) -> Flow:
+        """A flow of this table; empty `actions` and no `goto` drop the packet."""
+        if goto is not None and (
+            goto.pipeline is not self.pipeline or goto.name not in self.successors
+        ):
+            raise PipelineError(f"{self.name}: goto {goto.name} is not a declared successor")
+        return Flow.make(
+            self.id,
+            priority,
+            self._match(match or {}),
+            tuple(actions),
+            goto=None if goto is None else goto.id,
+        )
+
+    def _match(self, match: Mapping[MatchKey, MatchValue]) -> dict[str, MatchValue]:
+        plain: dict[str, MatchValue] = {}
+        regs: dict[str, tuple[int, int]] = {}
+        for key, value in match.items():
+            if key not in self.decl.matches:
+                label = key.name if isinstance(key, RegField) else key
+                raise PipelineError(f"{self.name}: match on {label} is not declared")
+            if isinstance(key, RegField):
+                if not isinstance(value, int):
+                    raise PipelineError(f"{self.name}: {key.name} takes an int, not {value!r}")
+                key.check(value)
+                old_value, old_mask = regs.get(key.reg, (0, 0))
+                regs[key.reg] = (old_value | value << key.ofs, old_mask | key.mask)
+            else:
+                plain[key] = value
+        for reg, (value, mask) in regs.items():
+            plain[reg] = value if mask == 0xFFFFFFFF else (value, mask)
+        return plain
+
+    def miss_flow(self) -> Flow:
+        """The priority-0 flow that sends unmatched packets to `miss` (or drops them)."""
+        miss = self.decl.miss
+        return self.flow(0, goto=None if miss is None else self.pipeline[miss])
+
+
+class Pipeline:
+    """Tables in a stable topological order, with ids from `first_id` up."""
+
+    def __init__(self, tables: Iterable[Table], first_id: int = 0) -> None:
+        decls = list(tables)
+        names = [t.name for t in decls]
+        if len(set(names)) != len(names):
+            raise PipelineError(f"tables declared twice: {sorted(_dupes(names))}")
+        known = set(names)
+        for t in decls:
+            missing = [a for a in t.after if a not in known]
+            if missing:
+                raise PipelineError(f"{t.name}: after undeclared table(s) {missing}")
+        order = _topological(decls)
+        if first_id + len(order) > 255:
+            raise PipelineError("more tables than OpenFlow table ids")
+        successors: dict[str, set[str]] = {n: set() for n in names}
+        for t in decls:
+            for before in t.after:
+                successors[before].add(t.name)
+        self._tables: dict[str, BoundTable] = {}
+        for index, t in enumerate(order):
+            if t.miss is not None and t.miss not in successors[t.name]:
+                raise PipelineError(f"{t.name}: miss goes to {t.miss}, not a successor")
+            bound = BoundTable(t, first_id + index, frozenset(successors[t.name]), self)
+            self._tables[t.name] = bound
+        self._by_id = {t.id: t for t in self._tables.values()}
+
+    def __getitem__(self, name: str) -> BoundTable:
+        return self._tables[name]
+
+    def __iter__(self) -> Iterator[BoundTable]:
+        """The tables in id order."""
+        return iter(sorted(self._tables.values(), key=lambda t: t.id))
+
+    def name_of(self, table_id: int) -> str:
+        """The name of a table id (or the number itself for a foreign table)."""
+        table = self._by_id.get(table_id)
+        return table.name if table else str(table_id)
+
+    def miss_flows(self) -> frozenset[Flow]:
+        return frozenset(t.miss_flow() for t in self)
+
+
+def _dupes(names: list[str]) -> set[str]:
+    return {n for n in names if names.count(n) > 1}
+
+
+def _topological(decls: list[Table]) -> list[Table]:
+    """Kahn's algorithm, always taking the earliest-declared table that is ready."""
+    pending = {t.name: set(t.after) for t in decls}
+    order: list[Table] = []
+    while pending:
+        ready = [t for t in decls if t.name in pending and not pending[t.name]]
+        if not ready:
+            raise PipelineError(f"tables in a cycle: {sorted(pending)}")
+        chosen = ready[0]
+        order.append(chosen)
+        del pending[chosen.name]
+        for deps in pending.values():
+            deps.discard(chosen.name)
+    return order
+
+
+# ---------------------------------------------------------------- the pipeline
+
+PIPELINE = Pipeline(
+    (
+        Table(
+            "ingress",
+            matches={"in_port", "eth_src", "eth_dst", "vlan_vid", "tunnel_id"},
+            doc="ingress.py: drop what must never be forwarded; classify by in_port into a "
+            "network (NETWORK) and an origin (IN_KIND); a VIF only with its own MAC.",
+        ),
+        Table(
+            "arp_responder",
+            after=("ingress",),
+            matches={NETWORK, IN_KIND, "in_port", "eth_type", "arp_op", "arp_tpa"},
+            miss="l2_forward",
+            doc="arp.py: answer ARP requests from local ports for every known address.",
+        ),
+        Table(
+            "l2_forward",
+            after=("arp_responder",),
+            matches={NETWORK, IN_KIND, "eth_dst"},
+            doc="l2.py: known MACs to their port, tunnel peer or physical port; the rest "
+            "flooded inside the network, with split horizon.",
+        ),
+    )
+)
+INGRESS = PIPELINE["ingress"]
+ARP_RESPONDER = PIPELINE["arp_responder"]
+L2_FORWARD = PIPELINE["l2_forward"]

@@ -1,0 +1,243 @@
+"""What one server sees: the input of the pipeline, as frozen values.
+
+The agent builds a `View` from the store and OVSDB; the pipeline turns it into flows and
+never looks anywhere else, so the flows are a pure function of it (a restart computes the
+same flows from the same view). The view holds only what this server's endpoints need:
+their networks, the remote ports in those networks, and the ports that carry them.
+
+`View.members` indexes ports by network so that the flows of one network cost work in
+proportion to that network, not to the whole server; `changes.apply` keeps it up to date
+one change at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+NetworkType = Literal["vlan", "vxlan", "native", "local"]
+NETWORK_TYPES: frozenset[str] = frozenset({"vlan", "vxlan", "native", "local"})
+Owner = tuple[str, ...]
+"""Who owns a group of flows: ("base",), ("port", id), ("network", id) or ("remote", id)."""
+BASE: Owner = ("base",)
+
+_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_MAX_OFPORT = 0xFFFFFF00
+
+
+def _mac(value: str) -> str:
+    mac = value.lower()
+    if not _MAC.match(mac):
+        raise ValueError(f"bad MAC address {value!r}")
+    return mac
+
+
+def _ofport(owner: str, value: int) -> int:
+    if not 1 <= value < _MAX_OFPORT:
+        raise ValueError(f"{owner}: bad OpenFlow port number {value!r}")
+    return value
+
+
+def ipv4(address: str | None) -> str | None:
+    """The address if it is IPv4 (ARP knows nothing else), else None."""
+    if address is None:
+        return None
+    ip = ipaddress.ip_address(address)
+    return str(ip) if ip.version == 4 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """A logical network this server needs, with its local number (the NETWORK register)."""
+
+    id: str
+    type: NetworkType
+    number: int
+    tag: int | None = None
+    """The VLAN id of a vlan network, the VNI of a vxlan network, else None."""
+    physnet: str | None = None
+    """The physical network, which says which physical port carries a vlan/native network."""
+
+    def __post_init__(self) -> None:
+        if self.type not in NETWORK_TYPES:
+            raise ValueError(f"network {self.id}: unknown type {self.type!r}")
+        if not 1 <= self.number <= 0xFFFFFFFF:
+            raise ValueError(f"network {self.id}: local number {self.number} not in 1..2^32-1")
+        limit = {"vlan": 4094, "vxlan": 0xFFFFFF}.get(self.type)
+        if limit is None and self.tag is not None:
+            raise ValueError(f"network {self.id}: a {self.type} network has no tag")
+        if limit is not None and not (isinstance(self.tag, int) and 1 <= self.tag <= limit):
+            raise ValueError(f"network {self.id}: {self.type} tag {self.tag!r} not in 1..{limit}")
+
+
+@dataclass(frozen=True, slots=True)
+class LocalPort:
+    """A logical port bound to an interface of this server's bridge."""
+
+    id: str
+    network: str
+    ofport: int
+    mac: str
+    ip: str | None = None
+
+    def __post_init__(self) -> None:
+        _ofport(f"port {self.id}", self.ofport)
+        object.__setattr__(self, "mac", _mac(self.mac))
+        if self.ip is not None:
+            object.__setattr__(self, "ip", str(ipaddress.ip_address(self.ip)))
+
+
+@dataclass(frozen=True, slots=True)
+class RemotePort:
+    """A logical port on another server, in one of this server's networks."""
+
+    id: str
+    network: str
+    mac: str
+    vtep: str
+    """The tunnel endpoint (underlay IPv4) of the server that has the port."""
+    ip: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mac", _mac(self.mac))
+        object.__setattr__(self, "vtep", str(ipaddress.IPv4Address(self.vtep)))
+        if self.ip is not None:
+            object.__setattr__(self, "ip", str(ipaddress.ip_address(self.ip)))
+
+
+@dataclass(frozen=True, slots=True)
+class Members:
+    """The ids of the local and remote ports that name one network."""
+
+    ports: frozenset[str] = frozenset()
+    remotes: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class View:
+    """Everything the pipeline may use. Treat the mappings as immutable."""
+
+    networks: Mapping[str, Network] = field(default_factory=dict)
+    ports: Mapping[str, LocalPort] = field(default_factory=dict)
+    remotes: Mapping[str, RemotePort] = field(default_factory=dict)
+    """A remote port with the id of a local port is ignored: during a migration the new
+    location is local before the store says so, and the local one must win."""
+    physical_ports: Mapping[str, int] = field(default_factory=dict)
+    """Physical network id -> ofport of the bridge port that carries it on this server."""
+    tunnel_ofport: int | None = None
+    """The VXLAN port (remote_ip=flow, key=flow), if this server has one."""
+    members: Mapping[str, Members] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+    """Index: network id -> its ports (also for networks not in `networks`). Built when
+    not given; `changes.apply` passes it updated."""
+    vni_users: Mapping[int, frozenset[str]] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+    """Index: VNI -> the vxlan networks that use it. Built when not given."""
+
+    def __post_init__(self) -> None:
+        if self.members is None:
+            for kind, objs in (("network", self.networks), ("port", self.ports)):
+                for key, obj in objs.items():
+                    if key != obj.id:
+                        raise ValueError(f"{kind} {obj.id} filed under {key!r}")
+            for key, remote in self.remotes.items():
+                if key != remote.id:
+                    raise ValueError(f"remote port {remote.id} filed under {key!r}")
+            object.__setattr__(self, "members", build_members(self.ports, self.remotes))
+        if self.vni_users is None:
+            object.__setattr__(self, "vni_users", build_vni_users(self.networks))
+
+    def local_ports_of(self, network: str) -> list[LocalPort]:
+        """The local ports of a network, by id."""
+        m = self.members.get(network)
+        return [self.ports[p] for p in sorted(m.ports)] if m else []
+
+    def remotes_of(self, network: str) -> list[RemotePort]:
+        """The remote ports of a network that no local port shadows, by id."""
+        m = self.members.get(network)
+        if not m:
+            return []
+        return [self.remotes[r] for r in sorted(m.remotes) if r not in self.ports]
+
+    def remote(self, remote_id: str) -> RemotePort | None:
+        """A remote port, unless a local port of the same id shadows it."""
+        return None if remote_id in self.ports else self.remotes.get(remote_id)
+
+    def physical_port(self, network: Network) -> int | None:
+        """The ofport that carries a vlan or native network here, if any."""
+        if network.type not in ("vlan", "native") or network.physnet is None:
+            return None
+        return self.physical_ports.get(network.physnet)
+
+    def tunnel_usable(self, network: Network) -> bool:
+        """Whether a vxlan network may use the tunnel: there is one, and no other network
+        here has its VNI. Two networks of one VNI (from two physical networks with
+        overlapping ranges) cannot be told apart on the wire, so neither gets tunnel
+        traffic: a frame of one must never be delivered into the other."""
+        return (
+            network.type == "vxlan"
+            and self.tunnel_ofport is not None
+            and len(self.vni_users.get(network.tag or 0, ())) == 1
+        )
+
+    def vni_conflicts(self) -> dict[int, frozenset[str]]:
+        """VNIs claimed by several networks of this view (for the agent to report)."""
+        return {vni: ids for vni, ids in self.vni_users.items() if len(ids) > 1}
+
+    def peer_vteps(self, network: str) -> list[str]:
+        """The other servers with ports in a network: one flood copy each."""
+        return sorted({r.vtep for r in self.remotes_of(network)}, key=ipaddress.IPv4Address)
+
+
+def build_members(
+    ports: Mapping[str, LocalPort], remotes: Mapping[str, RemotePort]
+) -> dict[str, Members]:
+    """The network index of a view, from scratch."""
+    local: dict[str, set[str]] = {}
+    remote: dict[str, set[str]] = {}
+    for p in ports.values():
+        local.setdefault(p.network, set()).add(p.id)
+    for r in remotes.values():
+        remote.setdefault(r.network, set()).add(r.id)
+    return {
+        n: Members(frozenset(local.get(n, ())), frozenset(remote.get(n, ())))
+        for n in local.keys() | remote.keys()
+    }
+
+
+def build_vni_users(networks: Mapping[str, Network]) -> dict[int, frozenset[str]]:
+    """The VNI index of a view, from scratch."""
+    users: dict[int, set[str]] = {}
+    for n in networks.values():
+        if n.type == "vxlan" and n.tag is not None:
+            users.setdefault(n.tag, set()).add(n.id)
+    return {vni: frozenset(ids) for vni, ids in users.items()}
+
+
+def _hash(network_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(network_id.encode(), digest_size=8).digest(), "big")
+
+
+def network_numbers(network_ids: Iterable[str], *, bits: int = 24) -> dict[str, int]:
+    """A local number for each network: a hash of its id, never 0, unique in the set.
+
+    The number only has to be unique on one switch, but it should not change when the
+    controller restarts with the same networks (the flows, hence their cookies, would
+    all change). So it is a function of the set alone: ids in sorted order each take
+    hash(id) in 1..2^bits-1, or on a collision the next free number (wrapping around).
+    """
+    size = (1 << bits) - 1
+    ids = sorted(set(network_ids))
+    if len(ids) > size:
+        raise ValueError(f"{len(ids)} networks do not fit in {bits} bits")
+    taken: set[int] = set()
+    numbers: dict[str, int] = {}
+    for network_id in ids:
+        number = _hash(network_id) % size + 1
+        while number in taken:
+            number = number % size + 1
+        taken.add(number)
+        numbers[network_id] = number
+    return numbers
