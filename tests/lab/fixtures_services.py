@@ -5,7 +5,7 @@ Scopes, and why:
 * ``zookeeper``, ``etcd``, ``redis_server``: one server per test session (``*_shared``), because
   starting even a fast JVM per test adds up. The function-scoped fixtures restart it if an
   earlier test stopped or killed it. Tests share its data, so use unique keys and paths
-  (``tests.lab.naming.unique_name``).
+  (``vlcp.lab.naming.unique_name``).
 * ``zookeeper_ensemble``, ``etcd_cluster``: fresh per test, because tests kill members and
   a half-dead cluster must never leak into the next test.
 

@@ -18,10 +18,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
-from tests.lab.lifecycle import StartStop
-from tests.lab.naming import free_tcp_ports, private_dir
-from tests.lab.netns import ProcessRef, register_dir, release_dir, run, stop_process
-from tests.lab.ovs.daemon import (
+from vlcp.lab.lifecycle import StartStop
+from vlcp.lab.naming import free_tcp_ports, private_dir
+from vlcp.lab.netns import ProcessRef, register_dir, release_dir, run, stop_process
+from vlcp.lab.ovs.daemon import (
     VSWITCH_SCHEMA,
     RundirOwner,
     ovs_env,

@@ -43,3 +43,11 @@ def free_tcp_ports(count: int) -> list[int]:
     finally:
         for sock in socks:
             sock.close()
+
+
+def set_run_prefix(prefix: str) -> None:
+    """Use ``prefix`` for the names made from now on (``vlcp demo`` uses its own, ``vd...``)."""
+    global RUN_PREFIX
+    if not prefix or len(prefix) > 9 or not prefix.isalnum():
+        raise ValueError(f"run prefix {prefix!r} must be 1-9 letters or digits")
+    RUN_PREFIX = prefix

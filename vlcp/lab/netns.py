@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from tests.lab.polling import poll
+from vlcp.lab.polling import poll
 
 log = logging.getLogger(__name__)
 

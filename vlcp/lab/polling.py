@@ -1,7 +1,7 @@
 """The one bounded polling loop behind every lab ``wait_until``.
 
-The namespace lab (:func:`tests.lab.netns.wait_until`) and the service lab
-(:func:`tests.lab.services.wait_until`) wait for different things and report timeouts
+The namespace lab (:func:`vlcp.lab.netns.wait_until`) and the service lab
+(:func:`vlcp.lab.services.wait_until`) wait for different things and report timeouts
 differently, but poll the same way: call, judge the result, sleep, give up at a deadline.
 """
 

@@ -6,8 +6,8 @@ persistence, which fakes get subtly wrong. These servers start in well under a s
 Rules every server here follows (see /work/shared/lab/feasibility.md, sections 4 and 6):
 
 * The machine is shared: only loopback, never the default ports (2181, 2379/2380, 6379), only
-  ports from :func:`tests.lab.naming.free_tcp_ports` and directories from
-  :func:`tests.lab.naming.private_dir`. The packaged system configs and services are not used.
+  ports from :func:`vlcp.lab.naming.free_tcp_ports` and directories from
+  :func:`vlcp.lab.naming.private_dir`. The packaged system configs and services are not used.
 * We only ever signal the exact child we spawned (no pkill): SIGTERM, a bounded wait, SIGKILL.
 * Every wait is bounded; a timeout raises :class:`ServiceError` that carries the server log tail.
 * Every started process is kept in a registry; an ``atexit`` hook, the pytest fixtures and

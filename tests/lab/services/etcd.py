@@ -1,7 +1,7 @@
 """A private etcd 3.4: a single-node server or a cluster whose members tests kill.
 
 Every member gets three loopback ports (client, peer, metrics) from
-:func:`tests.lab.naming.free_tcp_ports`; :func:`http_json` talks to the /v3 JSON gateway
+:func:`vlcp.lab.naming.free_tcp_ports`; :func:`http_json` talks to the /v3 JSON gateway
 without a client library, for probes and leader lookups.
 """
 
@@ -15,10 +15,10 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.lab.naming import free_tcp_ports, private_dir, unique_name
 from tests.lab.services.cluster import _Cluster
 from tests.lab.services.process import wait_until
 from tests.lab.services.server import LOOPBACK, START_TIMEOUT, _check_ports, _Server
+from vlcp.lab.naming import free_tcp_ports, private_dir, unique_name
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from tests.lab.polling import poll
-from tests.lab.processes import wait_or_kill
+from vlcp.lab.polling import poll
+from vlcp.lab.processes import wait_or_kill
 
 STOP_TIMEOUT = 10.0
 """Seconds a server gets after SIGTERM before it is SIGKILLed."""

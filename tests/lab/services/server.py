@@ -13,8 +13,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from tests.lab.naming import free_tcp_ports, private_dir
-from tests.lab.processes import read_tail
 from tests.lab.services.process import (
     STOP_TIMEOUT,
     ManagedProcess,
@@ -22,6 +20,8 @@ from tests.lab.services.process import (
     _scrubbed_env,
     wait_until,
 )
+from vlcp.lab.naming import free_tcp_ports, private_dir
+from vlcp.lab.processes import read_tail
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORTS = frozenset({2181, 2888, 3888, 2379, 2380, 6379, 8080})

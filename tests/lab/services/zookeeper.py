@@ -1,7 +1,7 @@
 """A private ZooKeeper: a standalone server or an ensemble whose members tests kill.
 
 ZooKeeper 3.8 runs as a bare JVM (``zkServer.sh`` points at /etc and /var) on loopback ports
-from :func:`tests.lab.naming.free_tcp_ports`, with a low tick so elections, sync and session
+from :func:`vlcp.lab.naming.free_tcp_ports`, with a low tick so elections, sync and session
 expiry are fast in tests.
 """
 
@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.lab.naming import free_tcp_ports, private_dir
 from tests.lab.services.cluster import _Cluster
 from tests.lab.services.process import wait_until
 from tests.lab.services.server import (
@@ -23,6 +22,7 @@ from tests.lab.services.server import (
     _one_port,
     _Server,
 )
+from vlcp.lab.naming import free_tcp_ports, private_dir
 
 ZK_CLASSPATH = ":".join(
     [

@@ -1,4 +1,4 @@
-"""Private Open vSwitch "hypervisors", namespace "VMs" and underlay links for e2e tests.
+"""Private Open vSwitch "hypervisors", namespace "VMs" and underlay links (demo and tests).
 
 The layout is the one ``shared/lab/feasibility.md`` proved on this kind of machine:
 
@@ -16,22 +16,22 @@ The layout is the one ``shared/lab/feasibility.md`` proved on this kind of machi
 
 All traffic stays inside namespaces this package creates.
 
-The package, one purpose a module: :mod:`~tests.lab.ovs.tools` (required binaries),
-:mod:`~tests.lab.ovs.daemon` (detached OVS daemons in a private rundir),
-:mod:`~tests.lab.ovs.capture` (tcpdump), :mod:`~tests.lab.ovs.namespace` (what hypervisors
-and hosts share), :mod:`~tests.lab.ovs.hypervisor`, :mod:`~tests.lab.ovs.host`,
-:mod:`~tests.lab.ovs.underlay` and :mod:`~tests.lab.ovs.lab` (:class:`OvsLab`). Import the
+The package, one purpose a module: :mod:`~vlcp.lab.ovs.tools` (required binaries),
+:mod:`~vlcp.lab.ovs.daemon` (detached OVS daemons in a private rundir),
+:mod:`~vlcp.lab.ovs.capture` (tcpdump into a pcap), :mod:`~vlcp.lab.ovs.namespace` (what hypervisors
+and hosts share), :mod:`~vlcp.lab.ovs.hypervisor`, :mod:`~vlcp.lab.ovs.host`,
+:mod:`~vlcp.lab.ovs.underlay` and :mod:`~vlcp.lab.ovs.lab` (:class:`OvsLab`). Import the
 public names from here.
 """
 
 from __future__ import annotations
 
-from tests.lab.ovs.capture import Capture
-from tests.lab.ovs.host import Host, PingResult, parse_ping
-from tests.lab.ovs.hypervisor import OF_PROTOCOLS, SCHEMA, VSCTL_TIMEOUT, Hypervisor
-from tests.lab.ovs.lab import OvsLab
-from tests.lab.ovs.tools import REQUIRED_TOOLS, missing_tools
-from tests.lab.ovs.underlay import UNDERLAY_BRIDGE, UnderlayLink, connect_underlay
+from vlcp.lab.ovs.capture import PcapCapture
+from vlcp.lab.ovs.host import Host, PingResult, parse_ping
+from vlcp.lab.ovs.hypervisor import OF_PROTOCOLS, SCHEMA, VSCTL_TIMEOUT, Hypervisor
+from vlcp.lab.ovs.lab import OvsLab
+from vlcp.lab.ovs.tools import REQUIRED_TOOLS, missing_tools
+from vlcp.lab.ovs.underlay import UNDERLAY_BRIDGE, UnderlayLink, connect_underlay
 
 __all__ = [
     "OF_PROTOCOLS",
@@ -39,10 +39,10 @@ __all__ = [
     "SCHEMA",
     "UNDERLAY_BRIDGE",
     "VSCTL_TIMEOUT",
-    "Capture",
     "Host",
     "Hypervisor",
     "OvsLab",
+    "PcapCapture",
     "PingResult",
     "UnderlayLink",
     "connect_underlay",

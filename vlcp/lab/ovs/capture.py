@@ -1,14 +1,17 @@
-"""tcpdump captures inside a lab namespace, decoded with scapy when read."""
+"""tcpdump captures inside a lab namespace, written to a pcap file.
+
+Decoding the packets needs scapy, a test-only dependency: the test lab's
+``tests.lab.ovs.capture.Capture`` extends :class:`PcapCapture` with it.
+"""
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
-from tests.lab.netns import (
+from vlcp.lab.netns import (
     CommandError,
     ProcessRef,
     netns_prefix,
@@ -16,14 +19,11 @@ from tests.lab.netns import (
     stop_process,
     wait_until,
 )
-from tests.lab.processes import wait_or_kill
-
-if TYPE_CHECKING:
-    from scapy.packet import Packet
+from vlcp.lab.processes import wait_or_kill
 
 
-class Capture:
-    """A tcpdump writing a pcap inside a namespace, decoded with scapy when read.
+class PcapCapture:
+    """A tcpdump writing a pcap inside a namespace.
 
     ``--immediate-mode`` and ``-U`` make each packet reach the file at once, so a test can
     poll for the packet it expects instead of sleeping. ``-Z root`` stops Debian's tcpdump
@@ -72,46 +72,14 @@ class Capture:
             raise CommandError(self._proc.args, self._proc.returncode, "", text)  # type: ignore[arg-type]
         return False
 
-    def packets(self) -> list[Packet]:
-        """The packets captured so far (the last one may be missing while tcpdump writes)."""
-        from scapy.error import Scapy_Exception
-        from scapy.utils import rdpcap
-
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            return []
-        try:
-            return list(rdpcap(str(self.path)))
-        except (Scapy_Exception, EOFError):  # header not flushed yet
-            return []
-
-    def wait_for(
-        self,
-        predicate: Callable[[Packet], bool],
-        *,
-        count: int = 1,
-        timeout: float = 5.0,
-    ) -> list[Packet]:
-        """Poll the capture until ``count`` packets match ``predicate``; returns them."""
-
-        def matches() -> list[Packet]:
-            found = [p for p in self.packets() if predicate(p)]
-            return found if len(found) >= count else []
-
-        return wait_until(
-            matches,
-            timeout=timeout,
-            interval=0.05,
-            message=f"{count} matching packet(s) on {self.netns}/{self.iface}",
-        )
-
-    def stop(self) -> list[Packet]:
-        """Stop tcpdump (SIGTERM flushes and closes the file) and return every packet."""
+    def stop(self) -> object:
+        """Stop tcpdump (SIGTERM flushes and closes the file); subclasses return the packets."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             wait_or_kill(self._proc, 5, 5)
         if self._ref is not None:
             stop_process(self._ref)  # only forgets it by now: it has exited
-        return self.packets()
+        return None
 
     def __enter__(self) -> Self:
         return self if self._proc else self.start()

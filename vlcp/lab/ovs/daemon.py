@@ -1,9 +1,9 @@
 """Detached OVS daemons (ovsdb-server, ovs-vswitchd) in a private rundir, known by pidfile.
 
-Shared by :class:`~tests.lab.ovs.hypervisor.Hypervisor` and
-:class:`~tests.lab.ovsdb.OvsdbServer`: every socket, pidfile and log of a daemon lives in the
+Shared by :class:`~vlcp.lab.ovs.hypervisor.Hypervisor` and
+:class:`~vlcp.lab.ovsdb.OvsdbServer`: every socket, pidfile and log of a daemon lives in the
 caller's private directory, never in /var/run/openvswitch, and the daemon is stopped by the
-PID it wrote (:func:`tests.lab.netns.stop_process`), like every lab process.
+PID it wrote (:func:`vlcp.lab.netns.stop_process`), like every lab process.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from tests.lab.netns import (
+from vlcp.lab.netns import (
     DEFAULT_TIMEOUT,
     CommandError,
     ProcessRef,
@@ -21,7 +21,7 @@ from tests.lab.netns import (
     read_pidfile,
     register_process,
 )
-from tests.lab.processes import read_tail
+from vlcp.lab.processes import read_tail
 
 VSWITCH_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 

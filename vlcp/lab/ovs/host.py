@@ -11,10 +11,10 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import Self, SupportsBytes
 
-from tests.lab.naming import private_dir, unique_name
-from tests.lab.netns import (
+from vlcp.lab.naming import private_dir, unique_name
+from vlcp.lab.netns import (
     add_address,
     create_netns,
     create_veth,
@@ -22,12 +22,9 @@ from tests.lab.netns import (
     register_dir,
     release_dir,
 )
-from tests.lab.ovs.capture import Capture
-from tests.lab.ovs.hypervisor import Hypervisor
-from tests.lab.ovs.namespace import NamespaceObject, close_quietly
-
-if TYPE_CHECKING:
-    from scapy.packet import Packet
+from vlcp.lab.ovs.capture import PcapCapture
+from vlcp.lab.ovs.hypervisor import Hypervisor
+from vlcp.lab.ovs.namespace import NamespaceObject, close_quietly
 
 
 @dataclass(frozen=True)
@@ -216,7 +213,7 @@ class Host(NamespaceObject):
         """A permanent ARP entry, so IP packets leave even where ARP cannot get through."""
         self.exec("ip", "neigh", "replace", ip, "lladdr", mac, "dev", "eth0", "nud", "permanent")
 
-    def send(self, *packets: Packet | bytes, iface: str = "eth0") -> None:
+    def send(self, *packets: SupportsBytes | bytes, iface: str = "eth0") -> None:
         """Send crafted frames (scapy packets or raw bytes) out of ``iface``, unchanged.
 
         A short-lived python in our namespace writes them to an AF_PACKET socket: nothing
@@ -226,7 +223,7 @@ class Host(NamespaceObject):
         frames = "\n".join(bytes(packet).hex() for packet in packets) + "\n"
         self.exec(sys.executable, "-I", "-c", _SEND_SCRIPT, iface, input=frames)
 
-    def capture(self, bpf: str = "", *, iface: str = "eth0") -> Capture:
+    def capture(self, bpf: str = "", *, iface: str = "eth0") -> PcapCapture:
         """Start tcpdump on ``iface`` (optional BPF filter); returns once it is listening."""
         if self._cap_dir is None:
             self._cap_dir = register_dir(private_dir("cap"))

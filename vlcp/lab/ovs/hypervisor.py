@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Self
 
-from tests.lab.naming import private_dir, unique_name
-from tests.lab.netns import (
+from vlcp.lab.naming import private_dir, unique_name
+from vlcp.lab.netns import (
     ProcessRef,
     add_address,
     create_netns,
@@ -24,15 +24,15 @@ from tests.lab.netns import (
     stop_process,
     wait_until,
 )
-from tests.lab.ovs.capture import Capture
-from tests.lab.ovs.daemon import (
+from vlcp.lab.ovs.capture import PcapCapture
+from vlcp.lab.ovs.daemon import (
     VSWITCH_SCHEMA,
     RundirOwner,
     ovs_env,
     register_daemon,
     start_daemon,
 )
-from tests.lab.ovs.namespace import NamespaceObject, close_quietly
+from vlcp.lab.ovs.namespace import NamespaceObject, close_quietly
 
 SCHEMA = VSWITCH_SCHEMA
 OF_PROTOCOLS = "OpenFlow13,OpenFlow14,OpenFlow15"
@@ -260,7 +260,7 @@ class Hypervisor(NamespaceObject, RundirOwner):
         add_address(self.netns, bridge, cidr)
         self._bridge_addresses.setdefault(bridge, []).append(cidr)
 
-    def capture(self, iface: str, bpf: str = "") -> Capture:
+    def capture(self, iface: str, bpf: str = "") -> PcapCapture:
         """tcpdump on an interface of the hypervisor namespace (e.g. the underlay port)."""
         return self._start_capture(self.dir, iface, bpf)
 

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
-from tests.lab.ovs.host import Host
-from tests.lab.ovs.hypervisor import Hypervisor
-from tests.lab.ovs.namespace import close_quietly
+from vlcp.lab.ovs.host import Host
+from vlcp.lab.ovs.hypervisor import Hypervisor
+from vlcp.lab.ovs.namespace import close_quietly
 
 log = logging.getLogger(__name__)
 

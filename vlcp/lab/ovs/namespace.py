@@ -10,11 +10,11 @@ import logging
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Self
+from typing import ClassVar, Self
 
-from tests.lab.lifecycle import StartStop
-from tests.lab.netns import DEFAULT_TIMEOUT, run
-from tests.lab.ovs.capture import Capture
+from vlcp.lab.lifecycle import StartStop
+from vlcp.lab.netns import DEFAULT_TIMEOUT, run
+from vlcp.lab.ovs.capture import PcapCapture
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,11 @@ class NamespaceObject(StartStop):
 
     netns: str
 
+    capture_class: ClassVar[type[PcapCapture]] = PcapCapture
+    """What ``capture()`` starts; the test lab installs its scapy-decoding subclass here."""
+
     def __init__(self) -> None:
-        self._captures: list[Capture] = []
+        self._captures: list[PcapCapture] = []
 
     def start(self) -> Self:
         raise NotImplementedError
@@ -56,10 +59,10 @@ class NamespaceObject(StartStop):
         """Run a command inside this object's namespace."""
         return run(*cmd, netns=self.netns, check=check, timeout=timeout, input=input)
 
-    def _start_capture(self, directory: Path, iface: str, bpf: str) -> Capture:
+    def _start_capture(self, directory: Path, iface: str, bpf: str) -> PcapCapture:
         """tcpdump on ``iface`` of our namespace into a numbered pcap in ``directory``."""
         path = directory / f"{iface}-{len(self._captures)}.pcap"
-        capture = Capture(self.netns, path, iface=iface, bpf=bpf)
+        capture = self.capture_class(self.netns, path, iface=iface, bpf=bpf)
         self._captures.append(capture)
         return capture.start()
 

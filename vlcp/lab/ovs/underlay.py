@@ -9,9 +9,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from tests.lab.naming import unique_name
-from tests.lab.netns import create_veth
-from tests.lab.ovs.hypervisor import Hypervisor
+from vlcp.lab.naming import unique_name
+from vlcp.lab.netns import create_veth
+from vlcp.lab.ovs.hypervisor import Hypervisor
 
 UNDERLAY_BRIDGE = "br-phy"
 
