@@ -22,7 +22,15 @@ DB = "Open_vSwitch"
 
 BINDING_TABLES: dict[str, list[str]] = {
     "Open_vSwitch": ["external_ids", "bridges"],
-    "Bridge": ["name", "ports", "datapath_type", "fail_mode", "protocols", "controller"],
+    "Bridge": [
+        "name",
+        "ports",
+        "datapath_type",
+        "datapath_id",
+        "fail_mode",
+        "protocols",
+        "controller",
+    ],
     "Port": ["name", "interfaces", "tag", "trunks"],
     "Interface": ["name", "type", "ofport", "external_ids", "options", "mac_in_use"],
 }

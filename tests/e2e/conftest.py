@@ -1,0 +1,112 @@
+"""Servers for end-to-end tests: a private OVS each, a vlcp agent each, one shared store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.lab.fixtures_ovs import HostFactory, HypervisorFactory
+from tests.lab.naming import unique_name
+from tests.lab.netns import create_veth
+from tests.lab.ovs import Hypervisor, connect_underlay
+from vlcp.agent.agent import Agent, AgentConfig
+from vlcp.model.service import Model
+from vlcp.store import Store, open_store
+
+BRIDGE = "br-int"
+
+
+@dataclass
+class Server:
+    """One hypervisor with its agent running in this test's event loop."""
+
+    name: str
+    hv: Hypervisor
+    agent: Agent
+    task: asyncio.Task[None]
+    store: Store
+
+
+@dataclass
+class Cloud:
+    """Servers sharing one store, and the model to describe networks with."""
+
+    model: Model
+    servers: dict[str, Server]
+    hosts: HostFactory
+    store_url: str
+
+    def host(self, server: str, ip: str, *, mac: str, port: str):  # a lab Host
+        """A VM on `server` plugged as logical port `port` (external_ids:iface-id)."""
+        return self.hosts(self.servers[server].hv, BRIDGE, ip, mac=mac, iface_id=port)
+
+    def trunk(self, a: str, b: str, name: str) -> None:
+        """A 'physical' VLAN trunk between two servers' integration bridges, named `name`."""
+        end_a, end_b = self.servers[a].hv, self.servers[b].hv
+        create_veth(name, end_a.netns, name, end_b.netns)
+        end_a.vsctl("add-port", BRIDGE, name)
+        end_b.vsctl("add-port", BRIDGE, name)
+
+
+@pytest.fixture
+async def cloud_factory(
+    hypervisor_factory: HypervisorFactory, host_factory: HostFactory, tmp_path: Path
+) -> AsyncIterator[Callable[..., object]]:
+    """Builds N servers joined by an underlay, each running an agent on one store."""
+    started: list[Server] = []
+    stores: list[Store] = []
+
+    async def build(names: list[str], store_url: str | None = None) -> Cloud:
+        url = store_url or f"sqlite://{tmp_path}/{unique_name('s')}.db"
+        hvs = [hypervisor_factory(name) for name in names]
+        for left, right in itertools.pairwise(hvs):
+            connect_underlay(left, right)
+        servers = {}
+        for name, hv in zip(names, hvs, strict=True):
+            store = await open_store(url)
+            stores.append(store)
+            session = await store.open_session(ttl=5)
+            config = AgentConfig(
+                ovsdb=hv.db_target,
+                ovs_rundir=str(hv.dir),
+                bridge=BRIDGE,
+                datapath_type="netdev",
+                vtep=hv.vtep_ip,
+                system_id=name,
+                node_name=name,
+            )
+            agent = Agent(store, config, session)
+            task = asyncio.create_task(agent.run())
+            server = Server(name, hv, agent, task, store)
+            started.append(server)
+            servers[name] = server
+            await _wait_for_bridge(hv, task)
+        model_store = await open_store(url)
+        stores.append(model_store)
+        return Cloud(Model(model_store), servers, host_factory, url)
+
+    yield build
+    for server in started:
+        server.task.cancel()
+        with contextlib.suppress(BaseException):
+            await server.task
+    for store in stores:
+        with contextlib.suppress(Exception):
+            await store.close()
+
+
+async def _wait_for_bridge(hv: Hypervisor, task: asyncio.Task[None]) -> None:
+    async with asyncio.timeout(20):
+        while True:
+            if task.done():
+                task.result()  # the agent failed: show why
+            bridges = await asyncio.to_thread(hv.vsctl, "list-br")
+            if BRIDGE in bridges.split():
+                return
+            await asyncio.sleep(0.05)
