@@ -1,4 +1,4 @@
-# Two commands for a fresh Debian 12 machine (as root): `make run` and `make test`.
+# Two commands for a fresh Debian 12 machine (as root): `make run` (the demo) and `make test`.
 # Both install what they need first, idempotently.
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -7,7 +7,7 @@ STAMP := $(VENV)/.deps-installed
 .PHONY: run test deps debian-packages venv lint bench-store bench-api bench-southbound
 
 run: deps
-	$(VENV)/bin/vlcp run
+	$(VENV)/bin/vlcp demo
 
 test: deps
 	$(VENV)/bin/ruff check vlcp tests bench

@@ -43,25 +43,59 @@ def main(ctx: click.Context, config: Path | None, store_url: str | None, verbose
 @main.command()
 @click.pass_obj
 def run(settings: Settings) -> None:
-    """Run vlcp on this server until interrupted (Ctrl-C or SIGTERM)."""
-    _run_async(_serve(settings))
+    """Run vlcp on this server until interrupted (Ctrl-C or SIGTERM).
+
+    One process, one store: the web API on `[api] listen`, the controller of the local
+    Open vSwitch when `[agent] enabled = true`, and the server's liveness announcement.
+    """
+    try:
+        host, port = parse_listen(settings.api.listen)
+    except ValueError as exc:
+        raise click.ClickException(f"bad configuration: api.listen: {exc}") from None
+    _run_async(_serve(settings, host, port))
 
 
-async def _serve(settings: Settings) -> None:
+async def _serve(settings: Settings, host: str, port: int) -> None:
+    from .agent.agent import AgentConfig
+    from .serve import ApiServer, start_agent, stop_tasks
+
     store = await open_store(settings.store.url)
+    api = ApiServer(store, host, port, settings.api.token)
+    tasks: list[asyncio.Task[None]] = []
     try:
         session = await store.open_session(ttl=settings.store.session_ttl)
+        try:
+            await api.start()
+        except OSError as exc:
+            raise click.ClickException(f"could not serve the API on {host}:{port}: {exc}") from None
+        serves = ["store", "api"]
+        if settings.agent.enabled:
+            agent = settings.agent
+            config = AgentConfig(
+                ovsdb=agent.ovsdb,
+                ovs_rundir=agent.ovs_rundir,
+                bridge=agent.bridge,
+                datapath_type=agent.datapath_type,
+                vtep=agent.vtep,
+                system_id=agent.system_id,
+                node_name=settings.node_name,
+            )
+            _, agent_task = await start_agent(store, config, ttl=settings.store.session_ttl)
+            tasks.append(agent_task)
+            serves.append("agent")
         key = f"servers/{settings.node_name}"
         await session.put(
             key,
-            {"pid": os.getpid(), "version": __version__, "since": time.time(), "serves": ["store"]},
+            {"pid": os.getpid(), "version": __version__, "since": time.time(), "serves": serves},
         )
         log.info(
-            "vlcp %s on %s: store %s (%s); announced as %s; Ctrl-C to stop",
+            "vlcp %s on %s: store %s (%s), API %s%s; announced as %s; Ctrl-C to stop",
             __version__,
             settings.node_name,
             settings.store.url,
             store.name,
+            api.url,
+            f", controller of {settings.agent.ovsdb}" if settings.agent.enabled else "",
             key,
         )
         stop = asyncio.Event()
@@ -69,13 +103,20 @@ async def _serve(settings: Settings) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         lost = asyncio.ensure_future(session.lost.wait())
-        await asyncio.wait(
-            [asyncio.ensure_future(stop.wait()), lost], return_when="FIRST_COMPLETED"
-        )
+        stopped = asyncio.ensure_future(stop.wait())
+        assert api.task is not None
+        waited = [stopped, lost, api.task, *tasks]
+        await asyncio.wait(waited, return_when="FIRST_COMPLETED")
         if lost.done():
             raise click.ClickException("the store session was lost; restart to rejoin")
+        for task in (api.task, *tasks):
+            if task.done() and not stopped.done():
+                error = task.exception() if not task.cancelled() else None
+                raise click.ClickException(f"{task.get_name()} stopped: {error!r}")
         log.info("stopping")
     finally:
+        await stop_tasks(*tasks)
+        await api.stop()
         await store.close()
 
 
@@ -144,6 +185,27 @@ async def _serve_api(store_url: str, host: str, port: int, token: str | None) ->
 
 def _stopped(signum: int, frame: object) -> None:
     """Signal handler for after uvicorn's graceful shutdown: nothing left to do."""
+
+
+@main.command()
+@click.option("--check", is_flag=True, help="Verify and exit: status 0 only if all held.")
+@click.option("--listen", help="HOST:PORT for the API [default: a free port on 127.0.0.1].")
+def demo(check: bool, listen: str | None) -> None:
+    """Two servers on this machine (needs root), two tenants with the same addresses.
+
+    Builds private Open vSwitch instances in network namespaces, runs a controller for each
+    and the API on one sqlite store, plugs hosts, and prints which pings work (same tenant)
+    and which must not (across tenants). Runs until Ctrl-C, then removes everything.
+    """
+    from .demo import run_demo
+
+    if listen:
+        try:
+            parse_listen(listen)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--listen") from None
+    if not run_demo(check=check, listen=listen):
+        raise SystemExit(1)
 
 
 @main.group()

@@ -42,6 +42,24 @@ class ApiSettings(BaseModel):
     token: str | None = Field(None, description="bearer token, required by the API when set")
 
 
+class AgentSettings(BaseModel):
+    """The controller of the local Open vSwitch that `vlcp run` runs when enabled."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(False, description="run the controller for the local OVS")
+    ovsdb: str = Field("unix:/var/run/openvswitch/db.sock", description="OVSDB endpoint")
+    ovs_rundir: str = Field(
+        "/var/run/openvswitch", description="where vswitchd opens <bridge>.mgmt"
+    )
+    bridge: str = Field("br-int", description="the integration bridge (created if missing)")
+    datapath_type: str = Field("", description='"" (kernel) or "netdev" (userspace)')
+    vtep: str | None = Field(None, description="this server's tunnel endpoint IP")
+    system_id: str | None = Field(
+        None, description="default: OVSDB's external_ids:system-id, else node_name"
+    )
+
+
 class Settings(BaseSettings):
     """Everything a vlcp process is configured with."""
 
@@ -50,6 +68,7 @@ class Settings(BaseSettings):
     node_name: str = Field(default_factory=socket.gethostname)
     store: StoreSettings = StoreSettings()
     api: ApiSettings = ApiSettings()
+    agent: AgentSettings = AgentSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 VLCP = [sys.executable, "-m", "vlcp.cli"]
@@ -32,7 +34,7 @@ def wait_for(predicate, timeout: float = 20.0) -> None:
 
 def test_run_announces_the_server_and_withdraws_on_sigterm(tmp_path: Path) -> None:
     url = f"sqlite://{tmp_path}/state.db"
-    env = {**os.environ, "VLCP_NODE_NAME": "hv-test"}
+    env = {**os.environ, "VLCP_NODE_NAME": "hv-test", "VLCP_API__LISTEN": free_listen()}
     proc = subprocess.Popen(
         [*VLCP, "--store", url, "run"], env=env, stderr=subprocess.PIPE, text=True
     )
@@ -43,6 +45,37 @@ def test_run_announces_the_server_and_withdraws_on_sigterm(tmp_path: Path) -> No
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0, proc.stderr.read()
     assert servers(url) == []
+
+
+def free_listen() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+def health(listen: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"http://{listen}/v1/health", timeout=2) as response:
+            return json.loads(response.read())
+    except OSError:
+        return None
+
+
+def test_run_serves_the_api_without_the_agent_and_stops_on_sigterm(tmp_path: Path) -> None:
+    listen = free_listen()
+    env = {**os.environ, "VLCP_API__LISTEN": listen, "VLCP_AGENT__ENABLED": "false"}
+    url = f"sqlite://{tmp_path}/state.db"
+    proc = subprocess.Popen(
+        [*VLCP, "--store", url, "run"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(lambda: health(listen) is not None or proc.poll() is not None)
+        assert health(listen) == {"status": "ok", "store": "sqlite"}
+        assert servers(url)[0]["value"]["serves"] == ["store", "api"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0, proc.stderr.read()
+    assert health(listen) is None
 
 
 def test_configuration_file_and_environment(tmp_path: Path) -> None:

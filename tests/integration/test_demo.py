@@ -1,0 +1,47 @@
+"""`vlcp demo --check` as a user runs it: every expectation holds, and nothing is left behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.lab.netns import list_netns, pids_matching
+from tests.lab.ovs import missing_tools
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.geteuid() != 0 or bool(missing_tools()), reason="needs root and the OVS tools"
+    ),
+]
+
+
+def test_demo_check_holds_and_cleans_up() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "vlcp.cli", "demo", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    prefix = re.search(r"run prefix (\w+)", out)
+    assert prefix, out
+    run_prefix = prefix[1]
+    assert re.search(r"^API: http://127\.0\.0\.1:\d+", out, re.M), out
+    works = re.findall(r"^works .* replied +OK$", out, re.M)
+    fails = re.findall(r"^fails .* only in tenant [AB] +no reply +OK$", out, re.M)
+    assert len(works) >= 4 and len(fails) >= 2, out
+    assert "UNEXPECTED" not in out
+    assert "demo check: all" in out and "expectations held" in out
+    assert out.rstrip().endswith("cleaned up")
+    # Nothing of this run survives: namespaces, daemons (they ran from its dirs), dirs.
+    assert [ns for ns in list_netns() if ns.startswith(run_prefix)] == []
+    assert pids_matching(f"/tmp/{run_prefix}-") == []
+    assert list(Path("/tmp").glob(f"{run_prefix}-*")) == []

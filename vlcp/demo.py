@@ -1,0 +1,301 @@
+"""`vlcp demo`: two servers on this machine, two tenants with the same addresses, isolated.
+
+The lab (:mod:`vlcp.lab`) gives each "server" a private Open vSwitch in its own network
+namespace, joins them by an underlay link (VXLAN) and a trunk (VLAN), and plugs hosts
+(namespaces) into them. One agent per server and the API share a sqlite store in a temporary
+directory. Everything created carries a per-run prefix and is removed on exit, by name and
+by PID, also on errors and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from .agent.agent import AgentConfig
+from .lab import naming
+from .lab.netns import cleanup_all, create_veth
+from .lab.ovs import Host, Hypervisor, OvsLab, connect_underlay, missing_tools
+from .model.service import Model
+from .serve import ApiServer, start_agent, stop_tasks
+from .store import Store, open_store
+
+BRIDGE = "br-int"
+TRUNK = "trunk0"
+SERVERS = ("hv0", "hv1")
+SUBNET = "10.0.0.0/24"
+
+
+@dataclass(frozen=True)
+class DemoHost:
+    """A logical port of a tenant, plugged as a host namespace on one server."""
+
+    port: str
+    tenant: str
+    server: str
+    ip: str
+    mac: str
+
+
+HOSTS = (
+    DemoHost("a1", "a", "hv0", "10.0.0.1", "02:00:00:00:00:01"),
+    DemoHost("a2", "a", "hv1", "10.0.0.2", "02:00:00:00:00:02"),
+    DemoHost("a4", "a", "hv0", "10.0.0.4", "02:00:00:00:00:04"),
+    DemoHost("b1", "b", "hv0", "10.0.0.1", "02:00:00:00:00:01"),
+    DemoHost("b2", "b", "hv1", "10.0.0.2", "02:00:00:00:00:02"),
+    DemoHost("b3", "b", "hv1", "10.0.0.3", "02:00:00:00:00:03"),
+)
+"""a1/b1 and a2/b2 share IP and MAC; 10.0.0.4 exists only in tenant A, 10.0.0.3 only in B."""
+
+TENANTS = {"a": ("vx", "VXLAN"), "b": ("vl", "VLAN")}
+
+EXPECTATIONS = (
+    # (source port, destination IP, must it answer?)
+    ("a1", "10.0.0.2", True),
+    ("a2", "10.0.0.1", True),
+    ("a2", "10.0.0.4", True),
+    ("b1", "10.0.0.2", True),
+    ("b2", "10.0.0.1", True),
+    ("b1", "10.0.0.3", True),
+    ("a1", "10.0.0.3", False),
+    ("a2", "10.0.0.3", False),
+    ("b1", "10.0.0.4", False),
+    ("b2", "10.0.0.4", False),
+)
+
+
+def run_demo(*, check: bool, listen: str | None, echo: Callable[[str], None] = click.echo) -> bool:
+    """Build, verify, (unless ``check``) wait for Ctrl-C, clean up; True if all held."""
+    if os.geteuid() != 0:
+        raise click.ClickException(
+            "vlcp demo needs root: it creates network namespaces and private Open vSwitch "
+            "daemons (try: sudo vlcp demo)"
+        )
+    missing = missing_tools()
+    if missing:
+        raise click.ClickException(f"vlcp demo needs these programs: {', '.join(missing)}")
+    prefix = f"vd{os.getpid() % 100000:05d}"
+    naming.set_run_prefix(prefix)
+    echo(f"vlcp demo: run prefix {prefix} (namespaces, interfaces and temp dirs carry it)")
+    workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}-demo-"))
+    lab = OvsLab()
+    # SIGTERM (like Ctrl-C) interrupts whatever runs, so the cleanup below always happens.
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return asyncio.run(_demo(lab, workdir, check=check, listen=listen, echo=echo))
+    except KeyboardInterrupt:
+        echo("interrupted")
+        return False
+    finally:
+        _ignore_signals()
+        echo("cleaning up: hosts, OVS daemons, namespaces, temp dirs ...")
+        with contextlib.suppress(Exception):
+            lab.close()
+        for error in cleanup_all():
+            echo(f"cleanup: {error}")
+        shutil.rmtree(workdir, ignore_errors=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        echo("cleaned up")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _ignore_signals() -> None:
+    """While cleaning up, a second Ctrl-C or SIGTERM must not cut the cleanup short."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
+async def _demo(
+    lab: OvsLab, workdir: Path, *, check: bool, listen: str | None, echo: Callable[[str], None]
+) -> bool:
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, main.cancel)
+    url = f"sqlite://{workdir}/state.db"
+    stores: list[Store] = []
+    tasks: list[asyncio.Task[None]] = []
+    api: ApiServer | None = None
+    try:
+        echo(f"building servers {', '.join(SERVERS)} (private OVS in network namespaces) ...")
+        hvs = await asyncio.to_thread(_build_servers, lab)
+        for name, hv in hvs.items():
+            store = await open_store(url)
+            stores.append(store)
+            config = AgentConfig(
+                ovsdb=hv.db_target,
+                ovs_rundir=str(hv.dir),
+                bridge=BRIDGE,
+                datapath_type="netdev",
+                vtep=hv.vtep_ip,
+                system_id=name,
+                node_name=name,
+            )
+            _, task = await start_agent(store, config)
+            tasks.append(task)
+            await _wait_for_bridge(hv, task)
+            echo(f"  {name}: netns {hv.netns}, VTEP {hv.vtep_ip}, agent running")
+        await asyncio.to_thread(_add_trunk, hvs)
+        api_store = await open_store(url)
+        stores.append(api_store)
+        host, port = _listen(listen)
+        api = ApiServer(api_store, host, port)
+        await api.start()
+        echo(f"API: {api.url}  (try: curl {api.url}/v1/logical-networks)")
+        model = Model(api_store)
+        await _describe(model)
+        echo("plugging hosts ...")
+        hosts = await asyncio.to_thread(_plug_hosts, lab, hvs)
+        for demo_host in HOSTS:
+            await model.wait_port_up(demo_host.port, timeout=30)
+            _check_agents(tasks)
+        echo("all ports up")
+        held = await _verify(hosts, echo)
+        if check:
+            return held
+        echo(f"the demo keeps running; the API is at {api.url}. Ctrl-C to stop and clean up.")
+        await asyncio.Event().wait()
+        return held
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        _ignore_signals()
+        await stop_tasks(*tasks)
+        if api is not None:
+            await api.stop()
+        for store in stores:
+            with contextlib.suppress(Exception):
+                await store.close()
+
+
+def _listen(listen: str | None) -> tuple[str, int]:
+    if listen:
+        from .cli import parse_listen
+
+        return parse_listen(listen)
+    return "127.0.0.1", naming.free_tcp_ports(1)[0]
+
+
+def _build_servers(lab: OvsLab) -> dict[str, Hypervisor]:
+    hvs = {name: lab.hypervisor(name) for name in SERVERS}
+    connect_underlay(hvs["hv0"], hvs["hv1"])
+    return hvs
+
+
+def _add_trunk(hvs: dict[str, Hypervisor]) -> None:
+    """A 'physical' VLAN trunk between the integration bridges (inside the namespaces)."""
+    a, b = hvs["hv0"], hvs["hv1"]
+    create_veth(TRUNK, a.netns, TRUNK, b.netns)
+    a.vsctl("add-port", BRIDGE, TRUNK)
+    b.vsctl("add-port", BRIDGE, TRUNK)
+
+
+async def _wait_for_bridge(hv: Hypervisor, task: asyncio.Task[None]) -> None:
+    async with asyncio.timeout(30):
+        while True:
+            _check_agents([task])
+            if BRIDGE in (await asyncio.to_thread(hv.vsctl, "list-br")).split():
+                return
+            await asyncio.sleep(0.05)
+
+
+def _check_agents(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        if task.done():
+            task.result()  # raises the agent's error
+            raise RuntimeError(f"{task.get_name()} stopped")
+
+
+async def _describe(model: Model) -> None:
+    """Tenant A over VXLAN, tenant B over VLAN, with the same subnet and addresses."""
+    await model.create(
+        "physical-networks", {"id": "vx", "type": "vxlan", "vnirange": [[5000, 5999]]}
+    )
+    await model.create("physical-networks", {"id": "vl", "type": "vlan", "vlanrange": [[100, 199]]})
+    await model.create("physical-ports", {"physicalnetwork": "vl", "name": TRUNK})
+    for tenant, (physnet, _) in TENANTS.items():
+        network, subnet = f"net-{tenant}", f"sub-{tenant}"
+        await model.create("logical-networks", {"id": network, "physicalnetwork": physnet})
+        await model.create("subnets", {"id": subnet, "logicalnetwork": network, "cidr": SUBNET})
+    for h in HOSTS:
+        await model.create(
+            "logical-ports",
+            {
+                "id": h.port,
+                "logicalnetwork": f"net-{h.tenant}",
+                "subnet": f"sub-{h.tenant}",
+                "mac_address": h.mac,
+                "ip_address": h.ip,
+            },
+        )
+
+
+def _plug_hosts(lab: OvsLab, hvs: dict[str, Hypervisor]) -> dict[str, Host]:
+    return {
+        h.port: lab.host(hvs[h.server], BRIDGE, f"{h.ip}/24", mac=h.mac, iface_id=h.port)
+        for h in HOSTS
+    }
+
+
+def _where(port: str) -> DemoHost:
+    return next(h for h in HOSTS if h.port == port)
+
+
+def _owner(ip: str, tenant: str) -> str:
+    """Which port of ``tenant`` has ``ip``, or a note that only the other tenant has it."""
+    for h in HOSTS:
+        if h.ip == ip and h.tenant == tenant:
+            return f"{h.port} ({h.server})"
+    other = next(h for h in HOSTS if h.ip == ip)
+    return f"only in tenant {other.tenant.upper()}"
+
+
+async def _verify(hosts: dict[str, Host], echo: Callable[[str], None]) -> bool:
+    # OVS drops the first packet to a new tunnel peer while it resolves the peer's MAC on
+    # the underlay: a first ping through each path keeps that out of the results.
+    for src, dst in (("a1", "10.0.0.2"), ("b1", "10.0.0.2")):
+        await asyncio.to_thread(hosts[src].ping_ok, dst, deadline=10)
+    echo("")
+    echo("tenant A: net-a over VXLAN; tenant B: net-b over VLAN; both 10.0.0.0/24,")
+    echo("a1/b1 = 10.0.0.1 02:00:00:00:00:01 and a2/b2 = 10.0.0.2 02:00:00:00:00:02")
+    echo("")
+    header = f"{'expect':<7} {'from':<16} {'to':<34} {'ping':<9} result"
+    echo(header)
+    echo("-" * len(header))
+    failures = 0
+    for src, dst, must_work in EXPECTATIONS:
+        s = _where(src)
+        replied = await asyncio.to_thread(hosts[src].ping_ok, dst, deadline=10 if must_work else 3)
+        ok = replied == must_work
+        failures += not ok
+        echo(
+            f"{'works' if must_work else 'fails':<7} "
+            f"{f'{src} ({s.tenant.upper()}, {s.server})':<16} "
+            f"{f'{dst} {_owner(dst, s.tenant)}':<34} "
+            f"{'replied' if replied else 'no reply':<9} "
+            f"{'OK' if ok else 'UNEXPECTED'}"
+        )
+    echo("")
+    total = len(EXPECTATIONS)
+    if failures:
+        echo(f"demo check: {failures} of {total} expectations FAILED")
+    else:
+        echo(f"demo check: all {total} expectations held")
+    return failures == 0

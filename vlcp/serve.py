@@ -1,0 +1,77 @@
+"""What `vlcp run` and `vlcp demo` run inside one event loop: the API and agents.
+
+Both are started as tasks and stopped by the caller, which owns the signal handling: the
+API server here never installs signal handlers of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+
+from .agent.agent import Agent, AgentConfig
+from .store import Store
+
+
+class ApiServer:
+    """The web API over one store, served by uvicorn as a task of the running loop."""
+
+    def __init__(self, store: Store, host: str, port: int, token: str | None = None) -> None:
+        # Imported here so that commands without the API start without the web stack.
+        import uvicorn
+
+        from .api import create_app
+        from .model.service import Model
+
+        class _Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:  # the caller handles signals
+                yield
+
+        app = create_app(Model(store), token=token)
+        config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="off")
+        self.host, self.port = host, port
+        self._server = _Server(config)
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self, timeout: float = 10.0) -> None:
+        """Serve in the background; returns once listening (raises if it cannot)."""
+        self.task = asyncio.create_task(self._server.serve())
+        async with asyncio.timeout(timeout):
+            while not self._server.started:
+                if self.task.done():
+                    self.task.result()
+                    raise OSError(f"could not listen on {self.host}:{self.port}")
+                await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        """Graceful shutdown (open connections are closed)."""
+        if self.task is None:
+            return
+        self._server.should_exit = True
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(self.task, 10)
+
+
+async def start_agent(
+    store: Store, config: AgentConfig, *, ttl: float = 5.0
+) -> tuple[Agent, asyncio.Task[None]]:
+    """An agent on its own store session, running as a task (cancel it to stop)."""
+    session = await store.open_session(ttl=ttl)
+    agent = Agent(store, config, session)
+    return agent, asyncio.create_task(agent.run(), name=f"agent {config.node_name}")
+
+
+async def stop_tasks(*tasks: asyncio.Task[None]) -> None:
+    """Cancel tasks and wait for them, whatever they raise."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(BaseException):
+            await task
