@@ -46,24 +46,40 @@ class Cloud:
         """A VM on `server` plugged as logical port `port` (external_ids:iface-id)."""
         return self.hosts(self.servers[server].hv, BRIDGE, ip, mac=mac, iface_id=port)
 
-    def trunk(self, a: str, b: str, name: str) -> None:
-        """A 'physical' VLAN trunk between two servers' integration bridges, named `name`."""
-        end_a, end_b = self.servers[a].hv, self.servers[b].hv
-        create_veth(name, end_a.netns, name, end_b.netns)
-        end_a.vsctl("add-port", BRIDGE, name)
-        end_b.vsctl("add-port", BRIDGE, name)
+    def trunks(self, name: str = "trunk0") -> None:
+        """A 'physical' VLAN port `name` on every server, all on one L2 segment.
+
+        Each server's integration bridge gets a veth into its underlay bridge (a learning
+        switch chained to the other servers'), like a NIC cabled to a top-of-rack switch.
+        """
+        for server in self.servers.values():
+            create_veth(name, server.hv.netns, f"{name}-phy", server.hv.netns)
+            server.hv.vsctl("add-port", BRIDGE, name)
+            server.hv.vsctl("add-port", "br-phy", f"{name}-phy")
+
+
+STORES = ["sqlite", "zookeeper"]
+
+
+@pytest.fixture(params=STORES)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every end-to-end test runs on the embedded store and on a ZooKeeper ensemble."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path}/{unique_name('s')}.db"
+    ensemble = request.getfixturevalue("zookeeper_ensemble")
+    return f"zookeeper://{ensemble.hosts}/{unique_name('e2e')}?timeout=5&session_timeout=4"
 
 
 @pytest.fixture
 async def cloud_factory(
-    hypervisor_factory: HypervisorFactory, host_factory: HostFactory, tmp_path: Path
+    hypervisor_factory: HypervisorFactory, host_factory: HostFactory, store_url: str
 ) -> AsyncIterator[Callable[..., object]]:
     """Builds N servers joined by an underlay, each running an agent on one store."""
     started: list[Server] = []
     stores: list[Store] = []
 
-    async def build(names: list[str], store_url: str | None = None) -> Cloud:
-        url = store_url or f"sqlite://{tmp_path}/{unique_name('s')}.db"
+    async def build(names: list[str]) -> Cloud:
+        url = store_url
         hvs = [hypervisor_factory(name) for name in names]
         for left, right in itertools.pairwise(hvs):
             connect_underlay(left, right)

@@ -1,4 +1,4 @@
-"""Two tenants with the same MAC and IP addresses, one over VXLAN and one over VLAN, on two
+"""Two tenants with the same MAC and IP addresses, one over VXLAN and one over VLAN, on three
 servers: each tenant's hosts reach each other, and no frame of one reaches the other.
 """
 
@@ -22,8 +22,10 @@ pytestmark = [
     ),
 ]
 
-MAC1, MAC2 = "02:00:00:00:00:01", "02:00:00:00:00:02"
-IP1, IP2 = "10.0.0.1", "10.0.0.2"
+MAC1, MAC2, MAC3 = "02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03"
+IP1, IP2, IP3 = "10.0.0.1", "10.0.0.2", "10.0.0.3"
+ADDRESSES = ((MAC1, IP1), (MAC2, IP2), (MAC3, IP3))
+SERVERS = ["hv0", "hv1", "hv2"]
 
 
 async def describe_tenants(model) -> None:
@@ -39,7 +41,7 @@ async def describe_tenants(model) -> None:
             "subnets",
             {"id": f"sub-{tenant}", "logicalnetwork": f"net-{tenant}", "cidr": "10.0.0.0/24"},
         )
-        for n, (mac, ip) in enumerate(((MAC1, IP1), (MAC2, IP2)), start=1):
+        for n, (mac, ip) in enumerate(ADDRESSES, start=1):
             await model.create(
                 "logical-ports",
                 {
@@ -54,27 +56,26 @@ async def describe_tenants(model) -> None:
 
 @pytest.fixture
 async def tenants(cloud_factory):
-    cloud = await cloud_factory(["hv0", "hv1"])
-    cloud.trunk("hv0", "hv1", "trunk0")
+    cloud = await cloud_factory(SERVERS)
+    cloud.trunks("trunk0")
     await describe_tenants(cloud.model)
-    hosts = {
-        "a1": cloud.host("hv0", f"{IP1}/24", mac=MAC1, port="a1"),
-        "a2": cloud.host("hv1", f"{IP2}/24", mac=MAC2, port="a2"),
-        "b1": cloud.host("hv0", f"{IP1}/24", mac=MAC1, port="b1"),
-        "b2": cloud.host("hv1", f"{IP2}/24", mac=MAC2, port="b2"),
-    }
+    hosts = {}
+    for tenant in "ab":
+        for n, (server, (mac, ip)) in enumerate(zip(SERVERS, ADDRESSES, strict=True), start=1):
+            hosts[f"{tenant}{n}"] = cloud.host(server, f"{ip}/24", mac=mac, port=f"{tenant}{n}")
     for port in hosts:
         await cloud.model.wait_port_up(port, timeout=30)
     # OVS drops the first packet to a new tunnel peer while it resolves the peer's MAC on
     # the underlay; a ping through each path first keeps that out of the isolation checks.
-    for src, dst in (("a1", "a2"), ("b1", "b2")):
-        assert await asyncio.to_thread(hosts[src].ping_ok, hosts[dst].ip, deadline=10)
+    for src, dst in (("a1", "a2"), ("a1", "a3"), ("b1", "b2"), ("b1", "b3")):
+        assert await asyncio.to_thread(hosts[src].ping_ok, hosts[dst].ip, deadline=10), (src, dst)
     return cloud, hosts
 
 
 async def test_each_tenant_reaches_its_own_hosts(tenants) -> None:
     _, hosts = tenants
-    for src, dst in (("a1", "a2"), ("a2", "a1"), ("b1", "b2"), ("b2", "b1")):
+    pairs = [(f"{t}{i}", f"{t}{j}") for t in "ab" for i in (1, 2, 3) for j in (1, 2, 3) if i != j]
+    for src, dst in pairs:
         assert await asyncio.to_thread(hosts[src].ping_ok, hosts[dst].ip, deadline=10), (src, dst)
 
 
@@ -87,13 +88,15 @@ async def test_floods_stay_inside_their_tenant(tenants, dst_mac: str) -> None:
     frame = (
         Ether(src=MAC1, dst=dst_mac) / IP(src=IP1, dst="10.0.0.255") / UDP(dport=9) / Raw(marker)
     )
-    captures = {name: hosts[name].capture("udp port 9") for name in ("a2", "b1", "b2")}
+    captures = {name: hosts[name].capture("udp port 9") for name in ("a2", "a3", "b1", "b2", "b3")}
     await asyncio.to_thread(hosts["a1"].send, frame)
-    seen = await asyncio.to_thread(
-        captures["a2"].wait_for, lambda p: marker.encode() in bytes(p), timeout=10
-    )
-    assert seen, "the frame did not reach the other host of its own tenant"
-    for name in ("b1", "b2"):
+    for name in ("a2", "a3"):  # over VXLAN to both other servers
+        seen = await asyncio.to_thread(
+            captures[name].wait_for, lambda p: marker.encode() in bytes(p), timeout=10
+        )
+        assert seen, f"the frame did not reach {name} of its own tenant"
+    for name in ("b1", "b2", "b3"):
         leaked = [p for p in captures[name].stop() if marker.encode() in bytes(p)]
         assert leaked == [], f"tenant A's {dst_mac} frame reached {name} of tenant B"
-    captures["a2"].stop()
+    for name in ("a2", "a3"):
+        captures[name].stop()

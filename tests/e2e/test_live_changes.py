@@ -43,7 +43,7 @@ async def eventually(predicate, timeout: float = 20.0) -> None:
 @pytest.fixture
 async def cloud(cloud_factory):
     cloud = await cloud_factory(["hv0", "hv1"])
-    cloud.trunk("hv0", "hv1", "trunk0")
+    cloud.trunks("trunk0")
     await describe_tenants(cloud.model)
     return cloud
 
@@ -60,24 +60,24 @@ async def test_new_deleted_and_moved_ports(cloud) -> None:
     await model.create(
         "logical-ports",
         {
-            "id": "a3",
+            "id": "a4",
             "logicalnetwork": "net-a",
             "subnet": "sub-a",
-            "mac_address": "02:00:00:00:00:03",
-            "ip_address": "10.0.0.3",
+            "mac_address": "02:00:00:00:00:04",
+            "ip_address": "10.0.0.4",
         },
     )
-    a3 = cloud.host("hv1", "10.0.0.3/24", mac="02:00:00:00:00:03", port="a3")
-    await model.wait_port_up("a3", timeout=30)
-    assert await reachable(a1, "10.0.0.3")
+    a4 = cloud.host("hv1", "10.0.0.4/24", mac="02:00:00:00:00:04", port="a4")
+    await model.wait_port_up("a4", timeout=30)
+    assert await reachable(a1, "10.0.0.4")
 
     # a port moved to another server is reachable there, and down where it was
-    a3.stop()
-    await eventually(lambda: _is(model, "a3", "down"))
-    moved = cloud.host("hv0", "10.0.0.3/24", mac="02:00:00:00:00:03", port="a3")
-    await eventually(lambda: _is(model, "a3", "up"))
-    assert await reachable(a2, "10.0.0.3")
-    assert (await model.port_status("a3"))["host"] == "hv0"
+    a4.stop()
+    await eventually(lambda: _is(model, "a4", "down"))
+    moved = cloud.host("hv0", "10.0.0.4/24", mac="02:00:00:00:00:04", port="a4")
+    await eventually(lambda: _is(model, "a4", "up"))
+    assert await reachable(a2, "10.0.0.4")
+    assert (await model.port_status("a4"))["host"] == "hv0"
     del moved
 
     # a deleted port stops receiving, though its interface is still plugged
@@ -103,7 +103,7 @@ async def test_deleting_a_network_leaves_no_flows_behind(cloud) -> None:
         await model.wait_port_up(port, timeout=30)
     assert await reachable(hosts[0], IP2)
     number = network_numbers(["net-a"])["net-a"]
-    for port in ("a1", "a2", "b1", "b2"):
+    for port in ("a1", "a2", "a3", "b1", "b2", "b3"):
         await model.delete("logical-ports", port)
     await model.delete("subnets", "sub-a")
     await model.delete("logical-networks", "net-a")

@@ -80,6 +80,11 @@ class Hypervisor(NamespaceObject, RundirOwner):
     def start(self) -> Self:
         """Create the namespace and directory, then start ovsdb-server and ovs-vswitchd."""
         create_netns(self.netns)
+        # Only the interface that holds an address answers ARP for it. Otherwise the kernel
+        # also answers on the veths the bridges use (trunks, underlay links), and OVS's
+        # tunnel ARP learns a MAC that leads nowhere: VXLAN breaks as soon as a trunk exists.
+        for scope in ("all", "default"):
+            run("sysctl", "-qw", f"net.ipv4.conf.{scope}.arp_ignore=1", netns=self.netns)
         self._dir = register_dir(private_dir("hv"))
         run("ovsdb-tool", "create", str(self.dir / "conf.db"), str(SCHEMA))
         self._start_ovsdb_server()
