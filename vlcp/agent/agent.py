@@ -1,10 +1,10 @@
 """The per-server controller: store + OVSDB in, flows and port status out.
 
 Wiring only; the decisions live in pure functions: `view_builder.build_view` (what this
-server sees), `vlcp.pipeline.compile_all` (the flows it implies) and the reconciler (the
-difference to send). Any change, from the store or from OVSDB, marks the view dirty; one
-task rebuilds it and hands each owner's flows to the reconciler, which sends only what
-changed. Once the switch holds a port's flows, the port is announced up.
+server sees), `vlcp.pipeline` (the flows it implies, recompiled only for the owners a
+change touches) and the reconciler (the difference to send). Any change, from the store
+or from OVSDB, marks the view dirty; one task rebuilds it and hands the touched owners'
+flows to the reconciler, which sends only what changed. Once the switch holds a port's flows, the port is announced up.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import logging
 import time
 from dataclasses import dataclass
 
-from vlcp.pipeline.compile import compile_all
+from vlcp.pipeline.changes import apply_all
+from vlcp.pipeline.compile import compile_owner, owners
 from vlcp.pipeline.view import View
 from vlcp.southbound.flow_manager import FlowManager
 from vlcp.southbound.openflow.server import OpenFlowServer
@@ -28,6 +29,7 @@ from .binding import bridge_ports
 from .bridge_setup import ensure_bridge
 from .mirror import Mirror
 from .view_builder import Identity, build_view, netports_key
+from .view_diff import diff_views
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,9 @@ class Agent:
         self.server = OpenFlowServer()
         self.flows = FlowManager(self.server)
         self.identity: Identity | None = None
-        self._owners: set = set()
+        self.view = View()
+        self._seeded: set[int] = set()
+        """Bridges (datapath ids) whose reconciler has been given every owner's flows."""
         self._dirty = asyncio.Event()
         self._announced: dict[str, tuple[str, dict]] = {}
 
@@ -116,12 +120,12 @@ class Agent:
         if dpid is None:
             return
         reconciler = self.flows.reconciler(dpid)
-        desired = compile_all(view)
-        for owner, flows in desired.items():
-            reconciler.set_flows(owner, flows)
-        for owner in self._owners - desired.keys():
-            reconciler.remove_owner(owner)
-        self._owners = set(desired)
+        self.view, touched = apply_all(self.view, diff_views(self.view, view))
+        if dpid not in self._seeded:  # a new bridge: every owner, the base flows included
+            touched = frozenset(owners(self.view))
+            self._seeded.add(dpid)
+        for owner in touched:
+            reconciler.set_flows(owner, compile_owner(self.view, owner))
         await reconciler.synced()
         await self._announce(view)
 
