@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 from vlcp.store import Resync, Store, StoreUnavailable, Transaction, WatchEvent
+from vlcp.store.backend import LogEntry
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[3]
@@ -83,3 +86,20 @@ async def collect_values(
     await asyncio.wait_for(run(), timeout)
     assert revisions == sorted(set(revisions)), "revisions must strictly increase"
     return seen
+
+
+@contextlib.contextmanager
+def private_server(server: T) -> Iterator[T]:
+    """A server of one test alone, which it may kill, freeze (SIGSTOP) and restart."""
+    try:
+        yield server.start()  # type: ignore[attr-defined]
+    finally:
+        if server.pid is not None:  # type: ignore[attr-defined]
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server.pid, signal.SIGCONT)  # type: ignore[attr-defined]
+        server.close()  # type: ignore[attr-defined]
+
+
+async def next_change(changes: AsyncIterator[LogEntry], timeout: float = 10.0) -> LogEntry:
+    """The next entry of a backend's change stream, or a timeout failure."""
+    return await asyncio.wait_for(anext(changes), timeout)

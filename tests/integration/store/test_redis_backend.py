@@ -30,7 +30,7 @@ from vlcp.store.redis import (
     parse_redis_url,
 )
 
-from .helpers import put
+from .helpers import next_change, private_server, put
 
 TIMEOUT = 1.0
 
@@ -50,18 +50,8 @@ async def backend(redis_server: RedisServer) -> AsyncIterator[RedisBackend]:
 @pytest.fixture
 def private_redis() -> Iterator[RedisServer]:
     """A server of this test alone, which it may kill, freeze and restart."""
-    server = RedisServer()
-    try:
-        yield server.start()
-    finally:
-        if server.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(server.pid, signal.SIGCONT)  # in case a test froze it
-        server.close()
-
-
-async def _next(changes: AsyncIterator[LogEntry], timeout: float = 10.0) -> LogEntry:
-    return await asyncio.wait_for(anext(changes), timeout)
+    with private_server(RedisServer()) as server:
+        yield server
 
 
 # -- URL -------------------------------------------------------------------------------------
@@ -151,7 +141,7 @@ async def test_lost_data_never_reuses_versions_and_watchers_resync(
             *[f"{prefix}:{n}" for n in ("data", "ver", "index", "rev", "origin", "log", "live")]
         )
         changes = backend.changes(old)
-        waiting = asyncio.create_task(_next(changes))
+        waiting = asyncio.create_task(next_change(changes))
         await asyncio.sleep(0.1)
         await backend.commit({}, {"w/a": b"2"})
         with pytest.raises(Compacted):
@@ -170,7 +160,7 @@ async def test_changes_are_pushed_not_polled(backend: RedisBackend) -> None:
     changes = backend.changes(start)
     delays = []
     for i in range(20):
-        waiting = asyncio.create_task(_next(changes))
+        waiting = asyncio.create_task(next_change(changes))
         await asyncio.sleep(0.01)
         began = time.monotonic()
         revision = await backend.commit({}, {"c/a": str(i).encode()})
@@ -184,8 +174,8 @@ async def test_changes_from_zero_replay_everything(backend: RedisBackend) -> Non
     first = await backend.commit({}, {"z/a": b"1"})
     second = await backend.commit({}, {"z/a": None, "z/b": b"2"})
     changes = backend.changes(0)
-    assert await _next(changes) == LogEntry(first, (("z/a", b"1"),))
-    assert await _next(changes) == LogEntry(second, (("z/a", None), ("z/b", b"2")))
+    assert await next_change(changes) == LogEntry(first, (("z/a", b"1"),))
+    assert await next_change(changes) == LogEntry(second, (("z/a", None), ("z/b", b"2")))
 
 
 async def test_trimmed_log_raises_compacted_and_watch_resyncs(redis_server: RedisServer) -> None:
@@ -195,9 +185,9 @@ async def test_trimmed_log_raises_compacted_and_watch_resyncs(redis_server: Redi
         for i in range(400):
             await backend.commit({}, {"t/a": str(i).encode()})
         with pytest.raises(Compacted):
-            await _next(backend.changes(start))
+            await next_change(backend.changes(start))
         recent = await backend.commit({}, {"t/a": b"last"}) - 50
-        assert (await _next(backend.changes(recent))).revision == recent + 1
+        assert (await next_change(backend.changes(recent))).revision == recent + 1
         length = await backend._client.xlen(backend._keys.log)
         assert 100 <= length < 400, "the stream must be trimmed, but keep `retain` entries"
     finally:
@@ -206,7 +196,7 @@ async def test_trimmed_log_raises_compacted_and_watch_resyncs(redis_server: Redi
 
 async def test_many_blocked_watches_do_not_delay_commits(backend: RedisBackend) -> None:
     start = await backend.commit({}, {"m/a": b"0"})
-    watchers = [asyncio.create_task(_next(backend.changes(start))) for _ in range(30)]
+    watchers = [asyncio.create_task(next_change(backend.changes(start))) for _ in range(30)]
     await asyncio.sleep(0.2)  # every watcher is now blocked in XREAD
     began = time.monotonic()
     for i in range(10):
@@ -274,12 +264,12 @@ async def test_server_killed_and_restarted(private_redis: RedisServer) -> None:
     try:
         start = await backend.commit({}, {"k/a": b"1"})
         changes = backend.changes(start)
-        waiting = asyncio.create_task(_next(changes))
+        waiting = asyncio.create_task(next_change(changes))
         await asyncio.sleep(0.1)
         acknowledged = await backend.commit({}, {"k/a": b"2"})
         assert (await waiting).revision == acknowledged
 
-        blocked = asyncio.create_task(_next(changes))
+        blocked = asyncio.create_task(next_change(changes))
         await asyncio.sleep(0.1)
         await asyncio.to_thread(private_redis.kill)
         began = time.monotonic()
@@ -294,7 +284,7 @@ async def test_server_killed_and_restarted(private_redis: RedisServer) -> None:
         assert (await backend.fetch(["k/a"]))["k/a"].data == b"2", "AOF must keep the commit"
         later = await backend.commit({}, {"k/a": b"3"})
         resumed = backend.changes(start)  # the stream survived: replay from before the kill
-        assert [(await _next(resumed)).revision for _ in range(2)] == [acknowledged, later]
+        assert [(await next_change(resumed)).revision for _ in range(2)] == [acknowledged, later]
     finally:
         await backend.close()
 
@@ -307,7 +297,7 @@ async def test_frozen_server_fails_blocked_watch_and_calls_in_bounded_time(
     assert pid is not None
     try:
         start = await backend.commit({}, {"f/a": b"1"})
-        blocked = asyncio.create_task(_next(backend.changes(start), timeout=30))
+        blocked = asyncio.create_task(next_change(backend.changes(start), timeout=30))
         await asyncio.sleep(0.1)
         os.kill(pid, signal.SIGSTOP)
         began = time.monotonic()
@@ -326,7 +316,7 @@ async def test_frozen_server_fails_blocked_watch_and_calls_in_bounded_time(
 async def test_close_ends_blocked_watches_and_connections(redis_server: RedisServer) -> None:
     backend = await open_redis(_url(redis_server.url))
     start = await backend.commit({}, {"x/a": b"1"})
-    blocked = asyncio.create_task(_next(backend.changes(start)))
+    blocked = asyncio.create_task(next_change(backend.changes(start)))
     await asyncio.sleep(0.1)
     raw = aioredis.Redis.from_url(redis_server.url)
     try:

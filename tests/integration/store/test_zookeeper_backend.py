@@ -39,7 +39,7 @@ from vlcp.store.zookeeper import (
     parse_url,
 )
 
-from .helpers import put
+from .helpers import next_change, private_server, put
 
 TIMEOUT = 1.0
 pytestmark = pytest.mark.slow
@@ -61,18 +61,8 @@ async def backend(zookeeper: ZooKeeperServer) -> AsyncIterator[ZooKeeperBackend]
 @pytest.fixture
 def private_zk() -> Iterator[ZooKeeperServer]:
     """A server of this test alone, which it may kill, freeze and restart."""
-    server = ZooKeeperServer()
-    try:
-        yield server.start()
-    finally:
-        if server.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(server.pid, signal.SIGCONT)  # in case a test froze it
-        server.close()
-
-
-async def _next(changes: AsyncIterator[LogEntry], timeout: float = 10.0) -> LogEntry:
-    return await asyncio.wait_for(anext(changes), timeout)
+    with private_server(ZooKeeperServer()) as server:
+        yield server
 
 
 async def _write(backend: ZooKeeperBackend, key: str, data: bytes | None) -> int:
@@ -347,13 +337,13 @@ async def test_log_segments_rotate_and_watchers_follow(zookeeper: ZooKeeperServe
         revisions = [await _write(backend, "g/k", str(i).encode()) for i in range(25)]
         assert revisions == sorted(set(revisions))
         assert revisions[-1] > 4 * SEGMENT_SPAN  # several segments were used
-        seen = [await _next(changes) for _ in range(25)]
+        seen = [await next_change(changes) for _ in range(25)]
         assert [e.revision for e in seen] == revisions
         assert [e.changes for e in seen] == [(("g/k", str(i).encode()),) for i in range(25)]
         # resuming from any revision (as the Store does) continues with the next commit
         for index, revision in enumerate(revisions[-8:-1], len(revisions) - 8):
             resumed = backend.changes(revision)
-            assert (await _next(resumed)).revision == revisions[index + 1]
+            assert (await next_change(resumed)).revision == revisions[index + 1]
             await resumed.aclose()
         await changes.aclose()
     finally:
@@ -412,7 +402,7 @@ async def test_snapshot_revisions_are_exact_across_segment_ends(
             assert values == {"e/k": str(i).encode()}
             following = backend.changes(revision)
             nxt = await _write(backend, "f/other", str(i).encode())
-            assert (await _next(following)).revision == nxt
+            assert (await next_change(following)).revision == nxt
             await following.aclose()
     finally:
         await backend.close()
@@ -438,7 +428,7 @@ async def test_old_segments_are_deleted_and_late_watchers_resync(
             await anext(backend.changes(0))
         recent = (await backend.snapshot(""))[0]
         latest = await _write(backend, "c/k", b'"last"')
-        assert (await _next(backend.changes(recent))).revision == latest
+        assert (await next_change(backend.changes(recent))).revision == latest
     finally:
         await backend.close()
     store = await open_store(url, watch_retry=0.1)
@@ -545,9 +535,9 @@ async def test_revisions_ahead_of_the_log_resync_instead_of_waiting(
     head = await _write(backend, "ahead/k", b"1")
     for since in (head + 3, head + 5 * SEGMENT_SPAN):
         with pytest.raises(Compacted, match="ahead"):
-            await _next(backend.changes(since))
+            await next_change(backend.changes(since))
     following = backend.changes(head)  # exactly at the head: waits for the next commit
-    waiting = asyncio.create_task(_next(following))
+    waiting = asyncio.create_task(next_change(following))
     await asyncio.sleep(0.2)
     assert not waiting.done()
     revision = await _write(backend, "ahead/k", b"2")
@@ -558,7 +548,7 @@ async def test_revisions_ahead_of_the_log_resync_instead_of_waiting(
 async def test_changes_are_pushed_not_polled(backend: ZooKeeperBackend) -> None:
     start, _ = await backend.snapshot("")
     changes = backend.changes(start)
-    waiting = asyncio.create_task(_next(changes))
+    waiting = asyncio.create_task(next_change(changes))
     await asyncio.sleep(0.3)
     assert not waiting.done()
     began = time.monotonic()
@@ -703,7 +693,7 @@ async def test_frozen_server_fails_calls_and_idle_watches_in_bounded_time(
         await _write(backend, "f/a", b"1")
         start, _ = await backend.snapshot("")
         changes = backend.changes(start)
-        waiting = asyncio.create_task(_next(changes, timeout=30))
+        waiting = asyncio.create_task(next_change(changes, timeout=30))
         await asyncio.sleep(0.2)
         os.kill(private_zk.pid, signal.SIGSTOP)  # type: ignore[arg-type]
         try:
@@ -758,7 +748,7 @@ async def test_all_members_down_fails_within_timeout_then_recovers() -> None:
             await _eventually(lambda: _works(backend), timeout=30)
             resumed = backend.changes(last)
             revision = await _write(backend, "d/a", b"2")
-            assert (await _next(resumed)).revision == revision
+            assert (await next_change(resumed)).revision == revision
             assert await backend.live_refresh("alive", 6.0)  # the session survived
         finally:
             await backend.close()
@@ -799,7 +789,7 @@ async def test_leader_loss_during_commits_keeps_data_and_log_in_step() -> None:
             replayed: dict[str, bytes] = {}
             changes = backend.changes(start)
             while "end/marker" not in replayed:
-                entry = await _next(changes)
+                entry = await next_change(changes)
                 replayed.update({k: v for k, v in entry.changes if v is not None})
             del replayed["end/marker"]
             assert replayed == values
@@ -811,7 +801,7 @@ async def test_leader_loss_during_commits_keeps_data_and_log_in_step() -> None:
 async def test_close_is_prompt_and_ends_blocked_watches(private_zk: ZooKeeperServer) -> None:
     backend = await open_zookeeper(_url(private_zk.hosts))
     start, _ = await backend.snapshot("")
-    waiting = asyncio.create_task(_next(backend.changes(start), timeout=30))
+    waiting = asyncio.create_task(next_change(backend.changes(start), timeout=30))
     await asyncio.sleep(0.2)
     await asyncio.to_thread(private_zk.kill)
     began = time.monotonic()
