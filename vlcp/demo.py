@@ -21,15 +21,14 @@ from pathlib import Path
 
 import click
 
-from .agent.agent import AgentConfig
 from .lab import naming
 from .lab.netns import cleanup_all, create_veth
 from .lab.ovs import Host, Hypervisor, OvsLab, connect_underlay, missing_tools
+from .lab.servers import BRIDGE, agent_config, wait_for_bridge
 from .model.service import Model
 from .serve import ApiServer, start_agent, stop_tasks
 from .store import Store, open_store
 
-BRIDGE = "br-int"
 TRUNK = "trunk0"
 SERVERS = ("hv0", "hv1")
 SUBNET = "10.0.0.0/24"
@@ -137,18 +136,9 @@ async def _demo(
         for name, hv in hvs.items():
             store = await open_store(url)
             stores.append(store)
-            config = AgentConfig(
-                ovsdb=hv.db_target,
-                ovs_rundir=str(hv.dir),
-                bridge=BRIDGE,
-                datapath_type="netdev",
-                vtep=hv.vtep_ip,
-                system_id=name,
-                node_name=name,
-            )
-            _, task = await start_agent(store, config)
+            _, task = await start_agent(store, agent_config(hv, name))
             tasks.append(task)
-            await _wait_for_bridge(hv, task)
+            await wait_for_bridge(hv, task)
             echo(f"  {name}: netns {hv.netns}, VTEP {hv.vtep_ip}, agent running")
         await asyncio.to_thread(_add_trunk, hvs)
         api_store = await open_store(url)
@@ -205,15 +195,6 @@ def _add_trunk(hvs: dict[str, Hypervisor]) -> None:
     create_veth(TRUNK, a.netns, TRUNK, b.netns)
     a.vsctl("add-port", BRIDGE, TRUNK)
     b.vsctl("add-port", BRIDGE, TRUNK)
-
-
-async def _wait_for_bridge(hv: Hypervisor, task: asyncio.Task[None]) -> None:
-    async with asyncio.timeout(30):
-        while True:
-            _check_agents([task])
-            if BRIDGE in (await asyncio.to_thread(hv.vsctl, "list-br")).split():
-                return
-            await asyncio.sleep(0.05)
 
 
 def _check_agents(tasks: list[asyncio.Task[None]]) -> None:

@@ -15,11 +15,10 @@ from tests.lab.fixtures_ovs import HostFactory, HypervisorFactory
 from tests.lab.naming import unique_name
 from tests.lab.netns import create_veth
 from tests.lab.ovs import Hypervisor, connect_underlay
-from vlcp.agent.agent import Agent, AgentConfig
+from vlcp.agent.agent import Agent
+from vlcp.lab.servers import BRIDGE, agent_config, wait_for_bridge
 from vlcp.model.service import Model
 from vlcp.store import Store, open_store
-
-BRIDGE = "br-int"
 
 
 @dataclass
@@ -88,21 +87,12 @@ async def cloud_factory(
             store = await open_store(url)
             stores.append(store)
             session = await store.open_session(ttl=5)
-            config = AgentConfig(
-                ovsdb=hv.db_target,
-                ovs_rundir=str(hv.dir),
-                bridge=BRIDGE,
-                datapath_type="netdev",
-                vtep=hv.vtep_ip,
-                system_id=name,
-                node_name=name,
-            )
-            agent = Agent(store, config, session)
+            agent = Agent(store, agent_config(hv, name), session)
             task = asyncio.create_task(agent.run())
             server = Server(name, hv, agent, task, store)
             started.append(server)
             servers[name] = server
-            await _wait_for_bridge(hv, task)
+            await wait_for_bridge(hv, task)
         model_store = await open_store(url)
         stores.append(model_store)
         return Cloud(Model(model_store), servers, host_factory, url)
@@ -115,14 +105,3 @@ async def cloud_factory(
     for store in stores:
         with contextlib.suppress(Exception):
             await store.close()
-
-
-async def _wait_for_bridge(hv: Hypervisor, task: asyncio.Task[None]) -> None:
-    async with asyncio.timeout(20):
-        while True:
-            if task.done():
-                task.result()  # the agent failed: show why
-            bridges = await asyncio.to_thread(hv.vsctl, "list-br")
-            if BRIDGE in bridges.split():
-                return
-            await asyncio.sleep(0.05)

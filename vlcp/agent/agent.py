@@ -4,7 +4,8 @@ Wiring only; the decisions live in pure functions: `view_builder.build_view` (wh
 server sees), `vlcp.pipeline` (the flows it implies, recompiled only for the owners a
 change touches) and the reconciler (the difference to send). Any change, from the store
 or from OVSDB, marks the view dirty; one task rebuilds it and hands the touched owners'
-flows to the reconciler, which sends only what changed. Once the switch holds a port's flows, the port is announced up.
+flows to the reconciler, which sends only what changed. Once the switch holds a port's
+flows, the port is announced up.
 """
 
 from __future__ import annotations

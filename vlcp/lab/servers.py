@@ -1,0 +1,36 @@
+"""vlcp agents on lab hypervisors: the configuration and start-up check the demo, the
+end-to-end tests and the benchmarks share."""
+
+from __future__ import annotations
+
+import asyncio
+
+from vlcp.agent.agent import AgentConfig
+
+from .ovs import Hypervisor
+
+BRIDGE = "br-int"
+
+
+def agent_config(hv: Hypervisor, name: str) -> AgentConfig:
+    """An agent for `hv`'s private OVS, known in the store as `name`."""
+    return AgentConfig(
+        ovsdb=hv.db_target,
+        ovs_rundir=str(hv.dir),
+        bridge=BRIDGE,
+        datapath_type="netdev",
+        vtep=hv.vtep_ip,
+        system_id=name,
+        node_name=name,
+    )
+
+
+async def wait_for_bridge(hv: Hypervisor, agent: asyncio.Task[None], timeout: float = 30) -> None:
+    """Return once the agent has created its bridge; raise the agent's error if it died."""
+    async with asyncio.timeout(timeout):
+        while True:
+            if agent.done():
+                agent.result()
+            if BRIDGE in (await asyncio.to_thread(hv.vsctl, "list-br")).split():
+                return
+            await asyncio.sleep(0.05)
