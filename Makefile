@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: run test deps debian-packages venv lint bench-store bench-api bench-southbound
+.PHONY: run test deps debian-packages venv lint bench-store bench-api bench-southbound bench-portup
 
 run: deps
 	$(VENV)/bin/vlcp demo
@@ -37,3 +37,6 @@ bench-api: deps
 
 bench-southbound: deps
 	$(PY) bench/southbound.py
+
+bench-portup: deps
+	$(PY) bench/portup.py

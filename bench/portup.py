@@ -1,0 +1,702 @@
+"""Port-up benchmark: vlcp and OVN side by side, from creating a port to status up and ping.
+
+    make bench-portup                    # 10 and 100 ports on one server; needs root
+    .venv/bin/python bench/portup.py --sizes 10,100,1000 --servers 1,2
+
+For each size N and layout (1 server, or 2 servers with the ports alternating between
+them), both systems get a fresh private lab (the lab's `Hypervisor`s: their own
+ovsdb-server and userspace vswitchd in network namespaces, removed at the end) and, in
+the same run:
+
+- vlcp: one `vlcp run` process per server (controller enabled, its API on a free loopback
+  port) on a sqlite store in a private directory; this process creates the logical ports
+  through the `Model` on the same store and waits with `Model.wait_port_up`;
+- OVN: private NB and SB ovsdb-servers (unix sockets), ovn-northd, and an ovn-controller
+  per server (`ovn-bridge-datapath-type=netdev`, Geneve between servers); a port is
+  `ovn-nbctl lsp-add` + `lsp-set-addresses`, and "up" is the NB Logical_Switch_Port `up`
+  column turning true, seen by an `ovsdb-client monitor` (a watch, no polling).
+
+Ports are created one at a time: the create call, then the plug (one ovs-vsctl call that
+sets `external_ids:iface-id`; an OVS internal port, or for the ping sample a lab `Host`'s
+veth added beforehand without iface-id), then up and, for the sample (20 ports spread
+over the N), the first reply to `ping` from a fixed peer host, both timed from the start
+of the create call. Controller CPU is utime+stime from /proc of the controller processes
+over the ports' creation, peak RSS their VmHWM; flows per port is `dump-flows` on br-int
+(all servers) divided by N. Prints one table and writes bench/results/portup.json; any
+failed check (a port not up, a sample not answering) makes it exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import Checks, percentile, write_results
+from tests.lab.ovsdb import OvsdbServer
+from vlcp.lab import naming
+from vlcp.lab.netns import (
+    CommandError,
+    ProcessRef,
+    cleanup_all,
+    register_dir,
+    register_process,
+    release_dir,
+    run,
+    stop_process,
+    wait_until,
+)
+from vlcp.lab.ovs import Host, Hypervisor, OvsLab, connect_underlay, missing_tools
+from vlcp.lab.ovs.daemon import register_daemon, start_daemon
+from vlcp.lab.processes import wait_or_kill
+from vlcp.lab.servers import BRIDGE, agent_config
+from vlcp.model.service import Model
+from vlcp.store import Store, open_store
+
+RESULTS = Path(__file__).parent / "results" / "portup.json"
+SUBNET = ipaddress.ip_network("10.0.0.0/16")
+PEER_IP = "10.0.0.1"
+SAMPLE = 20
+"""Ports per run that are real hosts and get pinged (all of them when N is smaller)."""
+UP_TIMEOUT = 30.0
+PING_DEADLINE = 20
+PING_INTERVAL = 0.01
+ARP_RETRANS_MS = 10
+ARP_PROBES = 255
+"""The peer sends an echo request every 10 ms until the first reply, and repeats an
+unanswered ARP request after 10 ms (Linux: 1 s), up to 255 times (Linux: 3, then the
+address is unreachable and ping gives up): the ping time's resolution. A first ARP
+request sent before the new port is reachable is lost, so with the defaults the ping
+time would mostly measure the kernel's ARP retry timer."""
+NB_SCHEMA = Path("/usr/share/ovn/ovn-nb.ovsschema")
+SB_SCHEMA = Path("/usr/share/ovn/ovn-sb.ovsschema")
+OVN_TOOLS = ("ovn-northd", "ovn-controller", "ovn-nbctl", "ovn-sbctl", "ovsdb-client")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------- ports and processes
+
+
+def port_ip(i: int) -> str:
+    return str(SUBNET.network_address + 10 + i)
+
+
+def port_mac(i: int) -> str:
+    return "02:00:{:02x}:{:02x}:{:02x}:{:02x}".format(*(10 + i).to_bytes(4, "big"))
+
+
+PEER_MAC = "02:00:00:00:00:01"
+WARM = -5  # the warm-up port's index: 10.0.0.5
+
+
+def sampled(n: int) -> list[int]:
+    """`SAMPLE` port indexes spread evenly over 0 .. n-1 (all of them for small n)."""
+    if n <= SAMPLE:
+        return list(range(n))
+    return sorted({i * n // SAMPLE for i in range(SAMPLE)})
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident set (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def count_flows(hvs: list[Hypervisor]) -> int:
+    """OpenFlow flows on every server's integration bridge (ovs-ofctl, not our codec)."""
+    return sum(len(hv.dump_flows(BRIDGE)) for hv in hvs)
+
+
+def wait_for_bridge(hv: Hypervisor, alive: Callable[[], None]) -> None:
+    def exists() -> bool:
+        alive()
+        return BRIDGE in hv.vsctl("list-br").split()
+
+    wait_until(exists, timeout=30, interval=0.05, message=f"{BRIDGE} on {hv.name}")
+
+
+def plug_internal(hv: Hypervisor, name: str, iface_id: str) -> None:
+    hv.vsctl(
+        "add-port",
+        BRIDGE,
+        name,
+        "--",
+        "set",
+        "interface",
+        name,
+        "type=internal",
+        f"external_ids:iface-id={iface_id}",
+    )
+
+
+def bind(hv: Hypervisor, port_name: str, iface_id: str) -> None:
+    hv.vsctl("set", "interface", port_name, f"external_ids:iface-id={iface_id}")
+
+
+# ---------------------------------------------------------------- the two systems
+
+
+class System:
+    """One controller under test on its servers: creating ports and waiting for them."""
+
+    name = ""
+
+    def __init__(self, lab: OvsLab, workdir: Path, servers: int) -> None:
+        self.lab = lab
+        self.workdir = workdir
+        self.hvs = [lab.hypervisor(f"hv{k}") for k in range(servers)]
+        if servers == 2:
+            connect_underlay(self.hvs[0], self.hvs[1])
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def create(self, i: int) -> None:
+        """The create call for port `i` (returns when the system accepted it)."""
+        raise NotImplementedError
+
+    async def wait_up(self, name: str) -> None:
+        """Returns once logical port `name` is reported up."""
+        raise NotImplementedError
+
+    def controller_pids(self) -> list[int]:
+        raise NotImplementedError
+
+    def central_pids(self) -> list[int]:
+        """Processes besides the per-server controllers (OVN's northd)."""
+        return []
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+
+def lport(i: int) -> str:
+    return "warm" if i == WARM else f"p{i}"
+
+
+class Vlcp(System):
+    name = "vlcp"
+
+    def __init__(self, lab: OvsLab, workdir: Path, servers: int) -> None:
+        super().__init__(lab, workdir, servers)
+        self.url = f"sqlite://{workdir}/state.db"
+        self.procs: list[tuple[subprocess.Popen[bytes], ProcessRef]] = []
+        self.store: Store | None = None
+        self.model: Model | None = None
+
+    def _spawn(self, k: int, hv: Hypervisor) -> None:
+        """`vlcp run` for `hv`: the lab's agent configuration, given as VLCP_* variables."""
+        (port,) = naming.free_tcp_ports(1)
+        config = agent_config(hv, f"hv{k}")
+        env = {
+            **os.environ,
+            "VLCP_CONFIG": str(self.workdir / "none.toml"),  # never /etc/vlcp/vlcp.toml
+            "VLCP_NODE_NAME": config.node_name,
+            "VLCP_API__LISTEN": f"127.0.0.1:{port}",
+            "VLCP_AGENT__ENABLED": "true",
+        }
+        for field in ("ovsdb", "ovs_rundir", "bridge", "datapath_type", "vtep", "system_id"):
+            if (value := getattr(config, field)) is not None:
+                env[f"VLCP_AGENT__{field.upper()}"] = value
+        vlcp = Path(sys.executable).with_name("vlcp")
+        with (self.workdir / f"vlcp-hv{k}.log").open("wb") as log:
+            proc = subprocess.Popen(
+                [str(vlcp), "--store", self.url, "run"], env=env, stdout=log, stderr=log
+            )
+        # the store URL (our private dir) is in its command line: the PID-reuse guard
+        self.procs.append((proc, register_process(ProcessRef(self.url, pid=proc.pid))))
+
+    def _alive(self) -> None:
+        for k, (proc, _) in enumerate(self.procs):
+            if proc.poll() is not None:
+                log = (self.workdir / f"vlcp-hv{k}.log").read_text(errors="replace")
+                raise RuntimeError(f"vlcp run on hv{k} exited {proc.returncode}:\n{log[-3000:]}")
+
+    async def start(self) -> None:
+        for k, hv in enumerate(self.hvs):
+            self._spawn(k, hv)
+        for hv in self.hvs:
+            await asyncio.to_thread(wait_for_bridge, hv, self._alive)
+        self.store = await open_store(self.url)
+        self.model = Model(self.store)
+        await self.model.create(
+            "physical-networks", {"id": "vx", "type": "vxlan", "vnirange": [[5000, 5999]]}
+        )
+        await self.model.create("logical-networks", {"id": "net", "physicalnetwork": "vx"})
+        await self.model.create(
+            "subnets", {"id": "sub", "logicalnetwork": "net", "cidr": str(SUBNET)}
+        )
+        await self.model.create("logical-ports", self._body("peer", PEER_IP, PEER_MAC))
+
+    @staticmethod
+    def _body(id: str, ip: str, mac: str) -> dict[str, Any]:
+        return {
+            "id": id,
+            "logicalnetwork": "net",
+            "subnet": "sub",
+            "mac_address": mac,
+            "ip_address": ip,
+        }
+
+    async def create(self, i: int) -> None:
+        assert self.model is not None
+        await self.model.create("logical-ports", self._body(lport(i), port_ip(i), port_mac(i)))
+
+    async def wait_up(self, name: str) -> None:
+        assert self.model is not None
+        await self.model.wait_port_up(name, timeout=UP_TIMEOUT)
+
+    def controller_pids(self) -> list[int]:
+        self._alive()
+        return [proc.pid for proc, _ in self.procs]
+
+    async def stop(self) -> None:
+        if self.store is not None:
+            with contextlib.suppress(Exception):
+                await self.store.close()
+        for proc, ref in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                wait_or_kill(proc, 10, 5)
+            stop_process(ref)  # only forgets it by now: it has exited
+
+
+class UpWatcher:
+    """NB Logical_Switch_Port rows whose `up` is true, from `ovsdb-client monitor`."""
+
+    def __init__(self, nb: OvsdbServer) -> None:
+        self.up: set[str] = set()
+        self.cond = threading.Condition()
+        self.proc = subprocess.Popen(
+            [
+                "ovsdb-client",
+                "monitor",
+                nb.db_target,
+                "OVN_Northbound",
+                "Logical_Switch_Port",
+                "name,up",
+                "--format=json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        self.ref = register_process(ProcessRef(str(nb.dir), pid=self.proc.pid))
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                update = json.loads(line)
+            except ValueError:
+                continue
+            with self.cond:
+                for _row, action, name, up in update.get("data", []):
+                    if action in ("initial", "insert", "new") and isinstance(name, str):
+                        (self.up.add if up is True else self.up.discard)(name)
+                self.cond.notify_all()
+
+    def wait(self, name: str, timeout: float) -> None:
+        with self.cond:
+            if not self.cond.wait_for(lambda: name in self.up, timeout):
+                raise TimeoutError(f"OVN port {name} not up after {timeout:g} s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            wait_or_kill(self.proc, 5, 5)
+        stop_process(self.ref)
+
+
+class Ovn(System):
+    name = "OVN"
+
+    def __init__(self, lab: OvsLab, workdir: Path, servers: int) -> None:
+        super().__init__(lab, workdir, servers)
+        self.nb = OvsdbServer([NB_SCHEMA], tcp=False)
+        self.sb = OvsdbServer([SB_SCHEMA], tcp=False)
+        self.northd: ProcessRef | None = None
+        self.controllers: list[ProcessRef] = []
+        self.watcher: UpWatcher | None = None
+
+    def nbctl(self, *args: str) -> str:
+        return run("ovn-nbctl", f"--db={self.nb.db_target}", "--timeout=30", *args).stdout
+
+    def sbctl(self, *args: str) -> str:
+        return run("ovn-sbctl", f"--db={self.sb.db_target}", "--timeout=30", *args).stdout
+
+    def _start_controller(self, k: int, hv: Hypervisor) -> None:
+        """ovn-controller in the server's namespace; it has no --unixctl option (its socket
+        is $OVN_RUNDIR/ovn-controller.PID.ctl), hence not `start_daemon`."""
+        hv.vsctl(
+            "set",
+            "Open_vSwitch",
+            ".",
+            f"external_ids:system-id=chassis-{k}",
+            f"external_ids:ovn-remote={self.sb.db_target}",
+            "external_ids:ovn-encap-type=geneve",
+            f"external_ids:ovn-encap-ip={hv.vtep_ip or '127.0.0.1'}",
+            f"external_ids:ovn-bridge={BRIDGE}",
+            "external_ids:ovn-bridge-datapath-type=netdev",
+        )
+        pidfile = hv.dir / "ovn-controller.pid"
+        self.controllers.append(register_process(ProcessRef(str(hv.dir), pidfile=pidfile)))
+        argv = [
+            "ip",
+            "netns",
+            "exec",
+            hv.netns,
+            "ovn-controller",
+            hv.db_target,
+            f"--pidfile={pidfile}",
+            f"--log-file={hv.dir}/ovn-controller.log",
+            "--detach",
+            "--no-chdir",
+            "-vconsole:off",
+        ]
+        env = {**os.environ, "OVS_RUNDIR": str(hv.dir), "OVN_RUNDIR": str(hv.dir)}
+        with (hv.dir / "ovn-controller.out").open("w") as out:
+            done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env, timeout=15)
+        if done.returncode != 0:
+            raise CommandError(
+                argv, done.returncode, "", (hv.dir / "ovn-controller.out").read_text()
+            )
+
+    def _chassis_ready(self, k: int, hv: Hypervisor) -> bool:
+        found = self.sbctl("--bare", "--columns=name", "find", "Chassis", f"name=chassis-{k}")
+        return bool(found.strip()) and BRIDGE in hv.vsctl("list-br").split()
+
+    def _start(self) -> None:
+        self.nb.start()
+        self.sb.start()
+        self.northd = register_daemon(self.nb.dir, "ovn-northd")
+        start_daemon(
+            self.nb.dir,
+            "ovn-northd",
+            f"--ovnnb-db={self.nb.db_target}",
+            f"--ovnsb-db={self.sb.db_target}",
+        )
+        self.nbctl("--wait=sb", "sync")
+        for k, hv in enumerate(self.hvs):
+            self._start_controller(k, hv)
+        for k, hv in enumerate(self.hvs):
+            wait_until(
+                lambda k=k, hv=hv: self._chassis_ready(k, hv),
+                timeout=30,
+                interval=0.05,
+                message=f"OVN chassis-{k}",
+            )
+        self.watcher = UpWatcher(self.nb)
+        self.nbctl("ls-add", "sw0")
+        self.nbctl(*self._lsp("peer", PEER_IP, PEER_MAC))
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._start)
+
+    @staticmethod
+    def _lsp(name: str, ip: str, mac: str) -> list[str]:
+        return ["lsp-add", "sw0", name, "--", "lsp-set-addresses", name, f"{mac} {ip}"]
+
+    async def create(self, i: int) -> None:
+        await asyncio.to_thread(self.nbctl, *self._lsp(lport(i), port_ip(i), port_mac(i)))
+
+    async def wait_up(self, name: str) -> None:
+        assert self.watcher is not None
+        await asyncio.to_thread(self.watcher.wait, name, UP_TIMEOUT)
+
+    def controller_pids(self) -> list[int]:
+        pids = [ref.current_pid() for ref in self.controllers]
+        if None in pids:
+            raise RuntimeError("an ovn-controller wrote no pidfile")
+        return pids  # type: ignore[return-value]
+
+    def central_pids(self) -> list[int]:
+        pid = self.northd.current_pid() if self.northd else None
+        return [pid] if pid else []
+
+    async def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+        for ref in [*self.controllers, *([self.northd] if self.northd else [])]:
+            with contextlib.suppress(Exception):
+                stop_process(ref)
+        for server in (self.nb, self.sb):
+            with contextlib.suppress(Exception):
+                server.stop()
+
+
+# ---------------------------------------------------------------- one run
+
+
+async def stamp(awaitable: Awaitable[object]) -> float:
+    """perf_counter() when `awaitable` finished."""
+    await awaitable
+    return time.perf_counter()
+
+
+async def first_reply(peer: Host, ip: str) -> float | None:
+    """perf_counter() when `peer` got the first echo reply from `ip` (None: no reply)."""
+    deadline = time.monotonic() + PING_DEADLINE
+    while (left := deadline - time.monotonic()) > 0:
+        # ping -c 1 also ends at the first error (an ARP failure: "Destination Host
+        # Unreachable") before the deadline it was given: then ping again
+        ok = await asyncio.to_thread(peer.ping_ok, ip, deadline=left, interval=PING_INTERVAL)
+        if ok:
+            return time.perf_counter()
+    return None
+
+
+async def measure(system: System, n: int, checks: Checks) -> dict[str, Any]:
+    """Start `system` on its servers, then create, plug and time N ports one at a time."""
+    lab, hvs = system.lab, system.hvs
+    await system.start()
+    peer = await asyncio.to_thread(
+        lab.host, hvs[0], BRIDGE, f"{PEER_IP}/16", mac=PEER_MAC, iface_id="peer"
+    )
+    for setting in (f"retrans_time_ms={ARP_RETRANS_MS}", f"mcast_solicit={ARP_PROBES}"):
+        await asyncio.to_thread(peer.exec, "sysctl", "-qw", f"net.ipv4.neigh.eth0.{setting}")
+    await system.wait_up("peer")
+
+    def where(i: int) -> Hypervisor:
+        return hvs[i % len(hvs)] if i != WARM else hvs[-1]
+
+    def host(i: int) -> Host:
+        return lab.host(where(i), BRIDGE, f"{port_ip(i)}/16", mac=port_mac(i), name=lport(i))
+
+    sample = sampled(n)
+    hosts = {i: await asyncio.to_thread(host, i) for i in [WARM, *sample]}
+
+    # warm-up: one port end to end (first tunnel use, first flows, caches), not counted
+    await system.create(WARM)
+    await asyncio.to_thread(bind, where(WARM), hosts[WARM].port_name, lport(WARM))
+    await system.wait_up(lport(WARM))
+    label = f"{system.name} N={n} servers={len(hvs)}"
+    checks.check(
+        f"{label}: warm-up ping",
+        await asyncio.to_thread(peer.ping_ok, port_ip(WARM), deadline=PING_DEADLINE),
+    )
+
+    flows_before = await asyncio.to_thread(count_flows, hvs)
+    pids, central = system.controller_pids(), system.central_pids()
+    cpu0 = [cpu_seconds(p) for p in pids]
+    central0 = [cpu_seconds(p) for p in central]
+    up: list[float] = []
+    ping: list[float] = []
+    failures: list[str] = []
+    started = time.perf_counter()
+    for i in range(n):
+        t0 = time.perf_counter()
+        await system.create(i)
+        if i in hosts:
+            await asyncio.to_thread(bind, where(i), hosts[i].port_name, lport(i))
+            pinged = asyncio.create_task(first_reply(peer, port_ip(i)))
+        else:
+            await asyncio.to_thread(plug_internal, where(i), f"lp{i}", lport(i))
+            pinged = None
+        try:
+            up.append(await stamp(system.wait_up(lport(i))) - t0)
+        except Exception as exc:
+            failures.append(f"{lport(i)} not up: {exc}")
+        if pinged is not None:
+            replied = await pinged
+            if replied is not None:
+                ping.append(replied - t0)
+            else:
+                failures.append(f"{lport(i)}: no ping reply within {PING_DEADLINE} s")
+    seconds = time.perf_counter() - started
+    cpu = sum(cpu_seconds(p) for p in pids) - sum(cpu0)
+    central_cpu = sum(cpu_seconds(p) for p in central) - sum(central0)
+    checks.check(f"{label}: every port up", len(up) == n, "; ".join(failures[:5]))
+    checks.equal(f"{label}: sampled pings answered", len(ping), len(sample))
+    flows = await asyncio.to_thread(count_flows, hvs)
+    checks.check(f"{label}: flows installed", flows > 0, f"{flows} flows")
+    return {
+        "system": system.name,
+        "ports": n,
+        "servers": len(hvs),
+        "sampled": len(sample),
+        "seconds": seconds,
+        "up_s": summary(up),
+        "ping_s": summary(ping),
+        "controller_cpu_s": cpu,
+        "controller_peak_rss_mib": max(peak_rss_mib(p) for p in pids),
+        "controllers": len(pids),
+        "central_cpu_s": central_cpu if central else None,
+        "central_peak_rss_mib": max(peak_rss_mib(p) for p in central) if central else None,
+        "flows": flows,
+        "flows_per_port": flows / n,
+        "flows_before": flows_before,
+        "added_flows_per_port": (flows - flows_before) / n,
+        "failures": failures,
+    }
+
+
+def summary(samples: list[float]) -> dict[str, Any]:
+    if not samples:
+        return {"count": 0, "p50": None, "p99": None, "max": None}
+    return {
+        "count": len(samples),
+        "p50": percentile(samples, 0.5),
+        "p99": percentile(samples, 0.99),
+        "max": max(samples),
+    }
+
+
+async def one_run(kind: type[System], n: int, servers: int, checks: Checks) -> dict[str, Any]:
+    """A fresh lab for one system, measured and removed (also on errors)."""
+    workdir = register_dir(Path(tempfile.mkdtemp(prefix=f"{naming.RUN_PREFIX}-portup-")))
+    lab = OvsLab()
+    system: System | None = None
+    try:
+        system = await asyncio.to_thread(kind, lab, workdir, servers)
+        return await measure(system, n, checks)
+    finally:
+        if system is not None:
+            await system.stop()
+        await asyncio.to_thread(lab.close)
+        release_dir(workdir, remove=True)
+
+
+# ---------------------------------------------------------------- report
+
+
+def ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.0f}"
+
+
+def print_table(results: list[dict[str, Any]]) -> None:
+    runs: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
+    for r in results:
+        runs.setdefault((r["ports"], r["servers"]), {})[r["system"]] = r
+    rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+        ("up p50 ms", lambda r: ms(r["up_s"]["p50"])),
+        ("up p99 ms", lambda r: ms(r["up_s"]["p99"])),
+        ("ping p50 ms", lambda r: ms(r["ping_s"]["p50"])),
+        ("ping p99 ms", lambda r: ms(r["ping_s"]["p99"])),
+        ("pinged ports", lambda r: f"{r['ping_s']['count']}/{r['sampled']}"),
+        ("controller CPU s", lambda r: f"{r['controller_cpu_s']:.2f}"),
+        ("controller peak RSS MiB", lambda r: f"{r['controller_peak_rss_mib']:.1f}"),
+        (
+            "northd CPU s / RSS MiB",
+            lambda r: (
+                "-"
+                if r["central_cpu_s"] is None
+                else f"{r['central_cpu_s']:.2f} / {r['central_peak_rss_mib']:.1f}"
+            ),
+        ),
+        ("flows / ports", lambda r: f"{r['flows_per_port']:.1f}"),
+        ("added flows per port", lambda r: f"{r['added_flows_per_port']:.1f}"),
+        ("wall s (N ports)", lambda r: f"{r['seconds']:.1f}"),
+    ]
+    for (n, servers), pair in sorted(runs.items()):
+        print(f"\n{n} ports, {servers} server{'s' if servers > 1 else ''}")
+        header = f"{'':<25}" + "".join(f" {name:>13}" for name in pair)
+        print(header)
+        print("-" * len(header))
+        for label, cell in rows:
+            print(f"{label:<25}" + "".join(f" {cell(r):>13}" for r in pair.values()))
+
+
+def tool_version(binary: str) -> str:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True)
+    return out.stdout.splitlines()[0] if out.stdout else "unknown"
+
+
+def int_list(text: str) -> list[int]:
+    values = [int(v) for v in text.split(",") if v.strip()]
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a comma-separated list of positive numbers")
+    return values
+
+
+async def run_all(sizes: list[int], layouts: list[int], checks: Checks) -> list[dict[str, Any]]:
+    results = []
+    for servers in layouts:
+        for n in sizes:
+            for kind in (Vlcp, Ovn):
+                print(f"{kind.name}: {n} ports on {servers} server(s) ...", flush=True)
+                results.append(await one_run(kind, n, servers, checks))
+    return results
+
+
+def interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int_list, default=[10, 100], help="e.g. 10,100,1000")
+    parser.add_argument(
+        "--servers", type=int_list, default=[1], help="layouts: 1 and/or 2 servers (e.g. 1,2)"
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    if not set(args.servers) <= {1, 2}:
+        parser.error("--servers takes 1 and/or 2")
+    if max(args.sizes) > 60000:
+        parser.error("--sizes: at most 60000 ports (one /16 subnet)")
+    if os.geteuid() != 0:
+        sys.exit(
+            "bench/portup.py needs root: it starts private Open vSwitch instances and hosts "
+            "in network namespaces (run it as root, e.g. `sudo make bench-portup`)"
+        )
+    missing = missing_tools() + [t for t in OVN_TOOLS if shutil.which(t) is None]
+    if missing:
+        sys.exit(f"bench/portup.py needs Open vSwitch and OVN tools; missing: {missing}")
+    naming.set_run_prefix(f"pu{os.getpid() % 100000:05d}")
+    checks = Checks()
+    signal.signal(signal.SIGTERM, interrupt)  # like Ctrl-C: the cleanup below always runs
+    try:
+        results = asyncio.run(run_all(args.sizes, args.servers, checks))
+    except KeyboardInterrupt:
+        results = None
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second one must not cut it short
+            signal.signal(sig, signal.SIG_IGN)
+        for error in cleanup_all():
+            print(f"cleanup: {error}", file=sys.stderr)
+    if results is None:
+        sys.exit("interrupted: everything the run created is removed")
+    print_table(results)
+    extra = {
+        "ovs": tool_version("ovs-vswitchd"),
+        "ovn": tool_version("ovn-controller"),
+        "sizes": args.sizes,
+        "servers": args.servers,
+        "sample": SAMPLE,
+        "checks": checks.results,
+    }
+    write_results(args.output, {"runs": results}, **extra)
+    if checks.failed:
+        sys.exit("checks failed:\n  " + "\n  ".join(checks.failed))
+    print(f"all {len(checks.results)} checks passed")
+
+
+if __name__ == "__main__":
+    main()
