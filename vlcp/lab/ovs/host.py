@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self, SupportsBytes
@@ -192,22 +193,30 @@ class Host(NamespaceObject):
         """True as soon as one reply arrives, retrying every ``interval`` up to ``deadline``.
 
         Tolerates the first-packet loss of ARP and of OVS's tunnel neighbour resolution
-        without a fixed sleep: ``ping -c 1 -w D`` keeps sending until one reply or D seconds.
+        without a fixed sleep. ``ping -c 1 -w D`` keeps sending until one reply, but gives
+        up early on "Destination Host Unreachable" (a failed ARP), so it runs again until
+        the deadline.
         """
-        proc = self.exec(
-            "ping",
-            "-n",
-            "-c",
-            "1",
-            "-i",
-            str(interval),
-            "-w",
-            str(int(deadline + 0.999)),
-            ip,
-            check=False,
-            timeout=deadline + 10,
-        )
-        return proc.returncode == 0
+        end = time.monotonic() + deadline
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            proc = self.exec(
+                "ping",
+                "-n",
+                "-c",
+                "1",
+                "-i",
+                str(interval),
+                "-w",
+                str(max(1, round(left))),
+                ip,
+                check=False,
+                timeout=left + 10,
+            )
+            if proc.returncode == 0:
+                return True
 
     def add_neighbor(self, ip: str, mac: str) -> None:
         """A permanent ARP entry, so IP packets leave even where ARP cannot get through."""
