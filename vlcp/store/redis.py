@@ -302,10 +302,10 @@ class RedisBackend(Backend):
         self._keys = _Keys.under(settings.prefix)
         self._block = min(_MAX_BLOCK, settings.timeout)
         self._closed = False
-        self._client = Redis(connection_pool=self._pool(settings.timeout))
+        self._client = Redis(connection_pool=self._pool())
         # Blocked XREADs hold their connection for up to `_block`: a pool of their own,
-        # whose read timeout allows for the block, so they never starve commits.
-        self._blocking = Redis(connection_pool=self._pool(self._block + settings.timeout))
+        # so they never starve commits.
+        self._blocking = Redis(connection_pool=self._pool())
         register = self._client.register_script
         self._fetch = register(_LUA_FETCH)
         self._commit = register(_LUA_COMMIT)
@@ -315,8 +315,15 @@ class RedisBackend(Backend):
         self._live_refresh = register(_LUA_LIVE_REFRESH)
         self._live_sessions = register(_LUA_LIVE_SESSIONS)
 
-    def _pool(self, read_timeout: float) -> ConnectionPool:
-        """No client-side retries: one bounded attempt, then StoreUnavailable to the caller."""
+    def _pool(self) -> ConnectionPool:
+        """No client-side retries: one bounded attempt, then StoreUnavailable to the caller.
+
+        No `socket_timeout` either: `_guard` bounds every request, and with a socket timeout
+        redis-py sends each command under `asyncio.wait_for`, which on Python 3.11 loses a
+        cancellation that arrives as the send completes (the cancelled task, a session
+        refresher or the reaper, then runs on and `Store.close` waited for it forever).
+        The connect timeout also bounds `disconnect()` at close.
+        """
         s = self.settings
         return ConnectionPool(
             host=s.host,
@@ -324,7 +331,7 @@ class RedisBackend(Backend):
             db=s.db,
             username=s.username,
             password=s.password,
-            socket_timeout=read_timeout,
+            socket_timeout=None,
             socket_connect_timeout=s.timeout,
             retry=Retry(NoBackoff(), 0),
             client_name="vlcp-store",

@@ -11,7 +11,6 @@ deleted when the older session is reaped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .codec import check_key
 from .errors import SessionLost, StoreError
+from .lifecycle import stop_tasks
 from .transaction import Transaction
 
 if TYPE_CHECKING:
@@ -88,7 +88,9 @@ class Session:
             txn.put(registry_key(self.id), {"keys": [], "ttl": self.ttl, "created": time.time()})
 
         await self.store.transact_internal(register)
-        self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
+        self._refresher = asyncio.get_running_loop().create_task(
+            self._refresh_forever(), name=f"session {self.id} refresher"
+        )
 
     def on_close(self, callback: Callable[[Session], Any]) -> None:
         self._close_callbacks.append(callback)
@@ -154,12 +156,12 @@ class Session:
             return
         self._closed = True
         if self._refresher is not None:
-            self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
+            await stop_tasks([self._refresher])
         try:
             await reap_all(self.store, self.id)
         finally:
-            await self.store.backend.live_end(self.id)
-            for callback in self._close_callbacks:
-                callback(self)
+            try:
+                await self.store.backend.live_end(self.id)
+            finally:
+                for callback in self._close_callbacks:
+                    callback(self)

@@ -199,11 +199,12 @@ class SqliteBackend(Backend):
             current = self._data_version()
             if current != data_version:
                 return current
-            try:
-                await asyncio.wait_for(self._local_commit.wait(), _POLL_INTERVAL)
-                return current
+            try:  # not asyncio.wait_for: on Python 3.11 it can lose a cancellation
+                async with asyncio.timeout(_POLL_INTERVAL):
+                    await self._local_commit.wait()
             except TimeoutError:
                 continue
+            return current
 
     # -- liveness -------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from .backend import Backend, Compacted
 from .codec import check_key, check_prefix, decode_value
 from .errors import Conflict, ConflictRetriesExhausted, StoreError, StoreUnavailable
+from .lifecycle import stop_tasks
 from .session import Session, reap_all
 from .transaction import Transaction
 from .types import Change, Resync, Snapshot, WatchEvent
@@ -172,7 +173,9 @@ class Store:
     def start_reaper(self) -> None:
         """Delete the keys of dead sessions, from whichever process notices first."""
         if self._reaper is None or self._reaper.done():
-            self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
+            self._reaper = asyncio.get_running_loop().create_task(
+                self._reap_forever(), name=f"{self.name} store reaper"
+            )
 
     async def reap_dead_sessions(self) -> int:
         """Remove every dead session's keys now; returns how many sessions were reaped."""
@@ -187,7 +190,9 @@ class Store:
         return len(dead)
 
     async def _reap_forever(self) -> None:
-        while True:
+        # Ends by itself once the store is closed, even if the cancellation from close()
+        # was lost (see `stop_tasks`).
+        while not self._closed:
             try:
                 reaped = await self.reap_dead_sessions()
                 if reaped:
@@ -202,13 +207,11 @@ class Store:
         Watches of a closed store end (their iteration stops) instead of retrying.
         """
         self._closed = True
+        if self._reaper is not None:
+            await stop_tasks([self._reaper])
         for session in list(self._sessions):
             with contextlib.suppress(Exception):
                 await session.close()
-        if self._reaper is not None:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
         await self.backend.close()
 
     async def __aenter__(self) -> Store:

@@ -19,7 +19,14 @@ import redis.asyncio as aioredis
 
 from tests.lab.naming import free_tcp_ports
 from tests.lab.services import RedisServer
-from vlcp.store import Resync, StoreError, StoreUnavailable, TransactionTooLarge, WatchEvent
+from vlcp.store import (
+    Resync,
+    StoreError,
+    StoreUnavailable,
+    TransactionTooLarge,
+    WatchEvent,
+    open_store,
+)
 from vlcp.store.backend import Compacted, LogEntry
 from vlcp.store.errors import Conflict
 from vlcp.store.redis import (
@@ -30,7 +37,7 @@ from vlcp.store.redis import (
     parse_redis_url,
 )
 
-from .helpers import next_change, private_server, put
+from .helpers import next_change, next_event, private_server, put
 
 TIMEOUT = 1.0
 
@@ -311,6 +318,49 @@ async def test_frozen_server_fails_blocked_watch_and_calls_in_bounded_time(
     finally:
         os.kill(pid, signal.SIGCONT)
         await backend.close()
+
+
+async def test_store_close_is_bounded_while_the_server_is_frozen(
+    private_redis: RedisServer,
+) -> None:
+    """A server that stops answering (SIGSTOP) with a session, a watch, the reaper and a
+    commit in flight: close gives up on each request after the timeout and ends."""
+    store = await open_store(_url(private_redis.url), reap_interval=0, watch_retry=0.05)
+    pid = private_redis.pid
+    assert pid is not None
+    try:
+        session = await store.open_session(ttl=5)
+        await session.put("z/mine", 1)
+        watch = store.watch(prefix="z/")
+        assert isinstance(await next_event(watch), Resync)
+
+        async def watcher() -> int:
+            return sum([1 async for _ in watch])  # ends when the store is closed
+
+        watching = asyncio.create_task(watcher())
+
+        async def writer() -> None:
+            for i in range(1_000_000):
+                await put(store, "z/w", i)
+
+        writing = asyncio.create_task(writer())
+        await asyncio.sleep(0.1)
+        os.kill(pid, signal.SIGSTOP)
+        await asyncio.sleep(0.05)  # the writer's commit is now in flight
+        began = time.monotonic()
+        closing = asyncio.create_task(store.close())
+        # deleting the session's keys (one read) and ending it (one write) each wait for
+        # the timeout; the rest does not wait for the server
+        done, _ = await asyncio.wait([closing], timeout=TIMEOUT * 2 + 2)
+        assert done, f"close still running after {time.monotonic() - began:.1f} s"
+        closing.result()
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(writing, TIMEOUT + 1)
+        await asyncio.wait_for(watching, TIMEOUT + 1)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        if not store._closed:
+            await store.close()
 
 
 async def test_close_ends_blocked_watches_and_connections(redis_server: RedisServer) -> None:

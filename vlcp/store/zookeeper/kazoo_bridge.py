@@ -74,8 +74,9 @@ class KazooBridge:
             if self.client.connected:
                 break
             remaining = deadline - self.loop.time()
-            try:
-                await asyncio.wait_for(self.state_changed.wait(), max(remaining, 0))
+            try:  # not asyncio.wait_for: on Python 3.11 it can lose a cancellation
+                async with asyncio.timeout(max(remaining, 0)):
+                    await self.state_changed.wait()
             except TimeoutError:
                 state = self.client.state
                 raise self.unavailable(

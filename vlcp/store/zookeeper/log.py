@@ -139,7 +139,8 @@ class ChangeLog(ZooKeeperCore):
         too; the periodic wake-up is only a safety net.
         """
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), 60)
+            async with asyncio.timeout(60):  # not wait_for: it can lose a cancellation on 3.11
+                await wake.wait()
         self._require()
 
     # -- rotation and compaction ---------------------------------------------------------
