@@ -138,20 +138,6 @@ def wait_for_bridge(hv: Hypervisor, alive: Callable[[], None]) -> None:
     wait_until(exists, timeout=30, interval=0.05, message=f"{BRIDGE} on {hv.name}")
 
 
-def plug_internal(hv: Hypervisor, name: str, iface_id: str) -> None:
-    hv.vsctl(
-        "add-port",
-        BRIDGE,
-        name,
-        "--",
-        "set",
-        "interface",
-        name,
-        "type=internal",
-        f"external_ids:iface-id={iface_id}",
-    )
-
-
 def bind(hv: Hypervisor, port_name: str, iface_id: str) -> None:
     hv.vsctl("set", "interface", port_name, f"external_ids:iface-id={iface_id}")
 
@@ -517,7 +503,7 @@ async def measure(system: System, n: int, checks: Checks) -> dict[str, Any]:
             await asyncio.to_thread(bind, where(i), hosts[i].port_name, lport(i))
             pinged = asyncio.create_task(first_reply(peer, port_ip(i)))
         else:
-            await asyncio.to_thread(plug_internal, where(i), f"lp{i}", lport(i))
+            await asyncio.to_thread(where(i).plug_internal, BRIDGE, f"lp{i}", lport(i))
             pinged = None
         try:
             up.append(await stamp(system.wait_up(lport(i))) - t0)

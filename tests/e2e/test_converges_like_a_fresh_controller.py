@@ -66,17 +66,7 @@ class Scenario:
 
     def plug(self, port: str, server: str) -> None:
         name = f"p-{port}"
-        self.cloud.servers[server].hv.vsctl(
-            "add-port",
-            BRIDGE,
-            name,
-            "--",
-            "set",
-            "interface",
-            name,
-            "type=internal",
-            f"external_ids:iface-id={port}",
-        )
+        self.cloud.servers[server].hv.plug_internal(BRIDGE, name, port)
         self.ports[port] = server
 
     def unplug(self, port: str) -> None:

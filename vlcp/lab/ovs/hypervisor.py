@@ -200,6 +200,21 @@ class Hypervisor(NamespaceObject, RundirOwner):
 
     # ------------------------------------------------------------ bridges and flows
 
+    def plug_internal(self, bridge: str, name: str, iface_id: str) -> None:
+        """An internal port carrying logical port `iface_id`: an endpoint without a host,
+        enough for binding and port status (benchmarks, property tests)."""
+        self.vsctl(
+            "add-port",
+            bridge,
+            name,
+            "--",
+            "set",
+            "interface",
+            name,
+            "type=internal",
+            f"external_ids:iface-id={iface_id}",
+        )
+
     def add_bridge(
         self,
         name: str,
