@@ -159,7 +159,10 @@ async def _demo(
         if check:
             return held
         echo(f"the demo keeps running; the API is at {api.url}. Ctrl-C to stop and clean up.")
-        await asyncio.Event().wait()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:  # Ctrl-C or SIGTERM: the way this phase ends
+            echo("stopping")
         return held
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None
