@@ -14,7 +14,7 @@ import pytest
 from tests.lab.fixtures_ovs import HostFactory, HypervisorFactory
 from tests.lab.naming import unique_name
 from tests.lab.netns import create_veth
-from tests.lab.ovs import Hypervisor, connect_underlay
+from tests.lab.ovs import Hypervisor, UnderlayLink, connect_underlay
 from vlcp.agent.agent import Agent
 from vlcp.lab.servers import BRIDGE, agent_config, wait_for_bridge
 from vlcp.model.service import Model
@@ -40,6 +40,8 @@ class Cloud:
     servers: dict[str, Server]
     hosts: HostFactory
     store_url: str
+    links: list[UnderlayLink]
+    """The underlay veths between consecutive servers (capture there to see what crosses)."""
 
     def host(self, server: str, ip: str, *, mac: str, port: str):  # a lab Host
         """A VM on `server` plugged as logical port `port` (external_ids:iface-id)."""
@@ -80,8 +82,7 @@ async def cloud_factory(
     async def build(names: list[str]) -> Cloud:
         url = store_url
         hvs = [hypervisor_factory(name) for name in names]
-        for left, right in itertools.pairwise(hvs):
-            connect_underlay(left, right)
+        links = [connect_underlay(left, right) for left, right in itertools.pairwise(hvs)]
         servers = {}
         for name, hv in zip(names, hvs, strict=True):
             store = await open_store(url)
@@ -95,7 +96,7 @@ async def cloud_factory(
             await wait_for_bridge(hv, task)
         model_store = await open_store(url)
         stores.append(model_store)
-        return Cloud(Model(model_store), servers, host_factory, url)
+        return Cloud(Model(model_store), servers, host_factory, url, links)
 
     yield build
     for server in started:

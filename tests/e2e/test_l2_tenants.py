@@ -8,8 +8,9 @@ import asyncio
 import os
 
 import pytest
-from scapy.layers.inet import IP, UDP
-from scapy.layers.l2 import Ether
+from scapy.layers.inet import ICMP, IP, UDP
+from scapy.layers.l2 import ARP, Ether
+from scapy.layers.vxlan import VXLAN
 from scapy.packet import Raw
 
 from tests.lab.ovs import missing_tools
@@ -100,3 +101,17 @@ async def test_floods_stay_inside_their_tenant(tenants, dst_mac: str) -> None:
         assert leaked == [], f"tenant A's {dst_mac} frame reached {name} of tenant B"
     for name in ("a2", "a3"):
         captures[name].stop()
+
+
+async def test_arp_is_answered_on_the_switch_and_never_crosses_the_underlay(tenants) -> None:
+    cloud, hosts = tenants
+    link = cloud.links[0]  # hv0 <-> hv1
+    underlay = link.a.capture(link.port, "udp port 4789")
+    await asyncio.to_thread(hosts["a1"].exec, "ip", "neigh", "flush", "all")
+    assert await asyncio.to_thread(hosts["a1"].ping_ok, IP2, deadline=10)
+    # the ICMP itself crossed the underlay in VXLAN: the capture does see tenant traffic
+    await asyncio.to_thread(
+        underlay.wait_for, lambda p: p.haslayer(VXLAN) and p.haslayer(ICMP), timeout=10
+    )
+    arp = [p for p in underlay.stop() if p.haslayer(ARP)]
+    assert arp == [], "an ARP frame crossed the underlay instead of being answered locally"
