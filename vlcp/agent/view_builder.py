@@ -86,17 +86,17 @@ def _remotes(
     values: Mapping[str, Any], networks: Mapping[str, Network], me: Identity
 ) -> dict[str, RemotePort]:
     remotes: dict[str, RemotePort] = {}
-    for network_id in networks:
-        prefix = f"netports/{network_id}/"
-        for key, entry in values.items():
-            if not key.startswith(prefix) or entry.get("host") == me.system_id:
-                continue
-            if not entry.get("vtep"):
-                continue  # a server without a tunnel endpoint (vlan only) needs no tunnel
-            port_id = key[len(prefix) :]
-            remotes[port_id] = RemotePort(
-                port_id, network_id, entry["mac"], entry["vtep"], entry.get("ip")
-            )
+    for key, entry in values.items():  # one pass over the mirror, whatever the networks
+        if not key.startswith("netports/"):
+            continue
+        _, network_id, port_id = key.split("/", 2)
+        if network_id not in networks or entry.get("host") == me.system_id:
+            continue
+        if not entry.get("vtep"):
+            continue  # a server without a tunnel endpoint (vlan only) needs no tunnel
+        remotes[port_id] = RemotePort(
+            port_id, network_id, entry["mac"], entry["vtep"], entry.get("ip")
+        )
     return remotes
 
 
