@@ -3,6 +3,12 @@
 One key per object (`lport/<id>`), a small state document per parent that serialises the
 creation of children and guards deletion (`lognet-state/<id>`), and one key per allocated
 value (`lognet-mac/<lognet>/<mac>`) so no document grows with the number of objects.
+
+The one exception is `VNI_RANGES`, the vnirange of every vxlan physical network: it grows
+with the number of vxlan physical networks (tens), never with the objects under them. A
+VNI is global on the shared underlay, so a range must be checked against every other one,
+and a transaction cannot read a prefix: one key that every range change reads and writes
+is what makes two concurrent overlapping creations collide.
 """
 
 from __future__ import annotations
@@ -90,6 +96,10 @@ def physnet_tags(physnet: str) -> str:
 def physnet_tag(physnet: str, tag: int) -> str:
     """VLAN id or VNI `tag` of a physical network -> the logical network using it."""
     return f"{physnet_tags(physnet)}{tag}"
+
+
+VNI_RANGES = "physnet-vni-ranges"
+"""{vxlan physical network id: its vnirange}; absent while there is no vxlan network."""
 
 
 NATIVE_TAG = 0

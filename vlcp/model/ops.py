@@ -24,6 +24,7 @@ from .keys import (
     ROUTER_INTERFACES,
     ROUTERS,
     SUBNETS,
+    VNI_RANGES,
     check_id,
     lognet_state,
     object_key,
@@ -135,6 +136,8 @@ def lock_hint(op: Op) -> set[str]:
         return ref("subnet", subnet_state) | (
             {object_key(ROUTERS, op.id)} if isinstance(op.id, str) else set()
         )
+    if op.kind == PHYSNETS and op.action != "delete" and "vnirange" in body:
+        return {VNI_RANGES}
     if op.action != "create":
         return set()
     if op.kind == LPORTS:

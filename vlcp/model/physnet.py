@@ -4,6 +4,13 @@ A vlan network hands out VLAN ids from its `vlanrange`, a vxlan network VNIs fro
 `vnirange`; each id in use has a key `physnet-tag/<net>/<id>` naming its logical network.
 `physnet-state/<id>` counts logical networks and physical ports (the deletion guard) and
 keeps the allocation hint.
+
+VLAN ids are per network (two vlan networks are two wires), but a VNI is global on the
+shared underlay: the vnirange of a vxlan network may not overlap another vxlan network's,
+so a VNI always names one logical network. Every vxlan network's range is kept in one key,
+`physnet-vni-ranges` (bounded by the number of vxlan networks, tens), which each vxlan
+creation, range change and deletion reads and writes: two concurrent overlapping
+creations, from any processes, make one of the two transactions conflict and re-check.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from typing import Any
 from vlcp.store import Transaction
 
 from . import checks
-from .blockers import holders, named
+from .blockers import holders, listed, named
 from .common import (
     fixed,
     in_the_way,
@@ -30,6 +37,7 @@ from .errors import Busy, Conflict, Invalid
 from .keys import (
     LOGNETS,
     PHYSNETS,
+    VNI_RANGES,
     kind_prefix,
     object_key,
     physnet_ports,
@@ -86,6 +94,8 @@ async def create_physnet(txn: Transaction, body: object) -> dict:
     _check_ranges(network)
     network.update(new_extras(request, DECLARED))
     await require_absent(txn, PHYSNETS, id)
+    if network["type"] == "vxlan":
+        await _claim_vnis(txn, id, network["vnirange"])
     txn.put(object_key(PHYSNETS, id), network)
     txn.put(physnet_state(id), {"lognets": 0, "physports": 0, "next_tag": None})
     return network
@@ -105,6 +115,8 @@ async def update_physnet(txn: Transaction, id: str, body: object) -> dict:
     tagging = TAGGING.get(network["type"])
     if tagging and network[tagging.range_field] != current[tagging.range_field]:
         await _check_in_use(txn, id, current, network, tagging)
+        if network["type"] == "vxlan":
+            await _claim_vnis(txn, id, network["vnirange"])
     network = merge_extras(network, request, DECLARED)
     txn.put(object_key(PHYSNETS, id), network)
     return network
@@ -136,6 +148,73 @@ async def _check_in_use(
             "the new range must include it",
             field=field,
         )
+
+
+async def vni_ranges(txn: Transaction) -> dict[str, list[list[int]]]:
+    """{vxlan physical network id: its vnirange}, as the transaction sees it.
+
+    The index is absent while there is no vxlan network (and in a store written before it
+    existed): it is then rebuilt from a listing of the physical networks outside the
+    transaction, each listed vxlan network read again in it. A vxlan network created since
+    the listing wrote the index, which this transaction read as absent, so the commit
+    conflicts and the request runs again.
+    """
+    ranges = await txn.get(VNI_RANGES)
+    if ranges is not None:
+        return dict(ranges)
+    reader = prefix_reader.get()
+    if reader is None:
+        raise Conflict("the VNI ranges of the vxlan physical networks cannot be checked here")
+    physnets = (await reader(kind_prefix(PHYSNETS))).values
+    keys = [k for k, v in physnets.items() if isinstance(v, dict) and v.get("type") == "vxlan"]
+    return {
+        v["id"]: v["vnirange"]
+        for v in (await txn.get_many(keys)).values()
+        if v is not None and v.get("type") == "vxlan"
+    }
+
+
+def _overlap(ours: list[list[int]], theirs: list[list[int]]) -> tuple[int, int, list, list] | None:
+    """The first VNIs two ranges share: (first, last, our span, their span), or None."""
+    found = [
+        (max(a[0], b[0]), min(a[1], b[1]), a, b)
+        for a in ours
+        for b in theirs
+        if max(a[0], b[0]) <= min(a[1], b[1])
+    ]
+    return min(found, key=lambda o: o[0]) if found else None
+
+
+async def _claim_vnis(txn: Transaction, id: str, spans: list[list[int]]) -> None:
+    """Record the vnirange of vxlan network `id`; a Conflict when another network's overlaps."""
+    ranges = await vni_ranges(txn)
+    clashes = sorted(
+        (overlap, other)
+        for other, theirs in ranges.items()
+        if other != id and (overlap := _overlap(spans, theirs)) is not None
+    )
+    if clashes:
+        (first, last, ours, theirs), other = clashes[0]
+        vnis = f"VNI {first}" if first == last else f"VNIs {first}-{last}"
+        more = [o for _, o in clashes[1:]]
+        also = f"; it also overlaps physical network{'s' * (len(more) > 1)} {listed(more)}"
+        raise Conflict(
+            f"vnirange: {ours} overlaps {theirs} of vxlan physical network {other} ({vnis})"
+            f"{also if more else ''}; a VNI names one logical network on the whole underlay, "
+            "so the vnirange of two vxlan physical networks may not overlap",
+            field="vnirange",
+        )
+    ranges[id] = spans
+    txn.put(VNI_RANGES, ranges)
+
+
+async def _release_vnis(txn: Transaction, id: str) -> None:
+    ranges = await vni_ranges(txn)
+    ranges.pop(id, None)
+    if ranges:
+        txn.put(VNI_RANGES, ranges)
+    else:
+        txn.delete(VNI_RANGES)
 
 
 async def tags_in_use(txn: Transaction, id: str, count: int) -> dict[int, str]:
@@ -186,5 +265,7 @@ async def delete_physnet(txn: Transaction, id: str) -> None:
     state = await load_state(txn, physnet_state(id))
     if state["lognets"] or state["physports"]:
         raise await _physnet_in_the_way(txn, physnet, state)
+    if physnet["type"] == "vxlan":
+        await _release_vnis(txn, id)
     txn.delete(object_key(PHYSNETS, id))
     txn.delete(physnet_state(id))

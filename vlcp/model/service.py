@@ -39,6 +39,7 @@ from .keys import (
     NOUN,
     ROUTER_INTERFACES,
     ROUTERS,
+    VNI_RANGES,
     check_id,
     kind_prefix,
     object_key,
@@ -49,7 +50,7 @@ from .ops import Op, apply, lock_hint
 
 T = TypeVar("T")
 
-CONTENDED = ("physnet-state/", "lognet-state/", "subnet-state/", "router/")
+CONTENDED = ("physnet-state/", "lognet-state/", "subnet-state/", "router/", VNI_RANGES)
 """Keys that many transactions write: in one process they take turns (see `KeyLocks`)."""
 MAX_LIST = 10000
 

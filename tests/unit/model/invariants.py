@@ -3,17 +3,21 @@
 Every derived key (state documents, allocation and uniqueness keys) is recomputed from the
 objects alone and compared with what the store holds, so any lost update, orphan or
 double allocation shows up as a difference. Allocation hints are free to be anything.
+VNIs are global: no two vxlan physical networks' ranges overlap, and no two logical
+networks share a VNI, whatever their physical networks.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from collections import Counter, defaultdict
 from typing import Any
 
 DERIVED = ("physnet-tag/", "physnet-port/", "physport-key/", "lognet-mac/", "subnet-ip/")
 STATES = ("physnet-state/", "lognet-state/", "subnet-state/")
 OBJECTS = ("physnet/", "physport/", "lognet/", "lport/", "subnet/", "router/")
+VNI_RANGES = "physnet-vni-ranges"
 
 
 def _ip_key(ip: str) -> str:
@@ -32,7 +36,9 @@ def _objects(values: dict[str, Any], prefix: str) -> dict[str, dict]:
 def check(values: dict[str, Any]) -> None:
     """Raise AssertionError naming the first broken invariant."""
     unknown = [
-        k for k in values if not k.startswith((*DERIVED, *STATES, *OBJECTS, "lport-status/"))
+        k
+        for k in values
+        if k != VNI_RANGES and not k.startswith((*DERIVED, *STATES, *OBJECTS, "lport-status/"))
     ]
     assert not unknown, f"unexpected keys {unknown}"
     physnets = _objects(values, "physnet/")
@@ -44,9 +50,19 @@ def check(values: dict[str, Any]) -> None:
 
     derived: dict[str, Any] = {}
     states: dict[str, dict] = {}
+    vni_ranges: dict[str, list[list[int]]] = {}
     for id, net in physnets.items():
         assert net["id"] == id
         states[f"physnet-state/{id}"] = {"lognets": 0, "physports": 0}
+        if net["type"] == "vxlan":
+            vni_ranges[id] = net["vnirange"]
+    vxlan_spans = sorted((a, b, id) for id, spans in vni_ranges.items() for a, b in spans)
+    for (_, end, one), (start, _, other) in itertools.pairwise(vxlan_spans):
+        assert start > end, f"the vniranges of {one} and {other} overlap"
+    assert values.get(VNI_RANGES) == (vni_ranges or None), _diff(
+        "VNI ranges", vni_ranges, values.get(VNI_RANGES) or {}
+    )
+    vni_users: dict[int, str] = {}
     for id, port in physports.items():
         pn = port["physicalnetwork"]
         assert pn in physnets, f"physical port {id} on missing {pn}"
@@ -68,6 +84,8 @@ def check(values: dict[str, Any]) -> None:
         elif kind == "vxlan":
             tag, spans = net["vni"], physnet["vnirange"]
             assert net["vlanid"] is None
+            assert tag not in vni_users, f"VNI {tag} used by {vni_users.get(tag)} and {id}"
+            vni_users[tag] = id
         else:
             assert net["vlanid"] is None and net["vni"] is None
             tag, spans = (0, [[0, 0]]) if kind == "native" else (None, None)
