@@ -21,14 +21,12 @@ from .backend import Backend, Compacted
 from .codec import check_key, check_prefix, decode_value
 from .errors import Conflict, ConflictRetriesExhausted, StoreError, StoreUnavailable
 from .lifecycle import stop_tasks
-from .session import Session, reap_all
+from .session import SESSIONS_PREFIX, Session, reap_all
 from .transaction import Transaction
 from .types import Change, Resync, Snapshot, WatchEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-SESSIONS_PREFIX = "_sessions/"
 
 
 class Store:
@@ -179,11 +177,13 @@ class Store:
 
     async def reap_dead_sessions(self) -> int:
         """Remove every dead session's keys now; returns how many sessions were reaped."""
-        # The registry is read before the live set: a session that starts in between is
-        # not in this registry, so it can never be mistaken for a dead one.
-        registry = await self.backend.snapshot(SESSIONS_PREFIX)
+        # The session headers are read before the live set: a session that starts in
+        # between has no header in this snapshot, so it can never be mistaken for a dead
+        # one. Only the small headers are listed; each dead session's markers are read
+        # when it is reaped.
+        _revision, headers = await self.backend.snapshot(SESSIONS_PREFIX)
         alive = await self.backend.live_sessions()
-        dead = [k.removeprefix(SESSIONS_PREFIX) for k in registry[1]]
+        dead = [k.removeprefix(SESSIONS_PREFIX) for k in headers]
         dead = [sid for sid in dead if sid not in alive]
         for session_id in dead:
             await reap_all(self, session_id)
