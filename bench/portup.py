@@ -621,14 +621,27 @@ def int_list(text: str) -> list[int]:
     return values
 
 
-async def run_all(sizes: list[int], layouts: list[int], checks: Checks) -> list[dict[str, Any]]:
+SYSTEMS: dict[str, type[System]] = {"vlcp": Vlcp, "ovn": Ovn}
+
+
+async def run_all(
+    sizes: list[int], layouts: list[int], systems: list[type[System]], checks: Checks
+) -> list[dict[str, Any]]:
     results = []
     for servers in layouts:
         for n in sizes:
-            for kind in (Vlcp, Ovn):
+            for kind in systems:
                 print(f"{kind.name}: {n} ports on {servers} server(s) ...", flush=True)
                 results.append(await one_run(kind, n, servers, checks))
     return results
+
+
+def system_list(text: str) -> list[type[System]]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SYSTEMS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"{text!r}: a comma-separated list of {list(SYSTEMS)}")
+    return [SYSTEMS[name] for name in names]
 
 
 def interrupt(signum: int, frame: object) -> None:
@@ -640,6 +653,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int_list, default=[10, 100], help="e.g. 10,100,1000")
     parser.add_argument(
         "--servers", type=int_list, default=[1], help="layouts: 1 and/or 2 servers (e.g. 1,2)"
+    )
+    parser.add_argument(
+        "--systems",
+        type=system_list,
+        default=list(SYSTEMS.values()),
+        help="vlcp and/or ovn (default both: the comparison is the point)",
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -659,7 +678,7 @@ def main() -> None:
     checks = Checks()
     signal.signal(signal.SIGTERM, interrupt)  # like Ctrl-C: the cleanup below always runs
     try:
-        results = asyncio.run(run_all(args.sizes, args.servers, checks))
+        results = asyncio.run(run_all(args.sizes, args.servers, args.systems, checks))
     except KeyboardInterrupt:
         results = None
     finally:

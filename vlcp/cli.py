@@ -74,6 +74,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
             config = AgentConfig(
                 ovsdb=agent.ovsdb,
                 ovs_rundir=agent.ovs_rundir,
+                openflow_listen=agent.openflow_listen,
                 bridge=agent.bridge,
                 datapath_type=agent.datapath_type,
                 vtep=agent.vtep,

@@ -52,6 +52,14 @@ class AgentSettings(BaseModel):
     ovs_rundir: str = Field(
         "/var/run/openvswitch", description="where vswitchd opens <bridge>.mgmt"
     )
+    openflow_listen: str | None = Field(
+        None,
+        description=(
+            'where vswitchd reaches vlcp: "tcp:HOST:PORT" or "unix:PATH", set as the'
+            " bridge's controller; unset: vlcp dials <ovs_rundir>/<bridge>.mgmt instead"
+        ),
+        pattern=r"^(tcp:.+:\d+|unix:/.+)$",
+    )
     bridge: str = Field("br-int", description="the integration bridge (created if missing)")
     datapath_type: str = Field("", description='"" (kernel) or "netdev" (userspace)')
     vtep: str | None = Field(None, description="this server's tunnel endpoint IP")

@@ -79,7 +79,8 @@ async def cloud_factory(
     started: list[Server] = []
     stores: list[Store] = []
 
-    async def build(names: list[str]) -> Cloud:
+    async def build(names: list[str], *, listen: bool = False) -> Cloud:
+        """`listen`: the agents listen for their switch (see `agent_config`)."""
         url = store_url
         hvs = [hypervisor_factory(name) for name in names]
         links = [connect_underlay(left, right) for left, right in itertools.pairwise(hvs)]
@@ -88,7 +89,7 @@ async def cloud_factory(
             store = await open_store(url)
             stores.append(store)
             session = await store.open_session(ttl=5)
-            agent = Agent(store, agent_config(hv, name), session)
+            agent = Agent(store, agent_config(hv, name, listen=listen), session)
             task = asyncio.create_task(agent.run())
             server = Server(name, hv, agent, task, store)
             started.append(server)

@@ -1,38 +1,42 @@
 """The per-server controller: store + OVSDB in, flows and port status out.
 
-Wiring only; the decisions live in pure functions: `view_builder.build_view` (what this
-server sees), `vlcp.pipeline` (the flows it implies, recompiled only for the owners a
-change touches) and the reconciler (the difference to send). Any change, from the store
-or from OVSDB, marks the view dirty; one task rebuilds it and hands the touched owners'
-flows to the reconciler, which sends only what changed. Once the switch holds a port's
-flows, the port is announced up.
+Wiring only; the decisions live elsewhere: `view_builder.LocalView` (what this server
+sees), `vlcp.pipeline` (the flows it implies, recompiled only for the owners a change
+touches) and the reconciler (the difference to send). The store keys and bridge ports
+that change are collected as they arrive; one task catches the view up with them after
+each burst, hands the touched owners' flows to the reconciler, which sends only what
+changed, and once the switch holds them announces the ports that changed, in one store
+transaction. Every step costs what changed, not what the server holds.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from vlcp.pipeline.changes import apply_all
 from vlcp.pipeline.compile import compile_owner, owners
-from vlcp.pipeline.view import View
 from vlcp.southbound.flow_manager import FlowManager
 from vlcp.southbound.openflow.server import OpenFlowServer
+from vlcp.southbound.ovsdb.cache import ChangeSet
 from vlcp.southbound.ovsdb.client import OvsdbClient
 from vlcp.southbound.ovsdb.monitor import Monitor
 from vlcp.southbound.ovsdb.vswitch import BINDING_TABLES, DB, system_id
 from vlcp.store import Session, Store
 
-from .binding import bridge_ports
+from .binding import BridgePorts, date_bindings
 from .bridge_setup import ensure_bridge
 from .mirror import Mirror
-from .view_builder import Identity, build_view, netports_key
-from .view_diff import diff_views
+from .view_builder import Identity, LocalView, netports_key
 
 log = logging.getLogger(__name__)
+
+BURST = 0.002
+"""Seconds to let a burst of changes gather before catching up with them at once."""
+RETRY = 1.0
+"""Seconds before trying again when catching up failed (the store or OVSDB is away)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,11 @@ class AgentConfig:
 
     ovsdb: str = "unix:/var/run/openvswitch/db.sock"
     ovs_rundir: str = "/var/run/openvswitch"
+    openflow_listen: str | None = None
+    """"tcp:HOST:PORT" or "unix:PATH": listen there and make it the bridge's controller.
+    None: dial the bridge's `<ovs_rundir>/<bridge>.mgmt` socket (the default, because a
+    restarted controller is then back at once; vswitchd's reconnect backoff to a
+    listening controller can reach seconds, and ignores `max_backoff` on unix targets)."""
     bridge: str = "br-int"
     datapath_type: str = ""
     vtep: str | None = None
@@ -62,11 +71,19 @@ class Agent:
         self.server = OpenFlowServer()
         self.flows = FlowManager(self.server)
         self.identity: Identity | None = None
-        self.view = View()
+        self.local: LocalView | None = None
+        self.bridge: BridgePorts | None = None
         self._seeded: set[int] = set()
         """Bridges (datapath ids) whose reconciler has been given every owner's flows."""
         self._dirty = asyncio.Event()
-        self._announced: dict[str, tuple[str, dict]] = {}
+        self._keys: set[str] = set()
+        """Store keys changed since the view last caught up."""
+        self._names: set[str] = set()
+        """Bridge ports (by name) changed since the view last caught up."""
+        self._unannounced: set[str] = set()
+        """Local ports whose announcement (up, down, where) is still to be written."""
+        self._announced: dict[str, str] = {}
+        """Local port -> the network it is announced in."""
 
     async def run(self) -> None:
         await self.ovsdb.start()
@@ -77,16 +94,29 @@ class Agent:
             vtep=self.config.vtep,
         )
         cfg = self.config
-        await ensure_bridge(self.ovsdb, self.monitor, cfg.bridge, cfg.datapath_type, cfg.vtep)
+        if cfg.openflow_listen:
+            await self.server.listen(cfg.openflow_listen)
+        controllers = [cfg.openflow_listen] if cfg.openflow_listen else []
+        await ensure_bridge(
+            self.ovsdb, self.monitor, cfg.bridge, cfg.datapath_type, cfg.vtep, controllers
+        )
         await self.session.put(
             f"chassis/{self.identity.system_id}",
             {"vtep": cfg.vtep, "bridge": cfg.bridge, "node": cfg.node_name},
         )
-        self.monitor.add_listener(lambda _changes: self._dirty.set())
-        self.mirror.add_listener(lambda _keys: self._dirty.set())
-        mgmt = f"unix:{cfg.ovs_rundir}/{cfg.bridge}.mgmt"
-        log.info("agent %s on bridge %s (%s)", self.identity.system_id, cfg.bridge, mgmt)
-        tasks = [self.mirror.run(), self.flows.run(), self.flows.dial(mgmt), self._converge()]
+        self.bridge = BridgePorts(self.monitor, cfg.bridge)
+        self.local = LocalView(self.identity)
+        self._names.update(self.bridge.ports)
+        self.monitor.add_listener(self._on_ovsdb)
+        self.mirror.add_listener(self._on_store)
+        tasks = [self.mirror.run(), self.flows.run(), self._converge()]
+        if cfg.openflow_listen:
+            openflow = f"listening on {cfg.openflow_listen}"
+        else:
+            mgmt = f"unix:{cfg.ovs_rundir}/{cfg.bridge}.mgmt"
+            openflow = f"dialling {mgmt}"
+            tasks.append(self.flows.dial(mgmt))
+        log.info("agent %s on bridge %s (%s)", self.identity.system_id, cfg.bridge, openflow)
         try:
             async with asyncio.TaskGroup() as group:
                 for task in tasks:
@@ -96,66 +126,105 @@ class Agent:
             await self.monitor.stop()
             await self.ovsdb.close()
 
+    def _on_ovsdb(self, changes: ChangeSet) -> None:
+        assert self.bridge is not None
+        self._names |= self.bridge.update(changes)
+        self._dirty.set()
+
+    def _on_store(self, keys: set[str]) -> None:
+        self._keys |= keys
+        self._dirty.set()
+
     async def _converge(self) -> None:
-        """Rebuild the view on every change, push flows, then announce what is installed."""
+        """Catch up with every change, push flows, then announce what is installed."""
         await self.mirror.ready.wait()
         await self.monitor.wait_synced()
         self._dirty.set()
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            await asyncio.sleep(0.005)  # let a burst of changes collapse into one rebuild
+            await asyncio.sleep(BURST)
             try:
                 await self._apply()
-            except Exception:  # keep the controller alive; the next change retries
-                log.exception("could not apply the view")
+            except Exception:  # keep the controller alive, and try again shortly
+                log.exception("could not apply the latest changes; retrying")
+                await asyncio.sleep(RETRY)
+                self._dirty.set()
 
     async def _apply(self) -> None:
-        assert self.identity is not None
-        ports = bridge_ports(self.monitor, self.config.bridge)
-        view = build_view(self.mirror.values, ports, self.identity)
+        assert self.local is not None and self.bridge is not None
+        keys, self._keys = self._keys, set()
+        names, self._names = self._names, set()
+        ports = self.bridge.ports
+        undated = [ports[n] for n in names if n in ports and ports[n].undated]
+        try:
+            await date_bindings(self.ovsdb, undated, time.time())
+        except Exception:
+            self._keys |= keys
+            self._names |= names
+            raise
+        delta = self.local.update(self.mirror, ports, keys, names)
+        view = self.local.view
+        self._unannounced |= delta.ports
+        for key in keys:  # our announcement replaced or removed by another server
+            if key.startswith("netports/") and key.rpartition("/")[2] in view.ports:
+                self._unannounced.add(key.rpartition("/")[2])
         bridge = self.monitor.find("Bridge", name=self.config.bridge)
-        if not bridge:
-            return
-        dpid = _datapath_id(bridge[0][1])
+        dpid = _datapath_id(bridge[0][1]) if bridge else None
         if dpid is None:
-            return
+            return  # no switch yet: seeding it, once it is there, sends everything
         reconciler = self.flows.reconciler(dpid)
-        self.view, touched = apply_all(self.view, diff_views(self.view, view))
+        touched = delta.owners
         if dpid not in self._seeded:  # a new bridge: every owner, the base flows included
-            touched = frozenset(owners(self.view))
+            touched = frozenset(owners(view))
             self._seeded.add(dpid)
         for owner in touched:
-            reconciler.set_flows(owner, compile_owner(self.view, owner))
+            reconciler.set_flows(owner, compile_owner(view, owner))
         await reconciler.synced()
-        await self._announce(view)
+        await self._announce()
 
-    async def _announce(self, view: View) -> None:
-        """Mark installed ports up (and where they are); withdraw ports no longer here."""
-        assert self.identity is not None
-        wanted: dict[str, tuple[str, dict]] = {}
-        for port in view.ports.values():
-            entry = {
-                "host": self.identity.system_id,
-                "vtep": self.config.vtep,
-                "mac": port.mac,
-                "ip": port.ip,
-            }
-            wanted[port.id] = (port.network, entry)
-        for port_id, (network, entry) in wanted.items():
-            if self._announced.get(port_id) == (network, entry):
-                continue
-            await self.session.put(netports_key(network, port_id), entry)
-            status = {"state": "up", "host": self.identity.system_id, "since": time.time()}
-            await self.session.put(f"lport-status/{port_id}", status)
-            self._announced[port_id] = (network, entry)
-        for port_id in set(self._announced) - set(wanted):
-            network, _ = self._announced.pop(port_id)
-            down = {"state": "down", "host": self.identity.system_id, "since": time.time()}
-            with contextlib.suppress(Exception):  # the port may be gone from the store too
-                await self.session.delete(netports_key(network, port_id))
-                if self.mirror.get(f"lport/{port_id}") is not None:
-                    await self.session.put(f"lport-status/{port_id}", down)
+    async def _announce(self) -> None:
+        """Mark installed ports up (and where they are); withdraw ports no longer here.
+
+        A few transactions per burst of changes, not per port (see `Session.put_many`).
+        A port yielded to a newer binding elsewhere is withdrawn the same way: its keys,
+        now the other server's, are left alone. A failure keeps the ports for next time.
+        """
+        assert self.identity is not None and self.local is not None and self.bridge
+        me = self.identity.system_id
+        up: dict[str, Any] = {}
+        gone: list[str] = []
+        down: dict[str, Any] = {}
+        now = time.time()
+        for port_id in self._unannounced:
+            port = self.local.view.ports.get(port_id)
+            network = self._announced.get(port_id)
+            if network is not None and (port is None or port.network != network):
+                gone.append(netports_key(network, port_id))
+                if port is None and self.mirror.get(f"lport/{port_id}") is not None:
+                    down[f"lport-status/{port_id}"] = {"state": "down", "host": me, "since": now}
+            if port is not None:
+                key = netports_key(port.network, port_id)
+                entry = {
+                    "host": me,
+                    "vtep": self.config.vtep,
+                    "mac": port.mac,
+                    "ip": port.ip,
+                    "bound_at": self.local.bound_at(port_id),
+                }
+                if self.mirror.get(key) != entry:
+                    up[key] = entry
+                    up[f"lport-status/{port_id}"] = {"state": "up", "host": me, "since": now}
+        await self.session.delete_many(gone)
+        await self.session.put_many(up)
+        await self.session.put_many(down, only_owned=True)
+        for port_id in self._unannounced:
+            port = self.local.view.ports.get(port_id)
+            if port is None:
+                self._announced.pop(port_id, None)
+            else:
+                self._announced[port_id] = port.network
+        self._unannounced.clear()
 
 
 def _datapath_id(row: dict) -> int | None:

@@ -3,20 +3,30 @@
 An interface whose `external_ids:iface-id` names a logical port is that port's endpoint on
 this server, whatever order the interface and the logical port appear in; other ports of
 the integration bridge are found by name (physical ports, the tunnel port).
+
+A binding is dated once, by the agent, in the interface's `external_ids:vlcp-bound-at`
+("<iface-id> <unix time>"): when the same logical port is plugged on two servers, the
+newest binding wins (see `view_builder`), and the date survives controller restarts
+because it lives with the interface. An undated binding is not used until it is dated.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vlcp.southbound.ovsdb import ops
+from vlcp.southbound.ovsdb.cache import ChangeSet
+from vlcp.southbound.ovsdb.client import OvsdbClient
 from vlcp.southbound.ovsdb.monitor import Monitor
-from vlcp.southbound.ovsdb.vswitch import IFACE_ID
+from vlcp.southbound.ovsdb.vswitch import DB, IFACE_ID
 
 log = logging.getLogger(__name__)
+
+BOUND_AT = "vlcp-bound-at"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +37,13 @@ class OvsPort:
     ofport: int
     iface_id: str | None
     mac: str | None
+    bound_at: float | None = None
+    """When this server's agent first saw `iface_id` on it (None: not dated yet)."""
+
+    @property
+    def undated(self) -> bool:
+        """A binding the agent still has to date."""
+        return self.iface_id is not None and self.bound_at is None
 
 
 def bridge_ports(monitor: Monitor, bridge: str) -> dict[str, OvsPort]:
@@ -38,26 +55,85 @@ def bridge_ports(monitor: Monitor, bridge: str) -> dict[str, OvsPort]:
     bridges = [row for row in monitor.rows("Bridge").values() if row.get("name") == bridge]
     if not bridges:
         return {}
-    port_ids = _set(bridges[0], "ports")
     ports = monitor.rows("Port")
     interfaces = monitor.rows("Interface")
     found: dict[str, OvsPort] = {}
-    for port_id in port_ids:
+    for port_id in _set(bridges[0], "ports"):
         for iface_id in _set(ports.get(port_id, {}), "interfaces"):
-            row = interfaces.get(iface_id)
-            if row is None:
-                continue
-            ofport = row.get("ofport")
-            if not isinstance(ofport, int) or ofport <= 0:
-                continue
-            external = row.get("external_ids") or {}
-            found[str(row["name"])] = OvsPort(
-                name=str(row["name"]),
-                ofport=ofport,
-                iface_id=str(external[IFACE_ID]) if external.get(IFACE_ID) else None,
-                mac=_mac(row),
-            )
+            port = _ovs_port(interfaces.get(iface_id))
+            if port is not None:
+                found[port.name] = port
     return found
+
+
+class BridgePorts:
+    """`bridge_ports` of one bridge, kept up to date from the monitor's change sets.
+
+    Recomputing the whole bridge on every OVSDB update costs the number of ports each
+    time (a thousand ports: a few milliseconds, several times per new port); this costs
+    the rows that changed. Tests check it against `bridge_ports`.
+    """
+
+    def __init__(self, monitor: Monitor, bridge: str) -> None:
+        self.monitor = monitor
+        self.bridge = bridge
+        self.ports: dict[str, OvsPort] = bridge_ports(monitor, bridge)
+        """Interface name -> port, like `bridge_ports(monitor, bridge)`."""
+        self._names: dict[uuid.UUID, str] = {}
+        """Interface row -> the name it is listed under in `ports`."""
+        self._port_of: dict[uuid.UUID, uuid.UUID] = {}
+        """Interface row -> the Port row listing it (any bridge)."""
+        for port_id, row in monitor.rows("Port").items():
+            for iface_id in _set(row, "interfaces"):
+                self._port_of[iface_id] = port_id
+        interfaces = monitor.rows("Interface")
+        for iface_id, row in interfaces.items():
+            if str(row.get("name")) in self.ports:
+                self._names[iface_id] = str(row["name"])
+
+    def update(self, changes: ChangeSet) -> set[str]:
+        """Apply the monitor's latest change set; the names of the ports that changed."""
+        affected: set[uuid.UUID] = set()
+        for change in changes.changes:
+            if change.table == "Interface":
+                affected.add(change.uuid)
+            elif change.table == "Port":
+                for row, present in ((change.old, False), (change.new, True)):
+                    for iface_id in _set(row or {}, "interfaces"):
+                        affected.add(iface_id)
+                        if present:
+                            self._port_of[iface_id] = change.uuid
+                        elif self._port_of.get(iface_id) == change.uuid:
+                            del self._port_of[iface_id]
+            elif change.table == "Bridge" and self.bridge in (
+                (change.old or {}).get("name"),
+                (change.new or {}).get("name"),
+            ):
+                old, new = _set(change.old or {}, "ports"), _set(change.new or {}, "ports")
+                port_rows = self.monitor.rows("Port")
+                for port_id in old ^ new:  # a deleted Port's interfaces: its change above
+                    affected.update(_set(port_rows.get(port_id, {}), "interfaces"))
+        return self._refresh(affected)
+
+    def _refresh(self, interface_ids: set[uuid.UUID]) -> set[str]:
+        bridges = self.monitor.find("Bridge", name=self.bridge)
+        in_bridge = _set(bridges[0][1], "ports") if bridges else frozenset()
+        interfaces = self.monitor.rows("Interface")
+        before: dict[str, OvsPort] = {}
+        for iface_id in interface_ids:  # all out first: a name may pass to another row
+            name = self._names.pop(iface_id, None)
+            if name is not None:
+                before[name] = self.ports.pop(name)
+        names = set(before)
+        for iface_id in interface_ids:
+            port = None
+            if self._port_of.get(iface_id) in in_bridge:
+                port = _ovs_port(interfaces.get(iface_id))
+            if port is not None:
+                self.ports[port.name] = port
+                self._names[iface_id] = port.name
+                names.add(port.name)
+        return {n for n in names if before.get(n) != self.ports.get(n)}
 
 
 def bound_ports(ports: Mapping[str, OvsPort]) -> dict[str, OvsPort]:
@@ -81,6 +157,45 @@ def bound_ports(ports: Mapping[str, OvsPort]) -> dict[str, OvsPort]:
             continue
         bound[port.iface_id] = port
     return bound
+
+
+def _ovs_port(row: Mapping[str, Any] | None) -> OvsPort | None:
+    """The port of an Interface row, if OpenFlow can address it (ofport > 0)."""
+    if row is None:
+        return None
+    ofport = row.get("ofport")
+    if not isinstance(ofport, int) or ofport <= 0:
+        return None
+    external = row.get("external_ids") or {}
+    iface_id = str(external[IFACE_ID]) if external.get(IFACE_ID) else None
+    return OvsPort(
+        name=str(row["name"]),
+        ofport=ofport,
+        iface_id=iface_id,
+        mac=_mac(row),
+        bound_at=_bound_at(external.get(BOUND_AT), iface_id),
+    )
+
+
+def _bound_at(mark: Any, iface_id: str | None) -> float | None:
+    """The date in a `vlcp-bound-at` mark, if it dates this very iface-id."""
+    marked_id, _, when = str(mark or "").rpartition(" ")
+    try:
+        return float(when) if iface_id is not None and marked_id == iface_id else None
+    except ValueError:
+        return None
+
+
+async def date_bindings(client: OvsdbClient, ports: Iterable[OvsPort], now: float) -> None:
+    """Date these bindings `now`, in one OVSDB transaction (the monitor then reports them)."""
+    txn: list[ops.Op] = []
+    for port in ports:
+        where = [ops.eq("name", port.name)]
+        txn.append(ops.mutate("Interface", where, [("external_ids", "delete", {BOUND_AT})]))
+        mark = {BOUND_AT: f"{port.iface_id} {now!r}"}
+        txn.append(ops.mutate("Interface", where, [("external_ids", "insert", mark)]))
+    if txn:
+        await client.transact(DB, txn)
 
 
 def _set(row: Mapping[str, Any], column: str) -> frozenset[uuid.UUID]:

@@ -19,14 +19,34 @@ from .view_builder import TUNNEL_PORT
 PROTOCOLS = ("OpenFlow13", "OpenFlow14")
 
 
+CONTROLLER_OPTIONS = {"max_backoff": 1000, "inactivity_probe": 5000}
+"""Reconnect within a second of a controller restart (TCP targets); probe every 5 s."""
+
+
 async def ensure_bridge(
-    client: OvsdbClient, monitor: Monitor, bridge: str, datapath_type: str, vtep: str | None
+    client: OvsdbClient,
+    monitor: Monitor,
+    bridge: str,
+    datapath_type: str,
+    vtep: str | None,
+    controllers: list[str],
 ) -> None:
-    """Make `bridge` exist, secure, OpenFlow 1.3/1.4, with a flow-based VXLAN port if `vtep`."""
+    """Make `bridge` exist, secure, OpenFlow 1.3/1.4, with a flow-based VXLAN port if `vtep`.
+
+    Its controller targets become exactly `controllers` (none when vlcp dials the bridge's
+    management socket), so a target left by an earlier configuration does not linger.
+    """
     if not monitor.find("Bridge", name=bridge):
         await _create_bridge(client, bridge, datapath_type)
         await monitor.wait_for(lambda: bool(monitor.find("Bridge", name=bridge)), timeout=10)
-    await configure_bridge(client, bridge, fail_mode="secure", protocols=PROTOCOLS)
+    await configure_bridge(
+        client,
+        bridge,
+        fail_mode="secure",
+        protocols=PROTOCOLS,
+        controllers=controllers,
+        controller_options=CONTROLLER_OPTIONS,
+    )
     if vtep and not monitor.find("Interface", name=TUNNEL_PORT):
         options = {"remote_ip": "flow", "key": "flow"}
         await add_port(client, bridge, TUNNEL_PORT, type="vxlan", options=options)

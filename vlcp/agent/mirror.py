@@ -3,7 +3,9 @@
 The store's change log carries every commit to every watcher anyway (see
 docs/store-backends.md), so one watch over everything, filtered here to the prefixes a
 controller uses, costs no more than many narrow watches and has one revision order. What
-the controller then *computes* is limited to its own endpoints (see `view.py`).
+the controller then *computes* is limited to its own endpoints (see `view_builder.py`),
+so the mirror also keeps the two indexes that computation needs, to never scan itself:
+the ports announced in each network and the physical-port objects.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ class Mirror:
         self.store = store
         self.prefixes = tuple(prefixes)
         self.values: dict[str, Any] = {}
+        self.netports: dict[str, dict[str, Any]] = {}
+        """Index: network id -> {port id: its `netports/<network>/<port>` entry}."""
+        self.physports: dict[str, Any] = {}
+        """Index: every `physport/...` object by key (a handful per cluster)."""
         self.revision = 0
         self.ready = asyncio.Event()
         self._listeners: list[Listener] = []
@@ -41,12 +47,27 @@ class Mirror:
     def get(self, key: str) -> Any:
         return self.values.get(key)
 
-    def under(self, prefix: str) -> dict[str, Any]:
-        """Every mirrored key starting with `prefix` (a scan: keep prefixes narrow)."""
-        return {k: v for k, v in self.values.items() if k.startswith(prefix)}
+    def netports_of(self, network: str) -> dict[str, Any]:
+        """The ports announced in a network: {port id: entry} (do not modify)."""
+        return self.netports.get(network, {})
 
     def _wanted(self, key: str) -> bool:
         return key.startswith(self.prefixes)
+
+    def apply_change(self, key: str, value: Any) -> None:
+        """Store one key's new value (None: deleted) and keep the indexes in step."""
+        if value is None:
+            self.values.pop(key, None)
+        else:
+            self.values[key] = value
+        if key.startswith("physport/"):
+            _put(self.physports, key, value)
+        elif key.startswith("netports/"):
+            network, _, port = key.removeprefix("netports/").partition("/")
+            ports = self.netports.setdefault(network, {})
+            _put(ports, port, value)
+            if not ports:
+                del self.netports[network]
 
     async def run(self) -> None:
         """Follow the store forever (a task); survives store outages (the watch resumes)."""
@@ -55,19 +76,23 @@ class Mirror:
                 fresh = {k: v for k, v in item.values.items() if self._wanted(k)}
                 changed = set(fresh) ^ set(self.values)
                 changed |= {k for k in fresh if k in self.values and fresh[k] != self.values[k]}
-                self.values = fresh
+                for key in changed:
+                    self.apply_change(key, fresh.get(key))
             else:
                 changed = set()
                 for change in item.changes:
-                    if not self._wanted(change.key):
-                        continue
-                    changed.add(change.key)
-                    if change.value is None:
-                        self.values.pop(change.key, None)
-                    else:
-                        self.values[change.key] = change.value
+                    if self._wanted(change.key):
+                        changed.add(change.key)
+                        self.apply_change(change.key, change.value)
             self.revision = item.revision
             self.ready.set()
             if changed:
                 for listener in self._listeners:
                     listener(changed)
+
+
+def _put(index: dict[str, Any], key: str, value: Any) -> None:
+    if value is None:
+        index.pop(key, None)
+    else:
+        index[key] = value

@@ -1,22 +1,51 @@
-"""Builds the pipeline's `View` from the store mirror and the bridge's ports (pure).
+"""This server's pipeline `View`, from the store mirror and the bridge's ports.
 
 Only this server's endpoints pull things in: a logical port is local when an interface
 of the integration bridge carries its id; its network comes with it, and so do the other
 ports of that network that other servers announce under `netports/<network>/`.
+
+`build_view` says what the view is, from scratch. `LocalView` keeps it up to date from
+the store keys and bridge ports that changed, at the cost of what they touch: a new port
+costs its port, and its network when it is the network's first local port, never a pass
+over every port of the server. Tests check that both always agree.
+
+An object the pipeline refuses (a bad MAC address in the store, say) is logged and left
+out of the view, alone: the rest of the server keeps being served.
+
+Migration: when one logical port is plugged on two servers, the newest binding wins.
+Each server announces its binding with its date (`binding.BOUND_AT`) under the port's
+single `netports/` key; a server whose own binding is older than the one announced there
+by another server yields: the port is not local to it any more, it is the other
+server's remote port, and its announcement (taken over by the winner) is left alone.
+When the winner's binding goes, the key goes with it and the older binding serves again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from vlcp.pipeline.view import LocalPort, Network, RemotePort, View, network_numbers
+from vlcp.pipeline.changes import (
+    Change,
+    DropNetwork,
+    DropPort,
+    DropRemote,
+    PutNetwork,
+    PutPort,
+    PutRemote,
+    SetPhysicalPort,
+    SetTunnel,
+    apply_all,
+)
+from vlcp.pipeline.view import LocalPort, Network, Owner, RemotePort, View, network_numbers
 
 from .binding import OvsPort, bound_ports
+from .mirror import Mirror
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TUNNEL_PORT = "vxlan0"
 """The VXLAN port the agent keeps on its bridge (remote_ip=flow, key=flow)."""
@@ -36,84 +65,89 @@ def netports_key(network: str, port: str) -> str:
     return f"netports/{network}/{port}"
 
 
-def build_view(values: Mapping[str, Any], ports: Mapping[str, OvsPort], me: Identity) -> View:
-    """The view of one server, from mirrored store values and its bridge's ports."""
-    local: dict[str, LocalPort] = {}
-    for port_id, ovs_port in bound_ports(ports).items():
-        lport = values.get(f"lport/{port_id}")
-        if lport is None:
-            continue  # the interface appeared first; the logical port will follow
-        local[port_id] = LocalPort(
+# ---------------------------------------------------------------- one object at a time
+
+
+def _valid(what: str, make: Callable[[], T]) -> T | None:
+    """`make()`, or None (logged) when the pipeline refuses the object's data."""
+    try:
+        return make()
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring %s: %s", what, exc)
+        return None
+
+
+def _local_port(
+    values: Mapping[str, Any], port_id: str, ovs: OvsPort | None, me: Identity
+) -> LocalPort | None:
+    lport = values.get(f"lport/{port_id}")
+    if ovs is None or ovs.bound_at is None or lport is None:
+        return None  # not plugged (or dated) here, or the interface came before the port
+    port = _valid(
+        f"logical port {port_id}",
+        lambda: LocalPort(
             id=port_id,
             network=lport["logicalnetwork"],
-            ofport=ovs_port.ofport,
+            ofport=ovs.ofport,
             mac=lport["mac_address"],
             ip=lport.get("ip_address"),
-        )
-    wanted = {p.network for p in local.values()}
-    numbers = network_numbers(wanted)
-    networks: dict[str, Network] = {}
-    physnets: set[str] = set()
-    for network_id in sorted(wanted):
-        network = _network(values, network_id, numbers[network_id])
-        if network is not None:
-            networks[network_id] = network
-            if network.physnet:
-                physnets.add(network.physnet)
-    remotes = _remotes(values, networks, me)
-    return View(
-        networks=networks,
-        ports={p.id: p for p in local.values() if p.network in networks},
-        remotes=remotes,
-        physical_ports=_physical_ports(values, physnets, ports, me),
-        tunnel_ofport=ports[TUNNEL_PORT].ofport if TUNNEL_PORT in ports else None,
+        ),
     )
+    if port is not None and _superseded(values.get(netports_key(port.network, port_id)), ovs, me):
+        return None
+    return port
+
+
+def _superseded(announced: Any, ovs: OvsPort, me: Identity) -> bool:
+    """Whether another server announces a newer binding of the port (ties: larger id)."""
+    if not announced or announced.get("host") == me.system_id:
+        return False
+    theirs = (announced.get("bound_at") or 0.0, str(announced.get("host")))
+    return theirs > (ovs.bound_at or 0.0, me.system_id)
 
 
 def _network(values: Mapping[str, Any], network_id: str, number: int) -> Network | None:
     lognet = values.get(f"lognet/{network_id}")
     if lognet is None:
         return None
-    physnet = values.get(f"physnet/{lognet['physicalnetwork']}")
+    physnet = values.get(f"physnet/{lognet.get('physicalnetwork')}")
     if physnet is None:
         return None
-    kind = physnet["type"]
-    tag = {"vlan": lognet.get("vlanid"), "vxlan": lognet.get("vni")}.get(kind)
-    return Network(network_id, kind, number, tag=tag, physnet=lognet["physicalnetwork"])
+
+    def make() -> Network:
+        kind = physnet["type"]
+        tag = {"vlan": lognet.get("vlanid"), "vxlan": lognet.get("vni")}.get(kind)
+        return Network(network_id, kind, number, tag=tag, physnet=lognet["physicalnetwork"])
+
+    return _valid(f"logical network {network_id}", make)
 
 
-def _remotes(
-    values: Mapping[str, Any], networks: Mapping[str, Network], me: Identity
-) -> dict[str, RemotePort]:
-    remotes: dict[str, RemotePort] = {}
-    for key, entry in values.items():  # one pass over the mirror, whatever the networks
-        if not key.startswith("netports/"):
-            continue
-        _, network_id, port_id = key.split("/", 2)
-        if network_id not in networks or entry.get("host") == me.system_id:
-            continue
-        if not entry.get("vtep"):
-            continue  # a server without a tunnel endpoint (vlan only) needs no tunnel
-        remotes[port_id] = RemotePort(
-            port_id, network_id, entry["mac"], entry["vtep"], entry.get("ip")
-        )
-    return remotes
+def _remote(network_id: str, port_id: str, entry: Any, me: Identity) -> RemotePort | None:
+    if entry.get("host") == me.system_id or not entry.get("vtep"):
+        return None  # ours, or a server without a tunnel endpoint (vlan only)
+    return _valid(
+        f"port {port_id} announced in {network_id}",
+        lambda: RemotePort(port_id, network_id, entry["mac"], entry["vtep"], entry.get("ip")),
+    )
 
 
 def _physical_ports(
-    values: Mapping[str, Any], physnets: set[str], ports: Mapping[str, OvsPort], me: Identity
+    candidates: Iterable[Any],
+    physnets: Iterable[str],
+    ports: Mapping[str, OvsPort],
+    me: Identity,
 ) -> dict[str, int]:
     """Physical network -> ofport, by the most specific physical-port object that applies."""
+    candidates = list(candidates)
     found: dict[str, int] = {}
-    candidates = [v for k, v in values.items() if k.startswith("physport/")]
     for physnet in physnets:
         best = _most_specific(candidates, physnet, me)
-        if best is not None and best["name"] in ports:
+        if best is not None and best.get("name") in ports:
             found[physnet] = ports[best["name"]].ofport
     return found
 
 
-def _most_specific(candidates: list[dict], physnet: str, me: Identity) -> dict | None:
+def _most_specific(candidates: list[Any], physnet: str, me: Identity) -> Any:
     order = [(me.system_id, me.bridge), (me.system_id, "%"), ("%", me.bridge), ("%", "%")]
     for systemid, bridge in order:
         for port in candidates:
@@ -124,3 +158,258 @@ def _most_specific(candidates: list[dict], physnet: str, me: Identity) -> dict |
             ):
                 return port
     return None
+
+
+def _tunnel(ports: Mapping[str, OvsPort]) -> int | None:
+    return ports[TUNNEL_PORT].ofport if TUNNEL_PORT in ports else None
+
+
+# ---------------------------------------------------------------- from scratch
+
+
+def build_view(values: Mapping[str, Any], ports: Mapping[str, OvsPort], me: Identity) -> View:
+    """The view of one server, from mirrored store values and its bridge's ports."""
+    local = {}
+    for port_id, ovs_port in bound_ports(ports).items():
+        port = _local_port(values, port_id, ovs_port, me)
+        if port is not None:
+            local[port_id] = port
+    numbers = network_numbers({p.network for p in local.values()})
+    networks = {}
+    for network_id, number in numbers.items():
+        network = _network(values, network_id, number)
+        if network is not None:
+            networks[network_id] = network
+    remotes = {}
+    for key, entry in values.items():
+        if key.startswith("netports/"):
+            network_id, _, port_id = key.removeprefix("netports/").partition("/")
+            remote = _remote(network_id, port_id, entry, me) if network_id in networks else None
+            if remote is not None:
+                remotes[port_id] = remote
+    physports = [v for k, v in values.items() if k.startswith("physport/")]
+    physnets = {n.physnet for n in networks.values() if n.physnet}
+    return View(
+        networks=networks,
+        ports={p.id: p for p in local.values() if p.network in networks},
+        remotes=remotes,
+        physical_ports=_physical_ports(physports, physnets, ports, me),
+        tunnel_ofport=_tunnel(ports),
+    )
+
+
+# ---------------------------------------------------------------- incrementally
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """What one `LocalView.update` changed."""
+
+    owners: frozenset[Owner]
+    """The owners whose flows may differ (recompile them)."""
+    ports: frozenset[str]
+    """Local ports that appeared, changed or went away (announce or withdraw them)."""
+
+
+class LocalView:
+    """`build_view`, kept up to date by `update(keys that changed, ports that changed)`."""
+
+    def __init__(self, me: Identity) -> None:
+        self.me = me
+        self.view = View()
+        self._claims: dict[str, dict[str, OvsPort]] = {}
+        """Logical port id -> the interfaces (by name) that carry it: normally one."""
+        self._claimed_by: dict[str, str] = {}
+        """Interface name -> the logical port id it carries."""
+        self._local: dict[str, LocalPort] = {}
+        """Every bound logical port, whether or not its network is usable."""
+        self._users: dict[str, set[str]] = {}
+        """Network id -> the ids in `_local` that use it: the networks this server needs."""
+        self._numbers: dict[str, int] = {}
+
+    def update(
+        self,
+        mirror: Mirror,
+        ports: Mapping[str, OvsPort],
+        keys: Iterable[str],
+        names: Iterable[str],
+    ) -> Delta:
+        """Catch up with store `keys` and bridge port `names` that changed since last time.
+
+        `ports` is the bridge's current ports (`BridgePorts.ports`); `mirror` is already
+        up to date with `keys`.
+        """
+        names = set(names)
+        port_ids = self._rebind(ports, names)
+        networks: set[str] = set()
+        netports: list[tuple[str, str]] = []
+        physports_changed = False
+        for key in keys:
+            kind, _, rest = key.partition("/")
+            if kind == "lport":
+                port_ids.add(rest)
+            elif kind == "lognet":
+                networks.add(rest)
+            elif kind == "physnet":
+                networks.update(n for n in self._users if self._physnet_of(mirror, n) == rest)
+            elif kind == "netports":
+                network_id, _, port_id = rest.partition("/")
+                netports.append((network_id, port_id))
+                port_ids.add(port_id)  # a newer binding elsewhere, or the end of one
+            elif kind == "physport":
+                physports_changed = True
+        networks |= self._relocate(mirror.values, port_ids)
+        plan = _Plan(self.view)
+        self._plan_networks(mirror, networks, plan)
+        for port_id in port_ids:
+            port = self._local.get(port_id)
+            plan.port(port_id, port if port is not None and port.network in plan.networks else None)
+        for network_id, port_id in netports:
+            if network_id in plan.networks:
+                entry = mirror.netports_of(network_id).get(port_id)
+                remote = _remote(network_id, port_id, entry, self.me) if entry else None
+                plan.remote(port_id, network_id, remote)
+        if TUNNEL_PORT in names:
+            plan.tunnel = _tunnel(ports)
+        if physports_changed or plan.network_changes or names & self._physport_names(mirror):
+            physnets = {n.physnet for n in plan.networks.values() if n.physnet}
+            candidates = mirror.physports.values()
+            plan.physical = _physical_ports(candidates, physnets, ports, self.me)
+        self.view, owners = apply_all(self.view, plan.changes())
+        return Delta(owners, frozenset(plan.port_changes))
+
+    def bound_at(self, port_id: str) -> float | None:
+        """When the interface that carries a local port was bound (None: not bound)."""
+        claims = self._claims.get(port_id)
+        return bound_ports(claims)[port_id].bound_at if claims else None
+
+    def _rebind(self, ports: Mapping[str, OvsPort], names: set[str]) -> set[str]:
+        """Follow interfaces that changed; the logical port ids whose binding may differ."""
+        touched: set[str] = set()
+        for name in names:
+            old_id = self._claimed_by.pop(name, None)
+            if old_id is not None:
+                claims = self._claims[old_id]
+                del claims[name]
+                if not claims:
+                    del self._claims[old_id]
+                touched.add(old_id)
+            port = ports.get(name)
+            if port is not None and port.iface_id is not None:
+                self._claims.setdefault(port.iface_id, {})[name] = port
+                self._claimed_by[name] = port.iface_id
+                touched.add(port.iface_id)
+        return touched
+
+    def _relocate(self, values: Mapping[str, Any], port_ids: set[str]) -> set[str]:
+        """Recompute these local ports; the networks whose local use started or ended."""
+        networks: set[str] = set()
+        for port_id in port_ids:
+            claims = self._claims.get(port_id)
+            ovs = bound_ports(claims)[port_id] if claims else None
+            new = _local_port(values, port_id, ovs, self.me)
+            old = self._local.get(port_id)
+            if old == new:
+                continue
+            if old is not None:
+                del self._local[port_id]
+                users = self._users[old.network]
+                users.discard(port_id)
+                if not users:
+                    del self._users[old.network]
+                    networks.add(old.network)
+            if new is not None:
+                self._local[port_id] = new
+                if new.network not in self._users:
+                    networks.add(new.network)
+                self._users.setdefault(new.network, set()).add(port_id)
+        if networks:  # the set changed: numbers are a function of the set
+            numbers = network_numbers(self._users)
+            networks.update(
+                n
+                for n in numbers.keys() | self._numbers.keys()
+                if numbers.get(n) != self._numbers.get(n)
+            )
+            self._numbers = numbers
+        return networks
+
+    def _plan_networks(self, mirror: Mirror, network_ids: set[str], plan: _Plan) -> None:
+        for network_id in network_ids:
+            number = self._numbers.get(network_id)
+            new = _network(mirror.values, network_id, number) if number is not None else None
+            old = self.view.networks.get(network_id)
+            if old == new:
+                continue
+            plan.network(network_id, new)
+            if old is None:  # it comes in with its ports and the ports announced in it
+                for port_id in self._users.get(network_id, ()):
+                    plan.port(port_id, self._local[port_id])
+                for port_id, entry in mirror.netports_of(network_id).items():
+                    plan.remote(port_id, network_id, _remote(network_id, port_id, entry, self.me))
+            elif new is None:  # and goes out with them
+                members = self.view.members.get(network_id)
+                for port_id in members.ports if members else ():
+                    plan.port(port_id, None)
+                for port_id in members.remotes if members else ():
+                    plan.remote(port_id, network_id, None)
+
+    def _physnet_of(self, mirror: Mirror, network_id: str) -> str | None:
+        lognet = mirror.get(f"lognet/{network_id}")
+        return lognet.get("physicalnetwork") if lognet else None
+
+    def _physport_names(self, mirror: Mirror) -> set[str]:
+        return {p.get("name") for p in mirror.physports.values()}
+
+
+class _Plan:
+    """The changes one update makes, collected by object, then emitted in a safe order."""
+
+    def __init__(self, view: View) -> None:
+        self.view = view
+        self.networks: dict[str, Network] = dict(view.networks)
+        """The networks as they will be (to know which ports and remotes may stay)."""
+        self.network_changes: dict[str, Network | None] = {}
+        self.port_changes: dict[str, LocalPort | None] = {}
+        self.remote_changes: dict[str, RemotePort | None] = {}
+        self.tunnel = view.tunnel_ofport
+        self.physical: Mapping[str, int] = view.physical_ports
+
+    def network(self, network_id: str, network: Network | None) -> None:
+        self.network_changes[network_id] = network
+        if network is None:
+            self.networks.pop(network_id, None)
+        else:
+            self.networks[network_id] = network
+
+    def port(self, port_id: str, port: LocalPort | None) -> None:
+        if self.view.ports.get(port_id) != port:
+            self.port_changes[port_id] = port
+        else:
+            self.port_changes.pop(port_id, None)
+
+    def remote(self, port_id: str, network_id: str, remote: RemotePort | None) -> None:
+        current = self.remote_changes.get(port_id, self.view.remotes.get(port_id))
+        if remote is None and (current is None or current.network != network_id):
+            return  # the port is known in another network: not this entry's to remove
+        if self.view.remotes.get(port_id) != remote:
+            self.remote_changes[port_id] = remote
+        else:
+            self.remote_changes.pop(port_id, None)
+
+    def changes(self) -> list[Change]:
+        """Networks in first, then ports and remotes, the underlay, networks out last."""
+        changes: list[Change] = [
+            PutNetwork(n) for n in self.network_changes.values() if n is not None
+        ]
+        changes += [PutPort(p) for p in self.port_changes.values() if p is not None]
+        changes += [PutRemote(r) for r in self.remote_changes.values() if r is not None]
+        changes += [DropPort(k) for k, p in self.port_changes.items() if p is None]
+        changes += [DropRemote(k) for k, r in self.remote_changes.items() if r is None]
+        if self.tunnel != self.view.tunnel_ofport:
+            changes.append(SetTunnel(self.tunnel))
+        old = self.view.physical_ports
+        for physnet in old.keys() | self.physical.keys():
+            if old.get(physnet) != self.physical.get(physnet):
+                changes.append(SetPhysicalPort(physnet, self.physical.get(physnet)))
+        changes += [DropNetwork(k) for k, n in self.network_changes.items() if n is None]
+        return changes

@@ -12,11 +12,17 @@ from .ovs import Hypervisor
 BRIDGE = "br-int"
 
 
-def agent_config(hv: Hypervisor, name: str) -> AgentConfig:
-    """An agent for `hv`'s private OVS, known in the store as `name`."""
+def agent_config(hv: Hypervisor, name: str, *, listen: bool = False) -> AgentConfig:
+    """An agent for `hv`'s private OVS, known in the store as `name`.
+
+    `listen`: vswitchd connects to the agent on a unix socket in `hv`'s directory (a path
+    works across network namespaces, where a loopback address would not), rather than the
+    agent dialling the bridge's management socket.
+    """
     return AgentConfig(
         ovsdb=hv.db_target,
         ovs_rundir=str(hv.dir),
+        openflow_listen=f"unix:{hv.dir}/vlcp-openflow.sock" if listen else None,
         bridge=BRIDGE,
         datapath_type="netdev",
         vtep=hv.vtep_ip,

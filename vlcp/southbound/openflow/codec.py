@@ -9,6 +9,9 @@ parse messages; `_Datapath` is the stand-in that carries just the protocol modul
 Messages are produced as bytes with xid 0; the channel stamps the xid it allocates
 (`wire.set_xid`). Flow-mods are pure functions of a frozen `Flow`, so their bytes are
 cached: a reconciler that re-sends or re-diffs the same flows pays for encoding once.
+Flows with more than `CACHED_ACTIONS` actions are not cached: those are a network's
+flooding (one output per member), which changes with every member, so the cache would
+only keep every old version of it alive (about 100 KiB each for a 1,000-port network).
 """
 
 from __future__ import annotations
@@ -288,13 +291,18 @@ class Codec:
 
     def add_flow(self, flow: Flow) -> bytes:
         """OFPFC_ADD with cookie = flow.cookie (replaces a flow of equal match and priority)."""
-        return _flow_mod_bytes(self.version, flow, "add")
+        return self._flow_mod_bytes(flow, "add")
 
     def delete_flow(self, flow: Flow | InstalledFlow) -> bytes:
         """A strict delete of exactly this flow, restricted to its cookie."""
         if isinstance(flow, InstalledFlow):
             return self._delete_installed(flow)
-        return _flow_mod_bytes(self.version, flow, "delete")
+        return self._flow_mod_bytes(flow, "delete")
+
+    def _flow_mod_bytes(self, flow: Flow, op: Literal["add", "delete"]) -> bytes:
+        if len(flow.actions) > CACHED_ACTIONS:
+            return self._encode_flow(flow, op)
+        return _flow_mod_bytes(self.version, flow, op)
 
     def flow_mod(self, mod: FlowMod) -> bytes:
         if mod.op == "add":
@@ -565,6 +573,9 @@ class Codec:
 def codec_for(version: int) -> Codec:
     """The shared codec of a version (stateless apart from its caches)."""
     return Codec(version)
+
+
+CACHED_ACTIONS = 32
 
 
 @functools.lru_cache(maxsize=1 << 16)
