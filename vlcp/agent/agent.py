@@ -26,7 +26,7 @@ from vlcp.southbound.ovsdb.monitor import Monitor
 from vlcp.southbound.ovsdb.vswitch import BINDING_TABLES, DB, system_id
 from vlcp.store import Session, Store
 
-from .binding import BridgePorts, date_bindings
+from .binding import BridgePorts, OvsPort, date_bindings
 from .bridge_setup import ensure_bridge
 from .mirror import Mirror
 from .view_builder import Identity, LocalView, netports_key
@@ -82,6 +82,8 @@ class Agent:
         """Bridge ports (by name) changed since the view last caught up."""
         self._unannounced: set[str] = set()
         """Local ports whose announcement (up, down, where) is still to be written."""
+        self._undated: dict[str, OvsPort] = {}
+        """Bindings dated in memory whose date is still to be written to OVSDB."""
         self._announced: dict[str, str] = {}
         """Local port -> the network it is announced in."""
 
@@ -155,15 +157,9 @@ class Agent:
         assert self.local is not None and self.bridge is not None
         keys, self._keys = self._keys, set()
         names, self._names = self._names, set()
-        ports = self.bridge.ports
-        undated = [ports[n] for n in names if n in ports and ports[n].undated]
-        try:
-            await date_bindings(self.ovsdb, undated, time.time())
-        except Exception:
-            self._keys |= keys
-            self._names |= names
-            raise
-        delta = self.local.update(self.mirror, ports, keys, names)
+        for port in self.bridge.date(names, time.time()):
+            self._undated[port.name] = port
+        delta = self.local.update(self.mirror, self.bridge.ports, keys, names)
         view = self.local.view
         self._unannounced |= delta.ports
         for key in keys:  # our announcement replaced or removed by another server
@@ -182,6 +178,13 @@ class Agent:
             reconciler.set_flows(owner, compile_owner(view, owner))
         await reconciler.synced()
         await self._announce()
+        if self._undated:  # now that the ports are up, keep their dates with them
+            undated, self._undated = self._undated, {}
+            try:
+                await date_bindings(self.ovsdb, undated.values())
+            except Exception:
+                self._undated = undated | self._undated
+                raise
 
     async def _announce(self) -> None:
         """Mark installed ports up (and where they are); withdraw ports no longer here.

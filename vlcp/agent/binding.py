@@ -7,11 +7,14 @@ the integration bridge are found by name (physical ports, the tunnel port).
 A binding is dated once, by the agent, in the interface's `external_ids:vlcp-bound-at`
 ("<iface-id> <unix time>"): when the same logical port is plugged on two servers, the
 newest binding wins (see `view_builder`), and the date survives controller restarts
-because it lives with the interface. An undated binding is not used until it is dated.
+because it lives with the interface. The agent dates a new binding in memory at once
+(`BridgePorts.date`) and writes the date to OVSDB once the port's flows are installed,
+so that the write, which makes vswitchd reconfigure, never delays a port coming up.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Iterable, Mapping
@@ -39,11 +42,6 @@ class OvsPort:
     mac: str | None
     bound_at: float | None = None
     """When this server's agent first saw `iface_id` on it (None: not dated yet)."""
-
-    @property
-    def undated(self) -> bool:
-        """A binding the agent still has to date."""
-        return self.iface_id is not None and self.bound_at is None
 
 
 def bridge_ports(monitor: Monitor, bridge: str) -> dict[str, OvsPort]:
@@ -83,6 +81,8 @@ class BridgePorts:
         """Interface row -> the name it is listed under in `ports`."""
         self._port_of: dict[uuid.UUID, uuid.UUID] = {}
         """Interface row -> the Port row listing it (any bridge)."""
+        self._dates: dict[str, tuple[str, float]] = {}
+        """Interface name -> (iface-id, date) given by `date` and not yet seen in OVSDB."""
         for port_id, row in monitor.rows("Port").items():
             for iface_id in _set(row, "interfaces"):
                 self._port_of[iface_id] = port_id
@@ -90,6 +90,17 @@ class BridgePorts:
         for iface_id, row in interfaces.items():
             if str(row.get("name")) in self.ports:
                 self._names[iface_id] = str(row["name"])
+
+    def date(self, names: Iterable[str], now: float) -> list[OvsPort]:
+        """Date the undated bindings among `names` `now` (write them with `date_bindings`)."""
+        dated = []
+        for name in names:
+            port = self.ports.get(name)
+            if port is not None and port.iface_id is not None and port.bound_at is None:
+                self._dates[name] = (port.iface_id, now)
+                self.ports[name] = dated_port = dataclasses.replace(port, bound_at=now)
+                dated.append(dated_port)
+        return dated
 
     def update(self, changes: ChangeSet) -> set[str]:
         """Apply the monitor's latest change set; the names of the ports that changed."""
@@ -128,12 +139,24 @@ class BridgePorts:
         for iface_id in interface_ids:
             port = None
             if self._port_of.get(iface_id) in in_bridge:
-                port = _ovs_port(interfaces.get(iface_id))
+                port = self._dated(_ovs_port(interfaces.get(iface_id)))
             if port is not None:
                 self.ports[port.name] = port
                 self._names[iface_id] = port.name
                 names.add(port.name)
+        for name in before.keys() - self.ports.keys():  # unplugged: a replug is a new binding
+            self._dates.pop(name, None)
         return {n for n in names if before.get(n) != self.ports.get(n)}
+
+    def _dated(self, port: OvsPort | None) -> OvsPort | None:
+        """The port with the date given in memory, until OVSDB has one of its own."""
+        if port is None:
+            return None
+        given = self._dates.get(port.name)
+        if port.bound_at is not None or given is None or given[0] != port.iface_id:
+            self._dates.pop(port.name, None)
+            return port
+        return dataclasses.replace(port, bound_at=given[1])
 
 
 def bound_ports(ports: Mapping[str, OvsPort]) -> dict[str, OvsPort]:
@@ -186,13 +209,13 @@ def _bound_at(mark: Any, iface_id: str | None) -> float | None:
         return None
 
 
-async def date_bindings(client: OvsdbClient, ports: Iterable[OvsPort], now: float) -> None:
-    """Date these bindings `now`, in one OVSDB transaction (the monitor then reports them)."""
+async def date_bindings(client: OvsdbClient, ports: Iterable[OvsPort]) -> None:
+    """Write these ports' binding dates to OVSDB, in one transaction."""
     txn: list[ops.Op] = []
     for port in ports:
         where = [ops.eq("name", port.name)]
         txn.append(ops.mutate("Interface", where, [("external_ids", "delete", {BOUND_AT})]))
-        mark = {BOUND_AT: f"{port.iface_id} {now!r}"}
+        mark = {BOUND_AT: f"{port.iface_id} {port.bound_at!r}"}
         txn.append(ops.mutate("Interface", where, [("external_ids", "insert", mark)]))
     if txn:
         await client.transact(DB, txn)

@@ -14,7 +14,7 @@ import random
 import pytest
 
 from tests.lab.ovs import Hypervisor, missing_tools
-from vlcp.agent.binding import BridgePorts, bridge_ports
+from vlcp.agent.binding import BridgePorts, bridge_ports, date_bindings
 from vlcp.southbound.ovsdb.cache import ChangeSet
 from vlcp.southbound.ovsdb.client import OvsdbClient
 from vlcp.southbound.ovsdb.monitor import Monitor
@@ -109,4 +109,32 @@ async def test_tracked_ports_equal_the_ports_computed_from_scratch(
             previous = dict(expected)
         assert not mismatches, mismatches[0]
         assert previous, "the sequence should leave some ports on br-int"
+        await monitor.stop()
+
+
+async def test_a_binding_dated_in_memory_keeps_its_date_once_written(
+    hypervisor: Hypervisor,
+) -> None:
+    hv = hypervisor
+    hv.vsctl("add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=netdev")
+    hv.plug_internal("br-int", "p0", "lp0")
+    async with OvsdbClient(hv.db_target) as client:
+        monitor = await Monitor(client, DB, BINDING_TABLES).start(timeout=10)
+        tracked = BridgePorts(monitor, "br-int")
+        monitor.add_listener(tracked.update)
+        await monitor.wait_for(lambda: "p0" in tracked.ports, timeout=10)
+        assert tracked.ports["p0"].bound_at is None
+        (dated,) = tracked.date({"p0"}, 1234.5)
+        assert dated.bound_at == tracked.ports["p0"].bound_at == 1234.5
+        assert tracked.date({"p0"}, 9999.0) == []  # dated once
+
+        await date_bindings(client, [dated])
+        await monitor.wait_for(lambda: bridge_ports(monitor, "br-int") == tracked.ports, timeout=10)
+        assert tracked.ports["p0"].bound_at == 1234.5  # now from OVSDB, surviving restarts
+
+        await asyncio.to_thread(hv.vsctl, "del-port", "p0")
+        await monitor.wait_for(lambda: "p0" not in tracked.ports, timeout=10)
+        await asyncio.to_thread(hv.plug_internal, "br-int", "p0", "lp0")  # a new binding
+        await monitor.wait_for(lambda: "p0" in tracked.ports, timeout=10)
+        assert tracked.ports["p0"].bound_at is None
         await monitor.stop()
