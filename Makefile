@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: run test deps debian-packages venv lint bench-store bench-api bench-southbound bench-portup
+.PHONY: run test deps debian-packages venv lint bench-store bench-api bench-southbound bench-portup bench-batch
 
 run: deps
 	$(VENV)/bin/vlcp demo
@@ -40,3 +40,6 @@ bench-southbound: deps
 
 bench-portup: deps
 	$(PY) bench/portup.py
+
+bench-batch: deps
+	$(PY) bench/batch.py

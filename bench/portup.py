@@ -41,7 +41,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +65,10 @@ from vlcp.lab.ovs import Host, Hypervisor, OvsLab, connect_underlay, missing_too
 from vlcp.lab.ovs.daemon import register_daemon, start_daemon
 from vlcp.lab.processes import wait_or_kill
 from vlcp.lab.servers import BRIDGE, agent_config
+from vlcp.model.keys import port_status
+from vlcp.model.ops import Op
 from vlcp.model.service import Model
-from vlcp.store import Store, open_store
+from vlcp.store import Resync, Store, limits, open_store
 
 RESULTS = Path(__file__).parent / "results" / "portup.json"
 SUBNET = ipaddress.ip_network("10.0.0.0/16")
@@ -168,6 +170,16 @@ class System:
         """Returns once logical port `name` is reported up."""
         raise NotImplementedError
 
+    async def create_many(self, indexes: Iterable[int]) -> int:
+        """Create ports `indexes` in as few transactions as the system allows (bench/batch.py);
+        returns how many it took."""
+        raise NotImplementedError
+
+    async def wait_all_up(self, names: Collection[str], timeout: float) -> dict[str, float]:
+        """perf_counter() when each of `names` was first seen up, once all are (or at the
+        timeout: those seen by then). Must be started before the ports are created."""
+        raise NotImplementedError
+
     def controller_pids(self) -> list[int]:
         raise NotImplementedError
 
@@ -181,6 +193,14 @@ class System:
 
 def lport(i: int) -> str:
     return "warm" if i == WARM else f"p{i}"
+
+
+PORTS_PER_TXN = min(limits.MAX_TXN_READS - 4, limits.MAX_TXN_WRITES - 2) // 3
+"""Logical-port creates per store transaction in `Vlcp.create_many`: 332. A create reads 3
+keys of its own (the port, its MAC's and its address's holders) plus 4 shared by the batch
+(network, network state, subnet, subnet state) and writes 3 of its own plus 2 shared (the
+two states); both limits are 1000 keys (vlcp/store/limits.py). About 240 bytes a port, so
+the 400 KiB limit is far off."""
 
 
 class Vlcp(System):
@@ -255,6 +275,42 @@ class Vlcp(System):
         assert self.model is not None
         await self.model.wait_port_up(name, timeout=UP_TIMEOUT)
 
+    async def create_many(self, indexes: Iterable[int]) -> int:
+        """`Model.batch` of `PORTS_PER_TXN` creates at a time, one chunk after the other."""
+        assert self.model is not None
+        ops = [
+            Op("create", "logical-ports", body=self._body(lport(i), port_ip(i), port_mac(i)))
+            for i in indexes
+        ]
+        for start in range(0, len(ops), PORTS_PER_TXN):
+            await self.model.batch(ops[start : start + PORTS_PER_TXN])
+        return -(-len(ops) // PORTS_PER_TXN)
+
+    async def wait_all_up(self, names: Collection[str], timeout: float) -> dict[str, float]:
+        """One store watch on every port status (no polling)."""
+        assert self.store is not None
+        prefix, wanted = port_status(""), set(names)
+        seen: dict[str, float] = {}
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                watch = self.store.watch(prefix=prefix)
+                try:
+                    async for item in watch:
+                        now = time.perf_counter()
+                        if isinstance(item, Resync):
+                            changes = list(item.values.items())
+                        else:
+                            changes = [(change.key, change.value) for change in item.changes]
+                        for key, status in changes:
+                            up = isinstance(status, dict) and status.get("state") == "up"
+                            if up and (name := key.removeprefix(prefix)) in wanted:
+                                seen.setdefault(name, now)
+                        if len(seen) == len(wanted):
+                            break
+                finally:
+                    await watch.aclose()
+        return seen
+
     def controller_pids(self) -> list[int]:
         self._alive()
         return [proc.pid for proc, _ in self.procs]
@@ -276,6 +332,8 @@ class UpWatcher:
 
     def __init__(self, nb: OvsdbServer) -> None:
         self.up: set[str] = set()
+        self.first_up: dict[str, float] = {}
+        """perf_counter() when a port was first seen up."""
         self.cond = threading.Condition()
         self.proc = subprocess.Popen(
             [
@@ -305,12 +363,21 @@ class UpWatcher:
                 for _row, action, name, up in update.get("data", []):
                     if action in ("initial", "insert", "new") and isinstance(name, str):
                         (self.up.add if up is True else self.up.discard)(name)
+                        if up is True:
+                            self.first_up.setdefault(name, time.perf_counter())
                 self.cond.notify_all()
 
     def wait(self, name: str, timeout: float) -> None:
         with self.cond:
             if not self.cond.wait_for(lambda: name in self.up, timeout):
                 raise TimeoutError(f"OVN port {name} not up after {timeout:g} s")
+
+    def wait_all(self, names: Collection[str], timeout: float) -> dict[str, float]:
+        """`first_up` of `names` once all were up, or at the timeout those that were."""
+        wanted = set(names)
+        with self.cond:
+            self.cond.wait_for(lambda: wanted <= self.first_up.keys(), timeout)
+            return {name: self.first_up[name] for name in wanted if name in self.first_up}
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -416,6 +483,18 @@ class Ovn(System):
         assert self.watcher is not None
         await asyncio.to_thread(self.watcher.wait, name, UP_TIMEOUT)
 
+    async def create_many(self, indexes: Iterable[int]) -> int:
+        """ONE ovn-nbctl call (one NB transaction) with every port's lsp-add and addresses."""
+        args: list[str] = []
+        for i in indexes:
+            args += ["--", *self._lsp(lport(i), port_ip(i), port_mac(i))]
+        await asyncio.to_thread(self.nbctl, *args[1:])
+        return 1
+
+    async def wait_all_up(self, names: Collection[str], timeout: float) -> dict[str, float]:
+        assert self.watcher is not None
+        return await asyncio.to_thread(self.watcher.wait_all, names, timeout)
+
     def controller_pids(self) -> list[int]:
         pids = [ref.current_pid() for ref in self.controllers]
         if None in pids:
@@ -493,6 +572,10 @@ async def measure(system: System, n: int, checks: Checks) -> dict[str, Any]:
     cpu0 = [cpu_seconds(p) for p in pids]
     central0 = [cpu_seconds(p) for p in central]
     up: list[float] = []
+    plugged: list[float] = []
+    after_plug: list[float] = []
+    """From the create call to the plug done (ovs-vsctl returned): the same work for both
+    systems, and part of every up time; what remains is the controller's share."""
     ping: list[float] = []
     failures: list[str] = []
     started = time.perf_counter()
@@ -505,8 +588,10 @@ async def measure(system: System, n: int, checks: Checks) -> dict[str, Any]:
         else:
             await asyncio.to_thread(where(i).plug_internal, BRIDGE, f"lp{i}", lport(i))
             pinged = None
+        plugged.append(time.perf_counter() - t0)
         try:
             up.append(await stamp(system.wait_up(lport(i))) - t0)
+            after_plug.append(up[-1] - plugged[-1])
         except Exception as exc:
             failures.append(f"{lport(i)} not up: {exc}")
         if pinged is not None:
@@ -529,6 +614,8 @@ async def measure(system: System, n: int, checks: Checks) -> dict[str, Any]:
         "sampled": len(sample),
         "seconds": seconds,
         "up_s": summary(up),
+        "plugged_s": summary(plugged),
+        "up_after_plug_s": summary(after_plug),
         "ping_s": summary(ping),
         "controller_cpu_s": cpu,
         "controller_peak_rss_mib": max(peak_rss_mib(p) for p in pids),
@@ -554,14 +641,20 @@ def summary(samples: list[float]) -> dict[str, Any]:
     }
 
 
-async def one_run(kind: type[System], n: int, servers: int, checks: Checks) -> dict[str, Any]:
-    """A fresh lab for one system, measured and removed (also on errors)."""
+Measure = Callable[[System, int, Checks], Awaitable[dict[str, Any]]]
+"""Starts a system in its lab and measures N ports: `measure` here, bench/batch.py's too."""
+
+
+async def one_run(
+    kind: type[System], n: int, servers: int, checks: Checks, measure_fn: Measure = measure
+) -> dict[str, Any]:
+    """A fresh lab for one system, measured by `measure_fn` and removed (also on errors)."""
     workdir = register_dir(Path(tempfile.mkdtemp(prefix=f"{naming.RUN_PREFIX}-portup-")))
     lab = OvsLab()
     system: System | None = None
     try:
         system = await asyncio.to_thread(kind, lab, workdir, servers)
-        return await measure(system, n, checks)
+        return await measure_fn(system, n, checks)
     finally:
         if system is not None:
             await system.stop()
@@ -576,30 +669,42 @@ def ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.0f}"
 
 
-def print_table(results: list[dict[str, Any]]) -> None:
+Row = tuple[str, Callable[[dict[str, Any]], str]]
+RESOURCE_ROWS: list[Row] = [
+    ("controller CPU s", lambda r: f"{r['controller_cpu_s']:.2f}"),
+    ("controller peak RSS MiB", lambda r: f"{r['controller_peak_rss_mib']:.1f}"),
+    (
+        "northd CPU s / RSS MiB",
+        lambda r: (
+            "-"
+            if r["central_cpu_s"] is None
+            else f"{r['central_cpu_s']:.2f} / {r['central_peak_rss_mib']:.1f}"
+        ),
+    ),
+    ("flows / ports", lambda r: f"{r['flows_per_port']:.1f}"),
+    ("added flows per port", lambda r: f"{r['added_flows_per_port']:.1f}"),
+]
+"""The rows portup's and bench/batch.py's tables share."""
+ROWS: list[Row] = [
+    ("created+plugged p50 ms", lambda r: ms(r["plugged_s"]["p50"])),
+    ("created+plugged p99 ms", lambda r: ms(r["plugged_s"]["p99"])),
+    ("up after plug p50 ms", lambda r: ms(r["up_after_plug_s"]["p50"])),
+    ("up after plug p99 ms", lambda r: ms(r["up_after_plug_s"]["p99"])),
+    ("up p50 ms", lambda r: ms(r["up_s"]["p50"])),
+    ("up p99 ms", lambda r: ms(r["up_s"]["p99"])),
+    ("ping p50 ms", lambda r: ms(r["ping_s"]["p50"])),
+    ("ping p99 ms", lambda r: ms(r["ping_s"]["p99"])),
+    ("pinged ports", lambda r: f"{r['ping_s']['count']}/{r['sampled']}"),
+    *RESOURCE_ROWS,
+    ("wall s (N ports)", lambda r: f"{r['seconds']:.1f}"),
+]
+
+
+def print_table(results: list[dict[str, Any]], rows: list[Row] = ROWS) -> None:
+    """One table per size and layout, a column per system."""
     runs: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
     for r in results:
         runs.setdefault((r["ports"], r["servers"]), {})[r["system"]] = r
-    rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
-        ("up p50 ms", lambda r: ms(r["up_s"]["p50"])),
-        ("up p99 ms", lambda r: ms(r["up_s"]["p99"])),
-        ("ping p50 ms", lambda r: ms(r["ping_s"]["p50"])),
-        ("ping p99 ms", lambda r: ms(r["ping_s"]["p99"])),
-        ("pinged ports", lambda r: f"{r['ping_s']['count']}/{r['sampled']}"),
-        ("controller CPU s", lambda r: f"{r['controller_cpu_s']:.2f}"),
-        ("controller peak RSS MiB", lambda r: f"{r['controller_peak_rss_mib']:.1f}"),
-        (
-            "northd CPU s / RSS MiB",
-            lambda r: (
-                "-"
-                if r["central_cpu_s"] is None
-                else f"{r['central_cpu_s']:.2f} / {r['central_peak_rss_mib']:.1f}"
-            ),
-        ),
-        ("flows / ports", lambda r: f"{r['flows_per_port']:.1f}"),
-        ("added flows per port", lambda r: f"{r['added_flows_per_port']:.1f}"),
-        ("wall s (N ports)", lambda r: f"{r['seconds']:.1f}"),
-    ]
     for (n, servers), pair in sorted(runs.items()):
         print(f"\n{n} ports, {servers} server{'s' if servers > 1 else ''}")
         header = f"{'':<25}" + "".join(f" {name:>13}" for name in pair)
@@ -625,14 +730,18 @@ SYSTEMS: dict[str, type[System]] = {"vlcp": Vlcp, "ovn": Ovn}
 
 
 async def run_all(
-    sizes: list[int], layouts: list[int], systems: list[type[System]], checks: Checks
+    sizes: list[int],
+    layouts: list[int],
+    systems: list[type[System]],
+    checks: Checks,
+    measure_fn: Measure = measure,
 ) -> list[dict[str, Any]]:
     results = []
     for servers in layouts:
         for n in sizes:
             for kind in systems:
                 print(f"{kind.name}: {n} ports on {servers} server(s) ...", flush=True)
-                results.append(await one_run(kind, n, servers, checks))
+                results.append(await one_run(kind, n, servers, checks, measure_fn))
     return results
 
 
@@ -648,9 +757,11 @@ def interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int_list, default=[10, 100], help="e.g. 10,100,1000")
+def lab_arguments(parser: argparse.ArgumentParser, sizes: list[int], output: Path) -> None:
+    """--sizes, --servers, --systems and --output (portup's and bench/batch.py's)."""
+    parser.add_argument(
+        "--sizes", type=int_list, default=sizes, help="port counts, e.g. 10,100,1000"
+    )
     parser.add_argument(
         "--servers", type=int_list, default=[1], help="layouts: 1 and/or 2 servers (e.g. 1,2)"
     )
@@ -660,25 +771,36 @@ def main() -> None:
         default=list(SYSTEMS.values()),
         help="vlcp and/or ovn (default both: the comparison is the point)",
     )
-    parser.add_argument("--output", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    parser.add_argument("--output", type=Path, default=output)
+
+
+def run_in_labs(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    name: str,
+    prefix: str,
+    measure_fn: Measure,
+) -> tuple[list[dict[str, Any]], Checks]:
+    """Every size, layout and system measured by `measure_fn`, each in a fresh lab whose
+    names carry the run prefix `prefix`+PID; everything is removed at the end, also on
+    Ctrl-C or SIGTERM (then it exits). `name`: bench/NAME.py, `make bench-NAME`."""
     if not set(args.servers) <= {1, 2}:
         parser.error("--servers takes 1 and/or 2")
     if max(args.sizes) > 60000:
         parser.error("--sizes: at most 60000 ports (one /16 subnet)")
     if os.geteuid() != 0:
         sys.exit(
-            "bench/portup.py needs root: it starts private Open vSwitch instances and hosts "
-            "in network namespaces (run it as root, e.g. `sudo make bench-portup`)"
+            f"bench/{name}.py needs root: it starts private Open vSwitch instances and hosts "
+            f"in network namespaces (run it as root, e.g. `sudo make bench-{name}`)"
         )
     missing = missing_tools() + [t for t in OVN_TOOLS if shutil.which(t) is None]
     if missing:
-        sys.exit(f"bench/portup.py needs Open vSwitch and OVN tools; missing: {missing}")
-    naming.set_run_prefix(f"pu{os.getpid() % 100000:05d}")
+        sys.exit(f"bench/{name}.py needs Open vSwitch and OVN tools; missing: {missing}")
+    naming.set_run_prefix(f"{prefix}{os.getpid() % 100000:05d}")
     checks = Checks()
     signal.signal(signal.SIGTERM, interrupt)  # like Ctrl-C: the cleanup below always runs
     try:
-        results = asyncio.run(run_all(args.sizes, args.servers, args.systems, checks))
+        results = asyncio.run(run_all(args.sizes, args.servers, args.systems, checks, measure_fn))
     except KeyboardInterrupt:
         results = None
     finally:
@@ -688,19 +810,35 @@ def main() -> None:
             print(f"cleanup: {error}", file=sys.stderr)
     if results is None:
         sys.exit("interrupted: everything the run created is removed")
-    print_table(results)
+    return results, checks
+
+
+def finish(
+    args: argparse.Namespace, results: list[dict[str, Any]], checks: Checks, **extra: Any
+) -> None:
+    """Write the JSON (tool versions, the options, `extra`, the checks, the runs) and exit
+    non-zero if a check failed."""
     extra = {
         "ovs": tool_version("ovs-vswitchd"),
         "ovn": tool_version("ovn-controller"),
         "sizes": args.sizes,
         "servers": args.servers,
-        "sample": SAMPLE,
+        **extra,
         "checks": checks.results,
     }
     write_results(args.output, {"runs": results}, **extra)
     if checks.failed:
         sys.exit("checks failed:\n  " + "\n  ".join(checks.failed))
     print(f"all {len(checks.results)} checks passed")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    lab_arguments(parser, [10, 100], RESULTS)
+    args = parser.parse_args()
+    results, checks = run_in_labs(parser, args, "portup", "pu", measure)
+    print_table(results)
+    finish(args, results, checks, sample=SAMPLE)
 
 
 if __name__ == "__main__":

@@ -203,17 +203,20 @@ class Hypervisor(NamespaceObject, RundirOwner):
     def plug_internal(self, bridge: str, name: str, iface_id: str) -> None:
         """An internal port carrying logical port `iface_id`: an endpoint without a host,
         enough for binding and port status (benchmarks, property tests)."""
-        self.vsctl(
-            "add-port",
-            bridge,
-            name,
-            "--",
-            "set",
-            "interface",
-            name,
-            "type=internal",
-            f"external_ids:iface-id={iface_id}",
-        )
+        self.plug_internal_many(bridge, [(name, iface_id)])
+
+    def plug_internal_many(
+        self, bridge: str, ports: Iterable[tuple[str, str]], timeout: int = VSCTL_TIMEOUT
+    ) -> None:
+        """`plug_internal` for many (port name, iface-id) pairs in ONE ovs-vsctl call (one
+        OVSDB transaction); `timeout` covers vswitchd adding them all."""
+        args: list[str] = []
+        for name, iface_id in ports:
+            args += ["--", "add-port", bridge, name]
+            args += ["--", "set", "interface", name, "type=internal"]
+            args.append(f"external_ids:iface-id={iface_id}")
+        if args:
+            self.vsctl(*args[1:], timeout=timeout)
 
     def add_bridge(
         self,
