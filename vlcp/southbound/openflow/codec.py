@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from os_ken.ofproto import (
     nicira_ext,
@@ -243,21 +243,33 @@ class Codec:
 
     def match(self, fields: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Any:
         """An os-ken OFPMatch; unknown names and unencodable values raise ValueError."""
+        match = self._unchecked_match(fields)
+        try:
+            match.serialize(bytearray(), 0)
+        except Exception as exc:
+            self._explain_match(dict(fields), exc)
+        return match
+
+    def _unchecked_match(self, fields: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Any:
+        """An OFPMatch whose values are only checked when serialized (encoding a flow
+        serializes once; a failure there is explained by `_explain_match`)."""
         items = dict(fields)
         for name in items:
             if name not in self.match_fields:
                 raise ValueError(f"unknown match field {name!r}")
         try:
-            match = self.parser.OFPMatch(**items)
-            match.serialize(bytearray(), 0)
+            return self.parser.OFPMatch(**items)
         except Exception as exc:
-            for name, value in items.items():
-                try:
-                    self.parser.OFPMatch(**{name: value}).serialize(bytearray(), 0)
-                except Exception:
-                    raise ValueError(f"bad value for match field {name!r}: {value!r}") from exc
-            raise ValueError(f"cannot encode match {items!r}: {exc}") from exc
-        return match
+            self._explain_match(items, exc)
+
+    def _explain_match(self, items: dict[str, Any], exc: Exception) -> NoReturn:
+        """Raise a ValueError naming the field whose value os-ken could not take."""
+        for name, value in items.items():
+            try:
+                self.parser.OFPMatch(**{name: value}).serialize(bytearray(), 0)
+            except Exception:
+                raise ValueError(f"bad value for match field {name!r}: {value!r}") from exc
+        raise ValueError(f"cannot encode match {items!r}: {exc}") from exc
 
     def actions(self, actions: Iterable[Action]) -> list[Any]:
         """os-ken actions for our `Action` values, through the one `ACTIONS` table."""
@@ -312,8 +324,20 @@ class Codec:
         return self.delete_flow(mod.flow)
 
     def _encode_flow(self, flow: Flow, op: str) -> bytes:
+        match = self._unchecked_match(flow.match)
+        try:
+            return self._flow_message(flow, op, match)
+        except ValueError:
+            raise
+        except Exception as exc:  # a value os-ken took but cannot serialize: say which
+            try:
+                match.serialize(bytearray(), 0)
+            except Exception:
+                self._explain_match(dict(flow.match), exc)
+            raise ValueError(f"cannot encode flow {flow!r}: {exc!r}") from exc
+
+    def _flow_message(self, flow: Flow, op: str, match: Any) -> bytes:
         ofp, p = self.ofproto, self.parser
-        match = self.match(flow.match)
         if op == "delete":
             msg = p.OFPFlowMod(
                 self.dp,
