@@ -30,6 +30,12 @@ from os_ken.ofproto import (
 )
 
 from vlcp.southbound.openflow.flow import Action, Flow
+from vlcp.southbound.openflow.flow_mod import (
+    FIXED_SIZE,
+    assemble,
+    native_action,
+    native_oxm,
+)
 from vlcp.southbound.openflow.messages import (
     Bucket,
     Features,
@@ -316,6 +322,19 @@ class Codec:
             return self._encode_flow(flow, op)
         return _flow_mod_bytes(self.version, flow, op)
 
+    def oxm(self, name: str, value: Any) -> bytes:
+        """One match field's OXM TLV as os-ken encodes it (cached; ValueError if bad)."""
+        return _oxm_bytes(self.version, name, value)
+
+    def action_bytes(self, action: Action) -> bytes:
+        """One action's bytes as os-ken encodes it (cached; ValueError if bad)."""
+        return _action_bytes(self.version, action)
+
+    def flow_mod_prefix(self, op: Literal["add", "delete"]) -> bytes:
+        """The fixed part of a flow-mod (`flow_mod.FIXED_SIZE` bytes) for `op`, from
+        os-ken, with zero cookie, table, priority and timeouts for the caller to set."""
+        return _flow_mod_prefix(self.version, op)
+
     def flow_mod(self, mod: FlowMod) -> bytes:
         if mod.op == "add":
             if not isinstance(mod.flow, Flow):
@@ -323,7 +342,11 @@ class Codec:
             return self.add_flow(mod.flow)
         return self.delete_flow(mod.flow)
 
-    def _encode_flow(self, flow: Flow, op: str) -> bytes:
+    def _encode_flow(self, flow: Flow, op: Literal["add", "delete"]) -> bytes:
+        assembled = assemble(self, flow, op)
+        return assembled if assembled is not None else self._encode_with_os_ken(flow, op)
+
+    def _encode_with_os_ken(self, flow: Flow, op: str) -> bytes:
         match = self._unchecked_match(flow.match)
         try:
             return self._flow_message(flow, op, match)
@@ -605,6 +628,42 @@ CACHED_ACTIONS = 32
 @functools.lru_cache(maxsize=1 << 16)
 def _flow_mod_bytes(version: int, flow: Flow, op: str) -> bytes:
     return codec_for(version)._encode_flow(flow, op)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _oxm_bytes(version: int, name: str, value: Any) -> bytes:
+    native = native_oxm(name, value)
+    if native is not None:
+        return native
+    buf = bytearray()
+    match = codec_for(version).match({name: value})
+    match.serialize(buf, 0)
+    return bytes(buf[4 : match.length])  # without the match header and padding
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _action_bytes(version: int, action: Action) -> bytes:
+    native = native_action(action)
+    if native is not None:
+        return native
+    buf = bytearray()
+    for encoded in codec_for(version).actions([action]):
+        start = len(buf)
+        encoded.serialize(buf, start)
+        # some (learn) leave their trailing padding to whatever is written next
+        (declared,) = struct.unpack_from("!H", buf, start + 2)
+        buf += bytes(start + declared - len(buf))
+    return bytes(buf)
+
+
+@functools.cache
+def _flow_mod_prefix(version: int, op: str) -> bytes:
+    c = codec_for(version)
+    empty = Flow(table=0, priority=0)
+    whole = c._flow_message(empty, op, c.parser.OFPMatch())
+    prefix = bytearray(whole[:FIXED_SIZE])
+    struct.pack_into("!Q", prefix, 8, 0)  # the cookie is the flow's
+    return bytes(prefix)
 
 
 def encode_cache_info() -> Any:
