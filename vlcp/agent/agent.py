@@ -33,8 +33,12 @@ from .view_builder import Identity, LocalView, netports_key
 
 log = logging.getLogger(__name__)
 
-BURST = 0.002
-"""Seconds to let a burst of changes gather before catching up with them at once."""
+BURST = 0.0
+"""Seconds to let a burst of changes gather before catching up with them at once. Zero
+still yields to the event loop once, so what has already arrived joins this catch-up,
+and changes arriving while one runs are taken together by the next: the work batches
+itself under load without a fixed delay on every port (measured: 4 ms from plug to up
+at 10 ports, against 7 ms with a 2 ms gathering delay)."""
 RETRY = 1.0
 """Seconds before trying again when catching up failed (the store or OVSDB is away)."""
 
