@@ -143,3 +143,21 @@ def test_every_action_kind_assembles_to_os_kens_bytes(action: Action, version: i
     for actions in ((action,), (Action.make("pop_vlan"), action, Action.make("output", port=1))):
         flow = Flow(table=0, priority=1, match=(("in_port", 1),), actions=actions)
         assert assemble(codec_for(version), flow, "add") == os_ken_bytes(version, flow, "add")
+
+
+def test_cookies_stay_what_earlier_releases_installed() -> None:
+    """A cookie is a hash of the flow's text; a change to how actions print would make a
+    restarted controller replace every flow once. Pinned from the first release."""
+    flow = Flow.make(
+        0,
+        100,
+        {"in_port": 1, "eth_dst": ("01:00:00:00:00:00", "01:00:00:00:00:00")},
+        [
+            Action.make("output", port=2),
+            Action.make(
+                "nx_learn", table=9, specs=[{"type": "match", "src": "eth_src", "dst": "eth_dst"}]
+            ),
+        ],
+        goto=5,
+    )
+    assert flow.cookie == 0xA5AAD81C63C9EF88

@@ -9,6 +9,7 @@ its own normal form): same cookie, same flow.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Action:
     """One OpenFlow or Nicira action, by name (e.g. "output", "set_field", "nx_resubmit").
 
@@ -49,6 +50,12 @@ class Action:
 
     def arg(self, name: str, default: Any = None) -> Any:
         return dict(self.args).get(name, default)
+
+    def __repr__(self) -> str:
+        # The generated dataclass repr, written out: it is part of every cookie (see
+        # `_content_cookie`), and the generated one's recursion guard made hashing a
+        # flooding flow of a thousand outputs cost more than encoding it.
+        return f"Action(kind={self.kind!r}, args={self.args!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +122,9 @@ def is_vlcp_cookie(cookie: int) -> bool:
 # Common actions, named as in `ovs-ofctl` so flows read like its dumps.
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def output(port: int) -> Action:
+    """Shared values: a network's flooding lists every member's output, at every change."""
     return Action.make("output", port=port)
 
 
