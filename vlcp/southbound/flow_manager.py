@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from .openflow.channel import ConnectionClosed
 from .openflow.server import Connected, Disconnected, OpenFlowServer, Switch
 from .reconciler import Plan, Reconciler
 
@@ -66,6 +67,10 @@ class FlowManager:
                 switch = await self.server.connect(target)
             except (OSError, ConnectionError, TimeoutError) as exc:
                 log.debug("%s: cannot connect yet: %s", target, exc)
+                await asyncio.sleep(retry)
+                continue
+            except ConnectionClosed as exc:  # a switch too busy to say hello in time
+                log.info("%s: connection closed before it was ready: %s", target, exc)
                 await asyncio.sleep(retry)
                 continue
             await switch.wait_closed()
