@@ -84,7 +84,11 @@ and addresses apart."""
 IN_KIND = RegField("IN_KIND", "reg5", 0, 2)
 """An `InKind`: set by ingress, read by flooding (never flood back to the underlay)."""
 
-REGISTRY: tuple[RegField, ...] = (NETWORK, IN_KIND)
+FLOOD_PART = RegField("FLOOD_PART", "reg5", 2, 6)
+"""Which part of a network's flooding a frame is at, when it is too long for one flow:
+0 at the start (registers start at zero), then 1, 2, ... (see `l2.FLOOD_CHUNK`)."""
+
+REGISTRY: tuple[RegField, ...] = (NETWORK, IN_KIND, FLOOD_PART)
 """Every register field in use. `OUT_PORT` and friends come with the features that need them."""
 
 

@@ -16,13 +16,21 @@ destinations are flooded, and only inside the network:
 A `local` network never leaves the server. A frame from the underlay to a MAC that is
 also remote would be sent back where it came from, which the switch suppresses: it is
 dropped rather than flooded.
+
+An OpenFlow message stops at 64 KiB (about 4,000 outputs), so a flooding list longer than
+`FLOOD_CHUNK` actions is cut into parts chained by resubmit: the first flow does the
+first part, sets FLOOD_PART=1 and resubmits to this table, where a flow one priority
+higher matching FLOOD_PART=1 does the next part, and so on. Actions run in order across
+the resubmits, so the frame leaves exactly as with one long flow.
 """
 
 from __future__ import annotations
 
-from vlcp.southbound.openflow.flow import Action, Flow, output, push_vlan, set_field
+from collections.abc import Mapping
 
-from .fields import IN_KIND, NETWORK, InKind
+from vlcp.southbound.openflow.flow import Action, Flow, output, push_vlan, resubmit, set_field
+
+from .fields import FLOOD_PART, IN_KIND, NETWORK, InKind, RegField
 from .ingress import VLAN_PRESENT
 from .tables import L2_FORWARD
 from .view import Network, View
@@ -30,6 +38,10 @@ from .view import Network, View
 PRIO_KNOWN = 100
 PRIO_FLOOD_FROM_LOCAL = 10
 PRIO_FLOOD = 5
+FLOOD_CHUNK = 1000
+"""Actions per flooding flow (16 bytes an output: a quarter of the 64 KiB message limit)."""
+MAX_FLOOD_PARTS = 63
+"""OVS follows at most 64 nested resubmits: up to 63,000 flooding actions per network."""
 
 
 def _to_vlan(network: Network, physical: int) -> tuple[Action, ...]:
@@ -97,9 +109,29 @@ def network_flows(view: View, network_id: str) -> frozenset[Flow]:
     local = tuple(output(p.ofport) for p in view.local_ports_of(network_id))
     flows: set[Flow] = set()
     if local:
-        flows.add(L2_FORWARD.flow(PRIO_FLOOD, {NETWORK: network.number}, local))
+        flows |= _flood(PRIO_FLOOD, {NETWORK: network.number}, local)
     uplink = _uplink(view, network)
     if uplink:
         match = {NETWORK: network.number, IN_KIND: InKind.LOCAL}
-        flows.add(L2_FORWARD.flow(PRIO_FLOOD_FROM_LOCAL, match, local + uplink))
+        flows |= _flood(PRIO_FLOOD_FROM_LOCAL, match, local + uplink)
     return frozenset(flows)
+
+
+def _flood(
+    priority: int, match: Mapping[RegField, int], actions: tuple[Action, ...]
+) -> set[Flow]:
+    """One flow doing `actions`, or a chain of them when there are too many (see above)."""
+    if len(actions) <= FLOOD_CHUNK:
+        return {L2_FORWARD.flow(priority, match, actions)}
+    parts = [actions[i : i + FLOOD_CHUNK] for i in range(0, len(actions), FLOOD_CHUNK)]
+    if len(parts) > MAX_FLOOD_PARTS:
+        raise ValueError(f"{len(actions)} flooding actions: at most {MAX_FLOOD_PARTS} parts")
+    flows = set()
+    for index, part in enumerate(parts):
+        more = index + 1 < len(parts)
+        chain = (FLOOD_PART.load(index + 1), resubmit(L2_FORWARD.id)) if more else ()
+        if index == 0:
+            flows.add(L2_FORWARD.flow(priority, match, part + chain))
+        else:
+            flows.add(L2_FORWARD.flow(priority + 1, {**match, FLOOD_PART: index}, part + chain))
+    return flows

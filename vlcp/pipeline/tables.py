@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from vlcp.southbound.openflow.flow import Action, Flow, MatchValue
 
-from .fields import IN_KIND, NETWORK, RegField
+from .fields import FLOOD_PART, IN_KIND, NETWORK, RegField
 
 MatchKey = str | RegField
 """An OXM field name ("eth_dst"), or a register field from `fields`."""
@@ -188,9 +188,10 @@ PIPELINE = Pipeline(
         Table(
             "l2_forward",
             after=("arp_responder",),
-            matches={NETWORK, IN_KIND, "eth_dst"},
+            matches={NETWORK, IN_KIND, FLOOD_PART, "eth_dst"},
             doc="l2.py: known MACs to their port, tunnel peer or physical port; the rest "
-            "flooded inside the network, with split horizon.",
+            "flooded inside the network, with split horizon (long floods chained by "
+            "FLOOD_PART).",
         ),
     )
 )

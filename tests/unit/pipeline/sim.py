@@ -1,8 +1,8 @@
 """A tiny OpenFlow switch for tests: trace one packet through a set of flows.
 
 Only what the pipeline uses: exact and masked matches, apply-actions, goto, and the
-actions output, set_field, push_vlan, pop_vlan, nx_reg_load, nx_reg_move. It follows the
-switch where the pipeline relies on it:
+actions output, set_field, push_vlan, pop_vlan, nx_reg_load, nx_reg_move, nx_resubmit.
+It follows the switch where the pipeline relies on it:
 
 - a table miss drops (the pipeline installs explicit misses anyway);
 - output to the port the packet came in on is suppressed (OpenFlow and OVS send there only
@@ -77,9 +77,15 @@ def lookup(flows: Iterable[Flow], table: int, packet: Packet) -> Flow | None:
     return next(iter(best.values()))
 
 
-def _apply(action: Action, packet: Packet, out: list[Output]) -> None:
+def _apply(
+    action: Action, packet: Packet, out: list[Output], flows: list[Flow], depth: int
+) -> None:
     a = action.arg
     match action.kind:
+        case "nx_resubmit":
+            if a("in_port") is not None:
+                raise NotImplementedError("resubmit with another in_port")
+            _run(flows, a("table"), packet, out, depth + 1)
         case "output":
             port = a("port")
             if port == "in_port":
@@ -107,15 +113,23 @@ def _apply(action: Action, packet: Packet, out: list[Output]) -> None:
 
 def trace(flows: Iterable[Flow], in_port: int, packet: Mapping[str, Any]) -> list[Output]:
     """Every copy of `packet` that leaves the switch, in order."""
-    flows = list(flows)
     pkt: Packet = {**packet, "in_port": in_port}
     out: list[Output] = []
-    table: int | None = 0
+    _run(list(flows), 0, pkt, out, 0)
+    return out
+
+
+MAX_DEPTH = 64
+"""OVS gives up past 64 nested resubmits (the frame is dropped): so does the simulator."""
+
+
+def _run(flows: list[Flow], table: int | None, pkt: Packet, out: list[Output], depth: int) -> None:
+    if depth >= MAX_DEPTH:
+        raise RecursionError(f"more than {MAX_DEPTH} nested resubmits")
     while table is not None:
         flow = lookup(flows, table, pkt)
         if flow is None:
             break
         for action in flow.actions:
-            _apply(action, pkt, out)
+            _apply(action, pkt, out, flows, depth)
         table = flow.goto
-    return out

@@ -24,6 +24,8 @@ from .flow import Action, Flow
 if TYPE_CHECKING:
     from .codec import Codec
 
+MAX_MESSAGE = 0xFFFF
+"""OpenFlow's length field is 16 bits: no message may be longer."""
 FIXED_SIZE = 48
 """OpenFlow header plus `ofp_flow_mod` up to its match (the same in 1.3 and 1.4)."""
 OFPMT_OXM = 1
@@ -152,6 +154,12 @@ def assemble(codec: Codec, flow: Flow, op: Literal["add", "delete"]) -> bytes | 
     message += match
     if op == "add":
         actions = b"".join(codec.action_bytes(action) for action in flow.actions)
+        if len(message) + 16 + len(actions) > MAX_MESSAGE:  # 16: both instruction heads
+            raise ValueError(
+                f"flow-mod of {len(message) + 16 + len(actions)} bytes "
+                f"({len(flow.actions)} actions) is over OpenFlow's {MAX_MESSAGE}-byte "
+                "message limit"
+            )
         if actions:
             message += _APPLY_HEAD.pack(OFPIT_APPLY_ACTIONS, 8 + len(actions)) + actions
         if flow.goto is not None:

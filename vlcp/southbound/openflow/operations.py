@@ -149,7 +149,13 @@ class SwitchOperations:
     async def apply(self, adds: list[Flow], deletes: Sequence[Flow | InstalledFlow]) -> None:
         """Adds then strict deletes, in one bundle. A delete is limited to its cookie, so
         an add that replaced a flow in place (same match and priority) survives it."""
-        mods = [*map(FlowMod.add, adds), *map(FlowMod.delete, deletes)]
+        mods: list[bytes] = []
+        for flow in adds:
+            try:
+                mods.append(self.codec.add_flow(flow))
+            except ValueError as exc:  # one flow the switch can never take blocks no other
+                log.error("%r: flow not installed, it cannot be encoded: %s", self, exc)
+        mods += [self.codec.delete_flow(flow) for flow in deletes]
         await self.send_flow_mods(mods, atomic=True)
 
     async def groups(self) -> list[InstalledGroup]:
