@@ -401,3 +401,18 @@ def test_close_is_idempotent_and_stops_timers(ready: FakeSwitch) -> None:
     assert ready.channel.close("again") == []
     assert ready.channel.next_timer() is None
     assert ready.tick(100.0) == []
+
+
+def test_a_switch_working_through_our_requests_is_busy_not_dead(ready: FakeSwitch) -> None:
+    """The echo probe queues behind our batch: silence while the switch owes us answers is
+    work (the requests' own timeouts bound it); once it owes nothing, silence is death."""
+    c = ready.channel.codec
+    assert c is not None
+    barrier = ready.channel.request(c.barrier_request())
+    assert ready.channel.busy
+    assert ready.tick(5.0) == []  # the probe goes out behind the barrier
+    assert ready.tick(30.0) == [] and ready.channel.state is State.READY
+    ready.channel.cancel(barrier)  # its caller gave up (request timeout)
+    assert not ready.channel.busy
+    (event,) = ready.tick(0.0)
+    assert isinstance(event, Closed) and event.reason.startswith("echo timeout")

@@ -196,6 +196,16 @@ class OpenFlowChannel:
         self._pending[xid] = _Pending(kind, self._seq, is_barrier)
         return xid
 
+    @property
+    def busy(self) -> bool:
+        """Whether the switch still owes answers to requests of ours.
+
+        A switch answers in order, so an echo sent behind a large batch of flow-mods is
+        answered only after all of them: silence then means work, not death, and the
+        requests' own timeouts (which scale with the batch) are the deadline instead.
+        """
+        return any(xid not in self._internal for xid in self._pending)
+
     def watch(self, xid: int) -> None:
         """Track an already-confirmed xid again, until the next barrier: a bundled
         message's error can come at commit, long after its add was accepted."""
@@ -230,13 +240,14 @@ class OpenFlowChannel:
         return deadline
 
     def handle_timer(self, now: float) -> list[Event]:
-        """Handshake deadline, echo probes when idle, and the dead-switch verdict."""
+        """Handshake deadline, echo probes when idle, and the dead-switch verdict (not
+        while the switch is `busy` with our requests)."""
         if self.state is State.CLOSED:
             return []
         if self.state is not State.READY and now >= self._handshake_deadline:
             return self.close("handshake timeout")
         idle = now - self._last_rx
-        if idle >= self.echo_interval + self.echo_timeout:
+        if idle >= self.echo_interval + self.echo_timeout and not self.busy:
             return self.close(f"echo timeout: nothing received for {idle:.1f}s")
         if idle >= self.echo_interval and not self._echo_sent_since_rx and self.version:
             xid = self._allocate_xid()

@@ -34,6 +34,9 @@ from vlcp.southbound.openflow.operations import SwitchOperations, Tracked
 
 log = logging.getLogger(__name__)
 
+PER_MESSAGE_TIMEOUT = 0.002
+"""Seconds added to `request_timeout` per message of a batch (OVS takes 10-50 µs each;
+a switch also busy reconfiguring thousands of ports takes much longer)."""
 CLOSE_GRACE = 1.0
 """Seconds a closing connection may spend flushing to a peer that does not read."""
 
@@ -212,8 +215,10 @@ class Switch(SwitchOperations, asyncio.Protocol):
     async def _wait(self, requests: Sequence[Tracked], timeout: float | None) -> list[Any]:
         """Results (or exceptions) of several requests; on timeout they are forgotten."""
         gathered = asyncio.gather(*(f for _, f in requests), return_exceptions=True)
+        if timeout is None:  # a batch of 40,000 flow-mods takes a busy switch a while
+            timeout = self._server.request_timeout + PER_MESSAGE_TIMEOUT * len(requests)
         try:
-            return await asyncio.wait_for(gathered, timeout or self._server.request_timeout)
+            return await asyncio.wait_for(gathered, timeout)
         except TimeoutError:
             for xid, _ in requests:
                 self.channel.cancel(xid)
