@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self, SupportsBytes
+from typing import Self
 
 from vlcp.lab.naming import private_dir, unique_name
 from vlcp.lab.netns import (
@@ -52,17 +51,6 @@ def parse_ping(output: str, returncode: int) -> PingResult:
     if match is None:
         raise ValueError(f"no ping statistics in output: {output!r}")
     return PingResult(int(match[1]), int(match[2]), returncode, output)
-
-
-_SEND_SCRIPT = """
-import socket, sys
-sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-sock.bind((sys.argv[1], 0))
-for line in sys.stdin:
-    if line.strip():
-        sock.send(bytes.fromhex(line))
-"""
-"""Sends hex-encoded frames from stdin on a raw socket (runs inside the host namespace)."""
 
 
 class Host(NamespaceObject):
@@ -221,16 +209,6 @@ class Host(NamespaceObject):
     def add_neighbor(self, ip: str, mac: str) -> None:
         """A permanent ARP entry, so IP packets leave even where ARP cannot get through."""
         self.exec("ip", "neigh", "replace", ip, "lladdr", mac, "dev", "eth0", "nud", "permanent")
-
-    def send(self, *packets: SupportsBytes | bytes, iface: str = "eth0") -> None:
-        """Send crafted frames (scapy packets or raw bytes) out of ``iface``, unchanged.
-
-        A short-lived python in our namespace writes them to an AF_PACKET socket: nothing
-        switches namespaces inside the test process, and the frames are built by scapy
-        here, so what the test crafted is exactly what goes on the wire.
-        """
-        frames = "\n".join(bytes(packet).hex() for packet in packets) + "\n"
-        self.exec(sys.executable, "-I", "-c", _SEND_SCRIPT, iface, input=frames)
 
     def capture(self, bpf: str = "", *, iface: str = "eth0") -> PcapCapture:
         """Start tcpdump on ``iface`` (optional BPF filter); returns once it is listening."""

@@ -8,15 +8,26 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import ClassVar, Self, SupportsBytes
 
 from vlcp.lab.lifecycle import StartStop
 from vlcp.lab.netns import DEFAULT_TIMEOUT, run
 from vlcp.lab.ovs.capture import PcapCapture
 
 log = logging.getLogger(__name__)
+
+_SEND_SCRIPT = """
+import socket, sys
+sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+sock.bind((sys.argv[1], 0))
+for line in sys.stdin:
+    if line.strip():
+        sock.send(bytes.fromhex(line))
+"""
+"""Sends hex-encoded frames from stdin on a raw socket (runs inside the namespace)."""
 
 
 def close_quietly(closer: Callable[[], object], what: str, errors: list[str]) -> None:
@@ -45,6 +56,16 @@ class NamespaceObject(StartStop):
 
     def start(self) -> Self:
         raise NotImplementedError
+
+    def send(self, *packets: SupportsBytes | bytes, iface: str = "eth0") -> None:
+        """Send crafted frames (scapy packets or raw bytes) out of ``iface``, unchanged.
+
+        A short-lived python in our namespace writes them to an AF_PACKET socket: nothing
+        switches namespaces inside the test process, and the frames are built by scapy
+        here, so what the test crafted is exactly what goes on the wire.
+        """
+        frames = "\n".join(bytes(packet).hex() for packet in packets) + "\n"
+        self.exec(sys.executable, "-I", "-c", _SEND_SCRIPT, iface, input=frames)
 
     def stop(self, *, remove_dir: bool = True) -> None:
         raise NotImplementedError
