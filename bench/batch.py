@@ -45,10 +45,11 @@ from bench.portup import (
     count_flows,
     cpu_seconds,
     finish,
+    flow_counts,
     lab_arguments,
     lport,
-    peak_rss_mib,
     print_table,
+    resources,
     run_in_labs,
 )
 from vlcp.lab.ovs import VSCTL_TIMEOUT
@@ -121,15 +122,8 @@ async def measure_batch(system: System, n: int, checks: Checks) -> dict[str, Any
         "median_up_s": percentile(times, 0.5) if times else None,
         "all_up_s": times[-1] if len(times) == n else None,
         "up": len(up),
-        "controller_cpu_s": cpu,
-        "controller_peak_rss_mib": max(peak_rss_mib(p) for p in pids),
-        "controllers": len(pids),
-        "central_cpu_s": central_cpu if central else None,
-        "central_peak_rss_mib": max(peak_rss_mib(p) for p in central) if central else None,
-        "flows": flows,
-        "flows_per_port": flows / n,
-        "flows_before": flows_before,
-        "added_flows_per_port": (flows - flows_before) / n,
+        **resources(pids, central, cpu, central_cpu),
+        **flow_counts(flows, flows_before, n),
         "missing": missing[:20],
     }
 

@@ -617,16 +617,32 @@ async def measure(system: System, n: int, checks: Checks) -> dict[str, Any]:
         "plugged_s": summary(plugged),
         "up_after_plug_s": summary(after_plug),
         "ping_s": summary(ping),
+        **resources(pids, central, cpu, central_cpu),
+        **flow_counts(flows, flows_before, n),
+        "failures": failures,
+    }
+
+
+def resources(
+    pids: list[int], central: list[int], cpu: float, central_cpu: float
+) -> dict[str, Any]:
+    """CPU and peak memory of the controllers (and of OVN's northd) for one run."""
+    return {
         "controller_cpu_s": cpu,
         "controller_peak_rss_mib": max(peak_rss_mib(p) for p in pids),
         "controllers": len(pids),
         "central_cpu_s": central_cpu if central else None,
         "central_peak_rss_mib": max(peak_rss_mib(p) for p in central) if central else None,
+    }
+
+
+def flow_counts(flows: int, flows_before: int, n: int) -> dict[str, Any]:
+    """Flows on the servers after the run, per port, and those the N ports added."""
+    return {
         "flows": flows,
         "flows_per_port": flows / n,
         "flows_before": flows_before,
         "added_flows_per_port": (flows - flows_before) / n,
-        "failures": failures,
     }
 
 

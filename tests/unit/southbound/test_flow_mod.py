@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.integration.southbound.test_openflow_switch import NICIRA_FLOWS
 from tests.unit.pipeline.test_incremental import views
 from vlcp.pipeline.compile import compile_all
 from vlcp.pipeline.view import View
-from vlcp.southbound.openflow.codec import codec_for
+from vlcp.southbound.openflow.codec import ACTIONS, codec_for
 from vlcp.southbound.openflow.flow import Action, Flow
 from vlcp.southbound.openflow.flow_mod import NATIVE_FIELDS, assemble, native_oxm
 from vlcp.southbound.openflow.wire import OFP13, OFP14
@@ -106,33 +107,26 @@ def _is_experimenter(codec, name: str) -> bool:
         return False
 
 
-EVERY_KIND = [
-    Action.make("output", port=2),
-    Action.make("output", port="in_port", max_len=128),
-    Action.make("controller", reason=1, controller_id=3),
-    Action.make("set_field", field="eth_dst", value="02:00:00:00:00:09"),
-    Action.make("set_field", field="metadata", value=7),
-    Action.make("push_vlan", ethertype=0x8100),
-    Action.make("pop_vlan"),
-    Action.make("group", group_id=12),
-    Action.make("drop"),
-    Action.make("nx_resubmit", table=10),
-    Action.make("nx_conjunction", id=7, clause=1, n_clauses=2),
-    Action.make("nx_ct", commit=True, zone=4, actions=()),
-    Action.make("nx_nat", flags=1, ipv4_min="10.0.0.1", ipv4_max="10.0.0.9"),
-    Action.make("nx_reg_load", field="reg1", value=9),
-    Action.make("nx_reg_move", src="reg1", dst="reg2", n_bits=16),
-    Action.make(
-        "nx_learn",
-        table=9,
-        priority=5,
-        idle_timeout=60,
-        specs=[
-            {"type": "match", "src": "eth_src", "dst": "eth_dst"},
-            {"type": "output", "src": "in_port", "n_bits": 16},
-        ],
-    ),
-]
+EVERY_KIND = list(
+    dict.fromkeys(
+        [
+            *(action for flow in NICIRA_FLOWS for action in flow.actions),
+            Action.make("output", port="in_port", max_len=128),
+            Action.make("set_field", field="eth_dst", value="02:00:00:00:00:09"),
+            Action.make("set_field", field="metadata", value=7),
+            Action.make("push_vlan", ethertype=0x8100),
+            Action.make("pop_vlan"),
+            Action.make("group", group_id=12),
+            Action.make("drop"),
+            Action.make("nx_nat", flags=1, ipv4_min="10.0.0.1", ipv4_max="10.0.0.9"),
+        ]
+    )
+)
+"""One of every action kind: the Nicira-heavy flows the real-OVS tests install, and more."""
+
+
+def test_every_action_kind_is_covered() -> None:
+    assert {a.kind for a in EVERY_KIND} == set(ACTIONS)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
