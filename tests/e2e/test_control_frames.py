@@ -157,6 +157,16 @@ def tagged(frame: bytes, vid: int) -> bytes:
     return frame[:12] + struct.pack("!HH", 0x8100, vid) + frame[12:]
 
 
+def vxlan_to(hv0, hv1, vni: int, *, source: str) -> Packet:
+    """The outer headers of a VXLAN packet from hv1's side of the underlay to hv0's VTEP."""
+    return (
+        Ether(src=bridge_mac(hv1, UNDERLAY_BRIDGE), dst=bridge_mac(hv0, UNDERLAY_BRIDGE))
+        / IP(src=source, dst=hv0.vtep_ip)
+        / UDP(sport=49152, dport=4789)
+        / VXLAN(vni=vni)
+    )
+
+
 @TENANTS
 async def test_control_frames_and_group_sources_from_the_underlay_are_dropped(
     cloud, tenant
@@ -170,12 +180,7 @@ async def test_control_frames_and_group_sources_from_the_underlay_are_dropped(
     captures = {role: hosts[role].capture() for role in ("A", "B")}
     inner = [bytes(f) for f in (*forbidden_frames(c.mac, marker), ordinary_frame(c.mac, marker))]
     if tenant == "a":  # VXLAN packets to hv0's VTEP, on hv1's end of the underlay link
-        outer = (
-            Ether(src=bridge_mac(hv1, UNDERLAY_BRIDGE), dst=bridge_mac(hv0, UNDERLAY_BRIDGE))
-            / IP(src=hv1.vtep_ip, dst=hv0.vtep_ip)
-            / UDP(sport=49152, dport=4789)
-            / VXLAN(vni=network["vni"])
-        )
+        outer = vxlan_to(hv0, hv1, network["vni"], source=hv1.vtep_ip)
         sender, iface = hv1, cloud.links[0].port
         wire = [bytes(outer / Raw(frame)) for frame in inner]
     else:  # tagged frames into hv0's integration bridge, from the switch end of its trunk
@@ -183,3 +188,22 @@ async def test_control_frames_and_group_sources_from_the_underlay_are_dropped(
         wire = [tagged(frame, network["vlanid"]) for frame in inner]
     await asyncio.to_thread(sender.send, *wire, iface=iface)
     assert await leaks(captures, marker) == {}, "forbidden frames from the underlay got in"
+
+
+async def test_only_servers_with_ports_in_the_network_may_tunnel_into_it(cloud) -> None:
+    """A host on the underlay (spoofed 198.51.100.7) sends into net-a's VNI first, then
+    C's server the same frame with another marker: A and B get the second, never the first."""
+    hosts = await plug(cloud, "a")
+    c = hosts["C"]
+    network = await cloud.model.get("logical-networks", "net-a")
+    hv0, hv1 = cloud.servers["hv0"].hv, cloud.servers["hv1"].hv
+    stranger, peer = os.urandom(8), os.urandom(8)
+    captures = {role: hosts[role].capture() for role in ("A", "B")}
+    wire = [
+        bytes(vxlan_to(hv0, hv1, network["vni"], source=src) / ordinary_frame(c.mac, marker))
+        for src, marker in (("198.51.100.7", stranger), (hv1.vtep_ip, peer))
+    ]
+    await asyncio.to_thread(hv1.send, *wire, iface=cloud.links[0].port)
+    for role, capture in captures.items():
+        await asyncio.to_thread(capture.wait_for, lambda p: peer in bytes(p), timeout=10)
+        assert not [p for p in capture.stop() if stranger in bytes(p)], role

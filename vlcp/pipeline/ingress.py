@@ -1,9 +1,11 @@
 """Table `ingress`: what enters the switch, from where, and into which network.
 
 Every frame is classified by the port it came in on, and nothing else: a VIF belongs to
-its logical port's network; the tunnel port belongs to a VXLAN network by VNI; a
-physical port to a VLAN network by tag (popped here) or to the native network when the
-frame is untagged. The network's local number goes into NETWORK and the origin into
+its logical port's network; the tunnel port belongs to a VXLAN network by VNI, and only
+from the servers that have ports in that network (by the packet's outer source address:
+anyone else on the underlay could otherwise inject frames into any VNI); a physical port
+to a VLAN network by tag (popped here) or to the native network when the frame is
+untagged. The network's local number goes into NETWORK and the origin into
 IN_KIND; every later table matches NETWORK, so identical MACs and addresses in two
 networks never meet. A frame that no rule classifies is dropped (the table's miss).
 
@@ -70,8 +72,16 @@ def network_flows(view: View, network_id: str) -> frozenset[Flow]:
         if not view.tunnel_usable(network):
             return frozenset()
         assert view.tunnel_ofport is not None
-        match = {"in_port": view.tunnel_ofport, "tunnel_id": network.tag}
         actions = _enter(network, InKind.TUNNEL)
+        return frozenset(
+            INGRESS.flow(
+                PRIO_CLASSIFY,
+                {"in_port": view.tunnel_ofport, "tunnel_id": network.tag, "tun_ipv4_src": vtep},
+                actions,
+                goto=ARP_RESPONDER,
+            )
+            for vtep in view.peer_vteps(network_id)
+        )
     else:
         physical = view.physical_port(network)
         if physical is None:

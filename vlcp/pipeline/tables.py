@@ -174,7 +174,7 @@ PIPELINE = Pipeline(
     (
         Table(
             "ingress",
-            matches={"in_port", "eth_src", "eth_dst", "vlan_vid", "tunnel_id"},
+            matches={"in_port", "eth_src", "eth_dst", "vlan_vid", "tunnel_id", "tun_ipv4_src"},
             doc="ingress.py: drop what must never be forwarded; classify by in_port into a "
             "network (NETWORK) and an origin (IN_KIND); a VIF only with its own MAC.",
         ),

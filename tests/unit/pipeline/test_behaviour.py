@@ -127,6 +127,14 @@ def test_frames_of_no_network_are_dropped() -> None:
     assert trace(FLOWS, 55, frame(M3, BROADCAST)) == []  # an unbound port
 
 
+def test_only_servers_with_ports_in_a_network_may_tunnel_into_it() -> None:
+    """5001's peers are VTEP2 and VTEP4; VTEP3 is a peer of 5002 only, and 198.51.100.7
+    is any other host on the underlay: they cannot inject into 5001."""
+    assert copies(from_tunnel(5001, frame(M3, BROADCAST), VTEP4)) == [1, 2]
+    assert from_tunnel(5001, frame(M3, BROADCAST), VTEP3) == []
+    assert from_tunnel(5001, frame(M3, M1), "198.51.100.7") == []
+
+
 def test_known_destinations_go_only_where_they_are() -> None:
     assert copies(send("a1", frame(M1, M2))) == [2]
     assert copies(send("b1", frame(M1, M2))) == [4]

@@ -44,7 +44,11 @@ def test_a_broadcast_reaches_every_port_once_and_every_peer(n: int) -> None:
     local = [o.port for o in out if o.port != TUNNEL]
     assert sorted(local) == list(range(11, 10 + n))  # all but the sender, once each
     assert sorted(o["tun_ipv4_dst"] for o in out if o.port == TUNNEL) == VTEPS
-    from_peer = trace(flows, TUNNEL, {**BROADCAST, "tunnel_id": 5000, "eth_src": mac(100_000)})
+    from_peer = trace(
+        flows,
+        TUNNEL,
+        {**BROADCAST, "tunnel_id": 5000, "tun_ipv4_src": VTEPS[0], "eth_src": mac(100_000)},
+    )
     assert sorted(o.port for o in from_peer) == list(range(10, 10 + n))  # split horizon
     codec = codec_for(OFP14)
     assert all(len(codec.add_flow(f)) <= 0xFFFF for f in flows)

@@ -54,7 +54,7 @@ GOLDEN = {
         "table=l2_forward priority=0 actions=drop",
     ],
     ("network", "blue"): [
-        "table=ingress priority=100 in_port=100,tunnel_id=5001 "
+        "table=ingress priority=100 in_port=100,tun_ipv4_src=192.0.2.2,tunnel_id=5001 "
         "actions=load:0x1->reg4,load:0x2->reg5[0..1],goto_table:arp_responder",
         "table=l2_forward priority=10 reg4=0x1,reg5=0x1/0x3 actions=output:1,"
         "set_field:5001->tunnel_id,set_field:192.0.2.2->tun_ipv4_dst,output:100",
