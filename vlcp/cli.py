@@ -14,6 +14,7 @@ import click
 from pydantic import ValidationError
 
 from . import __version__
+from .agent.vtep import resolve_vtep
 from .cli_client import register_client_commands
 from .config import Settings, load_settings
 from .store import Resync, StoreError, open_store
@@ -45,30 +46,45 @@ def main(ctx: click.Context, config: Path | None, store_url: str | None, verbose
 def run(settings: Settings) -> None:
     """Run vlcp on this server until interrupted (Ctrl-C or SIGTERM).
 
-    One process, one store: the web API on `[api] listen`, the controller of the local
-    Open vSwitch when `[agent] enabled = true`, and the server's liveness announcement.
+    One process, one store: the web API on `[api] listen` (unless `[api] enabled =
+    false`), the controller of the local Open vSwitch when `[agent] enabled = true`, and
+    the server's liveness announcement.
     """
+    if not (settings.api.enabled or settings.agent.enabled):
+        raise click.ClickException(
+            "nothing to run: [api] enabled and [agent] enabled are both false"
+        )
     try:
         host, port = parse_listen(settings.api.listen)
     except ValueError as exc:
         raise click.ClickException(f"bad configuration: api.listen: {exc}") from None
-    _run_async(_serve(settings, host, port))
+    try:
+        vtep = resolve_vtep(settings.agent.vtep) if settings.agent.enabled else None
+    except ValueError as exc:
+        raise click.ClickException(f"bad configuration: agent.vtep: {exc}") from None
+    _run_async(_serve(settings, host, port, vtep))
 
 
-async def _serve(settings: Settings, host: str, port: int) -> None:
+async def _serve(settings: Settings, host: str, port: int, vtep: str | None) -> None:
     from .agent.agent import AgentConfig
     from .serve import ApiServer, start_agent, stop_tasks
 
     store = await open_store(settings.store.url)
-    api = ApiServer(store, host, port, settings.api.token)
+    api = ApiServer(store, host, port, settings.api.token) if settings.api.enabled else None
     tasks: list[asyncio.Task[None]] = []
     try:
         session = await store.open_session(ttl=settings.store.session_ttl)
-        try:
-            await api.start()
-        except OSError as exc:
-            raise click.ClickException(f"could not serve the API on {host}:{port}: {exc}") from None
-        serves = ["store", "api"]
+        serves = ["store"]
+        if api is not None:
+            try:
+                await api.start()
+            except OSError as exc:
+                raise click.ClickException(
+                    f"could not serve the API on {host}:{port}: {exc}"
+                ) from None
+            assert api.task is not None
+            tasks.append(api.task)
+            serves.append("api")
         if settings.agent.enabled:
             agent = settings.agent
             config = AgentConfig(
@@ -77,7 +93,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
                 openflow_listen=agent.openflow_listen,
                 bridge=agent.bridge,
                 datapath_type=agent.datapath_type,
-                vtep=agent.vtep,
+                vtep=vtep,
                 system_id=agent.system_id,
                 node_name=settings.node_name,
             )
@@ -95,7 +111,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
             settings.node_name,
             settings.store.url,
             store.name,
-            api.url,
+            api.url if api is not None else "off",
             f", controller of {settings.agent.ovsdb}" if settings.agent.enabled else "",
             key,
         )
@@ -105,19 +121,19 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
             loop.add_signal_handler(sig, stop.set)
         lost = asyncio.ensure_future(session.lost.wait())
         stopped = asyncio.ensure_future(stop.wait())
-        assert api.task is not None
-        waited = [stopped, lost, api.task, *tasks]
+        waited = [stopped, lost, *tasks]
         await asyncio.wait(waited, return_when="FIRST_COMPLETED")
         if lost.done():
             raise click.ClickException("the store session was lost; restart to rejoin")
-        for task in (api.task, *tasks):
+        for task in tasks:
             if task.done() and not stopped.done():
                 error = task.exception() if not task.cancelled() else None
                 raise click.ClickException(f"{task.get_name()} stopped: {error!r}")
         log.info("stopping")
     finally:
-        await stop_tasks(*tasks)
-        await api.stop()
+        await stop_tasks(*(t for t in tasks if api is None or t is not api.task))
+        if api is not None:
+            await api.stop()
         await store.close()
 
 

@@ -37,6 +37,9 @@ class ApiSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    enabled: bool = Field(
+        True, description="`vlcp run` serves the API (false: only the controller here)"
+    )
     listen: str = Field("127.0.0.1:8081", description="HOST:PORT; loopback unless opened up")
     url: str = Field("http://127.0.0.1:8081", description="the API the client verbs call")
     token: str | None = Field(None, description="bearer token, required by the API when set")
@@ -62,7 +65,12 @@ class AgentSettings(BaseModel):
     )
     bridge: str = Field("br-int", description="the integration bridge (created if missing)")
     datapath_type: str = Field("", description='"" (kernel) or "netdev" (userspace)')
-    vtep: str | None = Field(None, description="this server's tunnel endpoint IP")
+    vtep: str | None = Field(
+        None,
+        description="this server's tunnel endpoint: an IPv4 address, or iface:NAME for "
+        "the IPv4 address of interface NAME, read when vlcp starts",
+        pattern=r"^(\d{1,3}(\.\d{1,3}){3}|iface:[^\s/]{1,15})$",
+    )
     system_id: str | None = Field(
         None, description="default: OVSDB's external_ids:system-id, else node_name"
     )

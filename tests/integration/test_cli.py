@@ -12,6 +12,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
+from tests.lab.ovs import missing_tools
+
 VLCP = [sys.executable, "-m", "vlcp.cli"]
 
 
@@ -99,3 +103,61 @@ def test_bad_configuration_is_refused_clearly(tmp_path: Path) -> None:
 def test_unknown_store_scheme_is_refused_clearly() -> None:
     out = vlcp("--store", "mysql://x/y", "store", "ls")
     assert out.returncode == 1 and "scheme must be one of" in out.stderr
+
+
+def test_run_with_nothing_to_run_is_refused_clearly(tmp_path: Path) -> None:
+    env = {**os.environ, "VLCP_API__ENABLED": "false", "VLCP_AGENT__ENABLED": "false"}
+    out = vlcp("--store", f"sqlite://{tmp_path}/s.db", "run", env=env)
+    assert out.returncode == 1 and "nothing to run" in out.stderr
+
+
+def test_a_vtep_interface_without_an_address_is_refused_clearly(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "VLCP_AGENT__ENABLED": "true",
+        "VLCP_AGENT__VTEP": "iface:nosuchif0",
+        "VLCP_API__LISTEN": free_listen(),
+    }
+    out = vlcp("--store", f"sqlite://{tmp_path}/s.db", "run", env=env)
+    assert out.returncode == 1 and "agent.vtep" in out.stderr and "nosuchif0" in out.stderr
+    env["VLCP_AGENT__VTEP"] = "10.0.0"
+    out = vlcp("--store", f"sqlite://{tmp_path}/s.db", "run", env=env)
+    assert out.returncode != 0 and "vtep" in out.stderr
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0 or bool(missing_tools()), reason="needs root and OVS")
+def test_run_as_a_controller_only_reads_its_vtep_from_an_interface(
+    tmp_path: Path, hypervisor
+) -> None:
+    """`[api] enabled = false`: no API; `vtep = "iface:lo"`: the address of lo, announced."""
+    listen = free_listen()
+    env = {
+        **os.environ,
+        "VLCP_NODE_NAME": "hv-ctl",
+        "VLCP_API__ENABLED": "false",
+        "VLCP_API__LISTEN": listen,
+        "VLCP_AGENT__ENABLED": "true",
+        "VLCP_AGENT__OVSDB": hypervisor.db_target,
+        "VLCP_AGENT__OVS_RUNDIR": str(hypervisor.dir),
+        "VLCP_AGENT__DATAPATH_TYPE": "netdev",
+        "VLCP_AGENT__SYSTEM_ID": "hv-ctl",
+        "VLCP_AGENT__VTEP": "iface:lo",
+    }
+    url = f"sqlite://{tmp_path}/state.db"
+    proc = subprocess.Popen(
+        [*VLCP, "--store", url, "run"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+
+        def chassis() -> list[dict]:
+            out = vlcp("--store", url, "store", "ls", "chassis/")
+            return [json.loads(line) for line in out.stdout.splitlines()]
+
+        wait_for(lambda: bool(servers(url) and chassis()) or proc.poll() is not None)
+        assert servers(url)[0]["value"]["serves"] == ["store", "agent"]
+        assert chassis()[0]["value"]["vtep"] == "127.0.0.1"
+        assert health(listen) is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0, proc.stderr.read()
