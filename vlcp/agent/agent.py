@@ -197,7 +197,7 @@ class Agent:
         A port yielded to a newer binding elsewhere is withdrawn the same way: its keys,
         now the other server's, are left alone. A failure keeps the ports for next time.
         """
-        assert self.identity is not None and self.local is not None and self.bridge
+        assert self.identity is not None and self.local is not None
         me = self.identity.system_id
         up: dict[str, Any] = {}
         gone: list[str] = []
