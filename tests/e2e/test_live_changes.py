@@ -88,6 +88,19 @@ async def test_new_deleted_and_moved_ports(cloud) -> None:
 
     await eventually(a2_unreachable)
 
+    # and nothing of it stays in the store: status, announcement, the session's records
+    async def a2_forgotten() -> bool:
+        store = model.store
+        if (await store.read(["lport-status/a2", "netports/net-a/a2"])).values:
+            return False
+        for prefix in ("_owners/", "_session-keys/"):
+            records = (await store.read_prefix(prefix)).values
+            if any("a2" in f"{key} {value}" for key, value in records.items()):
+                return False
+        return True
+
+    await eventually(a2_forgotten)
+
 
 async def _is(model, port: str, state: str) -> bool:
     return await status(model, port) == state

@@ -90,6 +90,10 @@ class Agent:
         """Bindings dated in memory whose date is still to be written to OVSDB."""
         self._announced: dict[str, str] = {}
         """Local port -> the network it is announced in."""
+        self._statuses: set[str] = set()
+        """Ports whose `lport-status/` key this server wrote (up or down) in its session."""
+        self._deleted: set[str] = set()
+        """Logical ports deleted from the store since their status was last dealt with."""
 
     async def run(self) -> None:
         await self.ovsdb.start()
@@ -166,9 +170,12 @@ class Agent:
         delta = self.local.update(self.mirror, self.bridge.ports, keys, names)
         view = self.local.view
         self._unannounced |= delta.ports
-        for key in keys:  # our announcement replaced or removed by another server
-            if key.startswith("netports/") and key.rpartition("/")[2] in view.ports:
-                self._unannounced.add(key.rpartition("/")[2])
+        for key in keys:
+            kind, _, rest = key.partition("/")
+            if kind == "netports" and rest.rpartition("/")[2] in view.ports:
+                self._unannounced.add(rest.rpartition("/")[2])  # replaced by another server
+            elif kind == "lport" and self.mirror.get(key) is None and rest in self._statuses:
+                self._deleted.add(rest)  # its status key is ours to forget
         bridge = self.monitor.find("Bridge", name=self.config.bridge)
         dpid = _datapath_id(bridge[0][1]) if bridge else None
         if dpid is None:
@@ -222,9 +229,16 @@ class Agent:
                 if self.mirror.get(key) != entry:
                     up[key] = entry
                     up[f"lport-status/{port_id}"] = {"state": "up", "host": me, "since": now}
+        # A deleted port's status: the model deleted the key, but the session's records of
+        # it (owner, marker) are ours to remove, or they would pile up for its lifetime.
+        gone += [f"lport-status/{p}" for p in self._deleted if p not in self.local.view.ports]
         await self.session.delete_many(gone)
         await self.session.put_many(up)
         await self.session.put_many(down, only_owned=True)
+        written = (k.partition("/") for k in (*up, *down))
+        self._statuses |= {port for kind, _, port in written if kind == "lport-status"}
+        self._statuses -= self._deleted
+        self._deleted.clear()
         for port_id in self._unannounced:
             port = self.local.view.ports.get(port_id)
             if port is None:
