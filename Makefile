@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: run test deps debian-packages venv lint bench-store bench-api bench-southbound bench-portup bench-batch
+.PHONY: run test deps debian-packages venv lint bench-store bench-api bench-southbound bench-portup bench-batch bench-churn
 
 run: deps
 	$(VENV)/bin/vlcp demo
@@ -43,3 +43,6 @@ bench-portup: deps
 
 bench-batch: deps
 	$(PY) bench/batch.py
+
+bench-churn: deps
+	$(PY) bench/churn.py
