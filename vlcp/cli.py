@@ -82,8 +82,6 @@ async def _serve(settings: Settings, host: str, port: int, vtep: str | None) -> 
                 raise click.ClickException(
                     f"could not serve the API on {host}:{port}: {exc}"
                 ) from None
-            assert api.task is not None
-            tasks.append(api.task)
             serves.append("api")
         if settings.agent.enabled:
             agent = settings.agent
@@ -121,17 +119,17 @@ async def _serve(settings: Settings, host: str, port: int, vtep: str | None) -> 
             loop.add_signal_handler(sig, stop.set)
         lost = asyncio.ensure_future(session.lost.wait())
         stopped = asyncio.ensure_future(stop.wait())
-        waited = [stopped, lost, *tasks]
-        await asyncio.wait(waited, return_when="FIRST_COMPLETED")
+        running = [*tasks, *([api.task] if api is not None and api.task else [])]
+        await asyncio.wait([stopped, lost, *running], return_when="FIRST_COMPLETED")
         if lost.done():
             raise click.ClickException("the store session was lost; restart to rejoin")
-        for task in tasks:
+        for task in running:
             if task.done() and not stopped.done():
                 error = task.exception() if not task.cancelled() else None
                 raise click.ClickException(f"{task.get_name()} stopped: {error!r}")
         log.info("stopping")
     finally:
-        await stop_tasks(*(t for t in tasks if api is None or t is not api.task))
+        await stop_tasks(*tasks)
         if api is not None:
             await api.stop()
         await store.close()

@@ -25,7 +25,7 @@ from vlcp.southbound.ovsdb import ops
 from vlcp.southbound.ovsdb.cache import ChangeSet
 from vlcp.southbound.ovsdb.client import OvsdbClient
 from vlcp.southbound.ovsdb.monitor import Monitor
-from vlcp.southbound.ovsdb.vswitch import DB, IFACE_ID
+from vlcp.southbound.ovsdb.vswitch import DB, IFACE_ID, external_id_ops
 
 log = logging.getLogger(__name__)
 
@@ -213,10 +213,8 @@ async def date_bindings(client: OvsdbClient, ports: Iterable[OvsPort]) -> None:
     """Write these ports' binding dates to OVSDB, in one transaction."""
     txn: list[ops.Op] = []
     for port in ports:
-        where = [ops.eq("name", port.name)]
-        txn.append(ops.mutate("Interface", where, [("external_ids", "delete", {BOUND_AT})]))
-        mark = {BOUND_AT: f"{port.iface_id} {port.bound_at!r}"}
-        txn.append(ops.mutate("Interface", where, [("external_ids", "insert", mark)]))
+        mark = f"{port.iface_id} {port.bound_at!r}"
+        txn += external_id_ops("Interface", port.name, BOUND_AT, mark)
     if txn:
         await client.transact(DB, txn)
 

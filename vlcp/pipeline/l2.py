@@ -117,9 +117,7 @@ def network_flows(view: View, network_id: str) -> frozenset[Flow]:
     return frozenset(flows)
 
 
-def _flood(
-    priority: int, match: Mapping[RegField, int], actions: tuple[Action, ...]
-) -> set[Flow]:
+def _flood(priority: int, match: Mapping[RegField, int], actions: tuple[Action, ...]) -> set[Flow]:
     """One flow doing `actions`, or a chain of them when there are too many (see above)."""
     if len(actions) <= FLOOD_CHUNK:
         return {L2_FORWARD.flow(priority, match, actions)}

@@ -207,9 +207,17 @@ async def set_external_id(
 
     ``record=None`` targets every row, which is what the one-row Open_vSwitch table needs.
     """
-    where = [] if record is None else [ops.eq("name", record)]
     txn: list[ops.Op] = [] if record is None else [_exists(table, record)]
-    txn.append(ops.mutate(table, where, [("external_ids", "delete", {key})]))
-    if value is not None:
-        txn.append(ops.mutate(table, where, [("external_ids", "insert", {key: value})]))
+    txn += external_id_ops(table, record, key, value)
     await client.transact(DB, txn)
+
+
+def external_id_ops(table: str, record: str | None, key: str, value: str | None) -> list[ops.Op]:
+    """The operations setting (or removing) ``external_ids:key`` on a named row (every row
+    for ``None``); a row that is gone is simply not matched, so several can share a
+    transaction whatever happened to each."""
+    where = [] if record is None else [ops.eq("name", record)]
+    mutations = [ops.mutate(table, where, [("external_ids", "delete", {key})])]
+    if value is not None:
+        mutations.append(ops.mutate(table, where, [("external_ids", "insert", {key: value})]))
+    return mutations
