@@ -161,3 +161,9 @@ def test_run_as_a_controller_only_reads_its_vtep_from_an_interface(
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0, proc.stderr.read()
+
+
+def test_a_bad_openflow_listen_address_is_refused_clearly(tmp_path: Path) -> None:
+    env = {**os.environ, "VLCP_AGENT__OPENFLOW_LISTEN": "6653"}
+    out = vlcp("--store", f"sqlite://{tmp_path}/s.db", "store", "ls", env=env)
+    assert out.returncode != 0 and "openflow_listen" in out.stderr
