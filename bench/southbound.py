@@ -161,6 +161,7 @@ async def restart(hv: Hypervisor, bridge: str, flows: list[Flow]) -> dict[str, A
         switch = await connect(hv, bridge, server)
         reconciler = Reconciler(bridge)
         reconciler.set_flows("bench", flows)
+        reconciler.desired_complete()
         target = TimedSwitch(switch)
         started = time.perf_counter()
         plan = await reconciler.attach(target)

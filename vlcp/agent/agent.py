@@ -187,6 +187,7 @@ class Agent:
             self._seeded.add(dpid)
         for owner in touched:
             reconciler.set_flows(owner, compile_owner(view, owner))
+        reconciler.desired_complete()  # seeded from a loaded mirror: safe to reconcile
         await reconciler.synced()
         await self._announce()
         if self._undated:  # now that the ports are up, keep their dates with them

@@ -12,6 +12,10 @@ switch holds exactly their union. The reconciler is the only code that changes f
   flow-mod at all, and packets keep flowing throughout.
 - Additions go before deletions, in one OpenFlow bundle where the switch offers it, so a
   packet meets either the old table or the new one, never a hole.
+- Nothing is read or changed on a switch before its owner declares the desired state
+  complete (`desired_complete`): a controller still loading the store would otherwise
+  take every installed flow for unwanted and flush the switch. Until then a switch that
+  connects keeps what it holds, and the first reconcile happens once the state is known.
 """
 
 from __future__ import annotations
@@ -84,6 +88,7 @@ class Reconciler:
         self._to_delete: dict[int, Flow | InstalledEntry] = {}
         self._target: FlowTarget | None = None
         self._io = asyncio.Lock()
+        self._complete = asyncio.Event()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self.flow_mods_sent = 0
@@ -109,6 +114,19 @@ class Reconciler:
 
     def remove_owner(self, owner: Owner) -> None:
         self.set_flows(owner, ())
+
+    def desired_complete(self) -> None:
+        """The desired set now holds every owner's flows: the switch may be reconciled.
+
+        Call it once, after the first full compilation of the bridge's state. Before it,
+        `attach` waits and the incremental task sends nothing, so an incomplete set can
+        never delete a flow that is still wanted.
+        """
+        self._complete.set()
+
+    @property
+    def is_complete(self) -> bool:
+        return self._complete.is_set()
 
     def desired(self) -> dict[int, Flow]:
         """The union of every owner's flows, by cookie."""
@@ -136,7 +154,14 @@ class Reconciler:
     # -- the switch ---------------------------------------------------------------------
 
     async def attach(self, target: FlowTarget) -> Plan:
-        """A (re)connected switch: read its table and apply only the difference."""
+        """A (re)connected switch: read its table and apply only the difference.
+
+        Waits until the desired state is complete (`desired_complete`); the switch keeps
+        every flow it holds meanwhile.
+        """
+        if not self._complete.is_set():
+            log.info("%s: switch connected; reconciling once the desired state is known", self.name)
+            await self._complete.wait()
         async with self._io:
             self._target = target
             return await self._resync(target)

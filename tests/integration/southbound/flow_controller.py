@@ -48,6 +48,7 @@ async def main(args: argparse.Namespace) -> None:
     async with OpenFlowServer() as server:
         manager = FlowManager(server, on_synced=synced)
         manager.reconciler(args.dpid).set_flows("test", flows)
+        manager.reconciler(args.dpid).desired_complete()
         tasks = [asyncio.create_task(manager.run()), asyncio.create_task(manager.dial(args.target))]
         print("started", flush=True)
         await stop.wait()

@@ -62,6 +62,7 @@ def flows(n: int, variant: int = 0, start: int = 0) -> list[Flow]:
 @pytest.fixture
 async def reconciler():
     rec = Reconciler("br-test", retry_delay=0)
+    rec.desired_complete()
     task = asyncio.create_task(rec.run())
     yield rec
     task.cancel()
@@ -75,6 +76,7 @@ async def test_restart_with_same_state_sends_nothing(reconciler: Reconciler) -> 
 
     restarted = Reconciler("br-test")
     restarted.set_flows("ports", flows(1000))
+    restarted.desired_complete()
     plan = await restarted.attach(switch)
     assert len(plan) == 0 and restarted.flow_mods_sent == 0
 
@@ -86,11 +88,38 @@ async def test_restart_with_one_percent_changed_sends_only_that(reconciler: Reco
     changed = flows(990) + flows(10, variant=1, start=990)
     restarted = Reconciler("br-test")
     restarted.set_flows("ports", changed)
+    restarted.desired_complete()
     switch.mods = 0
     plan = await restarted.attach(switch)
     # 10 replaced flows: the add overwrites in place, the delete of the old cookie is a no-op
     assert (len(plan.adds), len(plan.deletes)) == (10, 10)
     assert switch.cookies() == {f.cookie for f in changed}
+
+
+async def test_nothing_is_read_or_deleted_before_the_desired_state_is_complete() -> None:
+    """A restarted controller still loading its state must not take the switch's flows
+    for unwanted: the switch keeps them all until the state is declared complete."""
+    switch = FakeSwitch()
+    installed = flows(100)
+    first = Reconciler("br-test")
+    first.set_flows("ports", installed)
+    first.desired_complete()
+    await first.attach(switch)
+    reads = switch.reads
+    restarted = Reconciler("br-test", retry_delay=0)
+    task = asyncio.create_task(restarted.run())
+    try:
+        restarted.set_flows("ports", installed[:10])  # a partial view: the mirror is loading
+        attaching = asyncio.create_task(restarted.attach(switch))
+        await asyncio.sleep(0.01)
+        assert not attaching.done()
+        assert switch.cookies() == {f.cookie for f in installed} and switch.reads == reads
+        restarted.set_flows("ports", installed)  # the rest arrives
+        restarted.desired_complete()
+        plan = await attaching
+        assert len(plan) == 0 and switch.cookies() == {f.cookie for f in installed}
+    finally:
+        task.cancel()
 
 
 async def test_foreign_flows_are_removed_and_ours_kept(reconciler: Reconciler) -> None:
