@@ -18,6 +18,7 @@ from .agent.vtep import resolve_vtep
 from .cli_client import register_client_commands
 from .config import Settings, load_settings
 from .store import Resync, StoreError, open_store
+from .store.presence import Presence
 
 log = logging.getLogger("vlcp")
 
@@ -71,9 +72,9 @@ async def _serve(settings: Settings, host: str, port: int, vtep: str | None) -> 
 
     store = await open_store(settings.store.url)
     api = ApiServer(store, host, port, settings.api.token) if settings.api.enabled else None
-    tasks: list[asyncio.Task[None]] = []
+    presence = Presence(store, settings.store.session_ttl)
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(presence.run(), name="presence")]
     try:
-        session = await store.open_session(ttl=settings.store.session_ttl)
         serves = ["store"]
         if api is not None:
             try:
@@ -94,12 +95,13 @@ async def _serve(settings: Settings, host: str, port: int, vtep: str | None) -> 
                 vtep=vtep,
                 system_id=agent.system_id,
                 node_name=settings.node_name,
+                session_ttl=settings.store.session_ttl,
             )
-            _, agent_task = await start_agent(store, config, ttl=settings.store.session_ttl)
+            _, agent_task = start_agent(store, config)
             tasks.append(agent_task)
             serves.append("agent")
         key = f"servers/{settings.node_name}"
-        await session.put(
+        await presence.put(
             key,
             {"pid": os.getpid(), "version": __version__, "since": time.time(), "serves": serves},
         )
@@ -117,12 +119,9 @@ async def _serve(settings: Settings, host: str, port: int, vtep: str | None) -> 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        lost = asyncio.ensure_future(session.lost.wait())
         stopped = asyncio.ensure_future(stop.wait())
         running = [*tasks, *([api.task] if api is not None and api.task else [])]
-        await asyncio.wait([stopped, lost, *running], return_when="FIRST_COMPLETED")
-        if lost.done():
-            raise click.ClickException("the store session was lost; restart to rejoin")
+        await asyncio.wait([stopped, *running], return_when="FIRST_COMPLETED")
         for task in running:
             if task.done() and not stopped.done():
                 error = task.exception() if not task.cancelled() else None
@@ -130,6 +129,7 @@ async def _serve(settings: Settings, host: str, port: int, vtep: str | None) -> 
         log.info("stopping")
     finally:
         await stop_tasks(*tasks)
+        await presence.close()
         if api is not None:
             await api.stop()
         await store.close()
@@ -221,6 +221,40 @@ def demo(check: bool, listen: str | None) -> None:
             raise click.BadParameter(str(exc), param_hint="--listen") from None
     if not run_demo(check=check, listen=listen):
         raise SystemExit(1)
+
+
+@main.group()
+def server() -> None:
+    """Servers known to the store (for operators)."""
+
+
+@server.command("forget")
+@click.argument("system_id")
+@click.option("--force", is_flag=True, help="Even if its controller is running.")
+@click.pass_obj
+def server_forget(settings: Settings, system_id: str, force: bool) -> None:
+    """Withdraw every port SYSTEM_ID announces: the server is gone for good.
+
+    A stopped or crashed controller's ports stay announced, so that its endpoints keep
+    working; this is how the other servers are told to stop delivering to it.
+    """
+    from .model.errors import ModelError
+    from .model.servers import forget_server
+
+    async def forget() -> int:
+        db = await open_store(settings.store.url)
+        try:
+            return await forget_server(db, system_id, force=force)
+        finally:
+            await db.close()
+
+    try:
+        removed = asyncio.run(forget())
+    except ModelError as exc:
+        raise click.ClickException(str(exc)) from None
+    except StoreError as exc:
+        raise click.ClickException(f"{exc}; run it again to finish") from None
+    click.echo(f"server {system_id}: {removed} announcement(s) withdrawn")
 
 
 @main.group()

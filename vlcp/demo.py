@@ -136,7 +136,7 @@ async def _demo(
         for name, hv in hvs.items():
             store = await open_store(url)
             stores.append(store)
-            _, task = await start_agent(store, agent_config(hv, name))
+            _, task = start_agent(store, agent_config(hv, name))
             tasks.append(task)
             await wait_for_bridge(hv, task)
             echo(f"  {name}: netns {hv.netns}, VTEP {hv.vtep_ip}, agent running")

@@ -59,12 +59,9 @@ class ApiServer:
             await asyncio.wait_for(self.task, 10)
 
 
-async def start_agent(
-    store: Store, config: AgentConfig, *, ttl: float = 5.0
-) -> tuple[Agent, asyncio.Task[None]]:
-    """An agent on its own store session, running as a task (cancel it to stop)."""
-    session = await store.open_session(ttl=ttl)
-    agent = Agent(store, config, session)
+def start_agent(store: Store, config: AgentConfig) -> tuple[Agent, asyncio.Task[None]]:
+    """An agent running as a task (cancel it to stop); it keeps its own presence."""
+    agent = Agent(store, config)
     return agent, asyncio.create_task(agent.run(), name=f"agent {config.node_name}")
 
 

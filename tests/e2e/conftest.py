@@ -88,8 +88,7 @@ async def cloud_factory(
         for name, hv in zip(names, hvs, strict=True):
             store = await open_store(url)
             stores.append(store)
-            session = await store.open_session(ttl=5)
-            agent = Agent(store, agent_config(hv, name, listen=listen), session)
+            agent = Agent(store, agent_config(hv, name, listen=listen))
             task = asyncio.create_task(agent.run())
             server = Server(name, hv, agent, task, store)
             started.append(server)

@@ -45,8 +45,7 @@ async def test_a_listening_agent_serves_its_switch_and_survives_a_restart(cloud_
     hv0.task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await hv0.task
-    session = await hv0.store.open_session(ttl=5)
-    agent = Agent(hv0.store, agent_config(hv0.hv, "hv0", listen=True), session)
+    agent = Agent(hv0.store, agent_config(hv0.hv, "hv0", listen=True))
     hv0.task = asyncio.create_task(agent.run())
     assert await reachable(a1, IP2)  # flows stayed while no controller was there
     a3 = cloud.host("hv0", f"{IP3}/24", mac=MAC3, port="a3")

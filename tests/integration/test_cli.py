@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.lab.naming import unique_name
 from tests.lab.ovs import missing_tools
 
 VLCP = [sys.executable, "-m", "vlcp.cli"]
@@ -49,6 +50,34 @@ def test_run_announces_the_server_and_withdraws_on_sigterm(tmp_path: Path) -> No
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0, proc.stderr.read()
     assert servers(url) == []
+
+
+@pytest.mark.slow
+def test_run_rides_out_a_store_outage_longer_than_its_session(zookeeper, tmp_path: Path) -> None:
+    """Issue 9, defect 1: `vlcp run` exited once its session looked lost to it. It must
+    stay up through any outage and announce itself again when the store is back."""
+    url = f"zookeeper://{zookeeper.hosts}/{unique_name('cli')}?timeout=1&session_timeout=2"
+    env = {
+        **os.environ,
+        "VLCP_NODE_NAME": "hv-zk",
+        "VLCP_STORE__SESSION_TTL": "2",
+        "VLCP_API__LISTEN": free_listen(),
+    }
+    log = (tmp_path / "run.log").open("w")
+    proc = subprocess.Popen([*VLCP, "--store", url, "run"], env=env, stderr=log, text=True)
+    try:
+        wait_for(lambda: [s["key"] for s in servers(url)] == ["servers/hv-zk"])
+        zookeeper.kill()
+        time.sleep(3 * 2 + 1)  # the outage under test: 3x the session timeout
+        assert proc.poll() is None, (tmp_path / "run.log").read_text()
+        zookeeper.start()
+        wait_for(lambda: [s["key"] for s in servers(url)] == ["servers/hv-zk"], timeout=60)
+        assert proc.poll() is None, (tmp_path / "run.log").read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+        log.close()
+    assert code == 0, (tmp_path / "run.log").read_text()
 
 
 def free_listen() -> str:

@@ -7,6 +7,11 @@ that change are collected as they arrive; one task catches the view up with them
 each burst, hands the touched owners' flows to the reconciler, which sends only what
 changed, and once the switch holds them announces the ports that changed, in one store
 transaction. Every step costs what changed, not what the server holds.
+
+Nothing here depends on the store being reachable once the state is loaded: during an
+outage of any length the switch keeps its flows, local changes still reach it, and the
+announcements wait; the store's return catches everything up (see `Presence` for the
+server's liveness key and `announcer` for why port announcements are durable).
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
+from vlcp.model.keys import chassis_key, netports_key
 from vlcp.pipeline.compile import compile_owner, owners
 from vlcp.southbound.flow_manager import FlowManager
 from vlcp.southbound.openflow.server import OpenFlowServer
@@ -24,12 +29,14 @@ from vlcp.southbound.ovsdb.cache import ChangeSet
 from vlcp.southbound.ovsdb.client import OvsdbClient
 from vlcp.southbound.ovsdb.monitor import Monitor
 from vlcp.southbound.ovsdb.vswitch import BINDING_TABLES, DB, system_id
-from vlcp.store import Session, Store
+from vlcp.store import Store, StoreError
+from vlcp.store.presence import Presence
 
+from .announcer import Announcer, Location
 from .binding import BridgePorts, OvsPort, date_bindings
 from .bridge_setup import ensure_bridge
 from .mirror import Mirror
-from .view_builder import Identity, LocalView, netports_key
+from .view_builder import Identity, LocalView
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +67,18 @@ class AgentConfig:
     system_id: str | None = None
     """Default: OVSDB's Open_vSwitch external_ids:system-id, else the node name."""
     node_name: str = "localhost"
+    session_ttl: float = 10.0
+    """Seconds without this controller before its presence (`chassis/<id>`) vanishes."""
 
 
 class Agent:
     """One server's controller; `run()` until cancelled."""
 
-    def __init__(self, store: Store, config: AgentConfig, session: Session) -> None:
+    def __init__(self, store: Store, config: AgentConfig) -> None:
         self.store = store
         self.config = config
-        self.session = session
+        self.presence = Presence(store, config.session_ttl)
+        self.announcer: Announcer | None = None
         self.mirror = Mirror(store)
         self.ovsdb = OvsdbClient(config.ovsdb)
         self.monitor = Monitor(self.ovsdb, DB, BINDING_TABLES)
@@ -88,12 +98,9 @@ class Agent:
         """Local ports whose announcement (up, down, where) is still to be written."""
         self._undated: dict[str, OvsPort] = {}
         """Bindings dated in memory whose date is still to be written to OVSDB."""
-        self._announced: dict[str, str] = {}
-        """Local port -> the network it is announced in."""
-        self._statuses: set[str] = set()
-        """Ports whose `lport-status/` key this server wrote (up or down) in its session."""
-        self._deleted: set[str] = set()
-        """Logical ports deleted from the store since their status was last dealt with."""
+        self._announced: dict[str, str] | None = None
+        """Port -> the network this server announces it in; None until read from the store
+        (a restarted controller finds there what it announced before)."""
 
     async def run(self) -> None:
         await self.ovsdb.start()
@@ -110,8 +117,9 @@ class Agent:
         await ensure_bridge(
             self.ovsdb, self.monitor, cfg.bridge, cfg.datapath_type, cfg.vtep, controllers
         )
-        await self.session.put(
-            f"chassis/{self.identity.system_id}",
+        self.announcer = Announcer(self.store, self.identity.system_id)
+        await self.presence.put(
+            chassis_key(self.identity.system_id),
             {"vtep": cfg.vtep, "bridge": cfg.bridge, "node": cfg.node_name},
         )
         self.bridge = BridgePorts(self.monitor, cfg.bridge)
@@ -119,7 +127,7 @@ class Agent:
         self._names.update(self.bridge.ports)
         self.monitor.add_listener(self._on_ovsdb)
         self.mirror.add_listener(self._on_store)
-        tasks = [self.mirror.run(), self.flows.run(), self._converge()]
+        tasks = [self.presence.run(), self.mirror.run(), self.flows.run(), self._converge()]
         if cfg.openflow_listen:
             openflow = f"listening on {cfg.openflow_listen}"
         else:
@@ -132,6 +140,7 @@ class Agent:
                 for task in tasks:
                     group.create_task(task)
         finally:
+            await self.presence.close()
             await self.server.close()
             await self.monitor.stop()
             await self.ovsdb.close()
@@ -156,6 +165,10 @@ class Agent:
             await asyncio.sleep(BURST)
             try:
                 await self._apply()
+            except StoreError as exc:  # an outage: the switch is up to date, the store waits
+                log.warning("announcements wait for the store: %s", exc)
+                await asyncio.sleep(RETRY)
+                self._dirty.set()
             except Exception:  # keep the controller alive, and try again shortly
                 log.exception("could not apply the latest changes; retrying")
                 await asyncio.sleep(RETRY)
@@ -174,8 +187,6 @@ class Agent:
             kind, _, rest = key.partition("/")
             if kind == "netports" and rest.rpartition("/")[2] in view.ports:
                 self._unannounced.add(rest.rpartition("/")[2])  # replaced by another server
-            elif kind == "lport" and self.mirror.get(key) is None and rest in self._statuses:
-                self._deleted.add(rest)  # its status key is ours to forget
         bridge = self.monitor.find("Bridge", name=self.config.bridge)
         dpid = _datapath_id(bridge[0][1]) if bridge else None
         if dpid is None:
@@ -201,52 +212,62 @@ class Agent:
     async def _announce(self) -> None:
         """Mark installed ports up (and where they are); withdraw ports no longer here.
 
-        A few transactions per burst of changes, not per port (see `Session.put_many`).
-        A port yielded to a newer binding elsewhere is withdrawn the same way: its keys,
-        now the other server's, are left alone. A failure keeps the ports for next time.
+        A few transactions per burst of changes, not per port (see `Announcer`). Only what
+        differs from the store is written, so a restarted controller with nothing new
+        writes nothing. A port yielded to a newer binding elsewhere is withdrawn the same
+        way: its keys, now the other server's, are left alone. A failure keeps the ports
+        for next time.
         """
         assert self.identity is not None and self.local is not None
-        me = self.identity.system_id
-        up: dict[str, Any] = {}
-        gone: list[str] = []
-        down: dict[str, Any] = {}
-        now = time.time()
+        assert self.announcer is not None
+        announced = self._previously_announced()
+        up: dict[str, Location] = {}
+        gone: dict[str, str] = {}
         for port_id in self._unannounced:
             port = self.local.view.ports.get(port_id)
-            network = self._announced.get(port_id)
+            network = announced.get(port_id)
             if network is not None and (port is None or port.network != network):
-                gone.append(netports_key(network, port_id))
-                if port is None and self.mirror.get(f"lport/{port_id}") is not None:
-                    down[f"lport-status/{port_id}"] = {"state": "down", "host": me, "since": now}
+                gone[port_id] = network
             if port is not None:
-                key = netports_key(port.network, port_id)
                 entry = {
-                    "host": me,
+                    "host": self.identity.system_id,
                     "vtep": self.config.vtep,
                     "mac": port.mac,
                     "ip": port.ip,
                     "bound_at": self.local.bound_at(port_id),
                 }
-                if self.mirror.get(key) != entry:
-                    up[key] = entry
-                    up[f"lport-status/{port_id}"] = {"state": "up", "host": me, "since": now}
-        # A deleted port's status: the model deleted the key, but the session's records of
-        # it (owner, marker) are ours to remove, or they would pile up for its lifetime.
-        gone += [f"lport-status/{p}" for p in self._deleted if p not in self.local.view.ports]
-        await self.session.delete_many(gone)
-        await self.session.put_many(up)
-        await self.session.put_many(down, only_owned=True)
-        written = (k.partition("/") for k in (*up, *down))
-        self._statuses |= {port for kind, _, port in written if kind == "lport-status"}
-        self._statuses -= self._deleted
-        self._deleted.clear()
+                location = Location(port.network, entry)
+                if self.mirror.get(netports_key(port.network, port_id)) != entry:
+                    up[port_id] = location
+        now = time.time()
+        await self.announcer.withdraw(gone, now)
+        await self.announcer.announce(up, now)
         for port_id in self._unannounced:
             port = self.local.view.ports.get(port_id)
             if port is None:
-                self._announced.pop(port_id, None)
+                announced.pop(port_id, None)
             else:
-                self._announced[port_id] = port.network
+                announced[port_id] = port.network
         self._unannounced.clear()
+
+    def _previously_announced(self) -> dict[str, str]:
+        """What this server announced, read once from the loaded mirror after a start.
+
+        A port unplugged while the controller was down is still announced there; it is
+        queued, so the first announcement withdraws it. The one pass over the mirror's
+        index is paid once per start.
+        """
+        if self._announced is None:
+            assert self.identity is not None
+            me = self.identity.system_id
+            self._announced = {
+                port: network
+                for network, ports in self.mirror.netports.items()
+                for port, entry in ports.items()
+                if isinstance(entry, dict) and entry.get("host") == me
+            }
+            self._unannounced |= self._announced.keys()
+        return self._announced
 
 
 def _datapath_id(row: dict) -> int | None:

@@ -28,6 +28,7 @@ def agent_config(hv: Hypervisor, name: str, *, listen: bool = False) -> AgentCon
         vtep=hv.vtep_ip,
         system_id=name,
         node_name=name,
+        session_ttl=5.0,
     )
 
 

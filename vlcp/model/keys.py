@@ -131,9 +131,29 @@ def subnet_ip(subnet: str, ip: str) -> str:
     return f"{subnet_ips(subnet)}{text}"
 
 
+PORT_STATUSES = "lport-status/"
+
+
 def port_status(id: str) -> str:
-    """Written by the controller that binds the port: {"state", "host", "since"}."""
-    return f"lport-status/{id}"
+    """Written by the controller that binds the port: {"state", "host", "since"}.
+    Durable, like `netports_key`."""
+    return f"{PORT_STATUSES}{id}"
+
+
+NETPORTS = "netports/"
+"""Where each bound port is: `netports/<network>/<port>`, written by the controller that
+binds it ({"host", "vtep", "mac", "ip", "bound_at"}). Durable: a controller restart or a
+store outage never removes it; the binding server's own decisions do, and so does
+deleting the port or the operator forgetting the server (`vlcp server forget`)."""
+
+
+def netports_key(network: str, port: str) -> str:
+    return f"{NETPORTS}{network}/{port}"
+
+
+def chassis_key(system_id: str) -> str:
+    """A running controller's presence ({"vtep", "bridge", "node"}): a session key."""
+    return f"chassis/{system_id}"
 
 
 def _segment(value: str) -> str:

@@ -33,6 +33,7 @@ from .keys import (
     SUBNETS,
     lognet_mac,
     lognet_state,
+    netports_key,
     object_key,
     port_status,
     subnet_state,
@@ -152,3 +153,4 @@ async def delete_lport(txn: Transaction, id: str) -> None:
     await bump(txn, lognet_state(port["logicalnetwork"]), "ports", -1)
     txn.delete(object_key(LPORTS, id))
     txn.delete(port_status(id))
+    txn.delete(netports_key(port["logicalnetwork"], id))  # even if its server is down

@@ -262,20 +262,31 @@ class Session:
         return header
 
     async def _refresh_forever(self) -> None:
+        """Refresh until the backend says the liveness mark is gone, however long it is away.
+
+        Only the store can tell that a session expired: a client that cannot reach it has
+        no idea whether its ZooKeeper session, etcd lease or heartbeat deadline survived
+        (a ZooKeeper ensemble restarted as a whole keeps its sessions). So failures are
+        logged and retried, never taken for a loss; the answer comes when the store is back.
+        """
         backend = self.store.backend
-        last_ok = time.monotonic()
+        failing_since: float | None = None
         while not self._closed:
             await asyncio.sleep(self.ttl / 3)
             try:
                 if not await backend.live_refresh(self.id, self.ttl):
                     break
-                last_ok = time.monotonic()
             except StoreError as exc:
-                log.warning("session %s: refresh failed: %s", self.id, exc)
-                if time.monotonic() - last_ok > self.ttl:
-                    break
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    log.warning("session %s: refresh failed, retrying: %s", self.id, exc)
+                continue
+            if failing_since is not None:
+                away = time.monotonic() - failing_since
+                log.info("session %s: alive again after %.1f s without the store", self.id, away)
+                failing_since = None
         if not self._closed:
-            log.warning("session %s lost: its keys will be removed", self.id)
+            log.warning("session %s expired: the store removes its keys", self.id)
             self.lost.set()
 
     async def close(self) -> None:

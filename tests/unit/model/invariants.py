@@ -18,6 +18,10 @@ DERIVED = ("physnet-tag/", "physnet-port/", "physport-key/", "lognet-mac/", "sub
 STATES = ("physnet-state/", "lognet-state/", "subnet-state/")
 OBJECTS = ("physnet/", "physport/", "lognet/", "lport/", "subnet/", "router/")
 VNI_RANGES = "physnet-vni-ranges"
+REPORTED = ("lport-status/", "netports/")
+"""Written by controllers about the ports they bind (durable, unlike `LIVE`)."""
+LIVE = ("chassis/", "servers/")
+"""Presence keys of running processes."""
 
 
 def _ip_key(ip: str) -> str:
@@ -38,9 +42,10 @@ def check(values: dict[str, Any]) -> None:
     unknown = [
         k
         for k in values
-        if k != VNI_RANGES and not k.startswith((*DERIVED, *STATES, *OBJECTS, "lport-status/"))
+        if k != VNI_RANGES and not k.startswith((*DERIVED, *STATES, *OBJECTS, *REPORTED, *LIVE))
     ]
     assert not unknown, f"unexpected keys {unknown}"
+    _check_reports(values)
     physnets = _objects(values, "physnet/")
     physports = _objects(values, "physport/")
     lognets = _objects(values, "lognet/")
@@ -152,6 +157,25 @@ def check(values: dict[str, Any]) -> None:
         if k.startswith(STATES)
     }
     assert actual_states == states, _diff("state documents", states, actual_states)
+
+
+def _check_reports(values: dict[str, Any]) -> None:
+    """What controllers report is about ports that exist, in their own network, and a
+    port is located (netports) on the server its "up" status names."""
+    lports = _objects(values, "lport/")
+    located: dict[str, str] = {}
+    for key, entry in values.items():
+        if key.startswith("netports/"):
+            network, _, port = key.removeprefix("netports/").partition("/")
+            assert port in lports, f"{key}: announces a port that does not exist"
+            assert lports[port]["logicalnetwork"] == network, f"{key}: in the wrong network"
+            located[port] = entry["host"]
+    for port, status in _objects(values, "lport-status/").items():
+        assert port in lports, f"lport-status/{port}: the status of a port that does not exist"
+        if status["state"] == "up":
+            assert located.get(port) == status["host"], (
+                f"lport-status/{port}: up on {status['host']}, located on {located.get(port)}"
+            )
 
 
 def _diff(what: str, expected: dict, actual: dict) -> str:

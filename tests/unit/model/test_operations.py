@@ -414,15 +414,18 @@ async def test_list_filters_and_pages(net: Model) -> None:
         await net.list("logical-ports", limit=0)
 
 
-def _put(key: str, value: object):  # type: ignore[no-untyped-def]
+def _put(*pairs: object):  # type: ignore[no-untyped-def]
+    """A transaction writing key, value[, key, value...]."""
+
     async def write(txn: Transaction) -> None:
-        txn.put(key, value)
+        for key, value in zip(pairs[::2], pairs[1::2], strict=True):
+            txn.put(str(key), value)
 
     return write
 
 
 async def test_wait_port_up(net: Model) -> None:
-    await net.create("logical-ports", {"id": "w", "logicalnetwork": "n1"})
+    port = await net.create("logical-ports", {"id": "w", "logicalnetwork": "n1"})
     assert await net.port_status("w") is None
     with pytest.raises(TimedOut, match=r"logical port w is not up after 0.1 s"):
         await net.wait_port_up("w", 0.1)
@@ -432,7 +435,9 @@ async def test_wait_port_up(net: Model) -> None:
         await asyncio.sleep(0.2)
         await net.store.transact(_put("lport-status/w", {**status, "state": "down"}))
         await asyncio.sleep(0.1)
-        await net.store.transact(_put("lport-status/w", status))
+        # as a controller reports it: located on h1 and up there, in one transaction
+        located = {"host": "h1", "vtep": None, "mac": port["mac_address"], "ip": None}
+        await net.store.transact(_put("netports/n1/w", located, "lport-status/w", status))
 
     task = asyncio.create_task(later())
     started = time.monotonic()
