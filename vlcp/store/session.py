@@ -180,13 +180,8 @@ class Session:
         """Delete a key this session owns (a key since taken over by another is left)."""
         await self.delete_many([key])
 
-    async def put_many(self, items: Mapping[str, Any], *, only_owned: bool = False) -> None:
+    async def put_many(self, items: Mapping[str, Any]) -> None:
         """Set every key of `items` to its value and tie it to this session, atomically.
-
-        `only_owned`: write only the keys that still exist and that this session still
-        owns, leaving alone those another session has taken over (a server marking "down"
-        a port that has since come up on another server must not overwrite that server's
-        "up") and never re-creating one deleted meanwhile (the port itself deleted).
 
         Every key and value is checked before anything is written. The keys are written in
         one transaction when they fit the transaction limits: at most `BATCH_KEYS` (333)
@@ -215,14 +210,6 @@ class Session:
 
             async def write(txn: Transaction, batch: list[str] = batch) -> None:
                 await self._header(txn)
-                if only_owned:
-                    owners = await txn.get_many(owner_key(key) for key in batch)
-                    current = await txn.get_many(batch)
-                    batch = [
-                        key
-                        for key in batch
-                        if owners[owner_key(key)] == self.id and current[key] is not None
-                    ]
                 for key in batch:
                     txn.put(owner_key(key), self.id)
                     txn.put(marker_key(self.id, key), key)

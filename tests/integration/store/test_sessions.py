@@ -54,32 +54,6 @@ async def test_a_key_taken_over_by_a_new_session_outlives_the_old_one(store: Sto
     assert (await store.read(["chassis/hv"])).values == {}
 
 
-async def test_only_owned_writes_leave_keys_taken_over_by_another_session(store: Store) -> None:
-    old = await store.open_session(ttl=5)
-    await old.put_many({"status/p1": "up on old", "status/p2": "up on old"})
-    new = await store.open_session(ttl=5)
-    await new.put("status/p1", "up on new")  # p1 moved to the new session's server
-    await old.put_many({"status/p1": "down", "status/p2": "down"}, only_owned=True)
-    found = (await store.read(["status/p1", "status/p2"])).values
-    assert found == {"status/p1": "up on new", "status/p2": "down"}
-    await new.close()
-    await old.close()
-
-
-async def test_only_owned_writes_never_recreate_a_key_deleted_meanwhile(store: Store) -> None:
-    session = await store.open_session(ttl=5)
-    await session.put_many({"status/p1": "up", "status/p2": "up"})
-
-    async def delete_p1(txn) -> None:  # the port deleted through the model
-        txn.delete("status/p1")
-
-    await store.transact(delete_p1)
-    await session.put_many({"status/p1": "down", "status/p2": "down"}, only_owned=True)
-    found = (await store.read(["status/p1", "status/p2"])).values
-    assert found == {"status/p2": "down"}
-    await session.close()
-
-
 async def test_reaping_is_idempotent_across_processes(store: Store, target, open_stores) -> None:
     other = await open_stores(target.url)
     session = await store.open_session(ttl=5)
