@@ -17,7 +17,7 @@ from . import __version__
 from .agent.vtep import resolve_vtep
 from .cli_client import register_client_commands
 from .config import Settings, load_settings
-from .store import Resync, StoreError, open_store
+from .store import Resync, Store, StoreError, StoreUnavailable, open_store
 from .store.presence import Presence
 
 log = logging.getLogger("vlcp")
@@ -70,7 +70,7 @@ async def _serve(settings: Settings, host: str, port: int, vtep: str | None) -> 
     from .agent.agent import AgentConfig
     from .serve import ApiServer, start_agent, stop_tasks
 
-    store = await open_store(settings.store.url)
+    store = await _open_store_patiently(settings.store.url)
     api = ApiServer(store, host, port, settings.api.token) if settings.api.enabled else None
     presence = Presence(store, settings.store.session_ttl)
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(presence.run(), name="presence")]
@@ -133,6 +133,20 @@ async def _serve(settings: Settings, host: str, port: int, vtep: str | None) -> 
         if api is not None:
             await api.stop()
         await store.close()
+
+
+async def _open_store_patiently(url: str, retry: float = 1.0) -> Store:
+    """The store, waiting for it if it is unreachable: a server that boots during a store
+    outage runs its controller as soon as the store is back, without a restart loop."""
+    waiting = False
+    while True:
+        try:
+            return await open_store(url)
+        except StoreUnavailable as exc:
+            if not waiting:
+                log.warning("waiting for the store: %s", exc)
+                waiting = True
+            await asyncio.sleep(retry)
 
 
 @main.command()

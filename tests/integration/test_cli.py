@@ -80,6 +80,25 @@ def test_run_rides_out_a_store_outage_longer_than_its_session(zookeeper, tmp_pat
     assert code == 0, (tmp_path / "run.log").read_text()
 
 
+@pytest.mark.slow
+def test_run_started_while_the_store_is_down_waits_for_it(zookeeper, tmp_path: Path) -> None:
+    url = f"zookeeper://{zookeeper.hosts}/{unique_name('cli')}?timeout=1&session_timeout=2"
+    env = {**os.environ, "VLCP_NODE_NAME": "hv-late", "VLCP_API__LISTEN": free_listen()}
+    log_path = tmp_path / "run.log"
+    zookeeper.kill()
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([*VLCP, "--store", url, "run"], env=env, stderr=log, text=True)
+    try:
+        wait_for(lambda: "waiting for the store" in log_path.read_text())
+        assert proc.poll() is None, log_path.read_text()
+        zookeeper.start()
+        wait_for(lambda: [s["key"] for s in servers(url)] == ["servers/hv-late"], timeout=60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+    assert code == 0, log_path.read_text()
+
+
 def free_listen() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
