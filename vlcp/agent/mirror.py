@@ -19,8 +19,9 @@ from vlcp.store import Resync, Store
 
 log = logging.getLogger(__name__)
 
-PREFIXES = ("physnet/", "physport/", "lognet/", "lport/", "subnet/", "netports/", "chassis/")
-"""Objects the pipeline needs, where ports are (`netports/<network>/<port>`) and servers."""
+PREFIXES = ("physnet/", "physport/", "lognet/", "lport/", "subnet/", "netports/")
+"""Objects the pipeline needs and where ports are (`netports/<network>/<port>`). Not the
+servers' presence (`chassis/`): whether a controller runs changes no flow anywhere."""
 
 Listener = Callable[[set[str]], None]
 
