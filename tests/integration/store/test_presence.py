@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from vlcp.store import Store, StoreUnavailable
+from vlcp.store import Session, Store, StoreUnavailable
 from vlcp.store.presence import Presence
 from vlcp.store.session import SESSIONS_PREFIX, registry_key
 
@@ -33,13 +33,16 @@ async def running() -> AsyncIterator[list[tuple[Presence, asyncio.Task[None]]]]:
         await presence.close()
 
 
-async def _join(store: Store, running: list, key: str) -> Presence:
+async def _join(url: str, open_stores, running: list, key: str) -> tuple[Store, Presence, Session]:
+    """A store and a running presence holding `key`, with its first session."""
+    store = await open_stores(url)
     presence = Presence(store, TTL, retry=0.1)
     task = asyncio.create_task(presence.run())
     running.append((presence, task))
     await presence.put(key, {"alive": True})
     await asyncio.wait_for(presence.joined.wait(), 30)
-    return presence
+    assert presence.session is not None
+    return store, presence, presence.session
 
 
 async def _holds(store: Store, key: str, timeout: float = 60.0) -> None:
@@ -56,10 +59,7 @@ async def _holds(store: Store, key: str, timeout: float = 60.0) -> None:
 async def test_an_outage_longer_than_every_timeout_is_ridden_out(
     server_target, open_stores, running
 ) -> None:
-    store = await open_stores(server_target.url)
-    presence = await _join(store, running, "servers/hv1")
-    first = presence.session
-    assert first is not None
+    store, presence, first = await _join(server_target.url, open_stores, running, "servers/hv1")
     server_target.kill()
     # Waiting is the point here: the store stays away for 3x the session's ttl.
     await asyncio.sleep(3 * TTL + 1)
@@ -77,10 +77,7 @@ async def test_an_outage_longer_than_every_timeout_is_ridden_out(
 async def test_a_session_the_store_expired_is_replaced_with_the_same_keys(
     target, open_stores, running
 ) -> None:
-    store = await open_stores(target.url)
-    presence = await _join(store, running, "chassis/hv2")
-    first = presence.session
-    assert first is not None
+    store, presence, first = await _join(target.url, open_stores, running, "chassis/hv2")
     await store.backend.live_end(first.id)  # the store forgets it, as on expiry
     await asyncio.wait_for(first.lost.wait(), 30)
     await asyncio.wait_for(presence.joined.wait(), 30)
