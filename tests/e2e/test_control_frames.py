@@ -35,7 +35,7 @@ from scapy.packet import Packet, Raw
 
 from tests.lab.ovs import UNDERLAY_BRIDGE, missing_tools
 
-from .test_l2_tenants import ADDRESSES, describe_tenants
+from .tenants import ADDRESSES, describe_tenants
 
 pytestmark = [
     pytest.mark.root,
@@ -99,7 +99,7 @@ async def cloud(cloud_factory):
     # frame leaked onto the VLAN from C: let the "wire" carry whatever the trunk sends.
     for server in cloud.servers.values():
         server.hv.vsctl("set", "bridge", UNDERLAY_BRIDGE, "other_config:forward-bpdu=true")
-    await describe_tenants(cloud.model)
+    await describe_tenants(cloud.api)
     return cloud
 
 
@@ -114,7 +114,7 @@ async def plug(cloud, tenant: str) -> dict:
         mac, ip = ADDRESSES[n - 1]
         hosts[role] = cloud.host(server, f"{ip}/24", mac=mac, port=f"{tenant}{n}")
     for n in range(1, len(PLACEMENT) + 1):
-        await cloud.model.wait_port_up(f"{tenant}{n}", timeout=30)
+        await cloud.api.wait_port_up(f"{tenant}{n}", timeout=30)
     for role in ("B", "C"):
         assert await asyncio.to_thread(hosts["A"].ping_ok, hosts[role].ip, deadline=10), role
     return hosts
@@ -174,7 +174,7 @@ async def test_control_frames_and_group_sources_from_the_underlay_are_dropped(
     """The same frames arriving at hv0 from the underlay, as if C's server had sent them."""
     hosts = await plug(cloud, tenant)
     c = hosts["C"]
-    network = await cloud.model.get("logical-networks", f"net-{tenant}")
+    network = await cloud.api.get("logical-networks", f"net-{tenant}")
     hv0, hv1 = cloud.servers["hv0"].hv, cloud.servers["hv1"].hv
     marker = os.urandom(8)
     captures = {role: hosts[role].capture() for role in ("A", "B")}
@@ -195,7 +195,7 @@ async def test_only_servers_with_ports_in_the_network_may_tunnel_into_it(cloud) 
     C's server the same frame with another marker: A and B get the second, never the first."""
     hosts = await plug(cloud, "a")
     c = hosts["C"]
-    network = await cloud.model.get("logical-networks", "net-a")
+    network = await cloud.api.get("logical-networks", "net-a")
     hv0, hv1 = cloud.servers["hv0"].hv, cloud.servers["hv1"].hv
     stranger, peer = os.urandom(8), os.urandom(8)
     captures = {role: hosts[role].capture() for role in ("A", "B")}

@@ -15,6 +15,8 @@ from scapy.packet import Raw
 
 from tests.lab.ovs import missing_tools
 
+from .tenants import IP1, IP2, MAC1
+
 pytestmark = [
     pytest.mark.root,
     pytest.mark.slow,
@@ -22,55 +24,6 @@ pytestmark = [
         os.geteuid() != 0 or bool(missing_tools()), reason="needs root and the OVS tools"
     ),
 ]
-
-MAC1, MAC2, MAC3 = "02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03"
-IP1, IP2, IP3 = "10.0.0.1", "10.0.0.2", "10.0.0.3"
-ADDRESSES = ((MAC1, IP1), (MAC2, IP2), (MAC3, IP3))
-SERVERS = ["hv0", "hv1", "hv2"]
-
-
-async def describe_tenants(model) -> None:
-    """Tenant A on VXLAN, tenant B on VLAN, with identical addresses."""
-    await model.create(
-        "physical-networks", {"id": "vx", "type": "vxlan", "vnirange": [[5000, 5999]]}
-    )
-    await model.create("physical-networks", {"id": "vl", "type": "vlan", "vlanrange": [[100, 199]]})
-    await model.create("physical-ports", {"physicalnetwork": "vl", "name": "trunk0"})
-    for tenant, physnet in (("a", "vx"), ("b", "vl")):
-        await model.create("logical-networks", {"id": f"net-{tenant}", "physicalnetwork": physnet})
-        await model.create(
-            "subnets",
-            {"id": f"sub-{tenant}", "logicalnetwork": f"net-{tenant}", "cidr": "10.0.0.0/24"},
-        )
-        for n, (mac, ip) in enumerate(ADDRESSES, start=1):
-            await model.create(
-                "logical-ports",
-                {
-                    "id": f"{tenant}{n}",
-                    "logicalnetwork": f"net-{tenant}",
-                    "subnet": f"sub-{tenant}",
-                    "mac_address": mac,
-                    "ip_address": ip,
-                },
-            )
-
-
-@pytest.fixture
-async def tenants(cloud_factory):
-    cloud = await cloud_factory(SERVERS)
-    cloud.trunks("trunk0")
-    await describe_tenants(cloud.model)
-    hosts = {}
-    for tenant in "ab":
-        for n, (server, (mac, ip)) in enumerate(zip(SERVERS, ADDRESSES, strict=True), start=1):
-            hosts[f"{tenant}{n}"] = cloud.host(server, f"{ip}/24", mac=mac, port=f"{tenant}{n}")
-    for port in hosts:
-        await cloud.model.wait_port_up(port, timeout=30)
-    # OVS drops the first packet to a new tunnel peer while it resolves the peer's MAC on
-    # the underlay; a ping through each path first keeps that out of the isolation checks.
-    for src, dst in (("a1", "a2"), ("a1", "a3"), ("b1", "b2"), ("b1", "b3")):
-        assert await asyncio.to_thread(hosts[src].ping_ok, hosts[dst].ip, deadline=10), (src, dst)
-    return cloud, hosts
 
 
 async def test_each_tenant_reaches_its_own_hosts(tenants) -> None:

@@ -14,9 +14,10 @@ import os
 import pytest
 
 from tests.lab.ovs import missing_tools
+from tests.lab.waiting import eventually
 
-from .test_l2_tenants import IP1, IP2, MAC1, MAC2, describe_tenants
-from .test_live_changes import eventually, reachable
+from .tenants import IP1, IP2, MAC1, MAC2, describe_tenants
+from .test_live_changes import reachable
 
 pytestmark = [
     pytest.mark.root,
@@ -29,8 +30,8 @@ pytestmark = [
 IP4, MAC4 = "10.0.0.4", "02:00:00:00:00:04"
 
 
-async def host_of(model, port: str) -> str | None:
-    status = await model.port_status(port)
+async def host_of(cloud, port: str) -> str | None:
+    status = await cloud.port_status(port)
     return status["host"] if status and status["state"] == "up" else None
 
 
@@ -49,9 +50,9 @@ async def test_the_newest_binding_wins_and_the_old_one_serves_again_when_it_goes
     cloud_factory,
 ) -> None:
     cloud = await cloud_factory(["hv0", "hv1", "hv2"])
-    model = cloud.model
-    await describe_tenants(model)
-    await model.create(
+    api = cloud.api
+    await describe_tenants(api)
+    await api.create(
         "logical-ports",
         {"id": "a4", "logicalnetwork": "net-a", "subnet": "sub-a", "mac_address": MAC4,
          "ip_address": IP4},
@@ -59,14 +60,14 @@ async def test_the_newest_binding_wins_and_the_old_one_serves_again_when_it_goes
     peer = cloud.host("hv0", f"{IP1}/24", mac=MAC1, port="a1")
     neighbour = cloud.host("hv1", f"{IP2}/24", mac=MAC2, port="a2")  # beside the old location
     old = cloud.host("hv1", f"{IP4}/24", mac=MAC4, port="a4")
-    await model.wait_port_up("a4", timeout=30)
-    assert await host_of(model, "a4") == "hv1"
+    await api.wait_port_up("a4", timeout=30)
+    assert await host_of(cloud, "a4") == "hv1"
     assert await pings_arrive(peer, old, IP4)
 
     new = cloud.host("hv2", f"{IP4}/24", mac=MAC4, port="a4")  # hv1's is still plugged
 
     async def moved() -> bool:
-        return await host_of(model, "a4") == "hv2"
+        return await host_of(cloud, "a4") == "hv2"
 
     await eventually(moved)
     for source in (peer, neighbour):  # from another server, and from the old one itself
@@ -76,7 +77,7 @@ async def test_the_newest_binding_wins_and_the_old_one_serves_again_when_it_goes
     new.stop()
 
     async def back() -> bool:
-        return await host_of(model, "a4") == "hv1"
+        return await host_of(cloud, "a4") == "hv1"
 
     await eventually(back)
     assert await pings_arrive(peer, old, IP4)

@@ -29,27 +29,27 @@ PORTS = {  # port: (server, network, mac, ip)
 async def test_native_crosses_servers_and_local_stays_home(cloud_factory) -> None:
     cloud = await cloud_factory(["hv0", "hv1"])
     cloud.trunks("trunk0")
-    model = cloud.model
-    await model.create("physical-networks", {"id": "nat", "type": "native"})
-    await model.create("physical-ports", {"physicalnetwork": "nat", "name": "trunk0"})
-    await model.create("physical-networks", {"id": "loc", "type": "local"})
+    api = cloud.api
+    await api.create("physical-networks", {"id": "nat", "type": "native"})
+    await api.create("physical-ports", {"physicalnetwork": "nat", "name": "trunk0"})
+    await api.create("physical-networks", {"id": "loc", "type": "local"})
     for network, physnet, cidr in (
         ("net-n", "nat", "10.1.0.0/24"),
         ("net-l", "loc", "10.2.0.0/24"),
     ):
-        await model.create("logical-networks", {"id": network, "physicalnetwork": physnet})
-        await model.create(
+        await api.create("logical-networks", {"id": network, "physicalnetwork": physnet})
+        await api.create(
             "subnets", {"id": f"sub-{network}", "logicalnetwork": network, "cidr": cidr}
         )
     hosts = {}
     for port, (server, network, mac, ip) in PORTS.items():
-        await model.create(
+        await api.create(
             "logical-ports",
             {"id": port, "logicalnetwork": network, "mac_address": mac, "ip_address": ip},
         )
         hosts[port] = cloud.host(server, f"{ip}/24", mac=mac, port=port)
     for port in PORTS:
-        await model.wait_port_up(port, timeout=30)
+        await api.wait_port_up(port, timeout=30)
 
     async def ping(src: str, dst: str, deadline: float) -> bool:
         return await asyncio.to_thread(hosts[src].ping_ok, hosts[dst].ip, deadline=deadline)

@@ -1,21 +1,19 @@
-"""Agents that listen for their switch (`[agent] openflow_listen`) rather than dial it.
+"""Controllers that listen for their switch (`[agent] openflow_listen`) rather than dial it.
 
 The bridge's controller becomes the configured target, packets flow across servers, and
-a restarted agent is reconnected to by vswitchd and serves changes made after it.
+a restarted controller is reconnected to by vswitchd and serves changes made after it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 import pytest
 
 from tests.lab.ovs import missing_tools
-from vlcp.agent.agent import Agent
 from vlcp.lab.servers import BRIDGE, agent_config
 
-from .test_l2_tenants import IP1, IP2, IP3, MAC1, MAC2, MAC3, describe_tenants
+from .tenants import IP1, IP2, IP3, MAC1, MAC2, MAC3, describe_tenants
 from .test_live_changes import reachable
 
 pytestmark = [
@@ -27,9 +25,11 @@ pytestmark = [
 ]
 
 
-async def test_a_listening_agent_serves_its_switch_and_survives_a_restart(cloud_factory) -> None:
+async def test_a_listening_controller_serves_its_switch_and_survives_a_restart(
+    cloud_factory,
+) -> None:
     cloud = await cloud_factory(["hv0", "hv1"], listen=True)
-    await describe_tenants(cloud.model)
+    await describe_tenants(cloud.api)
     hv0 = cloud.servers["hv0"]
     target = agent_config(hv0.hv, "hv0", listen=True).openflow_listen
     controllers = hv0.hv.vsctl("get-controller", BRIDGE).split()
@@ -38,16 +38,14 @@ async def test_a_listening_agent_serves_its_switch_and_survives_a_restart(cloud_
     a1 = cloud.host("hv0", f"{IP1}/24", mac=MAC1, port="a1")
     cloud.host("hv1", f"{IP2}/24", mac=MAC2, port="a2")
     for port in ("a1", "a2"):
-        await cloud.model.wait_port_up(port, timeout=30)
+        await cloud.api.wait_port_up(port, timeout=30)
     assert await reachable(a1, IP2)
 
-    # restart hv0's agent: vswitchd dials the new one, which serves a port plugged after
-    hv0.task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await hv0.task
-    agent = Agent(hv0.store, agent_config(hv0.hv, "hv0", listen=True))
-    hv0.task = asyncio.create_task(agent.run())
+    # restart hv0's controller: vswitchd dials the new one, which serves a port plugged after
+    hv0.controller.stop()
+    hv0.controller.start()
+    await hv0.controller.ready(cloud.store)
     assert await reachable(a1, IP2)  # flows stayed while no controller was there
     a3 = cloud.host("hv0", f"{IP3}/24", mac=MAC3, port="a3")
-    await cloud.model.wait_port_up("a3", timeout=30)
+    await cloud.api.wait_port_up("a3", timeout=30)
     assert await reachable(a3, IP2)

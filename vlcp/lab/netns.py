@@ -144,15 +144,17 @@ def pid_cmdline(pid: int) -> str:
     return raw.replace(b"\0", b" ").decode(errors="replace").strip()
 
 
-def kill_pid(pid: int, marker: str, *, timeout: float = 5.0) -> None:
+def kill_pid(pid: int, marker: str, *, timeout: float = 5.0, crash: bool = False) -> None:
     """Stop one process we started: SIGTERM, bounded wait, then SIGKILL.
 
+    ``crash``: SIGKILL at once, as a crash looks to its peers (nothing gets to clean up).
     ``marker`` must appear in the process's command line; this guards against killing an
     unrelated process that reused the PID after ours exited.
     """
     if not pid_alive(pid) or marker not in pid_cmdline(pid):
         return
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 2.0)):
+    steps = ((signal.SIGTERM, timeout), (signal.SIGKILL, 2.0))
+    for sig, wait in steps[1:] if crash else steps:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
         try:
@@ -230,12 +232,12 @@ def register_process(ref: ProcessRef) -> ProcessRef:
     return ref
 
 
-def stop_process(ref: ProcessRef, *, timeout: float = 5.0) -> None:
-    """Stop a registered process by its PID and forget it."""
+def stop_process(ref: ProcessRef, *, timeout: float = 5.0, crash: bool = False) -> None:
+    """Stop a registered process by its PID (SIGKILL at once if ``crash``) and forget it."""
     try:
         pid = ref.current_pid()
         if pid is not None:
-            kill_pid(pid, ref.marker, timeout=timeout)
+            kill_pid(pid, ref.marker, timeout=timeout, crash=crash)
     finally:
         REGISTRY.drop("processes", ref)
 

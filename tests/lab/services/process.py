@@ -137,7 +137,12 @@ class ManagedProcess:
         self._terminated = False
 
     def start(self) -> None:
-        """Spawn the child; its own session keeps a terminal Ctrl-C from killing it mid-test."""
+        """Spawn the child; its own session keeps a terminal Ctrl-C from killing it mid-test.
+
+        May be called again once the child exited (a restart); never while it runs.
+        """
+        if self.running:
+            raise ServiceError(f"{self.argv} is already running (pid {self.pid})")
         if shutil.which(self.argv[0]) is None:
             raise ServiceError(
                 f"{self.argv[0]!r} not found; run scripts/install-debian-packages.sh"
@@ -152,8 +157,16 @@ class ManagedProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        self._terminated = False  # a restarted child gets its own SIGTERM
         with _LIVE_LOCK:
             _LIVE.add(self)
+
+    def read_output(self) -> str:
+        """What the child wrote so far (stdout and stderr; "" before it wrote anything)."""
+        try:
+            return self.output.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
 
     @property
     def pid(self) -> int | None:

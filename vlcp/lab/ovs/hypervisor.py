@@ -110,13 +110,32 @@ class Hypervisor(NamespaceObject, RundirOwner):
             raise RuntimeError(f"{self!r} stop: " + "; ".join(errors))
 
     def restart_vswitchd(self) -> None:
-        """Stop and start ovs-vswitchd (the DB stays), as an upgrade or crash would.
+        """Stop and start ovs-vswitchd (the DB stays), as an upgrade would.
 
         OpenFlow flows are lost (they live in vswitchd), bridge configuration is not.
+        """
+        self._stop_daemon("ovs-vswitchd")
+        self.start_vswitchd()
+
+    def kill_vswitchd(self) -> None:
+        """SIGKILL ovs-vswitchd by its PID, as a crash would: its flows and datapath go,
+        the DB and ovsdb-server stay. :meth:`start_vswitchd` brings it back."""
+        self._stop_daemon("ovs-vswitchd", crash=True)
+
+    def kill(self) -> None:
+        """SIGKILL both OVS daemons by PID, as a server that lost power looks to its peers.
+
+        The namespace and its interfaces stay until :meth:`stop`.
+        """
+        for daemon in ("ovs-vswitchd", "ovsdb-server"):
+            self._stop_daemon(daemon, crash=True)
+
+    def start_vswitchd(self) -> None:
+        """Start ovs-vswitchd on the existing DB, after a stop or a kill.
+
         Addresses put on bridge taps (the VTEP IP) are put back, because the taps are
         recreated and the tunnel code needs that kernel route.
         """
-        self._stop_daemon("ovs-vswitchd")
         self._start_vswitchd()
         for bridge, cidrs in self._bridge_addresses.items():
             wait_until(lambda b=bridge: link_exists(self.netns, b), message=f"tap {bridge}")
@@ -144,11 +163,11 @@ class Hypervisor(NamespaceObject, RundirOwner):
         self._daemons[binary] = register_daemon(self.dir, binary)
         start_daemon(self.dir, binary, *args, netns=self.netns, env=self._ovs_env())
 
-    def _stop_daemon(self, binary: str) -> None:
+    def _stop_daemon(self, binary: str, *, crash: bool = False) -> None:
         """Stop one of our daemons by its PID (and forget it) if it was started."""
         ref = self._daemons.pop(binary, None)
         if ref is not None:
-            stop_process(ref)
+            stop_process(ref, crash=crash)
 
     def _start_ovsdb_server(self) -> None:
         """ovsdb-server on a unix socket only; manager_options lets tests add remotes."""
