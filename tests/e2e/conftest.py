@@ -97,7 +97,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path, session_ttl: float
     """Every end-to-end test runs on the embedded store and on a ZooKeeper ensemble."""
     if request.param == "sqlite":
         return f"sqlite://{tmp_path}/{unique_name('s')}.db"
-    ensemble = request.getfixturevalue("zookeeper_ensemble")
+    ensemble = request.getfixturevalue("zookeeper_ensemble_shared")
+    ensemble.start_all()  # no test stops a member; this only checks that a quorum serves
     query = f"timeout=5&session_timeout={session_ttl:g}"
     return f"zookeeper://{ensemble.hosts}/{unique_name('e2e')}?{query}"
 
@@ -137,8 +138,9 @@ async def cloud_factory(
         links = [connect_underlay(left, right) for left, right in itertools.pairwise(hvs)]
         servers = {}
         for name, hv in zip(names, hvs, strict=True):
-            controller = Controller(hv, name, tmp_path, store_url, session_ttl=session_ttl,
-                                    listen=listen)  # fmt: skip
+            controller = Controller(
+                hv, name, tmp_path, store_url, session_ttl=session_ttl, listen=listen
+            )
             processes.append(controller)
             controller.start()
             servers[name] = Server(name, hv, controller)

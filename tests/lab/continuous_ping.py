@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
+from tests.lab.pinger import DRAIN
 from tests.lab.services.process import ManagedProcess, ServiceError, wait_until
 from vlcp.lab.netns import netns_prefix
 from vlcp.lab.ovs import Host
@@ -22,8 +23,6 @@ from vlcp.lab.ovs import Host
 PINGER = Path(__file__).with_name("pinger.py")
 INTERVAL = 0.05
 """Seconds between requests: 20 per second."""
-DRAIN = 1.0
-"""What the pinger waits for late replies after SIGTERM (see :mod:`tests.lab.pinger`)."""
 
 
 @dataclass(frozen=True)

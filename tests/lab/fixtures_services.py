@@ -7,7 +7,8 @@ Scopes, and why:
   earlier test stopped or killed it. Tests share its data, so use unique keys and paths
   (``vlcp.lab.naming.unique_name``).
 * ``zookeeper_ensemble``, ``etcd_cluster``: fresh per test, because tests kill members and
-  a half-dead cluster must never leak into the next test.
+  a half-dead cluster must never leak into the next test. ``zookeeper_ensemble_shared`` is
+  for tests that leave its members alone.
 
 Finalizers always stop what they started; ``pytest_unconfigure`` and an ``atexit`` hook in
 :mod:`tests.lab.services` stop anything left, also after Ctrl-C.
@@ -48,6 +49,18 @@ def zookeeper_shared() -> Iterator[ZooKeeperServer]:
 def zookeeper(zookeeper_shared: ZooKeeperServer) -> ZooKeeperServer:
     """A running standalone ZooKeeper; connect kazoo to ``zookeeper.hosts``."""
     return zookeeper_shared.ensure_running()
+
+
+@pytest.fixture(scope="session")
+def zookeeper_ensemble_shared() -> Iterator[ZooKeeperEnsemble]:
+    """The session's 3-member ensemble, for tests that never stop its members (end-to-end
+    tests, each in its own chroot): three JVMs start once, not once per test."""
+    ensemble = ZooKeeperEnsemble(size=3)
+    try:
+        ensemble.start_all()
+        yield ensemble
+    finally:
+        ensemble.close()
 
 
 @pytest.fixture
