@@ -110,26 +110,30 @@ async def observe(
     directory: Path,
 ) -> AsyncIterator[Observation]:
     """Continuous pings over `pairs` and flow monitors on `switches` for the block's span."""
-    watchers = {
-        s: FlowWatcher(cloud.servers[s].hv, BRIDGE, directory, label=s).start() for s in switches
-    }
+    watchers: dict[str, FlowWatcher] = {}
     observation = Observation(watchers)
     pings: dict[str, ContinuousPing] = {}
     try:
+        for server in switches:
+            watchers[server] = FlowWatcher(
+                cloud.servers[server].hv, BRIDGE, directory, label=server
+            )
+            watchers[server].start()
         for pair in pairs:
             src, dst = (hosts[name] for name in pair)
             works = await asyncio.to_thread(src.ping_ok, dst.ip, deadline=10)
             assert works, f"{label(pair)} does not work to begin with"
-            pings[label(pair)] = ContinuousPing(src, dst.ip, directory, label=label(pair)).start()
+            pings[label(pair)] = ContinuousPing(src, dst.ip, directory, label=label(pair))
+            pings[label(pair)].start()
         yield observation
     finally:
         observation.ended_early = [s for s, w in watchers.items() if not w.running]
         for ping in pings.values():  # all stop sending at once, then each drains
             ping.terminate()
-        for name, ping in pings.items():
-            observation.pings[name] = await asyncio.to_thread(ping.stop)
         for watcher in watchers.values():
             watcher.stop()
+        for name, ping in pings.items():
+            observation.pings[name] = await asyncio.to_thread(ping.stop)
 
 
 async def holdings(cloud: Cloud, servers: Iterable[str]) -> dict[str, set[int]]:
