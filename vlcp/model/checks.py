@@ -23,6 +23,9 @@ VNI_BOUNDS = (1, (1 << 24) - 1)
 MTU_BOUNDS = (68, 65535)
 LEASE_BOUNDS = (1, (1 << 32) - 1)
 DHCP_OPTION_BOUNDS = (1, 254)
+MAX_ADDRESS_PAIRS = 10
+"""Allowed address pairs per logical port: each costs two flows on the port's server, and
+the uses (a VRRP/keepalived address, a container or VPN range behind a VM) need a few."""
 
 EXTRA_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 EXTRA_NAME_PATTERN = f"^{EXTRA_NAME.pattern}$"
@@ -136,6 +139,62 @@ def host_in(address: IPAddress, network: IPNetwork, field: str, owner: str) -> I
             field=field,
         )
     return address
+
+
+def source_network(value: str, field: str) -> IPNetwork:
+    """An address or network (CIDR, no host bits) a port may send from: unicast only."""
+    network = cidr(value, field) if "/" in value else ipaddress.ip_network(ip(value, field))
+    single = network.num_addresses == 1
+    address = network.network_address
+    if network.is_multicast or network.is_loopback:
+        kind = "multicast" if network.is_multicast else "loopback"
+        raise Invalid(
+            f"{field}: {value} is {kind}; a port sends from unicast addresses", field=field
+        )
+    if single and (address.is_unspecified or address == ipaddress.IPv4Address("255.255.255.255")):
+        raise Invalid(
+            f"{field}: {value} is not a source address (DHCP clients may use 0.0.0.0 anyway)",
+            field=field,
+        )
+    return network
+
+
+def address_pairs(value: list[Any], field: str = "allowed_address_pairs") -> list[dict[str, str]]:
+    """[{"ip_address": address or CIDR, "mac_address": MAC (optional)}], canonical, distinct.
+
+    A single address is stored without a prefix length ("10.0.0.9", not "10.0.0.9/32"), a
+    MAC in lower case with ':'; a pair without a MAC means the port's own MAC (it follows
+    the port if its MAC changes).
+    """
+    if len(value) > MAX_ADDRESS_PAIRS:
+        raise Invalid(
+            f"{field}: {len(value)} pairs, at most {MAX_ADDRESS_PAIRS} are allowed", field=field
+        )
+    result: list[dict[str, str]] = []
+    seen: dict[tuple[str, str | None], int] = {}
+    for index, item in enumerate(value):
+        where = f"{field}[{index}]"
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("ip_address"), str)
+            or not isinstance(item.get("mac_address"), str | None)
+            or not set(item) <= {"ip_address", "mac_address"}
+        ):
+            raise Invalid(
+                f'{where}: a pair is {{"ip_address": ..., "mac_address": ...}}', field=where
+            )
+        network = source_network(item["ip_address"], f"{where}.ip_address")
+        pair = {
+            "ip_address": str(network.network_address if network.num_addresses == 1 else network)
+        }
+        if item.get("mac_address") is not None:
+            pair["mac_address"] = mac(item["mac_address"], f"{where}.mac_address")
+        key = (pair["ip_address"], pair.get("mac_address"))
+        if key in seen:
+            raise Invalid(f"{where}: repeats {field}[{seen[key]}]", field=where)
+        seen[key] = index
+        result.append(pair)
+    return result
 
 
 def hostname(value: str, field: str = "hostname") -> str:

@@ -4,6 +4,10 @@ The MAC is unique in the network (`lognet-mac/<lognet>/<mac>`), generated when n
 the IP address is held in its subnet (`subnet-ip/...`), first free in the pool when not
 given. Creating a port writes `lognet-state/<lognet>` (its port count), so it conflicts
 with a concurrent deletion of the network instead of leaving an orphan.
+
+Allowed address pairs (more sources the port may send from) are checked and stored in
+canonical form, and reserve nothing: a VRRP address and its MAC are meant to be listed
+on several ports.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import random
 from typing import Any
+
+from pydantic import BaseModel
 
 from vlcp.store import InvalidKey, Transaction
 
@@ -52,6 +58,14 @@ def _check(port: dict[str, Any]) -> None:
         port["extra_dhcp_options"] = checks.dhcp_options(port["extra_dhcp_options"])
     if port.get("mac_address") is not None:
         port["mac_address"] = checks.mac(port["mac_address"])
+    if port.get("allowed_address_pairs") is not None:
+        pairs = [_plain(p) for p in port["allowed_address_pairs"]]
+        port["allowed_address_pairs"] = checks.address_pairs(pairs)
+
+
+def _plain(item: Any) -> Any:
+    """A pair as given (a dict from the store, a parsed `AddressPair` from a request)."""
+    return item.model_dump(exclude_none=True) if isinstance(item, BaseModel) else item
 
 
 async def _claim_mac(txn: Transaction, port: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .checks import EXTRA_NAME_PATTERN
+from .checks import EXTRA_NAME_PATTERN, MAX_ADDRESS_PAIRS
 from .errors import Invalid
 from .keys import ID_PATTERN
 
@@ -169,12 +169,24 @@ class Subnet(_SubnetFields, _Strict):
 # -- logical ports ----------------------------------------------------------------------
 
 
+class AddressPair(_Strict):
+    """An address a port may send from besides its own, and the MAC it sends it from."""
+
+    ip_address: str = Field(description="an address (10.0.0.9) or a network (10.0.8.0/24)")
+    mac_address: str | None = Field(None, description="the port's own MAC when absent")
+
+
 class _PortFields(BaseModel):
     subnet: Id | None = None
     mac_address: str | None = Field(None, description="generated when absent")
     ip_address: str | None = Field(None, description="first free in the pool when absent")
     hostname: str | None = None
     extra_dhcp_options: DhcpOptions | None = None
+    allowed_address_pairs: list[AddressPair] | None = Field(
+        None,
+        description=f"at most {MAX_ADDRESS_PAIRS} more sources the port may send from "
+        "(anti-spoofing drops any other source address)",
+    )
 
 
 class LogicalPortCreate(_PortFields, _Extensible):
