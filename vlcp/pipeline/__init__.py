@@ -2,8 +2,8 @@
 
 No I/O, no asyncio, no store: the agent builds the view and hands the flows to the
 reconciler. Tables are declared by name in `tables`, registers in `fields`; each feature
-(`ingress`, `arp`, `l2`) is a module of flow functions; `compile` groups them by owner
-and `changes` says which owners a change touches. See docs/pipeline.md.
+(`ingress`, `port_security`, `arp`, `l2`) is a module of flow functions; `compile` groups
+them by owner and `changes` says which owners a change touches. See docs/pipeline.md.
 """
 
 from .changes import (
@@ -30,11 +30,21 @@ from .compile import (
 )
 from .render import render, render_all
 from .tables import PIPELINE, BoundTable, Pipeline, PipelineError, Table
-from .view import BASE, LocalPort, Network, Owner, RemotePort, View, network_numbers
+from .view import (
+    BASE,
+    AddressPair,
+    LocalPort,
+    Network,
+    Owner,
+    RemotePort,
+    View,
+    network_numbers,
+)
 
 __all__ = [
     "BASE",
     "PIPELINE",
+    "AddressPair",
     "BoundTable",
     "Change",
     "DropNetwork",

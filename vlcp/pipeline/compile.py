@@ -5,7 +5,7 @@ groups it touches (`changes.apply` says which) and the reconciler replaces exact
 (`Reconciler.set_flows(owner, flows)`):
 
 - ("base",): flows that hold whatever the view (drops, table misses);
-- ("port", id): a local port's ingress, its MAC and its ARP answer;
+- ("port", id): a local port's ingress, its source checks, its MAC and its ARP answer;
 - ("remote", id): a remote port's MAC and its ARP answer;
 - ("network", id): the network's underlay ingress and its flooding (which lists the
   network's local ports and peer servers, so it changes with them).
@@ -21,20 +21,21 @@ from collections.abc import Callable
 
 from vlcp.southbound.openflow.flow import Flow
 
-from . import arp, ingress, l2
+from . import arp, ingress, l2, port_security
 from .tables import PIPELINE
 from .view import BASE, Owner, View
 
 
 def compile_base() -> frozenset[Flow]:
     """Flows that do not depend on the view."""
-    return PIPELINE.miss_flows() | ingress.base_flows()
+    return PIPELINE.miss_flows() | ingress.base_flows() | port_security.base_flows()
 
 
 def compile_port(view: View, port_id: str) -> frozenset[Flow]:
     """The flows of a local port (empty if it, or its network, is not in the view)."""
     return (
         ingress.port_flows(view, port_id)
+        | port_security.port_flows(view, port_id)
         | arp.port_flows(view, port_id)
         | l2.port_flows(view, port_id)
     )

@@ -14,8 +14,12 @@ Also dropped, before anything else:
   would only help poison MAC tables or amplify floods);
 - link-local control frames (01:80:c2:00:00:0x: STP, LLDP, 802.1X, pause), which belong
   to the link and must never be bridged across a tenant network;
-- from a VIF, a frame with another source MAC than its port's (anti-spoofing) or with a
-  VLAN tag (on a VLAN or native network it would leave on the wire inside another VLAN).
+- from a VIF, a frame with another source MAC than its port's or its allowed address
+  pairs' (anti-spoofing) or with a VLAN tag (on a VLAN or native network it would leave
+  on the wire inside another VLAN).
+
+A VIF's frames go on to `port_security`, which checks their source addresses; frames
+from the underlay were checked by the server that has their sender.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from __future__ import annotations
 from vlcp.southbound.openflow.flow import Action, Flow, pop_vlan
 
 from .fields import IN_KIND, NETWORK, InKind
-from .tables import ARP_RESPONDER, INGRESS
+from .tables import ARP_RESPONDER, INGRESS, PORT_SECURITY
 from .view import Network, View
 
 MULTICAST = ("01:00:00:00:00:00", "01:00:00:00:00:00")
@@ -53,14 +57,21 @@ def base_flows() -> frozenset[Flow]:
 
 
 def port_flows(view: View, port_id: str) -> frozenset[Flow]:
-    """A VIF enters its network, only untagged and only with its own source MAC."""
+    """A VIF enters its network, only untagged and only with one of its source MACs."""
     port = view.ports.get(port_id)
     network = view.networks.get(port.network) if port else None
     if port is None or network is None:
         return frozenset()
-    match = {"in_port": port.ofport, "eth_src": port.mac, "vlan_vid": 0}
     actions = _enter(network, InKind.LOCAL)
-    return frozenset({INGRESS.flow(PRIO_CLASSIFY, match, actions, goto=ARP_RESPONDER)})
+    return frozenset(
+        INGRESS.flow(
+            PRIO_CLASSIFY,
+            {"in_port": port.ofport, "eth_src": mac, "vlan_vid": 0},
+            actions,
+            goto=PORT_SECURITY,
+        )
+        for mac in port.macs
+    )
 
 
 def network_flows(view: View, network_id: str) -> frozenset[Flow]:

@@ -30,6 +30,26 @@ class PipelineError(ValueError):
     """A table declaration or a flow does not fit the declared pipeline."""
 
 
+_ETH_IP = frozenset({0x0800, 0x86DD})
+PREREQUISITES: dict[str, tuple[str, frozenset[int]]] = {
+    "ipv4_src": ("eth_type", frozenset({0x0800})),
+    "ipv4_dst": ("eth_type", frozenset({0x0800})),
+    "ipv6_src": ("eth_type", frozenset({0x86DD})),
+    "arp_op": ("eth_type", frozenset({0x0806})),
+    "arp_spa": ("eth_type", frozenset({0x0806})),
+    "arp_tpa": ("eth_type", frozenset({0x0806})),
+    "arp_sha": ("eth_type", frozenset({0x0806})),
+    "ip_proto": ("eth_type", _ETH_IP),
+    "udp_src": ("ip_proto", frozenset({17})),
+    "udp_dst": ("ip_proto", frozenset({17})),
+    "icmpv6_type": ("ip_proto", frozenset({58})),
+    "ipv6_nd_target": ("icmpv6_type", frozenset({135, 136})),
+}
+"""OpenFlow match prerequisites (OpenFlow 1.3, 7.2.3.8): a match on the key needs the
+named field matched to one of these values; a switch refuses the flow otherwise. (ICMPv6
+also needs IPv6, which its ip_proto alone does not say: checked in `_match`.)"""
+
+
 @dataclass(frozen=True)
 class Table:
     """A table declaration: its name, its predecessors, what its flows may match."""
@@ -96,7 +116,18 @@ class BoundTable:
                 plain[key] = value
         for reg, (value, mask) in regs.items():
             plain[reg] = value if mask == 0xFFFFFFFF else (value, mask)
+        self._check_prerequisites(plain)
         return plain
+
+    def _check_prerequisites(self, match: Mapping[str, MatchValue]) -> None:
+        for key in match:
+            needed = PREREQUISITES.get(key)
+            if needed is not None and match.get(needed[0]) not in needed[1]:
+                raise PipelineError(
+                    f"{self.name}: a match on {key} needs {needed[0]} in {sorted(needed[1])}"
+                )
+        if "icmpv6_type" in match and match.get("eth_type") != 0x86DD:
+            raise PipelineError(f"{self.name}: a match on icmpv6_type needs IPv6")
 
     def miss_flow(self) -> Flow:
         """The priority-0 flow that sends unmatched packets to `miss` (or drops them)."""
@@ -176,11 +207,39 @@ PIPELINE = Pipeline(
             "ingress",
             matches={"in_port", "eth_src", "eth_dst", "vlan_vid", "tunnel_id", "tun_ipv4_src"},
             doc="ingress.py: drop what must never be forwarded; classify by in_port into a "
-            "network (NETWORK) and an origin (IN_KIND); a VIF only with its own MAC.",
+            "network (NETWORK) and an origin (IN_KIND); a VIF only with its own MACs.",
+        ),
+        Table(
+            "port_security",
+            after=("ingress",),
+            matches={
+                "in_port",
+                "eth_src",
+                "eth_type",
+                "ip_proto",
+                "ipv4_src",
+                "ipv4_dst",
+                "udp_src",
+                "udp_dst",
+                "arp_sha",
+                "arp_spa",
+                "ipv6_src",
+            },
+            miss="arp_responder",
+            doc="port_security.py: from a VIF, IPv4, ARP and IPv6 only from the port's "
+            "addresses (and allowed address pairs); other protocols pass.",
+        ),
+        Table(
+            "nd_guard",
+            after=("port_security",),
+            matches={"in_port", "eth_type", "ip_proto", "icmpv6_type", "ipv6_nd_target"},
+            miss="arp_responder",
+            doc="port_security.py: from a VIF, IPv6 neighbour advertisements only for the "
+            "port's addresses (or link-local ones).",
         ),
         Table(
             "arp_responder",
-            after=("ingress",),
+            after=("ingress", "port_security", "nd_guard"),
             matches={NETWORK, IN_KIND, "in_port", "eth_type", "arp_op", "arp_tpa"},
             miss="l2_forward",
             doc="arp.py: answer ARP requests from local ports for every known address.",
@@ -196,5 +255,7 @@ PIPELINE = Pipeline(
     )
 )
 INGRESS = PIPELINE["ingress"]
+PORT_SECURITY = PIPELINE["port_security"]
+ND_GUARD = PIPELINE["nd_guard"]
 ARP_RESPONDER = PIPELINE["arp_responder"]
 L2_FORWARD = PIPELINE["l2_forward"]

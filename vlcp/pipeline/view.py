@@ -74,6 +74,26 @@ class Network:
             raise ValueError(f"network {self.id}: {self.type} tag {self.tag!r} not in 1..{limit}")
 
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class AddressPair:
+    """A source a local port may send from besides its own address: `ip` (an address or
+    a network, in CIDR form) in frames from `mac`."""
+
+    ip: str
+    mac: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ip", str(ipaddress.ip_network(self.ip)))
+        object.__setattr__(self, "mac", _mac(self.mac))
+
+    @property
+    def network(self) -> IPNetwork:
+        return ipaddress.ip_network(self.ip)
+
+
 @dataclass(frozen=True, slots=True)
 class LocalPort:
     """A logical port bound to an interface of this server's bridge."""
@@ -83,12 +103,31 @@ class LocalPort:
     ofport: int
     mac: str
     ip: str | None = None
+    allowed: tuple[AddressPair, ...] = ()
+    """More sources the port may send from (its allowed address pairs)."""
 
     def __post_init__(self) -> None:
         _ofport(f"port {self.id}", self.ofport)
         object.__setattr__(self, "mac", _mac(self.mac))
         if self.ip is not None:
             object.__setattr__(self, "ip", str(ipaddress.ip_address(self.ip)))
+        object.__setattr__(self, "allowed", tuple(self.allowed))
+        for pair in self.allowed:
+            if not isinstance(pair, AddressPair):
+                raise TypeError(f"port {self.id}: {pair!r} is not an AddressPair")
+
+    @property
+    def sources(self) -> tuple[AddressPair, ...] | None:
+        """Every (address, MAC) the port may send from, or None: a port without an
+        address may send from any (see docs/pipeline.md, "Anti-spoofing")."""
+        if self.ip is None:
+            return None
+        return (AddressPair(self.ip, self.mac), *self.allowed)
+
+    @property
+    def macs(self) -> list[str]:
+        """The source MACs the port may use: its own, then its pairs' (sorted, distinct)."""
+        return [self.mac, *sorted({p.mac for p in self.allowed} - {self.mac})]
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,9 +71,18 @@ def all_flows(view: View = VIEW) -> frozenset[Flow]:
 FLOWS = all_flows()
 
 
+EXPERIMENTAL = 0x88B5
+"""IEEE 802 local experimental ethertype: a frame with no network-layer source to check."""
+
+
 def frame(src: str, dst: str, **fields: Any) -> dict[str, Any]:
-    """An IPv4 frame's header fields (untagged unless vlan_vid is given)."""
-    return {"eth_src": src, "eth_dst": dst, "eth_type": 0x0800, **fields}
+    """A plain L2 frame's header fields (untagged unless vlan_vid is given)."""
+    return {"eth_src": src, "eth_dst": dst, "eth_type": EXPERIMENTAL, **fields}
+
+
+def ipv4(src: str, dst: str, ip_src: str, ip_dst: str = "10.0.0.99", **fields: Any) -> dict:
+    """An IPv4 (UDP) frame's header fields."""
+    return frame(src, dst, eth_type=0x0800, ip_proto=17, ipv4_src=ip_src, ipv4_dst=ip_dst, **fields)
 
 
 def arp_request(src: str, spa: str, tpa: str, **fields: Any) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vlcp.pipeline import (
+    AddressPair,
     LocalPort,
     Network,
     RemotePort,
@@ -19,6 +20,7 @@ from .scenario import FLOWS
 from .scenario import VIEW as SCENARIO
 
 M1, M2 = "02:00:00:00:00:01", "02:00:00:00:00:02"
+VRRP = "00:00:5e:00:01:01"
 VIEW = View(
     networks={
         "blue": Network("blue", "vxlan", 1, 5001),
@@ -28,7 +30,14 @@ VIEW = View(
     ports={
         "p1": LocalPort("p1", "blue", 1, M1, "10.0.0.1"),
         "p2": LocalPort("p2", "red", 2, M1),
-        "p3": LocalPort("p3", "green", 3, M1),
+        "p3": LocalPort(
+            "p3",
+            "green",
+            3,
+            M1,
+            "fd00::3",
+            (AddressPair("10.0.8.0/24", VRRP), AddressPair("fd00:1::/64", M1)),
+        ),
     },
     remotes={
         "r1": RemotePort("r1", "blue", M2, "192.0.2.2", "10.0.0.2"),
@@ -50,6 +59,20 @@ GOLDEN = {
         "table=ingress priority=1100 eth_src=01:00:00:00:00:00/01:00:00:00:00:00 actions=drop",
         "table=ingress priority=1000 eth_dst=01:80:c2:00:00:00/ff:ff:ff:ff:ff:f0 actions=drop",
         "table=ingress priority=0 actions=drop",
+        "table=port_security priority=30 eth_type=0x0800,ip_proto=17,ipv4_dst=255.255.255.255,"
+        "ipv4_src=0.0.0.0,udp_dst=67,udp_src=68 actions=goto_table:arp_responder",
+        "table=port_security priority=30 eth_type=0x86dd,ip_proto=58,ipv6_src=:: "
+        "actions=goto_table:nd_guard",
+        "table=port_security priority=30 eth_type=0x86dd,ipv6_src=fe80::/ffc0:: "
+        "actions=goto_table:nd_guard",
+        "table=port_security priority=10 eth_type=0x0800 actions=drop",
+        "table=port_security priority=10 eth_type=0x0806 actions=drop",
+        "table=port_security priority=10 eth_type=0x86dd actions=drop",
+        "table=port_security priority=0 actions=goto_table:arp_responder",
+        "table=nd_guard priority=30 eth_type=0x86dd,icmpv6_type=136,ip_proto=58,"
+        "ipv6_nd_target=fe80::/ffc0:: actions=goto_table:arp_responder",
+        "table=nd_guard priority=10 eth_type=0x86dd,icmpv6_type=136,ip_proto=58 actions=drop",
+        "table=nd_guard priority=0 actions=goto_table:arp_responder",
         "table=arp_responder priority=0 actions=goto_table:l2_forward",
         "table=l2_forward priority=0 actions=drop",
     ],
@@ -75,7 +98,13 @@ GOLDEN = {
     ],
     ("port", "p1"): [
         "table=ingress priority=100 in_port=1,eth_src=02:00:00:00:00:01,vlan_vid=0x0000 "
-        "actions=load:0x1->reg4,load:0x1->reg5[0..1],goto_table:arp_responder",
+        "actions=load:0x1->reg4,load:0x1->reg5[0..1],goto_table:port_security",
+        "table=port_security priority=30 in_port=1,arp_sha=02:00:00:00:00:01,arp_spa=0.0.0.0,"
+        "eth_type=0x0806 actions=goto_table:arp_responder",
+        "table=port_security priority=30 in_port=1,arp_sha=02:00:00:00:00:01,arp_spa=10.0.0.1,"
+        "eth_type=0x0806 actions=goto_table:arp_responder",
+        "table=port_security priority=30 in_port=1,eth_src=02:00:00:00:00:01,eth_type=0x0800,"
+        "ipv4_src=10.0.0.1 actions=goto_table:arp_responder",
         f"table=arp_responder priority=200 in_port=1,{ARP_REQ.format('10.0.0.1')} "
         "actions=goto_table:l2_forward",
         f"table=arp_responder priority=100 reg4=0x1,reg5=0x1/0x3,{ARP_REQ.format('10.0.0.1')} "
@@ -84,12 +113,29 @@ GOLDEN = {
     ],
     ("port", "p2"): [
         "table=ingress priority=100 in_port=2,eth_src=02:00:00:00:00:01,vlan_vid=0x0000 "
-        "actions=load:0x2->reg4,load:0x1->reg5[0..1],goto_table:arp_responder",
+        "actions=load:0x2->reg4,load:0x1->reg5[0..1],goto_table:port_security",
+        "table=port_security priority=40 in_port=2 actions=goto_table:arp_responder",
         "table=l2_forward priority=100 reg4=0x2,eth_dst=02:00:00:00:00:01 actions=output:2",
     ],
     ("port", "p3"): [
+        "table=ingress priority=100 in_port=3,eth_src=00:00:5e:00:01:01,vlan_vid=0x0000 "
+        "actions=load:0x3->reg4,load:0x1->reg5[0..1],goto_table:port_security",
         "table=ingress priority=100 in_port=3,eth_src=02:00:00:00:00:01,vlan_vid=0x0000 "
-        "actions=load:0x3->reg4,load:0x1->reg5[0..1],goto_table:arp_responder",
+        "actions=load:0x3->reg4,load:0x1->reg5[0..1],goto_table:port_security",
+        "table=port_security priority=30 in_port=3,arp_sha=00:00:5e:00:01:01,arp_spa=0.0.0.0,"
+        "eth_type=0x0806 actions=goto_table:arp_responder",
+        "table=port_security priority=30 in_port=3,arp_sha=00:00:5e:00:01:01,"
+        "arp_spa=10.0.8.0/255.255.255.0,eth_type=0x0806 actions=goto_table:arp_responder",
+        "table=port_security priority=30 in_port=3,eth_src=00:00:5e:00:01:01,eth_type=0x0800,"
+        "ipv4_src=10.0.8.0/255.255.255.0 actions=goto_table:arp_responder",
+        "table=port_security priority=30 in_port=3,eth_src=02:00:00:00:00:01,eth_type=0x86dd,"
+        "ipv6_src=fd00:1::/ffff:ffff:ffff:ffff:: actions=goto_table:nd_guard",
+        "table=port_security priority=30 in_port=3,eth_src=02:00:00:00:00:01,eth_type=0x86dd,"
+        "ipv6_src=fd00::3 actions=goto_table:nd_guard",
+        "table=nd_guard priority=30 in_port=3,eth_type=0x86dd,icmpv6_type=136,ip_proto=58,"
+        "ipv6_nd_target=fd00:1::/ffff:ffff:ffff:ffff:: actions=goto_table:arp_responder",
+        "table=nd_guard priority=30 in_port=3,eth_type=0x86dd,icmpv6_type=136,ip_proto=58,"
+        "ipv6_nd_target=fd00::3 actions=goto_table:arp_responder",
         "table=l2_forward priority=100 reg4=0x3,eth_dst=02:00:00:00:00:01 actions=output:3",
     ],
     ("remote", "r1"): [
@@ -114,7 +160,7 @@ def test_golden_flows_by_owner() -> None:
 def test_every_flow_encodes_and_parses_back(version: int) -> None:
     """os-ken accepts every match field, value and action the pipeline produces."""
     codec = codec_for(version)
-    for flow in FLOWS:
+    for flow in FLOWS | frozenset().union(*compile_all(VIEW).values()):
         msg = codec.parse(codec.add_flow(flow))
         assert (msg.table_id, msg.priority, msg.cookie) == (flow.table, flow.priority, flow.cookie)
 

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vlcp.pipeline import (
+    AddressPair,
     Change,
     DropNetwork,
     DropPort,
@@ -38,6 +39,14 @@ PHYSNETS = ["p0", "p1"]
 MACS = ["02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03"]
 IPS = [None, "10.0.0.1", "10.0.0.2", "fd00::1"]
 VTEPS = ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
+PAIRS = st.lists(
+    st.builds(
+        AddressPair,
+        st.sampled_from(["10.0.0.9", "10.0.8.0/24", "0.0.0.0/0", "fd00::9", "fd00:1::/64"]),
+        st.sampled_from([*MACS, "00:00:5e:00:01:01"]),
+    ),
+    max_size=2,
+).map(tuple)
 
 
 @st.composite
@@ -55,6 +64,7 @@ ports = st.builds(
     ofport=st.integers(1, 5),
     mac=st.sampled_from(MACS),
     ip=st.sampled_from(IPS),
+    allowed=PAIRS,
 )
 remotes = st.builds(
     RemotePort,
@@ -96,17 +106,21 @@ def tweaks(view: View) -> st.SearchStrategy[Change]:
     if view.ports:
         options.append(
             st.builds(
-                lambda p, attr, n, o, m, i: PutPort(
+                lambda p, attr, n, o, m, i, a: PutPort(
                     dataclasses.replace(
-                        p, **{attr: {"network": n, "ofport": o, "mac": m, "id": i}[attr]}
+                        p,
+                        **{
+                            attr: {"network": n, "ofport": o, "mac": m, "id": i, "allowed": a}[attr]
+                        },
                     )
                 ),
                 st.sampled_from(sorted(view.ports.values(), key=lambda p: p.id)),
-                st.sampled_from(["network", "ofport", "mac", "id"]),
+                st.sampled_from(["network", "ofport", "mac", "id", "allowed"]),
                 st.sampled_from(NETS),
                 st.integers(1, 5),
                 st.sampled_from(MACS),
                 st.sampled_from(sorted(view.remotes) or ["a"]),
+                PAIRS,
             )
         )
     if view.remotes:
@@ -185,6 +199,9 @@ def test_a_port_change_costs_its_port_and_network_not_the_server() -> None:
     assert touched == {("port", "x"), ("network", "small")}
     moved_ip = LocalPort("x", "small", 4000, "02:00:00:00:ff:01", "10.0.0.2")
     assert apply(view, PutPort(moved_ip))[1] == {("port", "x")}
+    pairs = (AddressPair("10.0.9.0/24", "00:00:5e:00:01:01"),)
+    allowed = dataclasses.replace(new_port, allowed=pairs)
+    assert apply(view, PutPort(allowed))[1] == {("port", "x")}
     remote = RemotePort("r", "small", "02:00:00:00:ff:02", "192.0.2.1")
     assert apply(view, PutRemote(remote))[1] == {("remote", "r"), ("network", "small")}
 

@@ -6,7 +6,7 @@ import pytest
 
 from vlcp.pipeline import PIPELINE, Pipeline, PipelineError, Table
 from vlcp.pipeline.fields import IN_KIND, NETWORK, RegField
-from vlcp.pipeline.tables import ARP_RESPONDER, INGRESS, L2_FORWARD
+from vlcp.pipeline.tables import ARP_RESPONDER, INGRESS, L2_FORWARD, ND_GUARD, PORT_SECURITY
 from vlcp.southbound.openflow.codec import codec_for
 from vlcp.southbound.openflow.flow import output
 from vlcp.southbound.openflow.wire import OFP13
@@ -15,10 +15,12 @@ from vlcp.southbound.openflow.wire import OFP13
 def test_the_l2_pipeline_ids() -> None:
     assert [(t.id, t.name) for t in PIPELINE] == [
         (0, "ingress"),
-        (1, "arp_responder"),
-        (2, "l2_forward"),
+        (1, "port_security"),
+        (2, "nd_guard"),
+        (3, "arp_responder"),
+        (4, "l2_forward"),
     ]
-    assert PIPELINE.name_of(2) == "l2_forward" and PIPELINE.name_of(77) == "77"
+    assert PIPELINE.name_of(4) == "l2_forward" and PIPELINE.name_of(77) == "77"
 
 
 def test_every_declared_match_field_is_an_openflow_field() -> None:
@@ -95,7 +97,26 @@ def test_register_fields_of_one_register_share_the_match_with_masks() -> None:
 
 def test_misses() -> None:
     assert {(f.table, f.priority, f.goto) for f in PIPELINE.miss_flows()} == {
-        (0, 0, None),
-        (1, 0, 2),
-        (2, 0, None),
+        (0, 0, None),  # ingress: drop
+        (1, 0, 3),  # port_security: other protocols on to arp_responder
+        (2, 0, 3),  # nd_guard: all but neighbour advertisements on
+        (3, 0, 4),
+        (4, 0, None),
     }
+
+
+@pytest.mark.parametrize(
+    ("table", "match", "message"),
+    [
+        (PORT_SECURITY, {"ipv4_src": "10.0.0.1"}, "ipv4_src needs eth_type in \\[2048\\]"),
+        (PORT_SECURITY, {"eth_type": 0x0806, "ipv4_src": "10.0.0.1"}, "ipv4_src needs eth_type"),
+        (PORT_SECURITY, {"eth_type": 0x0800, "udp_src": 68}, "udp_src needs ip_proto"),
+        (ARP_RESPONDER, {"arp_tpa": "10.0.0.1"}, "arp_tpa needs eth_type"),
+        (ND_GUARD, {"eth_type": 0x86DD, "ip_proto": 58, "ipv6_nd_target": "::1"}, "icmpv6_type"),
+        (ND_GUARD, {"eth_type": 0x0800, "ip_proto": 58, "icmpv6_type": 136}, "needs IPv6"),
+    ],
+)
+def test_a_flow_must_match_its_fields_prerequisites(table, match, message) -> None:
+    """A switch refuses a match on ipv4_src without eth_type=0x0800 (OFPBMC_BAD_PREREQ)."""
+    with pytest.raises(PipelineError, match=message):
+        table.flow(30, match)
