@@ -10,7 +10,8 @@ costs its port, and its network when it is the network's first local port, never
 over every port of the server. Tests check that both always agree.
 
 An object the pipeline refuses (a bad MAC address in the store, say) is logged and left
-out of the view, alone: the rest of the server keeps being served.
+out of the view, alone: the rest of the server keeps being served. (A port left out has
+no flows, so its VIF's frames are dropped: bad allowed address pairs fail closed.)
 
 Migration: when one logical port is plugged on two servers, the newest binding wins.
 Each server announces its binding with its date (`binding.BOUND_AT`) under the port's
@@ -39,7 +40,15 @@ from vlcp.pipeline.changes import (
     SetTunnel,
     apply_all,
 )
-from vlcp.pipeline.view import LocalPort, Network, Owner, RemotePort, View, network_numbers
+from vlcp.pipeline.view import (
+    AddressPair,
+    LocalPort,
+    Network,
+    Owner,
+    RemotePort,
+    View,
+    network_numbers,
+)
 
 from .binding import OvsPort, bound_ports
 from .mirror import Mirror
@@ -91,11 +100,20 @@ def _local_port(
             ofport=ovs.ofport,
             mac=lport["mac_address"],
             ip=lport.get("ip_address"),
+            allowed=_pairs(lport.get("allowed_address_pairs"), lport["mac_address"]),
         ),
     )
     if port is not None and _superseded(values.get(netports_key(port.network, port_id)), ovs, me):
         return None
     return port
+
+
+def _pairs(stored: Any, port_mac: str) -> tuple[AddressPair, ...]:
+    """A port's allowed address pairs; a pair without a MAC is sent from the port's."""
+    return tuple(
+        AddressPair(pair["ip_address"], pair.get("mac_address") or port_mac)
+        for pair in stored or ()
+    )
 
 
 def _superseded(announced: Any, ovs: OvsPort, me: Identity) -> bool:

@@ -70,6 +70,7 @@ _PARAMS = {
         "ip_address",
         "hostname",
         "extra_dhcp_options",
+        "allowed_address_pairs",
     ),
     "subnets": (
         "logicalnetwork",

@@ -19,7 +19,7 @@ from vlcp.agent.binding import OvsPort
 from vlcp.agent.mirror import Mirror
 from vlcp.agent.view_builder import TUNNEL_PORT, Identity, LocalView, build_view
 from vlcp.pipeline.compile import compile_all, compile_owner
-from vlcp.pipeline.view import build_members
+from vlcp.pipeline.view import AddressPair, build_members
 
 ME = Identity("me", "br-int", "192.0.2.1")
 PORT_IDS = ["p0", "p1", "p2", "p3"]
@@ -27,19 +27,35 @@ NETWORKS = ["n0", "n1", "n2"]
 PHYSNETS = ["vx", "vl", "nat"]
 IFACES = ["i0", "i1", "i2", "i3", "eth1", TUNNEL_PORT]
 MACS = ["02:00:00:00:00:01", "02:00:00:00:00:02", "not-a-mac"]
+VRRP = "00:00:5e:00:01:01"
 BOUND_AT = [None, 1.0, 2.0]
 """Binding dates: undated, older, newer (against other servers' announcements too)."""
 
+PAIRS = [
+    None,
+    [],
+    [{"ip_address": "10.0.8.0/24"}],
+    [{"ip_address": "10.0.0.9", "mac_address": "00:00:5e:00:01:01"}],
+    [{"ip_address": "not-an-address"}],
+]
+"""Allowed address pairs as stored: none, a network, an address with its MAC, bad data."""
+
 store_writes = st.one_of(
     st.builds(
-        lambda p, n, mac, ip: (
+        lambda p, n, mac, ip, pairs: (
             f"lport/{p}",
-            {"logicalnetwork": n, "mac_address": mac, "ip_address": ip},
+            {
+                "logicalnetwork": n,
+                "mac_address": mac,
+                "ip_address": ip,
+                "allowed_address_pairs": pairs,
+            },
         ),
         st.sampled_from(PORT_IDS),
         st.sampled_from(NETWORKS),
         st.sampled_from(MACS),
         st.sampled_from([None, "10.0.0.1", "10.0.0.2"]),
+        st.sampled_from(PAIRS),
     ),
     st.builds(
         lambda n, phys, tag: (
@@ -174,3 +190,29 @@ def test_the_newest_binding_wins_and_the_older_one_serves_again_once_it_goes() -
     mirror.apply_change("netports/n0/p0", None)  # hv2's binding went away
     local.update(mirror, ports, {"netports/n0/p0"}, set())
     assert "p0" in local.view.ports
+
+
+def test_allowed_address_pairs_reach_the_port_and_touch_only_it() -> None:
+    mirror = Mirror(store=None)  # type: ignore[arg-type]
+    mirror.apply_change("physnet/vx", {"type": "vxlan"})
+    mirror.apply_change("lognet/n0", {"physicalnetwork": "vx", "vni": 5})
+    port = {"logicalnetwork": "n0", "mac_address": MACS[0], "ip_address": "10.0.0.1"}
+    mirror.apply_change("lport/p0", port)
+    ports = {"i0": OvsPort("i0", 1, "p0", None, bound_at=1.0)}
+    local = LocalView(ME)
+    local.update(mirror, ports, {"physnet/vx", "lognet/n0", "lport/p0"}, {"i0"})
+    assert local.view.ports["p0"].allowed == ()
+
+    pairs = [{"ip_address": "10.0.8.0/24"}, {"ip_address": "10.0.0.9", "mac_address": VRRP}]
+    mirror.apply_change("lport/p0", {**port, "allowed_address_pairs": pairs})
+    delta = local.update(mirror, ports, {"lport/p0"}, set())
+    assert delta.owners == {("port", "p0")}
+    assert local.view.ports["p0"].allowed == (
+        AddressPair("10.0.8.0/24", MACS[0]),  # no MAC: the port's own
+        AddressPair("10.0.0.9/32", VRRP),
+    )
+
+    bad = [{"ip_address": "10.0.8.0/33"}]
+    mirror.apply_change("lport/p0", {**port, "allowed_address_pairs": bad})
+    local.update(mirror, ports, {"lport/p0"}, set())
+    assert "p0" not in local.view.ports  # left out: no flows, its VIF's frames dropped
