@@ -24,8 +24,9 @@ MTU_BOUNDS = (68, 65535)
 LEASE_BOUNDS = (1, (1 << 32) - 1)
 DHCP_OPTION_BOUNDS = (1, 254)
 MAX_ADDRESS_PAIRS = 10
-"""Allowed address pairs per logical port: each costs two flows on the port's server, and
-the uses (a VRRP/keepalived address, a container or VPN range behind a VM) need a few."""
+"""Allowed address pairs per logical port: each costs two flows on the port's server (four
+when it names a MAC of its own), and the uses (a VRRP/keepalived address, a container or
+VPN range behind a VM) need a few."""
 
 EXTRA_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 EXTRA_NAME_PATTERN = f"^{EXTRA_NAME.pattern}$"

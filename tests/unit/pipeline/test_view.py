@@ -6,8 +6,10 @@ import random
 
 import pytest
 
-from vlcp.pipeline import LocalPort, Network, RemotePort, View, network_numbers
+from vlcp.pipeline import AddressPair, LocalPort, Network, RemotePort, View, network_numbers
 from vlcp.pipeline.view import Members
+
+M = "02:00:00:00:00:01"
 
 
 def test_network_numbers_are_a_function_of_the_set() -> None:
@@ -56,6 +58,24 @@ def test_ports_are_normalised_and_checked() -> None:
         LocalPort("p", "n", 0, "02:ab:00:00:00:01")
     with pytest.raises(ValueError):
         RemotePort("r", "n", "02:ab:00:00:00:01", "not-an-ip")
+
+
+def test_allowed_address_pairs_are_normalised_and_checked() -> None:
+    pairs = [AddressPair("10.0.0.9", "00:00:5E:00:01:01"), AddressPair("FD00:1::/64", M)]
+    port = LocalPort("p", "n", 3, M, "10.0.0.1", pairs)  # type: ignore[arg-type]
+    assert port.allowed == (
+        AddressPair("10.0.0.9/32", "00:00:5e:00:01:01"),
+        AddressPair("fd00:1::/64", M),
+    )
+    assert port.sources == (AddressPair("10.0.0.1/32", M), *port.allowed)
+    assert port.macs == [M, "00:00:5e:00:01:01"]
+    assert LocalPort("p", "n", 3, M, None, pairs[:1]).sources is None  # no address: open
+    with pytest.raises(ValueError, match="host bits"):
+        AddressPair("10.0.0.9/24", M)
+    with pytest.raises(ValueError, match="MAC"):
+        AddressPair("10.0.0.9", "nope")
+    with pytest.raises(TypeError, match="AddressPair"):
+        LocalPort("p", "n", 3, M, None, ("10.0.0.9",))  # type: ignore[arg-type]
 
 
 def test_the_view_indexes_ports_by_network_and_local_shadows_remote() -> None:
