@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -75,6 +76,25 @@ def show(obj: Any, as_json: bool) -> None:
         click.echo(table(rows, ["field", "value"]))
 
 
+def status_text(status: Any) -> str:
+    """A port's status in words: "up on hv1 since 2026-12-03 10:04:23 UTC", "not reported"."""
+    if status is None:
+        return "not reported"
+    try:
+        since = datetime.fromtimestamp(status["since"], UTC)
+        return f"{status['state']} on {status['host']} since {since:%Y-%m-%d %H:%M:%S} UTC"
+    except (TypeError, KeyError, ValueError, OverflowError, OSError):
+        return _cell(status)  # not the documented shape: show it as it came
+
+
+def readable_port(port: dict[str, Any]) -> dict[str, Any]:
+    """A logical port as a table shows it: its status (when read with it) in words, last."""
+    if "status" not in port:
+        return port
+    fields = {name: value for name, value in port.items() if name != "status"}
+    return {**fields, "status": status_text(port["status"])}
+
+
 def client_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """`--api`, `--token`, `--json` on every verb; the call gets a ready `Client`."""
 
@@ -112,6 +132,11 @@ def kind_group(name: str, kind: str) -> click.Group:
     """The five verbs of one kind."""
     is_port = kind == "logical-ports"
 
+    def output(obj: Any, as_json: bool) -> None:
+        if is_port and not as_json:
+            obj = [readable_port(o) for o in obj] if isinstance(obj, list) else readable_port(obj)
+        show(obj, as_json)
+
     @click.group(name=name, help=f"Create, show, list, update, delete {kind}.")
     def group() -> None:
         pass
@@ -128,17 +153,17 @@ def kind_group(name: str, kind: str) -> click.Group:
         if wait:
             _only_ports(is_port)
             obj = client.get(kind, obj["id"], wait=wait, timeout=timeout)
-        show(obj, as_json)
+        output(obj, as_json)
 
     @group.command("show")
     @click.argument("id")
     @client_options
     @wait_options
     def show_one(client: Client, id: str, as_json: bool, wait: str | None, timeout: float) -> None:
-        """Show one object (with --wait up: once the logical port is up)."""
+        """Show one object; a logical port with its status (--wait up: once it is up)."""
         if wait:
             _only_ports(is_port)
-        show(client.get(kind, id, wait=wait, timeout=timeout), as_json)
+        output(client.get(kind, id, wait=wait, timeout=timeout), as_json)
 
     @group.command("list")
     @click.argument("filters", nargs=-1, metavar="[FIELD=VALUE]...")
@@ -147,9 +172,10 @@ def kind_group(name: str, kind: str) -> click.Group:
     def list_all(
         client: Client, filters: tuple[str, ...], as_json: bool, limit: int | None
     ) -> None:
-        """List objects whose fields equal the FIELD=VALUE filters, sorted by id."""
+        """List objects whose fields equal the FIELD=VALUE filters, sorted by id (logical
+        ports with their status)."""
         wanted = {k: _filter_text(v) for k, v in parse_fields(filters).items()}
-        show(list(client.list(kind, wanted, limit=limit)), as_json)
+        output(list(client.list(kind, wanted, limit=limit)), as_json)
 
     @group.command("update")
     @click.argument("id")

@@ -28,6 +28,9 @@ CLASS_NAMES = {
     "router-interfaces": "RouterInterface",
 }
 _MAX_INLINE_DEPTH = 16
+REPORTED = {"logical-ports": frozenset({"status"})}
+"""Fields the API reads beside the stored object rather than in it (a port's status, which
+its server writes): a list's filters compare stored objects, so these cannot filter one."""
 
 
 def _model_class(kind: str, suffix: str) -> Any:
@@ -97,8 +100,32 @@ def field_types(kind: str) -> dict[str, set[str]] | None:
     return types
 
 
+def refuse_reported(kind: str, body: object, field_prefix: str = "") -> None:
+    """A 422 for a create or update body that sets a field servers report (a port's status).
+
+    The model refuses it too, as a name no extra attribute may take; this says why.
+    """
+    if not isinstance(body, dict):
+        return
+    for name in REPORTED.get(kind, ()):
+        if name in body:
+            field = f"{field_prefix}{name}"
+            raise ApiError(
+                422,
+                f"{field}: is read only; the server binding the port reports it (read it with GET)",
+                field,
+            )
+
+
 def filter_value(kind: str, name: str, text: str) -> object:
     """A query-string filter value typed like the field it filters, or a 400 naming it."""
+    if name in REPORTED.get(kind, ()):
+        raise ApiError(
+            400,
+            f"filter {name!r}: {kind} cannot be filtered by {name}, which their servers report "
+            "beside the stored object (read it from the list's items)",
+            name,
+        )
     types = field_types(kind)
     if types is None:
         return text
@@ -148,5 +175,5 @@ def filter_parameters(kind: str) -> list[dict[str, Any]]:
             "schema": {"type": "string"},
         }
         for name in sorted(types)
-        if name not in ("limit", "after")
+        if name not in ("limit", "after") and name not in REPORTED.get(kind, ())
     ]

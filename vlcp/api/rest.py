@@ -13,9 +13,10 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from vlcp.model.errors import ModelError
+from vlcp.model.keys import LPORTS
 from vlcp.model.service import Model, Op
 
-from .bodies import body_schema, filter_parameters, filter_value
+from .bodies import body_schema, filter_parameters, filter_value, refuse_reported
 from .errors import ApiError
 from .schemas import (
     ERROR_RESPONSES,
@@ -24,6 +25,8 @@ from .schemas import (
     BatchResult,
     Health,
     Interfaces,
+    LogicalPortObject,
+    LogicalPortPage,
     Object,
     Page,
 )
@@ -67,6 +70,7 @@ def build_router(model: Model, *, max_wait: float) -> APIRouter:
                 raise ApiError(422, f"{op.action} needs the id", f"operations[{index}].id")
             if op.action != "delete" and op.body is None:
                 raise ApiError(422, f"{op.action} needs a body", f"operations[{index}].body")
+            refuse_reported(op.kind, op.body, f"operations[{index}].")
         try:
             return {"results": await model.batch(ops)}
         except ModelError as exc:
@@ -79,12 +83,19 @@ def build_router(model: Model, *, max_wait: float) -> APIRouter:
 
 
 def _add_kind(router: APIRouter, model: Model, kind: str, max_wait: float) -> None:
-    """The five routes of one kind (logical ports also wait for readiness)."""
+    """The five routes of one kind.
+
+    Logical ports are read with their status (`Model.get_port`, `Model.port_statuses`)
+    and can be waited for. Those routes answer a `JSONResponse`, so a port's fields keep
+    their stored order with `status` last; `response_model` only documents them.
+    """
     tags = [kind]
+    is_port = kind == LPORTS
     create_schema = body_schema(kind, "create")
     update_schema = body_schema(kind, "update")
 
     async def create(body: JsonObject) -> JSONResponse:
+        refuse_reported(kind, body)
         return JSONResponse(await model.create(kind, body), status_code=201)
 
     async def read(id: Id) -> dict[str, Any]:
@@ -98,23 +109,31 @@ def _add_kind(router: APIRouter, model: Model, kind: str, max_wait: float) -> No
         timeout: Annotated[
             float, Query(gt=0, le=max_wait, description="seconds to wait (with wait=up)")
         ] = min(DEFAULT_WAIT, max_wait),
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         if wait is None:
-            return await model.get(kind, id)
-        return await model.wait_port_up(id, timeout)
+            return JSONResponse(await model.get_port(id))
+        return JSONResponse(await model.wait_port_up(id, timeout))
 
     async def listing(
         request: Request,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
         after: Annotated[str | None, Query(description="the `next` of the previous page")] = None,
-    ) -> dict[str, Any]:
+    ) -> Any:
         filters = _filters(kind, request)
         items = await model.list(kind, filters or None, limit=limit + 1, after=after)
         more = len(items) > limit
         items = items[:limit]
-        return {"items": items, "next": items[-1]["id"] if more else None}
+        page = {"items": items, "next": items[-1]["id"] if more else None}
+        if not is_port:
+            return page
+        # One more read for the whole page (a page holds at most MAX_PAGE ports), just
+        # after the ports': a port deleted in between shows a null status.
+        statuses = await model.port_statuses([item["id"] for item in items])
+        page["items"] = [{**item, "status": statuses[item["id"]]} for item in items]
+        return JSONResponse(page)
 
     async def update(id: Id, body: JsonObject) -> dict[str, Any]:
+        refuse_reported(kind, body)
         return await model.update(kind, id, body)
 
     async def delete(id: Id) -> Response:
@@ -135,14 +154,14 @@ def _add_kind(router: APIRouter, model: Model, kind: str, max_wait: float) -> No
     )
     router.add_api_route(
         one,
-        read_port if kind == "logical-ports" else read,
+        read_port if is_port else read,
         methods=["GET"],
-        response_model=Object,
+        response_model=LogicalPortObject if is_port else Object,
         responses={
             **_errors(404),
             **(
                 {408: {**ERROR_RESPONSES[422], "description": "not up within the timeout"}}
-                if kind == "logical-ports"
+                if is_port
                 else {}
             ),
         },
@@ -153,7 +172,7 @@ def _add_kind(router: APIRouter, model: Model, kind: str, max_wait: float) -> No
         base,
         listing,
         methods=["GET"],
-        response_model=Page,
+        response_model=LogicalPortPage if is_port else Page,
         responses=_errors(),
         tags=tags,
         summary=f"List {kind}, filtered by any field=value, by pages",

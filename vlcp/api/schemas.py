@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vlcp.model.objects import PortStatus
+
 KINDS: tuple[str, ...] = (
     "physical-networks",
     "physical-ports",
@@ -56,11 +58,26 @@ class Object(BaseModel):
     id: str
 
 
+class LogicalPortObject(Object):
+    """A logical port: its stored fields and its status, which the API reads beside it."""
+
+    status: PortStatus | None = Field(
+        description="read only: what the server binding the port last reported (`up` or "
+        "`down` there, since when); null until a server has reported the port"
+    )
+
+
 class Page(BaseModel):
     """One page of a list, sorted by id; pass `next` as `after` for the next page."""
 
     items: list[Object]
     next: str | None = Field(description="cursor for the next page; null on the last page")
+
+
+class LogicalPortPage(Page):
+    """One page of logical ports, each with its status."""
+
+    items: list[LogicalPortObject]  # type: ignore[assignment]
 
 
 class Interfaces(BaseModel):

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from vlcp.model.errors import NotFound
 from vlcp.model.service import Model, Op
 
+from .bodies import refuse_reported
 from .errors import HANDLED, describe
 from .vlcp_names import CALLS, PORT_KEY_DEFAULTS, Call, from_model, to_model
 from .vlcp_params import ParamError, read_params, typed
@@ -124,6 +125,8 @@ class Handler:
             _required(item, "subnet")
             return Op("create", self.kind, router, typed(self.kind, body))
         fields = typed(self.kind, to_model(self.kind, item))
+        if verb != "delete":
+            refuse_reported(self.kind, fields)
         if verb == "create":
             return Op("create", self.kind, None, fields)
         if self.kind == "physical-ports":

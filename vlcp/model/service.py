@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from vlcp.store import (
@@ -30,6 +30,7 @@ from vlcp.store import (
     TransactionTooLarge,
 )
 from vlcp.store.errors import Conflict as StoreConflict
+from vlcp.store.limits import MAX_TXN_READS
 
 from .common import prefix_reader
 from .errors import Busy, Invalid, ModelError, NotFound, TimedOut
@@ -214,14 +215,36 @@ class Model:
     async def list_router_interfaces(self, router: str) -> list[dict]:
         return list((await self.get(ROUTERS, router))["interfaces"])
 
-    async def port_status(self, id: str) -> dict | None:
-        """The status the binding server wrote, None before any; NotFound without the port."""
+    async def get_port(self, id: str) -> dict:
+        """A logical port with its "status", both read in one snapshot.
+
+        The status (`{"state", "host", "since"}`) is what the server binding the port last
+        reported; None until a server has reported the port. It is not part of the stored
+        object, which the agent never writes.
+        """
         check_id(id)
         keys = [object_key(LPORTS, id), port_status(id)]
         values = await self._read(keys)
-        if values.get(keys[0]) is None:
+        port = values.get(keys[0])
+        if port is None:
             raise NotFound(f"logical port {id} does not exist")
-        return values.get(keys[1])
+        return {**port, "status": values.get(keys[1])}
+
+    async def port_status(self, id: str) -> dict | None:
+        """The status the binding server wrote, None before any; NotFound without the port."""
+        return (await self.get_port(id))["status"]
+
+    async def port_statuses(self, ids: Sequence[str]) -> dict[str, dict | None]:
+        """The status of each port of `ids` (None when none was reported), in one read per
+        `MAX_TXN_READS` ports (a page of a list is one read), whatever the number of ports."""
+        for id in ids:
+            check_id(id)
+        result: dict[str, dict | None] = {}
+        for start in range(0, len(ids), MAX_TXN_READS):
+            chunk = ids[start : start + MAX_TXN_READS]
+            values = await self._read([port_status(id) for id in chunk])
+            result.update({id: values.get(port_status(id)) for id in chunk})
+        return result
 
     async def wait_port_up(self, id: str, timeout: float) -> dict:
         """The port with its "status" once a server reports it up; TimedOut (408) before.

@@ -115,3 +115,27 @@ def test_batch_from_a_file(api: ApiServer, tmp_path: object) -> None:
         json.dump({"operations": operations}, file)
     assert "r2" in ok(api, "batch", path)
     assert [r["id"] for r in as_json(api, "router", "list")] == ["r1", "r2"]  # type: ignore[union-attr,index]
+
+
+def test_show_and_list_say_where_a_port_is_up(api: ApiServer) -> None:
+    ok(api, "physical-network", "create", "id=pn", "type=vlan", "vlanrange=[[10,20]]")
+    ok(api, "logical-network", "create", "id=ln", "physicalnetwork=pn")
+    ok(api, "logical-port", "create", "id=lp", "logicalnetwork=ln")
+    ok(api, "logical-port", "create", "id=lq", "logicalnetwork=ln")
+    shown = ok(api, "logical-port", "show", "lp").splitlines()
+    assert shown[-1].split() == ["status", "not", "reported"]
+    api.put("lport-status/lp", {"state": "up", "host": "hv1", "since": 1764756263})
+    shown = ok(api, "logical-port", "show", "lp").splitlines()
+    assert shown[-1].split(None, 1) == ["status", "up on hv1 since 2025-12-03 10:04:23 UTC"]
+    assert as_json(api, "logical-port", "show", "lp")["status"] == {  # type: ignore[index]
+        "state": "up",
+        "host": "hv1",
+        "since": 1764756263,
+    }
+    listing = ok(api, "logical-port", "list").splitlines()
+    assert listing[0].split()[-1] == "status"
+    up = "up on hv1 since 2025-12-03 10:04:23 UTC"
+    assert listing[2].startswith("lp") and listing[2].endswith(up)
+    assert listing[3].startswith("lq") and listing[3].endswith("not reported")
+    refused = api.vlcp("logical-port", "update", "lp", "status=null")
+    assert refused.returncode == 1 and "error 422: status: is read only" in refused.stderr

@@ -99,8 +99,15 @@ class FakeModel:
             self.objects, self.interfaces = saved
             raise
 
+    async def get_port(self, id: str) -> dict:
+        return {**await self.get("logical-ports", id), "status": self.status.get(id)}
+
     async def port_status(self, id: str) -> dict | None:
         return self.status.get(id)
+
+    async def port_statuses(self, ids: list[str]) -> dict[str, dict | None]:
+        self.calls.append(f"port_statuses {len(ids)}")
+        return {id: copy.deepcopy(self.status.get(id)) for id in ids}
 
     async def wait_port_up(self, id: str, timeout: float) -> dict:
         deadline = asyncio.get_running_loop().time() + timeout

@@ -7,7 +7,7 @@ import pytest
 
 from vlcp.api.errors import field_of, validation_message, validation_status
 from vlcp.cli import parse_listen
-from vlcp.cli_client import parse_fields, table
+from vlcp.cli_client import parse_fields, readable_port, status_text, table
 from vlcp.client import ApiError, _api_error
 
 
@@ -35,6 +35,17 @@ def test_table_puts_id_first_and_aligns() -> None:
     assert lines[0].split() == ["id", "name", "mtu"]
     assert lines[2].split() == ["1", "a"] and lines[3].split() == ["22", "1500"]
     assert lines[0].index("name") == lines[2].index("a")
+
+
+def test_a_port_status_reads_as_words_last() -> None:
+    up = {"state": "up", "host": "hv1", "since": 1764756263.25}
+    assert status_text(up) == "up on hv1 since 2025-12-03 10:04:23 UTC"
+    assert status_text(None) == "not reported"
+    assert status_text({"state": "up"}) == '{"state":"up"}', "an unknown shape as it came"
+    port = {"id": "p", "status": None, "mac_address": "02:00:00:00:00:01"}
+    assert list(readable_port(port).items())[-1] == ("status", "not reported")
+    created = {"id": "p", "mac_address": "02:00:00:00:00:01"}
+    assert readable_port(created) == created, "no status read: none shown"
 
 
 def test_api_errors_read_both_shapes() -> None:

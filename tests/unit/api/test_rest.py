@@ -186,6 +186,43 @@ async def test_waiting_for_a_port(app: Any, model: FakeModel) -> None:
     )
 
 
+async def test_a_port_is_read_with_its_status(app: Any, model: FakeModel) -> None:
+    await call(app, "POST", "/v1/physical-networks", json={"id": "p", "type": "vlan"})
+    await call(app, "POST", "/v1/logical-networks", json={"id": "l", "physicalnetwork": "p"})
+    for name in ("a", "b", "c"):
+        body = {"id": name, "logicalnetwork": "l"}
+        created = await call(app, "POST", "/v1/logical-ports", json=body)
+        assert "status" not in created.json()  # the stored object; servers report the status
+    unreported = (await call(app, "GET", "/v1/logical-ports/a")).json()
+    assert unreported == {"id": "a", "logicalnetwork": "l", "status": None}
+    model.status["a"] = {"state": "up", "host": "hv1", "since": 1.5}
+    model.status["c"] = {"state": "down", "host": "hv2", "since": 2.0}
+    shown = (await call(app, "GET", "/v1/logical-ports/a")).json()
+    assert list(shown) == ["id", "logicalnetwork", "status"], "status comes last"
+    assert shown["status"] == {"state": "up", "host": "hv1", "since": 1.5}
+
+    model.calls.clear()
+    first = (await call(app, "GET", "/v1/logical-ports", query={"limit": "2"})).json()
+    rest = (await call(app, "GET", "/v1/logical-ports", query={"after": first["next"]})).json()
+    statuses = {o["id"]: o["status"] for o in first["items"] + rest["items"]}
+    assert statuses == {"a": model.status["a"], "b": None, "c": model.status["c"]}
+    assert model.calls == ["port_statuses 2", "port_statuses 1"], "one read per page"
+    other = (await call(app, "GET", "/v1/logical-networks")).json()
+    assert "status" not in other["items"][0]
+
+
+async def test_a_port_status_is_no_list_filter_and_is_documented(app: Any) -> None:
+    wanted = await call(app, "GET", "/v1/logical-ports", query={"status": "null"})
+    assert_error(wanted, 400, "status", "servers report")
+    document = (await call(app, "GET", "/openapi.json")).json()
+    paths = document["paths"]
+    listed = [p["name"] for p in paths["/v1/logical-ports"]["get"]["parameters"]]
+    assert "logicalnetwork" in listed and "status" not in listed
+    one = paths["/v1/logical-ports/{id}"]["get"]["responses"]["200"]["content"]
+    shape = document["components"]["schemas"][one["application/json"]["schema"]["$ref"][21:]]
+    assert "status" in shape["required"], "null when unreported, never absent"
+
+
 async def test_health_and_openapi(app: Any) -> None:
     health = await call(app, "GET", "/v1/health")
     assert health.status == 200 and health.json()["status"] == "ok"
