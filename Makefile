@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: run test deps debian-packages venv lint bench-store bench-api bench-southbound bench-portup bench-batch bench-churn
+.PHONY: run test deps debian-packages venv lint bench-store bench-api bench-southbound bench-portup bench-batch bench-churn bench-restart
 
 run: deps
 	$(VENV)/bin/vlcp demo
@@ -46,3 +46,6 @@ bench-batch: deps
 
 bench-churn: deps
 	$(PY) bench/churn.py
+
+bench-restart: deps
+	$(PY) bench/restart.py

@@ -731,6 +731,8 @@ def print_table(results: list[dict[str, Any]], rows: list[Row] = ROWS) -> None:
 
 
 def tool_version(binary: str) -> str:
+    if shutil.which(binary) is None:
+        return "not installed"
     out = subprocess.run([binary, "--version"], capture_output=True, text=True)
     return out.stdout.splitlines()[0] if out.stdout else "unknown"
 
@@ -809,9 +811,11 @@ def run_in_labs(
             f"bench/{name}.py needs root: it starts private Open vSwitch instances and hosts "
             f"in network namespaces (run it as root, e.g. `sudo make bench-{name}`)"
         )
-    missing = missing_tools() + [t for t in OVN_TOOLS if shutil.which(t) is None]
+    ovn = OVN_TOOLS if Ovn in args.systems else ()
+    missing = missing_tools() + [t for t in ovn if shutil.which(t) is None]
     if missing:
-        sys.exit(f"bench/{name}.py needs Open vSwitch and OVN tools; missing: {missing}")
+        needs = "Open vSwitch and OVN tools" if ovn else "the Open vSwitch tools"
+        sys.exit(f"bench/{name}.py needs {needs}; missing: {missing}")
     naming.set_run_prefix(f"{prefix}{os.getpid() % 100000:05d}")
     checks = Checks()
     signal.signal(signal.SIGTERM, interrupt)  # like Ctrl-C: the cleanup below always runs
