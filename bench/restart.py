@@ -185,10 +185,12 @@ def flow_ages(hv: Hypervisor) -> dict[int, float]:
     return ages
 
 
-def dated_bindings(hv: Hypervisor) -> int:
+def dated_bindings(hv: Hypervisor, timeout: int) -> int:
     """Interfaces whose binding the controller has dated in OVSDB (`vlcp-bound-at`): once
-    all are, a restart finds every date where it left it and has nothing to write."""
-    listing = json.loads(hv.vsctl("--format=json", "--columns=external_ids", "list", "Interface"))
+    all are, a restart finds every date where it left it and has nothing to write.
+    `timeout`: for ovsdb-server to answer while it writes thousands of dates."""
+    args = ("--format=json", "--columns=external_ids", "list", "Interface")
+    listing = json.loads(hv.vsctl(*args, timeout=timeout))
     count = 0
     for (column,) in listing["data"]:
         keys = {key for key, _ in column[1]}
@@ -259,12 +261,13 @@ async def set_up(system: RestartableVlcp, n: int, checks: Checks) -> Host:
         lab.host, hv, BRIDGE, f"{port_ip(0)}/16", mac=port_mac(0), iface_id=lport(0)
     )
     ports = [(f"lp{i}", lport(i)) for i in range(1, n)]
-    await asyncio.to_thread(hv.plug_internal_many, BRIDGE, ports, VSCTL_TIMEOUT + n // 20)
+    vsctl_timeout = VSCTL_TIMEOUT + n // 20
+    await asyncio.to_thread(hv.plug_internal_many, BRIDGE, ports, vsctl_timeout)
     up = await watching
     checks.equal(f"N={n}: every port up before the restart", len(up), n + 1)
 
     async def dated() -> bool:
-        return await asyncio.to_thread(dated_bindings, hv) >= n
+        return await asyncio.to_thread(dated_bindings, hv, vsctl_timeout) >= n
 
     await eventually(dated, up_timeout(n), what=f"the {n} bindings on hv0 dated in OVSDB")
     checks.check(
