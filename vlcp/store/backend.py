@@ -1,8 +1,10 @@
 """What a backend provides: the few primitives the generic `Store` is built on.
 
 A backend deals only in encoded bytes and opaque versions; keys are already checked and
-values already encoded. Everything above (retries, watches with resync, sessions with
-their reaper) is written once in `vlcp.store.store` for all backends.
+values already encoded. Everything above (retries after conflicts, watches with resync,
+sessions with their reaper) is written once in `vlcp.store.store` for all backends.
+Riding out a lost connection is each backend's job: only it knows whether a request may
+have reached the store.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import abc
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 MISSING_VERSION = 0
 """The version a backend reports for a key that does not exist."""
@@ -43,20 +46,34 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def fetch(self, keys: Iterable[str]) -> dict[str, Versioned]:
-        """Current data and version of each key (absent keys: data None, version 0)."""
+        """Current data and version of each key (absent keys: data None, version 0).
+
+        Raises `StoreUnavailable` only when the store stayed unreachable for `timeout`.
+        """
 
     @abc.abstractmethod
     async def commit(self, reads: Mapping[str, int], writes: Mapping[str, bytes | None]) -> int:
         """Atomically check that every read key still has its version, then apply `writes`.
 
         Returns the commit's revision (or the current one when nothing is written).
-        Raises `Conflict` when a read key changed, `StoreUnavailable` when the store cannot
-        be reached; in both cases nothing was written.
+        Raises `Conflict` when a read key changed (nothing was written).
+
+        A replicated store (ZooKeeper, etcd) rides out the loss of a minority of its
+        members: calls move to the members left and are retried until the store URL's
+        `timeout` runs out. A commit whose answer was lost with a connection is settled
+        from the store, never guessed: if it was applied its revision is returned, if it
+        was not (and never will be) it is sent again. Only when the store stays
+        unreachable past `timeout` does this raise `StoreUnavailable`, whose
+        `maybe_applied` says whether the commit may have been applied (wholly) or
+        certainly was not.
         """
 
     @abc.abstractmethod
     async def snapshot(self, prefix: str) -> tuple[int, dict[str, bytes]]:
-        """Every key under `prefix` with its data, consistent as of the returned revision."""
+        """Every key under `prefix` with its data, consistent as of the returned revision.
+
+        Raises `StoreUnavailable` only when the store stayed unreachable for `timeout`.
+        """
 
     @abc.abstractmethod
     def changes(self, since: int) -> AsyncIterator[LogEntry]:
@@ -88,12 +105,31 @@ class Backend(abc.ABC):
         """Release connections and background tasks."""
 
 
-def encode_changes(changes: Mapping[str, bytes | None]) -> bytes:
-    """The change-log record of one commit, for backends that keep their own log."""
+def encode_changes(changes: Mapping[str, bytes | None], commit_id: str | None = None) -> bytes:
+    """The change-log record of one commit, for backends that keep their own log.
+
+    A JSON list of ``[key, value or null]`` pairs; with `commit_id`, the object
+    ``{"id": commit_id, "changes": [...]}``, which lets a backend find its own commit in
+    the log when the commit's answer was lost. `decode_record` reads both forms, so
+    entries written before ids existed still decode.
+    """
     items = [[key, None if data is None else data.decode()] for key, data in changes.items()]
-    return json.dumps(items, separators=(",", ":"), ensure_ascii=False).encode()
+    record: object = items if commit_id is None else {"id": commit_id, "changes": items}
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode_record(record: bytes) -> tuple[str | None, tuple[tuple[str, bytes | None], ...]]:
+    """Inverse of `encode_changes`: the commit's id (None if it has none) and its changes."""
+    parsed = json.loads(record)
+    if isinstance(parsed, list):  # written without an id
+        return None, _pairs(parsed)
+    return parsed["id"], _pairs(parsed["changes"])
 
 
 def decode_changes(record: bytes) -> tuple[tuple[str, bytes | None], ...]:
-    """Inverse of `encode_changes`."""
-    return tuple((key, None if text is None else text.encode()) for key, text in json.loads(record))
+    """The changes of a change-log record (see `decode_record`)."""
+    return decode_record(record)[1]
+
+
+def _pairs(items: list[Any]) -> tuple[tuple[str, bytes | None], ...]:
+    return tuple((key, None if text is None else text.encode()) for key, text in items)

@@ -26,11 +26,17 @@ class ConflictRetriesExhausted(StoreError):
 
 
 class StoreUnavailable(StoreError):
-    """The store could not be reached in the configured time.
+    """The store could not be reached in the configured time (the store URL's `timeout`).
 
-    A commit cut off this way may or may not have been applied, but never partially:
-    re-read before retrying a change that is not idempotent.
+    `maybe_applied` tells a commit's caller what happened to its writes: False, nothing
+    was written; True, the commit was sent and its answer lost, so it may or may not have
+    been applied (wholly or not at all, never partially): re-read before retrying a change
+    that is not idempotent.
     """
+
+    def __init__(self, message: str, *, maybe_applied: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_applied = maybe_applied
 
 
 class SessionLost(StoreError):

@@ -15,6 +15,7 @@ Modules, from the bottom up:
 - `core`: the connection, paths and hints every part shares.
 - `log`: the segmented change log: reading, watching, rotation and compaction.
 - `reads`: fetches, and snapshots consistent at one revision.
+- `in_doubt`: commits whose answer was lost, settled from the change log.
 - `commit`: commits as one multi each.
 - `liveness`: sessions as ephemeral znodes.
 - `backend`: `ZooKeeperBackend`, assembled from the above, and `open_zookeeper`.

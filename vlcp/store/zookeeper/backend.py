@@ -29,8 +29,14 @@ class ZooKeeperBackend(Commits, Liveness, Backend):
         client = KazooClient(
             hosts=self.config.hosts,
             timeout=self.config.session_timeout,
-            # reconnect forever, at least once a second: members that come back are used at once
-            connection_retry=KazooRetry(max_tries=-1, delay=0.05, backoff=2, max_delay=1.0),
+            # Reconnect forever, at least once a second and four times within a call's
+            # `timeout`: a call that waits for the connection sees members that come back.
+            connection_retry=KazooRetry(
+                max_tries=-1,
+                delay=0.05,
+                backoff=2,
+                max_delay=min(1.0, self.config.timeout / 4),
+            ),
         )
         self._client = client
         self._zk = KazooBridge(client, asyncio.get_running_loop(), self.config)

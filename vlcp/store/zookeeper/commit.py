@@ -1,13 +1,17 @@
 """Commits: one ZooKeeper multi per transaction.
 
 The multi holds a version check of the log head, a check or write per key, a check of
-the tombstone epoch the read versions depend on, and the log entry. What this process
-knows of data znodes (`core`) decides how each key is written; a stale hint only costs
-a retried multi, never a wrong result.
+the tombstone epoch the read versions depend on, and the log entry (with the commit's
+id). What this process knows of data znodes (`core`) decides how each key is written; a
+stale hint only costs a retried multi, never a wrong result. A multi whose answer was
+lost with the connection is settled from the log (`in_doubt`) and sent again only if it
+was not applied, all within the call's deadline.
 """
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -17,11 +21,14 @@ from kazoo.exceptions import NodeExistsError
 from kazoo.protocol.serialization import Transaction as MultiRequest
 
 from ..backend import MISSING_VERSION, encode_changes
-from ..errors import Conflict, TransactionTooLarge
+from ..errors import Conflict, StoreUnavailable, TransactionTooLarge
 from .core import INTERNAL_RETRIES
-from .kazoo_bridge import failed_op
+from .in_doubt import InDoubt, Unanswered
+from .kazoo_bridge import ConnectionLost, failed_op
 from .layout import entry_position, revision, split_version
 from .reads import Reads
+
+log = logging.getLogger(__name__)
 
 _TXN_METHODS = {"create": "create", "set": "set_data", "check": "check", "delete": "delete"}
 
@@ -31,6 +38,8 @@ class _Plan:
     """One commit's multi: its kazoo transaction and what each operation stands for."""
 
     txn: Any
+    segment: int
+    """The log segment its entry goes to (the multi checks that it is still current)."""
     ops: list[tuple[str, str, str]] = field(default_factory=list)
     """(kind, key, op) per operation: kind is head, read, blind or log."""
     epochs: set[int] = field(default_factory=set)
@@ -41,28 +50,66 @@ class _Plan:
         self.ops.append((kind, key, op))
 
 
-class Commits(Reads):
+class Commits(InDoubt, Reads):
     """commit: plan the multi, send it, learn from its outcome."""
 
     async def commit(self, reads: Mapping[str, int], writes: Mapping[str, bytes | None]) -> int:
-        self._require()
-        if not writes:
-            return await self._validate_reads(dict(reads))
-        for _attempt in range(INTERNAL_RETRIES):
-            committed = await self._try_commit(reads, writes)
+        zk, _client = self._require()
+        with zk.operation():
+            if not writes:
+                return await zk.retrying(partial(self._validate_reads, dict(reads)))
+            try:
+                return await self._commit_writes(reads, writes)
+            except StoreUnavailable as exc:
+                if exc.maybe_applied:
+                    raise
+                raise StoreUnavailable(f"{exc}; the commit was not applied") from None
+
+    async def _commit_writes(
+        self, reads: Mapping[str, int], writes: Mapping[str, bytes | None]
+    ) -> int:
+        """Send the multi until it is applied or conflicts; a lost answer is settled first."""
+        zk, _client = self._require()
+        commit_id = uuid.uuid4().hex
+        races = 0
+        while races < INTERNAL_RETRIES:
+            try:
+                committed = await zk.retrying(partial(self._try_commit, reads, writes, commit_id))
+            except Unanswered as lost:
+                sequence = await self._settle(lost, commit_id)
+                applied = "applied" if sequence is not None else "not applied: sending it again"
+                log.info("zookeeper: a commit lost its answer (%s); the log says %s", lost, applied)
+                if sequence is not None:
+                    for key in writes:  # their new znode versions are unknown
+                        self._forget(key)
+                    return self._logged(lost.segment, sequence)
+                if zk.expired():
+                    raise zk.unavailable(
+                        f"a commit lost its answer ({lost}), and no time was left to send it again"
+                    ) from None
+                continue  # not applied, and never will be: send it again
             if committed is not None:
                 return committed
+            races += 1
         raise Conflict("the commit kept racing with concurrent writers; retrying")
 
     async def _try_commit(
-        self, reads: Mapping[str, int], writes: Mapping[str, bytes | None]
+        self, reads: Mapping[str, int], writes: Mapping[str, bytes | None], commit_id: str
     ) -> int | None:
-        """One multi; the revision, None to retry at once, or Conflict when a read changed."""
-        zk, _client = self._require()
+        """One multi; the revision, None to retry at once, or Conflict when a read changed.
+
+        Raises Unanswered when the multi was sent and its answer lost, and ConnectionLost
+        (safe to try again) when the connection failed before the multi was sent.
+        """
+        zk, client = self._require()
         await self._prepare(reads, writes)
-        plan = self._plan(reads, writes)
+        plan = self._plan(reads, writes, commit_id)
         self._check_size(plan)
-        results = await zk.run_one(plan.txn.commit_async)
+        last_zxid = client.last_zxid  # before sending: the multi's zxid will be above it
+        try:
+            results = await zk.run_one(plan.txn.commit_async)
+        except ConnectionLost as exc:
+            raise Unanswered(plan.segment, last_zxid, str(exc)) from None
         failed = failed_op(results)
         if failed is None:
             return self._committed(plan, results, writes)
@@ -98,11 +145,13 @@ class Commits(Reads):
             if stat is not None:
                 self._known.put(path, True)
 
-    def _plan(self, reads: Mapping[str, int], writes: Mapping[str, bytes | None]) -> _Plan:
+    def _plan(
+        self, reads: Mapping[str, int], writes: Mapping[str, bytes | None], commit_id: str
+    ) -> _Plan:
         _zk, client = self._require()
         assert self._head is not None
         segment, head_version = self._head
-        plan = _Plan(client.transaction())
+        plan = _Plan(client.transaction(), segment)
         plan.add("head", "", "check", self._head_path, head_version)
         for key in dict.fromkeys((*reads, *writes)):
             self._key_ops(plan, key, reads, writes)
@@ -111,7 +160,8 @@ class Commits(Reads):
         for epoch in plan.epochs:
             plan.add("read", "", "check", self._gc_path, epoch)
         log_entry = f"{self._segment_path(segment)}/e"
-        plan.add("log", "", "create", log_entry, encode_changes(writes), sequence=True)
+        entry = encode_changes(writes, commit_id)
+        plan.add("log", "", "create", log_entry, entry, sequence=True)
         return plan
 
     def _key_ops(
@@ -168,7 +218,10 @@ class Commits(Reads):
                 last[key] = (op, result)
         for key, (op, result) in last.items():
             self._remember(key, op, result, writes.get(key))
-        segment, sequence = entry_position(results[-1])
+        return self._logged(*entry_position(results[-1]))
+
+    def _logged(self, segment: int, sequence: int) -> int:
+        """The revision of a commit logged at `sequence`; a full segment starts rotating."""
         if sequence + 1 >= self.config.log_segment:
             self._start_rotation(segment)
         return revision(segment, sequence)

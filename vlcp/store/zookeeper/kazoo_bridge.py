@@ -2,6 +2,10 @@
 
 kazoo runs its own threads and answers each ``*_async`` call with an IAsyncResult; the
 bridge links those results to asyncio futures, so only the loop touches store state.
+
+A backend call is one *operation* with one deadline, `timeout` after it began: every
+request made inside it waits for a connection until then, and requests that are safe to
+repeat are sent again after a lost connection until then (`retrying`).
 """
 
 from __future__ import annotations
@@ -9,32 +13,49 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import (
     BadVersionError,
+    ConnectionLoss,
     KazooException,
     NodeExistsError,
     NoNodeError,
     NotEmptyError,
     RolledBackError,
     RuntimeInconsistency,
+    SessionExpiredError,
 )
 from kazoo.protocol.states import KazooState
 
 from ..errors import StoreUnavailable
 from .url import ZooKeeperConfig
 
+T = TypeVar("T")
+
 Call = Callable[[], Any]
 """A thunk that starts one kazoo request and returns its IAsyncResult."""
 
 _NODE_ERRORS = (NoNodeError, NodeExistsError, BadVersionError, NotEmptyError)
 """Answers about znodes, returned to the caller; every other failure means unavailable."""
+_LOST = (ConnectionLoss, SessionExpiredError)
+"""kazoo's answer to every request still out when the connection (or session) ended."""
 _ROLLED_BACK = (RolledBackError, RuntimeInconsistency)
 _BATCH = 4096
 """Requests pipelined at once (bounds memory for very large reads)."""
+_DEADLINE: ContextVar[float | None] = ContextVar("zookeeper_deadline", default=None)
+"""When the running operation gives up (loop time); None outside an operation."""
+
+
+class ConnectionLost(StoreUnavailable):
+    """Requests were handed to kazoo, and the connection failed before all were answered.
+
+    Each of them may or may not have reached the ensemble: a read can simply be sent again
+    (`KazooBridge.retrying`), a write has to be settled first (see `settle`).
+    """
 
 
 class KazooBridge:
@@ -61,12 +82,48 @@ class KazooBridge:
         with contextlib.suppress(RuntimeError):  # the loop is already closed
             self.loop.call_soon_threadsafe(self.state_changed.set)
 
-    def unavailable(self, what: str) -> StoreUnavailable:
-        return StoreUnavailable(f"ZooKeeper {self.config.hosts}: {what}")
+    def unavailable(self, what: str, *, maybe_applied: bool = False) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"ZooKeeper {self.config.hosts}: {what}", maybe_applied=maybe_applied
+        )
+
+    @contextlib.contextmanager
+    def operation(self) -> Iterator[None]:
+        """One backend call: every request made inside (in this task) shares one deadline,
+        `timeout` from now."""
+        token = _DEADLINE.set(self.loop.time() + self.config.timeout)
+        try:
+            yield
+        finally:
+            _DEADLINE.reset(token)
+
+    def deadline(self) -> float:
+        """The running operation's deadline, or `timeout` from now outside one."""
+        deadline = _DEADLINE.get()
+        return self.loop.time() + self.config.timeout if deadline is None else deadline
+
+    def expired(self) -> bool:
+        """Whether the running operation's deadline has passed."""
+        return self.loop.time() >= self.deadline()
+
+    async def retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """`attempt()`, run again after each lost connection until the operation's deadline.
+
+        For attempts that are safe to repeat (reads): kazoo reconnects to the same session
+        on the members left, and the next attempt waits for that (`wait_connected`).
+        """
+        if _DEADLINE.get() is None:
+            raise RuntimeError("KazooBridge.retrying runs only inside an operation()")
+        while True:
+            try:
+                return await attempt()
+            except ConnectionLost:
+                if self.expired():
+                    raise
 
     async def wait_connected(self) -> None:
-        """Return once connected; StoreUnavailable if that takes longer than `timeout`."""
-        deadline = self.loop.time() + self.config.timeout
+        """Return once connected; StoreUnavailable if not connected by the deadline."""
+        deadline = self.deadline()
         while not self.client.connected:
             if self.closed:
                 raise StoreUnavailable("the ZooKeeper store is closed")
@@ -121,7 +178,8 @@ class KazooBridge:
             if done.done():
                 break
             if counts[1] == seen:
-                raise self.unavailable(f"no answer within {self.config.timeout:g} s")
+                where = f"ZooKeeper {self.config.hosts}"
+                raise ConnectionLost(f"{where}: no answer within {self.config.timeout:g} s")
             seen = counts[1]
 
     def _outcome(self, item: Any) -> Any:
@@ -130,7 +188,10 @@ class KazooBridge:
         exc = item.exception
         if isinstance(exc, _NODE_ERRORS):
             return exc
-        raise self.unavailable(f"request failed: {type(exc).__name__} {exc}".rstrip())
+        what = f"ZooKeeper {self.config.hosts}: request failed: {type(exc).__name__} {exc}"
+        if isinstance(exc, _LOST):
+            raise ConnectionLost(what.rstrip())
+        raise StoreUnavailable(what.rstrip())
 
     def waker(self, event: asyncio.Event) -> Callable[[Any], None]:
         """A kazoo watch callback that sets `event` on the loop (from kazoo's thread)."""

@@ -10,7 +10,8 @@ Layout under the root path:
   ``epoch * 2**32 + znode version + 1``, and a commit that relies on a version also checks
   the epoch, so a removed-and-re-created znode can never match an old version.
 - ``log/<segment>/e<sequence>``: the change log, one sequential znode per commit holding
-  its change list; revision = segment * SEGMENT_SPAN + sequence + 1. ``head`` names the
+  its change list and a unique commit id (entries written before ids existed have none;
+  see `encode_changes`); revision = segment * SEGMENT_SPAN + sequence + 1. ``head`` names the
   current segment; every commit checks its version, so a commit lands in the current
   segment or fails. When a segment is full, one multi moves ``head`` on and appends an
   end marker to the old segment, so a reader waiting for "the next entry" always gets

@@ -151,21 +151,25 @@ class ChangeLog(ZooKeeperCore):
             self._tasks.spawn(self._rotate(segment))
 
     async def _rotate(self, segment: int) -> None:
-        """Close the full `segment` and start the next one, then drop old segments."""
+        """Close the full `segment` and start the next one, then drop old segments.
+
+        Its own operation: it must not inherit the deadline of the commit that started it.
+        """
         try:
             zk, client = self._require()
             if self._head is None or self._head[0] != segment:
                 return
-            txn = client.transaction()
-            txn.set_data(self._head_path, str(segment + 1).encode(), self._head[1])
-            txn.create(self._segment_path(segment + 1), b"")
-            txn.create(f"{self._segment_path(segment)}/e", SEGMENT_END, sequence=True)
-            results = await zk.run_one(txn.commit_async)
-            if failed_op(results) is None:
-                self._head = (segment + 1, results[0].version)
-                await self._compact(segment + 1)
-            else:
-                await self._refresh_head()
+            with zk.operation():
+                txn = client.transaction()
+                txn.set_data(self._head_path, str(segment + 1).encode(), self._head[1])
+                txn.create(self._segment_path(segment + 1), b"")
+                txn.create(f"{self._segment_path(segment)}/e", SEGMENT_END, sequence=True)
+                results = await zk.run_one(txn.commit_async)
+                if failed_op(results) is None:
+                    self._head = (segment + 1, results[0].version)
+                    await self._compact(segment + 1)
+                else:
+                    await self._refresh_head()
         except StoreError as exc:
             log.info("zookeeper: log segment rotation deferred: %s", exc)
         finally:

@@ -2,7 +2,8 @@
 
 ZooKeeper has no multi-key read at a revision. A consistent read syncs with the leader,
 reads the log head, does its reads, reads the head again, and then accounts for every
-commit logged in between (see `_consistent`).
+commit logged in between (see `_consistent`). Reads cut off by a lost connection are
+simply made again once kazoo has reconnected, within the call's deadline.
 """
 
 from __future__ import annotations
@@ -41,8 +42,13 @@ class Reads(ChangeLog):
     """fetch, snapshot, and the validation of a read-only commit."""
 
     async def fetch(self, keys: Iterable[str]) -> dict[str, Versioned]:
-        zk, client = self._require()
+        zk, _client = self._require()
         keys = list(dict.fromkeys(keys))
+        with zk.operation():
+            return await zk.retrying(partial(self._fetch_once, keys))
+
+    async def _fetch_once(self, keys: list[str]) -> dict[str, Versioned]:
+        zk, client = self._require()
         gc, *results = await zk.run(
             [
                 partial(client.exists_async, self._gc_path),  # first: see store_version
@@ -124,9 +130,15 @@ class Reads(ChangeLog):
         return marker.revision
 
     async def snapshot(self, prefix: str) -> tuple[int, dict[str, bytes]]:
-        marker, values, window = await self._consistent(
-            partial(self._read_prefix, prefix), lambda key: key.startswith(prefix)
-        )
+        zk, _client = self._require()
+        with zk.operation():
+            marker, values, window = await zk.retrying(
+                partial(
+                    self._consistent,
+                    partial(self._read_prefix, prefix),
+                    lambda key: key.startswith(prefix),
+                )
+            )
         for entry in window:  # commits that ran during the reads: replay them
             for key, data in entry.changes:
                 if not key.startswith(prefix):
