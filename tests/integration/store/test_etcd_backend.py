@@ -21,6 +21,7 @@ from tests.lab.services import EtcdCluster, EtcdServer
 from vlcp.store import Resync, Store, StoreUnavailable, Transaction, TransactionTooLarge
 from vlcp.store.backend import Compacted, LogEntry
 from vlcp.store.codec import MAX_KEY_BYTES
+from vlcp.store.errors import Conflict
 from vlcp.store.etcd import EtcdBackend, EtcdOptions, open_etcd, parse_url
 from vlcp.store.limits import MAX_TXN_BYTES, MAX_TXN_READS, MAX_TXN_WRITES
 
@@ -313,6 +314,50 @@ async def test_a_commit_whose_answer_was_lost_applies_exactly_once(store: Store)
     entries = [await asyncio.wait_for(anext(changes), 5) for _ in range(2)]
     await changes.aclose()
     assert [e.changes for e in entries] == [(("o/n", b"1"),), (("o/n", b"2"),)]
+
+
+class HoldRequests:
+    """A KV stub whose first commit Txn never reaches etcd (it fails as if lost on the way
+    to a dying leader); the test may deliver it later, as a delayed forward would."""
+
+    def __init__(self, stub: Any, before_failing: Any) -> None:
+        self.stub = stub
+        self.before_failing = before_failing
+        self.held: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stub, name)
+
+    async def Txn(self, request: Any, **kwargs: Any) -> Any:
+        if not self.held and request.success and request.success[0].HasField("request_put"):
+            self.held.append(request)
+            await self.before_failing()
+            raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, details="Socket closed")
+        return await self.stub.Txn(request, **kwargs)
+
+
+async def test_a_conflict_after_a_lost_request_fences_that_request_off(
+    store: Store, stores: Any
+) -> None:
+    """A copy lost on the way may still arrive after the next copy conflicted: the conflict
+    is reported only once the commit's token is fenced, so the late copy can never apply."""
+    etcd = backend(store)
+    other = backend(await stores(f"etcd://{etcd.where}"))
+    await put(store, "h/n", 0)
+    read = (await etcd.fetch(["h/n"]))["h/n"].version
+
+    async def overtaken() -> None:  # another writer commits while the copy is lost
+        await other.commit({}, {"h/n": b"5"})
+
+    stub = etcd.members[0].kv
+    holder = HoldRequests(stub, overtaken)
+    for member in etcd.members:
+        member.kv = holder
+    with pytest.raises(Conflict):
+        await etcd.commit({"h/n": read}, {"h/n": b"1"})
+    late = await stub.Txn(holder.held[0])
+    assert not late.succeeded
+    assert (await other.fetch(["h/n"]))["h/n"].data == b"5"
 
 
 async def test_an_expired_token_lease_is_replaced(store: Store) -> None:
