@@ -52,7 +52,8 @@ class Conflict(ModelError):
 
 
 class Busy(ModelError):
-    """The store is unreachable or contention did not settle; nothing was written."""
+    """The store is unreachable or contention did not settle; nothing was written, unless
+    the message says that a commit's answer was lost (then it may have been)."""
 
     status = 503
 

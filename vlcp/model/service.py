@@ -155,6 +155,11 @@ class Model:
                 f"the store is too contended right now ({exc}); nothing was written"
             ) from None
         except StoreUnavailable as exc:
+            if exc.maybe_applied:  # a commit whose answer was lost for good
+                raise Busy(
+                    f"the store is unavailable ({exc}); the change may or may not have been "
+                    "made: read before retrying"
+                ) from None
             raise Busy(f"the store is unavailable ({exc}); nothing was written") from None
         except TransactionTooLarge as exc:
             raise Invalid(f"the request is too large for one transaction: {exc}") from None

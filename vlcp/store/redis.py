@@ -340,23 +340,32 @@ class RedisBackend(Backend):
     # -- error translation ---------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _guard(self, what: str, timeout: float | None = None) -> AsyncIterator[None]:
-        """Bound the time of one request and turn every redis-py failure into a store error."""
+    async def _guard(
+        self, what: str, timeout: float | None = None, *, write: bool = False
+    ) -> AsyncIterator[None]:
+        """Bound the time of one request and turn every redis-py failure into a store error.
+
+        A `write` that got no answer may have been applied: its StoreUnavailable says so
+        (`maybe_applied`), since a server that is gone cannot be asked afterwards.
+        """
         if self._closed:
             raise StoreUnavailable(f"{self.settings.address}: the store was closed")
         limit = timeout or self.timeout
+        doubt = "; the commit may or may not have been applied" if write else ""
         try:
             async with asyncio.timeout(limit):
                 yield
         except TimeoutError:
             raise StoreUnavailable(
-                f"{self.settings.address}: no answer to {what} within {limit:g} s"
+                f"{self.settings.address}: no answer to {what} within {limit:g} s{doubt}",
+                maybe_applied=write,
             ) from None
         except redis_errors.ResponseError as exc:
             raise self._rejected(what, exc) from None
         except (redis_errors.RedisError, OSError) as exc:
             raise StoreUnavailable(
-                f"{self.settings.address}: {what} failed: {exc or type(exc).__name__}"
+                f"{self.settings.address}: {what} failed: {exc or type(exc).__name__}{doubt}",
+                maybe_applied=write,
             ) from None
 
     def _rejected(self, what: str, exc: redis_errors.ResponseError) -> StoreError:
@@ -430,7 +439,7 @@ class RedisBackend(Backend):
             args += ["d", key, b""] if data is None else ["p", key, data]
         args += [encode_changes(writes) if writes else b"", self.settings.retain]
         k = self._keys
-        async with self._guard("committing"):
+        async with self._guard("committing", write=True):
             ok, result = await self._commit(
                 keys=[k.data, k.ver, k.index, k.rev, k.origin, k.log], args=args
             )

@@ -77,6 +77,14 @@ async def test_unreachable_store_is_busy_and_writes_nothing(net: Model) -> None:
         await net.create("logical-ports", {"logicalnetwork": "n1"})
 
 
+async def test_a_commit_whose_answer_was_lost_is_busy_and_says_it_may_be_made(
+    net: Model,
+) -> None:
+    Counting(net.store, StoreUnavailable("answer lost", maybe_applied=True))
+    with pytest.raises(Busy, match=r"\(answer lost\); the change may or may not have been made"):
+        await net.create("logical-ports", {"logicalnetwork": "n1"})
+
+
 async def test_exhausted_retries_are_busy(net: Model) -> None:
     async def contended(txn: Transaction) -> None:
         raise ConflictRetriesExhausted("conflicted 64 times")
