@@ -21,6 +21,9 @@ CLUSTER_BACKENDS = ["zookeeper", "etcd"]
 
 TIMEOUT = 2.0
 """Seconds a store call may wait for an unreachable server before failing (URL `timeout`)."""
+CLUSTER_TIMEOUT = 5.0
+"""The same for clusters: the default, longer than a leader election (about 1 s for the lab's
+ZooKeeper, 2 s for its etcd), so a minority loss fails no call."""
 
 
 @dataclass
@@ -45,7 +48,7 @@ def target_for(
     backend: str, request: pytest.FixtureRequest, *, cluster: bool = False
 ) -> StoreTarget:
     ns = _namespace()
-    query = f"timeout={TIMEOUT:g}"
+    query = f"timeout={CLUSTER_TIMEOUT if cluster else TIMEOUT:g}"
     if backend == "sqlite":
         tmp = request.getfixturevalue("tmp_path")
         return StoreTarget(f"sqlite://{tmp}/{ns}.db")

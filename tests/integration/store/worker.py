@@ -1,6 +1,6 @@
 """Store clients run as separate OS processes by the contract tests.
 
-    python -m tests.integration.store.worker transfer URL WORKER_ID COUNT ACCOUNTS
+    python -m tests.integration.store.worker transfer URL WORKER_ID COUNT ACCOUNTS [PAUSE]
     python -m tests.integration.store.worker batches URL KEYS_PER_BATCH
     python -m tests.integration.store.worker session URL KEY
 
@@ -16,11 +16,17 @@ import sys
 from vlcp.store import Transaction, open_store
 
 
-async def transfer(url: str, worker: str, count: int, accounts: int) -> None:
-    """Move random amounts between accounts; count own transfers in the same transaction."""
+async def transfer(url: str, worker: str, count: int, accounts: int, pause: float = 0.0) -> None:
+    """Move random amounts between accounts; count own transfers in the same transaction.
+
+    `pause` (seconds between transfers) spreads the transfers over time, so that a test can
+    fail servers while they run.
+    """
     store = await open_store(url)
     rng = random.Random(worker)
-    for _ in range(count):
+    for number in range(count):
+        if pause and number:
+            await asyncio.sleep(pause)
         src, dst = rng.sample(range(accounts), 2)
         amount = rng.randint(1, 10)
 
@@ -62,7 +68,8 @@ async def session(url: str, key: str) -> None:
 def main() -> None:
     command, url, *args = sys.argv[1:]
     if command == "transfer":
-        asyncio.run(transfer(url, args[0], int(args[1]), int(args[2])))
+        pause = float(args[3]) if len(args) > 3 else 0.0
+        asyncio.run(transfer(url, args[0], int(args[1]), int(args[2]), pause))
     elif command == "batches":
         asyncio.run(batches(url, int(args[0])))
     elif command == "session":
