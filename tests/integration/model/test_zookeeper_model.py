@@ -162,6 +162,10 @@ async def test_wait_port_up_and_batch_on_zookeeper(zookeeper) -> None:  # type: 
             await asyncio.sleep(0.3)
 
             async def write(txn):  # type: ignore[no-untyped-def]
+                # as a controller reports it: located on h1 and up there, in one transaction
+                mac = before["lport/w"]["mac_address"]
+                located = {"host": "h1", "vtep": None, "mac": mac, "ip": None}
+                txn.put("netports/n/w", located)
                 txn.put("lport-status/w", {"state": "up", "host": "h1", "since": time.time()})
 
             await controller.transact(write)
