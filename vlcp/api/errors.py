@@ -52,6 +52,13 @@ def error_response(status: int, message: str, field: str | None = None) -> JSONR
     return JSONResponse(error_body(status, message, field), status_code=status, headers=headers)
 
 
+UNAVAILABLE = (
+    "the store is unreachable or too busy; nothing was changed, unless the message says the "
+    "change may or may not have been made (its answer was lost): then read before retrying"
+)
+"""What a 503 means, as both APIs document it."""
+
+
 def describe(exc: Exception) -> tuple[int, str, str | None]:
     """Status, message and field for any error a request may raise (model, store, API)."""
     if isinstance(exc, ApiError):
@@ -67,7 +74,11 @@ def describe(exc: Exception) -> tuple[int, str, str | None]:
     if isinstance(exc, InvalidValue):
         return 422, f"invalid value: {exc}", None
     if isinstance(exc, StoreUnavailable):
-        return 503, f"the store is unreachable; nothing was changed: {exc}", None
+        if exc.maybe_applied:  # the commit was sent and its answer lost for good
+            outcome = "the change may or may not have been made, read before retrying"
+        else:
+            outcome = "nothing was changed"
+        return 503, f"the store is unreachable; {outcome}: {exc}", None
     if isinstance(exc, ConflictRetriesExhausted):
         return 503, f"the store is too busy; nothing was changed, retry: {exc}", None
     if isinstance(exc, StoreError):

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vlcp.model.objects import PortStatus
 
+from .errors import UNAVAILABLE
+
 KINDS: tuple[str, ...] = (
     "physical-networks",
     "physical-ports",
@@ -127,6 +129,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (409, "conflicts with what is stored (in use, duplicate, exhausted)"),
         (413, "request body or transaction too large"),
         (422, "a field has a wrong value; `field` names it"),
-        (503, "the store is unreachable or too busy; nothing was changed"),
+        (503, UNAVAILABLE),
     )
 }

@@ -17,7 +17,7 @@ from vlcp.model.errors import NotFound
 from vlcp.model.service import Model, Op
 
 from .bodies import refuse_reported
-from .errors import HANDLED, describe
+from .errors import HANDLED, UNAVAILABLE, describe
 from .vlcp_names import CALLS, PORT_KEY_DEFAULTS, Call, from_model, to_model
 from .vlcp_params import ParamError, read_params, typed
 
@@ -215,7 +215,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
             (409, "conflicts with what is stored"),
             (413, "too large"),
             (422, "a parameter has a wrong value"),
-            (503, "the store is unreachable; nothing was changed"),
+            (503, UNAVAILABLE),
         )
     },
 }
