@@ -196,6 +196,13 @@ class Agent:
         if dpid not in self._seeded:  # a new bridge: every owner, the base flows included
             touched = frozenset(owners(view))
             self._seeded.add(dpid)
+            log.info(
+                "store mirror loaded (%d keys at revision %d, %d local ports): reconciling %016x",
+                len(self.mirror.values),
+                self.mirror.revision,
+                len(view.ports),
+                dpid,
+            )
         for owner in touched:
             reconciler.set_flows(owner, compile_owner(view, owner))
         reconciler.desired_complete()  # seeded from a loaded mirror: safe to reconcile

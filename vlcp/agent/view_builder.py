@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from vlcp.model.keys import netports_key
 from vlcp.pipeline.changes import (
     Change,
     DropNetwork,
@@ -67,11 +68,6 @@ class Identity:
     system_id: str
     bridge: str
     vtep: str | None
-
-
-def netports_key(network: str, port: str) -> str:
-    """Where the server that binds `port` announces it (a session key: gone with the server)."""
-    return f"netports/{network}/{port}"
 
 
 # ---------------------------------------------------------------- one object at a time

@@ -64,9 +64,7 @@ async def test_deleting_a_port_removes_its_announcement_even_if_its_server_is_do
     assert await _reports(store) == {}
 
 
-async def test_forgetting_a_server_withdraws_only_its_own_ports(
-    ports: Model, store: Store
-) -> None:
+async def test_forgetting_a_server_withdraws_only_its_own_ports(ports: Model, store: Store) -> None:
     await Announcer(store, "hv1").announce({"a": Location("n1", _entry("hv1"))}, 1)
     await Announcer(store, "hv2").announce({"b": Location("n1", _entry("hv2"))}, 1)
     assert await forget_server(store, "hv1") == 2
