@@ -50,6 +50,7 @@ class Cloud:
 
     api: AsyncApi
     """REST v1 over HTTP, served by the `vlcp api` process."""
+    api_process: ApiProcess
     store: Store
     """The test's own client of the store: to look, never to describe networks."""
     servers: dict[str, Server]
@@ -148,7 +149,7 @@ async def cloud_factory(
         stores.append(store)
         await api.ready()
         await asyncio.gather(*(s.controller.ready(store) for s in servers.values()))
-        return Cloud(AsyncApi(api.client()), store, servers, host_factory, store_url, links)
+        return Cloud(AsyncApi(api.client()), api, store, servers, host_factory, store_url, links)
 
     yield build
     for process in processes:  # in parallel: each exits in a fraction of a second

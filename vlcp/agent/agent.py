@@ -19,16 +19,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from vlcp.model.keys import chassis_key, netports_key
 from vlcp.pipeline.compile import compile_owner, owners
+from vlcp.pipeline.view import Owner, View
 from vlcp.southbound.flow_manager import FlowManager
 from vlcp.southbound.openflow.server import OpenFlowServer
 from vlcp.southbound.ovsdb.cache import ChangeSet
 from vlcp.southbound.ovsdb.client import OvsdbClient
 from vlcp.southbound.ovsdb.monitor import Monitor
 from vlcp.southbound.ovsdb.vswitch import BINDING_TABLES, DB, system_id
+from vlcp.southbound.reconciler import Reconciler
 from vlcp.store import Store, StoreError
 from vlcp.store.presence import Presence
 
@@ -170,9 +173,21 @@ class Agent:
                 await asyncio.sleep(RETRY)
                 self._dirty.set()
             except Exception:  # keep the controller alive, and try again shortly
-                log.exception("could not apply the latest changes; retrying")
+                log.exception("could not apply the latest changes; starting over from the store")
+                self._start_over()
                 await asyncio.sleep(RETRY)
                 self._dirty.set()
+
+    def _start_over(self) -> None:
+        """Forget the incremental state after an unexpected failure part-way through
+        `_apply`, which consumed changes it may not have acted on: the next round rebuilds
+        the view from the whole mirror and bridge and hands every owner's flows to the
+        reconciler again. The switch keeps its flows; only what differs is sent."""
+        assert self.identity is not None and self.bridge is not None
+        self.local = LocalView(self.identity)
+        self._seeded.clear()
+        self._keys |= set(self.mirror.values)
+        self._names |= set(self.bridge.ports)
 
     async def _apply(self) -> None:
         assert self.local is not None and self.bridge is not None
@@ -192,10 +207,9 @@ class Agent:
         if dpid is None:
             return  # no switch yet: seeding it, once it is there, sends everything
         reconciler = self.flows.reconciler(dpid)
-        touched = delta.owners
-        if dpid not in self._seeded:  # a new bridge: every owner, the base flows included
-            touched = frozenset(owners(view))
-            self._seeded.add(dpid)
+        if dpid in self._seeded:
+            push_flows(reconciler, view, delta.owners)
+        else:  # a new bridge, or starting over: every owner, the base flows included
             log.info(
                 "store mirror loaded (%d keys at revision %d, %d local ports): reconciling %016x",
                 len(self.mirror.values),
@@ -203,8 +217,8 @@ class Agent:
                 len(view.ports),
                 dpid,
             )
-        for owner in touched:
-            reconciler.set_flows(owner, compile_owner(view, owner))
+            push_flows(reconciler, view, None)
+            self._seeded.add(dpid)
         reconciler.desired_complete()  # seeded from a loaded mirror: safe to reconcile
         await reconciler.synced()
         await self._announce()
@@ -275,6 +289,20 @@ class Agent:
             }
             self._unannounced |= self._announced.keys()
         return self._announced
+
+
+def push_flows(reconciler: Reconciler, view: View, touched: Iterable[Owner] | None) -> None:
+    """Give the reconciler the flows of the `touched` owners, recompiled from `view`.
+
+    None means every owner: the desired state becomes exactly the view's, and owners the
+    reconciler still holds but the view no longer has (left by an interrupted round) go.
+    """
+    if touched is None:
+        touched = frozenset(owners(view))
+        for stale in reconciler.owners() - touched:
+            reconciler.remove_owner(stale)
+    for owner in touched:
+        reconciler.set_flows(owner, compile_owner(view, owner))
 
 
 def _datapath_id(row: dict) -> int | None:

@@ -53,10 +53,10 @@ def error_response(status: int, message: str, field: str | None = None) -> JSONR
 
 
 UNAVAILABLE = (
-    "the store is unreachable or too busy; nothing was changed, unless the message says the "
+    "the store is unavailable or too busy; nothing was written, unless the message says the "
     "change may or may not have been made (its answer was lost): then read before retrying"
 )
-"""What a 503 means, as both APIs document it."""
+"""What a 503 means, as both APIs document it (the messages of `vlcp.model.errors.Busy`)."""
 
 
 def describe(exc: Exception) -> tuple[int, str, str | None]:
@@ -75,14 +75,14 @@ def describe(exc: Exception) -> tuple[int, str, str | None]:
         return 422, f"invalid value: {exc}", None
     if isinstance(exc, StoreUnavailable):
         if exc.maybe_applied:  # the commit was sent and its answer lost for good
-            outcome = "the change may or may not have been made, read before retrying"
+            outcome = "the change may or may not have been made: read before retrying"
         else:
-            outcome = "nothing was changed"
-        return 503, f"the store is unreachable; {outcome}: {exc}", None
+            outcome = "nothing was written"
+        return 503, f"the store is unavailable ({exc}); {outcome}", None
     if isinstance(exc, ConflictRetriesExhausted):
-        return 503, f"the store is too busy; nothing was changed, retry: {exc}", None
+        return 503, f"the store is too contended right now ({exc}); nothing was written", None
     if isinstance(exc, StoreError):
-        return 503, f"store error; nothing was changed: {exc}", None
+        return 503, f"store error ({type(exc).__name__}: {exc}); nothing was written", None
     raise TypeError(f"not an API error: {exc!r}")
 
 

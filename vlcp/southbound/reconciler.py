@@ -115,6 +115,10 @@ class Reconciler:
     def remove_owner(self, owner: Owner) -> None:
         self.set_flows(owner, ())
 
+    def owners(self) -> frozenset[Owner]:
+        """Every owner that has flows."""
+        return frozenset(self._by_owner)
+
     def desired_complete(self) -> None:
         """The desired set now holds every owner's flows: the switch may be reconciled.
 

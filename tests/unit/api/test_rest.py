@@ -255,12 +255,12 @@ async def test_store_trouble_is_a_503_with_a_clear_message(model: FakeModel) -> 
 
     model.list = unreachable  # type: ignore[method-assign]
     app = create_app(model)
-    assert_error(await call(app, "GET", "/v1/routers"), 503, None, "unreachable")
+    assert_error(await call(app, "GET", "/v1/routers"), 503, None, "store is unavailable")
     assert_error(await call(app, "GET", "/v1/health"), 503, None, "connection refused")
 
 
 async def test_a_503_says_when_a_change_may_have_been_made(model: FakeModel) -> None:
-    """A commit whose answer was lost must not be reported as 'nothing was changed'."""
+    """A commit whose answer was lost must not be reported as "nothing was written"."""
     from vlcp.store import StoreUnavailable
 
     async def answer_lost(*args: Any, **kwargs: Any) -> Any:
@@ -271,4 +271,4 @@ async def test_a_503_says_when_a_change_may_have_been_made(model: FakeModel) -> 
     body = {"id": "r1"}
     response = await call(app, "POST", "/v1/routers", json=body)
     assert_error(response, 503, None, "may or may not have been made")
-    assert "nothing was changed" not in response.json()["error"]["message"]
+    assert "nothing was written" not in response.json()["error"]["message"]
