@@ -72,6 +72,16 @@ class Observation:
         return found
 
 
+def assert_undisturbed(
+    seen: Observation, pairs: Iterable[tuple[str, str]], holds: dict[str, set[int]]
+) -> None:
+    """No ping of `pairs` lost, every monitor ran throughout, no flow deleted that the
+    switches hold again in the end (`holds`, see `Observation.unexpected_deletions`)."""
+    assert seen.lost(pairs) == []
+    assert seen.ended_early == []
+    assert seen.unexpected_deletions(holds) == {}
+
+
 def label(pair: tuple[str, str]) -> str:
     return f"{pair[0]}-{pair[1]}"
 

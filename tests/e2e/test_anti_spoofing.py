@@ -21,7 +21,8 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet, Raw
 
-from tests.lab.ovs import Host, missing_tools
+from tests.lab.marks import needs_ovs_lab
+from tests.lab.ovs import Host
 from tests.lab.vlcp_processes import AsyncApi
 from vlcp.lab.netns import wait_until
 
@@ -30,9 +31,7 @@ from .tenants import ADDRESSES, IP1, IP2, IP3, MAC2
 pytestmark = [
     pytest.mark.root,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or bool(missing_tools()), reason="needs root and the OVS tools"
-    ),
+    needs_ovs_lab,
 ]
 
 PLACEMENT = {"a1": "hv0", "a2": "hv0", "a3": "hv1"}

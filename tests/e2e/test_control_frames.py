@@ -33,16 +33,15 @@ from scapy.layers.l2 import LLC, STP, Dot3, Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Packet, Raw
 
-from tests.lab.ovs import UNDERLAY_BRIDGE, missing_tools
+from tests.lab.marks import needs_ovs_lab
+from tests.lab.ovs import UNDERLAY_BRIDGE
 
 from .tenants import ADDRESSES, describe_tenants
 
 pytestmark = [
     pytest.mark.root,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or bool(missing_tools()), reason="needs root and the OVS tools"
-    ),
+    needs_ovs_lab,
 ]
 
 SERVERS = ["hv0", "hv1"]

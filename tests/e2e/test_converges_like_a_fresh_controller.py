@@ -8,12 +8,11 @@ is compared, by cookie, with a from-scratch computation of the pure pipeline.
 
 from __future__ import annotations
 
-import os
 import random
 
 import pytest
 
-from tests.lab.ovs import missing_tools
+from tests.lab.marks import needs_ovs_lab
 
 from .conftest import BRIDGE
 from .converged import wait_like_fresh_controllers
@@ -22,9 +21,7 @@ from .tenants import describe_tenants
 pytestmark = [
     pytest.mark.root,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or bool(missing_tools()), reason="needs root and the OVS tools"
-    ),
+    needs_ovs_lab,
 ]
 
 STEPS = 15

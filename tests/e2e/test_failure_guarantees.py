@@ -21,13 +21,12 @@ underlay chain, so its loss cuts no path between the others.
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.lab.ovs import missing_tools
+from tests.lab.marks import needs_ovs_lab
 from tests.lab.vlcp_processes import VLCP
 from tests.lab.waiting import eventually
 from vlcp.model.keys import chassis_key, netports_key, port_status
@@ -41,6 +40,7 @@ from .failures import (
     FAILED,
     OTHERS,
     SESSION_TTL,
+    assert_undisturbed,
     holdings,
     observe,
     recovered,
@@ -51,9 +51,7 @@ from .failures import session_ttl as session_ttl  # the short ttl these tests ne
 pytestmark = [
     pytest.mark.root,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or bool(missing_tools()), reason="needs root and the OVS tools"
-    ),
+    needs_ovs_lab,
 ]
 
 
@@ -87,9 +85,7 @@ async def test_a_controller_down_past_its_session_loses_no_packet_and_deletes_no
         await failed.controller.ready(cloud.store)
         seen.mark()
         await serves_a_new_port(cloud, FAILED, hosts)
-    assert seen.lost(pairs) == []
-    assert seen.ended_early == []
-    assert seen.unexpected_deletions(await holdings(cloud, cloud.servers)) == {}
+    assert_undisturbed(seen, pairs, await holdings(cloud, cloud.servers))
     await recovered(cloud, cloud.servers.values())
 
 
@@ -106,9 +102,7 @@ async def test_an_ovs_crash_cuts_only_its_server_and_heals_without_a_restart(
         await asyncio.to_thread(failed.hv.start_vswitchd)
         for src, dst in ACROSS:  # and talk again, through the flows put back
             assert await asyncio.to_thread(hosts[src].ping_ok, hosts[dst].ip, deadline=10)
-    assert seen.lost(AMONG_OTHERS) == []
-    assert seen.ended_early == []
-    assert seen.unexpected_deletions(await holdings(cloud, OTHERS)) == {}
+    assert_undisturbed(seen, AMONG_OTHERS, await holdings(cloud, OTHERS))
     failed.controller.assert_running()
     assert failed.controller.pid == controller_pid, "the controller was restarted"
     await recovered(cloud, cloud.servers.values())
@@ -142,7 +136,5 @@ async def test_a_lost_server_keeps_its_ports_announced_until_it_is_forgotten(
     assert (await cloud.store.read(announced)).values == {}
     after = await holdings(cloud, OTHERS)
     assert all(before[s] - after[s] for s in OTHERS), f"the others kept all of {FAILED}'s flows"
-    assert seen.lost(AMONG_OTHERS) == []
-    assert seen.ended_early == []
-    assert seen.unexpected_deletions(after) == {}
+    assert_undisturbed(seen, AMONG_OTHERS, after)
     await recovered(cloud, [cloud.servers[s] for s in OTHERS])

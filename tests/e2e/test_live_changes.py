@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 
-from tests.lab.ovs import missing_tools
+from tests.lab.marks import needs_ovs_lab
 from tests.lab.waiting import eventually
 from vlcp.pipeline.view import network_numbers
 
@@ -16,9 +15,7 @@ from .tenants import IP1, IP2, MAC1, MAC2, describe_tenants
 pytestmark = [
     pytest.mark.root,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or bool(missing_tools()), reason="needs root and the OVS tools"
-    ),
+    needs_ovs_lab,
 ]
 
 

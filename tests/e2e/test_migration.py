@@ -9,11 +9,10 @@ hv2's interface goes, hv1's binding, still plugged, serves the port again.
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 
-from tests.lab.ovs import missing_tools
+from tests.lab.marks import needs_ovs_lab
 from tests.lab.waiting import eventually
 
 from .tenants import IP1, IP2, MAC1, MAC2, describe_tenants
@@ -22,9 +21,7 @@ from .test_live_changes import reachable
 pytestmark = [
     pytest.mark.root,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or bool(missing_tools()), reason="needs root and the OVS tools"
-    ),
+    needs_ovs_lab,
 ]
 
 IP4, MAC4 = "10.0.0.4", "02:00:00:00:00:04"

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 
-from tests.lab.ovs import missing_tools
+from tests.lab.marks import needs_ovs_lab
 
 pytestmark = [
     pytest.mark.root,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or bool(missing_tools()), reason="needs root and the OVS tools"
-    ),
+    needs_ovs_lab,
 ]
 
 PORTS = {  # port: (server, network, mac, ip)

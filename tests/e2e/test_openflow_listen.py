@@ -6,11 +6,9 @@ a restarted controller is reconnected to by vswitchd and serves changes made aft
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from tests.lab.ovs import missing_tools
+from tests.lab.marks import needs_ovs_lab
 from vlcp.lab.servers import BRIDGE, agent_config
 
 from .tenants import IP1, IP2, IP3, MAC1, MAC2, MAC3, describe_tenants
@@ -19,9 +17,7 @@ from .test_live_changes import reachable
 pytestmark = [
     pytest.mark.root,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or bool(missing_tools()), reason="needs root and the OVS tools"
-    ),
+    needs_ovs_lab,
 ]
 
 

@@ -21,13 +21,13 @@ controller would install (guarantee 5).
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
 
+from tests.lab.marks import needs_ovs_lab
 from tests.lab.naming import unique_name
-from tests.lab.ovs import Host, missing_tools
+from tests.lab.ovs import Host
 from tests.lab.services import EtcdCluster, ZooKeeperEnsemble
 from tests.lab.waiting import eventually
 from vlcp.client import ApiError
@@ -38,6 +38,7 @@ from .failures import (
     AMONG_OTHERS,
     FAILED,
     SESSION_TTL,
+    assert_undisturbed,
     holdings,
     observe,
     recovered,
@@ -48,9 +49,7 @@ from .failures import session_ttl as session_ttl  # the short ttl these tests ne
 pytestmark = [
     pytest.mark.root,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or bool(missing_tools()), reason="needs root and the OVS tools"
-    ),
+    needs_ovs_lab,
 ]
 
 Cluster = ZooKeeperEnsemble | EtcdCluster
@@ -119,9 +118,7 @@ async def test_a_store_minority_loss_changes_nothing(
         await asyncio.to_thread(store_cluster.kill_member, follower)
         await comes_and_goes(cloud, hosts, 5)
         await asyncio.to_thread(store_cluster.start_member, follower)
-    assert seen.lost(PAIRS) == []
-    assert seen.ended_early == []
-    assert seen.unexpected_deletions(await holdings(cloud, cloud.servers)) == {}
+    assert_undisturbed(seen, PAIRS, await holdings(cloud, cloud.servers))
     assert pids(cloud) == before
     await recovered(cloud, cloud.servers.values())
 
@@ -150,8 +147,6 @@ async def test_a_whole_store_outage_freezes_changes_and_loses_no_packet(
             await server.controller.ready(cloud.store)
         seen.mark()
         await serves_a_new_port(cloud, FAILED, hosts, 5)  # a5 again: the refused one is not
-    assert seen.lost(PAIRS) == []
-    assert seen.ended_early == []
-    assert seen.unexpected_deletions(await holdings(cloud, cloud.servers)) == {}
+    assert_undisturbed(seen, PAIRS, await holdings(cloud, cloud.servers))
     assert pids(cloud) == before
     await recovered(cloud, cloud.servers.values())

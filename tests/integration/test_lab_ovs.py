@@ -7,7 +7,6 @@ that later controller tests can trust a failing ping to mean "the controller is 
 
 from __future__ import annotations
 
-import os
 import secrets
 import select
 import signal
@@ -23,6 +22,7 @@ from scapy.layers.vxlan import VXLAN
 from scapy.packet import Packet, Raw
 
 from tests.lab.fixtures_ovs import HostFactory, HypervisorFactory
+from tests.lab.marks import needs_ovs_lab
 from tests.lab.naming import RUN_PREFIX
 from tests.lab.netns import (
     REGISTRY,
@@ -33,13 +33,11 @@ from tests.lab.netns import (
     pids_matching,
     wait_until,
 )
-from tests.lab.ovs import Hypervisor, OvsLab, connect_underlay, missing_tools
+from tests.lab.ovs import Hypervisor, OvsLab, connect_underlay
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or bool(missing_tools()), reason="needs root and the OVS tools"
-    ),
+    needs_ovs_lab,
 ]
 
 REPO = Path(__file__).resolve().parents[2]

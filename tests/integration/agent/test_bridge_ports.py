@@ -8,12 +8,12 @@ another bridge, rename its iface-id, several ports in one transaction) on two br
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 
 import pytest
 
-from tests.lab.ovs import Hypervisor, missing_tools
+from tests.lab.marks import needs_ovs_lab
+from tests.lab.ovs import Hypervisor
 from vlcp.agent.binding import BridgePorts, bridge_ports, date_bindings
 from vlcp.southbound.ovsdb.cache import ChangeSet
 from vlcp.southbound.ovsdb.client import OvsdbClient
@@ -22,9 +22,7 @@ from vlcp.southbound.ovsdb.vswitch import BINDING_TABLES, DB
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or bool(missing_tools()), reason="needs root and the OVS tools"
-    ),
+    needs_ovs_lab,
 ]
 
 BRIDGES = ("br-int", "br-other")

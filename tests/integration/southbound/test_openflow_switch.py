@@ -22,7 +22,8 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
 from tests.lab.fixtures_ovs import HostFactory
-from tests.lab.ovs import Hypervisor, missing_tools
+from tests.lab.marks import needs_ovs_lab
+from tests.lab.ovs import Hypervisor
 from vlcp.southbound.openflow.channel import ErrorReceived
 from vlcp.southbound.openflow.flow import Action, Flow, controller, output, resubmit
 from vlcp.southbound.openflow.messages import Bucket, FlowMod, PacketIn, SwitchError
@@ -39,9 +40,7 @@ from vlcp.southbound.openflow.wire import OFP13, OFP14
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or bool(missing_tools()), reason="needs root and the OVS tools"
-    ),
+    needs_ovs_lab,
 ]
 
 ALL_VERSIONS = "OpenFlow13,OpenFlow14,OpenFlow15"

@@ -7,7 +7,6 @@ database is read back with ``ovsdb-client dump`` as an independent oracle for th
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -15,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.lab.ovs import Hypervisor, missing_tools
+from tests.lab.marks import needs_ovs_lab
+from tests.lab.ovs import Hypervisor
 from tests.lab.ovsdb import dump_rows, ovsdb_tool_transact
 from vlcp.southbound.ovsdb import (
     ChangeKind,
@@ -34,9 +34,7 @@ from vlcp.southbound.ovsdb.client import Backoff
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or bool(missing_tools()), reason="needs root and the OVS tools"
-    ),
+    needs_ovs_lab,
 ]
 
 DB = "Open_vSwitch"

@@ -7,7 +7,6 @@ and each reconnection must find the table already right and send nothing.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -19,14 +18,13 @@ from pathlib import Path
 import pytest
 
 from tests.lab.fixtures_ovs import HostFactory
-from tests.lab.ovs import Hypervisor, missing_tools
+from tests.lab.marks import needs_ovs_lab
+from tests.lab.ovs import Hypervisor
 
 pytestmark = [
     pytest.mark.root,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or bool(missing_tools()), reason="needs root and the OVS tools"
-    ),
+    needs_ovs_lab,
 ]
 
 REPO = Path(__file__).resolve().parents[3]
