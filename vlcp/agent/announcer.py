@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vlcp.model.keys import LPORTS, netports_key, object_key, port_status
+from vlcp.layout import netports_key, port_status
+from vlcp.model.keys import LPORTS, object_key
 from vlcp.store import Store, Transaction
 
 BATCH = 300

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vlcp.layout import lognet_macs, lognet_state, physnet_state, physnet_tag
 from vlcp.store import Transaction
 
 from . import allocation, checks
@@ -29,16 +30,7 @@ from .common import (
     resolve_id,
 )
 from .errors import Conflict, Invalid
-from .keys import (
-    LOGNETS,
-    NATIVE_TAG,
-    PHYSNETS,
-    lognet_macs,
-    lognet_state,
-    object_key,
-    physnet_state,
-    physnet_tag,
-)
+from .keys import LOGNETS, NATIVE_TAG, PHYSNETS, object_key
 from .objects import LogicalNetworkCreate, LogicalNetworkUpdate, field_names, given, parse
 from .physnet import TAGGING
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from vlcp.layout import lognet_mac, lognet_state, netports_key, port_status, subnet_state
 from vlcp.store import InvalidKey, Transaction
 
 from . import allocation, checks
@@ -33,17 +34,7 @@ from .common import (
     resolve_id,
 )
 from .errors import Conflict, Invalid
-from .keys import (
-    LOGNETS,
-    LPORTS,
-    SUBNETS,
-    lognet_mac,
-    lognet_state,
-    netports_key,
-    object_key,
-    port_status,
-    subnet_state,
-)
+from .keys import LOGNETS, LPORTS, SUBNETS, object_key
 from .objects import LogicalPortCreate, LogicalPortUpdate, field_names, given, parse
 from .subnet import release_address, subnet_for_address, take_address
 

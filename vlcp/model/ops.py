@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from vlcp.layout import VNI_RANGES, lognet_state, physnet_state, subnet_state
 from vlcp.store import Transaction
 
 from . import lognet, lport, physnet, physport, router, subnet
@@ -24,12 +25,8 @@ from .keys import (
     ROUTER_INTERFACES,
     ROUTERS,
     SUBNETS,
-    VNI_RANGES,
     check_id,
-    lognet_state,
     object_key,
-    physnet_state,
-    subnet_state,
 )
 
 Action = Literal["create", "update", "delete"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from vlcp.layout import VNI_RANGES, physnet_ports, physnet_state, physnet_tag, physnet_tags
 from vlcp.store import Transaction
 
 from . import checks
@@ -34,17 +35,7 @@ from .common import (
     resolve_id,
 )
 from .errors import Busy, Conflict, Invalid
-from .keys import (
-    LOGNETS,
-    PHYSNETS,
-    VNI_RANGES,
-    kind_prefix,
-    object_key,
-    physnet_ports,
-    physnet_state,
-    physnet_tag,
-    physnet_tags,
-)
+from .keys import LOGNETS, PHYSNETS, kind_prefix, object_key
 from .objects import PhysicalNetworkCreate, PhysicalNetworkUpdate, field_names, given, parse
 
 DECLARED = field_names(PhysicalNetworkCreate) | {"status"}

@@ -12,20 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from vlcp.layout import WILDCARD, physnet_port, physnet_state, physport_key
 from vlcp.store import Snapshot, Store, Transaction
 
 from . import checks
 from .common import bump, fixed, not_null, require, require_absent, resolve_id
 from .errors import Conflict, NotFound
-from .keys import (
-    PHYSNETS,
-    PHYSPORTS,
-    WILDCARD,
-    object_key,
-    physnet_port,
-    physnet_state,
-    physport_key,
-)
+from .keys import PHYSNETS, PHYSPORTS, object_key
 from .objects import PhysicalPortCreate, PhysicalPortUpdate, given, parse
 
 KEY_FIELDS = ("name", "vhost", "systemid", "bridge")

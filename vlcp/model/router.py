@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from vlcp.layout import subnet_state
 from vlcp.store import Transaction
 
 from . import checks
@@ -24,7 +25,7 @@ from .common import (
     resolve_id,
 )
 from .errors import Conflict, Invalid, NotFound
-from .keys import ROUTER_OWNER, ROUTERS, SUBNETS, object_key, subnet_state
+from .keys import ROUTER_OWNER, ROUTERS, SUBNETS, object_key
 from .objects import RouterCreate, RouterInterfaceCreate, RouterUpdate, given, parse
 from .subnet import release_address, take_address
 

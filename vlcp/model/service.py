@@ -18,6 +18,7 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+from vlcp.layout import LOGNET_STATE, PHYSNET_STATE, ROUTER, SUBNET_STATE, VNI_RANGES, port_status
 from vlcp.store import (
     ConflictRetriesExhausted,
     InvalidKey,
@@ -34,24 +35,13 @@ from vlcp.store.limits import MAX_TXN_READS
 
 from .common import prefix_reader
 from .errors import Busy, Invalid, ModelError, NotFound, TimedOut
-from .keys import (
-    KINDS,
-    LPORTS,
-    NOUN,
-    ROUTER_INTERFACES,
-    ROUTERS,
-    VNI_RANGES,
-    check_id,
-    kind_prefix,
-    object_key,
-    port_status,
-)
+from .keys import KINDS, LPORTS, NOUN, ROUTER_INTERFACES, ROUTERS, check_id, kind_prefix, object_key
 from .locks import KeyLocks
 from .ops import Op, apply, lock_hint
 
 T = TypeVar("T")
 
-CONTENDED = ("physnet-state/", "lognet-state/", "subnet-state/", "router/", VNI_RANGES)
+CONTENDED = (PHYSNET_STATE, LOGNET_STATE, SUBNET_STATE, ROUTER, VNI_RANGES)
 """Keys that many transactions write: in one process they take turns (see `KeyLocks`)."""
 MAX_LIST = 10000
 

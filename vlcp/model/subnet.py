@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from vlcp.layout import lognet_state, subnet_ip, subnet_ips, subnet_state
 from vlcp.store import Transaction
 
 from . import allocation, checks
@@ -28,16 +29,7 @@ from .common import (
     resolve_id,
 )
 from .errors import Conflict, Invalid
-from .keys import (
-    LOGNETS,
-    ROUTER_OWNER,
-    SUBNETS,
-    lognet_state,
-    object_key,
-    subnet_ip,
-    subnet_ips,
-    subnet_state,
-)
+from .keys import LOGNETS, ROUTER_OWNER, SUBNETS, object_key
 from .objects import SubnetCreate, SubnetUpdate, given, parse
 
 POOL = ("allocated_start", "allocated_end")
