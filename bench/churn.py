@@ -55,7 +55,7 @@ from bench.portup import (
 )
 from vlcp.lab.ovs import VSCTL_TIMEOUT
 from vlcp.lab.servers import BRIDGE
-from vlcp.model.keys import port_status
+from vlcp.layout import port_status
 from vlcp.model.ops import Op
 from vlcp.store import Resync, Store
 

@@ -65,7 +65,7 @@ from vlcp.lab.ovs import Host, Hypervisor, OvsLab, connect_underlay, missing_too
 from vlcp.lab.ovs.daemon import register_daemon, start_daemon
 from vlcp.lab.processes import wait_or_kill
 from vlcp.lab.servers import BRIDGE, agent_config
-from vlcp.model.keys import port_status
+from vlcp.layout import port_status
 from vlcp.model.ops import Op
 from vlcp.model.service import Model
 from vlcp.store import Resync, Store, limits, open_store

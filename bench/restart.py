@@ -70,7 +70,7 @@ from tests.lab.vlcp_processes import Controller
 from tests.lab.waiting import eventually
 from vlcp.lab.ovs import VSCTL_TIMEOUT, Host, Hypervisor, OvsLab
 from vlcp.lab.servers import BRIDGE
-from vlcp.model.keys import NETPORTS, port_status
+from vlcp.layout import NETPORTS, port_status
 from vlcp.store import Resync, Store, open_store
 
 RESULTS = Path(__file__).parent / "results" / "restart.json"

@@ -17,6 +17,7 @@ from . import __version__
 from .agent.vtep import resolve_vtep
 from .cli_client import register_client_commands
 from .config import Settings, load_settings
+from .layout import server_key
 from .store import Resync, Store, StoreError, StoreUnavailable, open_store
 from .store.presence import Presence
 
@@ -100,7 +101,7 @@ async def _serve(settings: Settings, host: str, port: int, vtep: str | None) -> 
             _, agent_task = start_agent(store, config)
             tasks.append(agent_task)
             serves.append("agent")
-        key = f"servers/{settings.node_name}"
+        key = server_key(settings.node_name)
         await presence.put(
             key,
             {"pid": os.getpid(), "version": __version__, "since": time.time(), "serves": serves},

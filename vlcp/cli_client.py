@@ -18,15 +18,9 @@ import click
 
 from .client import ApiError, Client
 from .config import Settings
-
-KINDS = {
-    "physical-network": "physical-networks",
-    "physical-port": "physical-ports",
-    "logical-network": "logical-networks",
-    "logical-port": "logical-ports",
-    "subnet": "subnets",
-    "router": "routers",
-}
+from .model.kinds import KINDS
+from .model.lport import LPORTS
+from .model.router import ROUTERS
 
 
 def parse_fields(pairs: Iterable[str]) -> dict[str, Any]:
@@ -130,7 +124,7 @@ def wait_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def kind_group(name: str, kind: str) -> click.Group:
     """The five verbs of one kind."""
-    is_port = kind == "logical-ports"
+    is_port = kind == LPORTS.name
 
     def output(obj: Any, as_json: bool) -> None:
         if is_port and not as_json:
@@ -197,7 +191,7 @@ def kind_group(name: str, kind: str) -> click.Group:
         if as_json:
             click.echo(json.dumps({"deleted": list(ids)}))
 
-    if kind == "routers":
+    if kind == ROUTERS.name:
         group.add_command(interface_group())
     return group
 
@@ -265,6 +259,6 @@ def batch(client: Client, file: Any, as_json: bool) -> None:
 
 def register_client_commands(main: click.Group) -> None:
     """Add the client verbs to the `vlcp` command."""
-    for name, kind in KINDS.items():
-        main.add_command(kind_group(name, kind))
+    for kind in KINDS:
+        main.add_command(kind_group(kind.cli, kind.name))
     main.add_command(batch)

@@ -25,7 +25,7 @@ from tests.lab.netns import create_veth
 from tests.lab.ovs import Host, Hypervisor, UnderlayLink, connect_underlay
 from tests.lab.vlcp_processes import ApiProcess, AsyncApi, Controller, VlcpProcess
 from vlcp.lab.servers import BRIDGE
-from vlcp.model.keys import port_status
+from vlcp.layout import port_status
 from vlcp.store import Store, open_store
 
 from .tenants import SERVERS, plug_tenants

@@ -29,7 +29,7 @@ import pytest
 from tests.lab.marks import needs_ovs_lab
 from tests.lab.vlcp_processes import VLCP
 from tests.lab.waiting import eventually
-from vlcp.model.keys import chassis_key, netports_key, port_status
+from vlcp.layout import chassis_key, netports_key, port_status
 
 from .conftest import Cloud
 from .converged import wait_like_fresh_controllers

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from vlcp.model.keys import chassis_key, netports_key
+from vlcp.layout import NETPORTS, chassis_key, netports_key, split_netports_key
 from vlcp.pipeline.compile import compile_owner, owners
 from vlcp.pipeline.view import Owner, View
 from vlcp.southbound.flow_manager import FlowManager
@@ -199,9 +199,8 @@ class Agent:
         view = self.local.view
         self._unannounced |= delta.ports
         for key in keys:
-            kind, _, rest = key.partition("/")
-            if kind == "netports" and rest.rpartition("/")[2] in view.ports:
-                self._unannounced.add(rest.rpartition("/")[2])  # replaced by another server
+            if key.startswith(NETPORTS) and (port := split_netports_key(key)[1]) in view.ports:
+                self._unannounced.add(port)  # replaced by another server
         bridge = self.monitor.find("Bridge", name=self.config.bridge)
         dpid = _datapath_id(bridge[0][1]) if bridge else None
         if dpid is None:

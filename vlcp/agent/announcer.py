@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vlcp.model.keys import LPORTS, netports_key, object_key, port_status
+from vlcp.layout import netports_key, port_status
+from vlcp.model.lport import LPORTS
 from vlcp.store import Store, Transaction
 
 BATCH = 300
@@ -52,9 +53,9 @@ class Announcer:
         for batch in _batches(ports):
 
             async def write(txn: Transaction, batch: list[str] = batch) -> None:
-                exists = await txn.get_many(object_key(LPORTS, port) for port in batch)
+                exists = await txn.get_many(LPORTS.key(port) for port in batch)
                 for port in batch:
-                    if exists[object_key(LPORTS, port)] is None:
+                    if exists[LPORTS.key(port)] is None:
                         continue  # deleted meanwhile: announcing it would resurrect it
                     location = ports[port]
                     txn.put(netports_key(location.network, port), location.entry)

@@ -15,11 +15,12 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from vlcp.layout import LOGNET, LPORT, NETPORTS, PHYSNET, PHYSPORT, SUBNET, split_netports_key
 from vlcp.store import Resync, Store
 
 log = logging.getLogger(__name__)
 
-PREFIXES = ("physnet/", "physport/", "lognet/", "lport/", "subnet/", "netports/")
+PREFIXES = (PHYSNET, PHYSPORT, LOGNET, LPORT, SUBNET, NETPORTS)
 """Objects the pipeline needs and where ports are (`netports/<network>/<port>`). Not the
 servers' presence (`chassis/`): whether a controller runs changes no flow anywhere."""
 
@@ -61,10 +62,10 @@ class Mirror:
             self.values.pop(key, None)
         else:
             self.values[key] = value
-        if key.startswith("physport/"):
+        if key.startswith(PHYSPORT):
             _put(self.physports, key, value)
-        elif key.startswith("netports/"):
-            network, _, port = key.removeprefix("netports/").partition("/")
+        elif key.startswith(NETPORTS):
+            network, port = split_netports_key(key)
             ports = self.netports.setdefault(network, {})
             _put(ports, port, value)
             if not ports:

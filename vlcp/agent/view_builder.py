@@ -28,7 +28,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from vlcp.model.keys import netports_key
+from vlcp.layout import (
+    LOGNET,
+    LPORT,
+    NETPORTS,
+    PHYSNET,
+    PHYSPORT,
+    netports_key,
+    split_netports_key,
+)
 from vlcp.pipeline.changes import (
     Change,
     DropNetwork,
@@ -85,7 +93,7 @@ def _valid(what: str, make: Callable[[], T]) -> T | None:
 def _local_port(
     values: Mapping[str, Any], port_id: str, ovs: OvsPort | None, me: Identity
 ) -> LocalPort | None:
-    lport = values.get(f"lport/{port_id}")
+    lport = values.get(f"{LPORT}{port_id}")
     if ovs is None or ovs.bound_at is None or lport is None:
         return None  # not plugged (or dated) here, or the interface came before the port
     port = _valid(
@@ -121,10 +129,10 @@ def _superseded(announced: Any, ovs: OvsPort, me: Identity) -> bool:
 
 
 def _network(values: Mapping[str, Any], network_id: str, number: int) -> Network | None:
-    lognet = values.get(f"lognet/{network_id}")
+    lognet = values.get(f"{LOGNET}{network_id}")
     if lognet is None:
         return None
-    physnet = values.get(f"physnet/{lognet.get('physicalnetwork')}")
+    physnet = values.get(f"{PHYSNET}{lognet.get('physicalnetwork')}")
     if physnet is None:
         return None
 
@@ -196,12 +204,12 @@ def build_view(values: Mapping[str, Any], ports: Mapping[str, OvsPort], me: Iden
             networks[network_id] = network
     remotes = {}
     for key, entry in values.items():
-        if key.startswith("netports/"):
-            network_id, _, port_id = key.removeprefix("netports/").partition("/")
+        if key.startswith(NETPORTS):
+            network_id, port_id = split_netports_key(key)
             remote = _remote(network_id, port_id, entry, me) if network_id in networks else None
             if remote is not None:
                 remotes[port_id] = remote
-    physports = [v for k, v in values.items() if k.startswith("physport/")]
+    physports = [v for k, v in values.items() if k.startswith(PHYSPORT)]
     physnets = {n.physnet for n in networks.values() if n.physnet}
     return View(
         networks=networks,
@@ -259,18 +267,18 @@ class LocalView:
         netports: list[tuple[str, str]] = []
         physports_changed = False
         for key in keys:
-            kind, _, rest = key.partition("/")
-            if kind == "lport":
-                port_ids.add(rest)
-            elif kind == "lognet":
-                networks.add(rest)
-            elif kind == "physnet":
-                networks.update(n for n in self._users if self._physnet_of(mirror, n) == rest)
-            elif kind == "netports":
-                network_id, _, port_id = rest.partition("/")
+            if key.startswith(LPORT):
+                port_ids.add(key.removeprefix(LPORT))
+            elif key.startswith(LOGNET):
+                networks.add(key.removeprefix(LOGNET))
+            elif key.startswith(PHYSNET):
+                physnet = key.removeprefix(PHYSNET)
+                networks.update(n for n in self._users if self._physnet_of(mirror, n) == physnet)
+            elif key.startswith(NETPORTS):
+                network_id, port_id = split_netports_key(key)
                 netports.append((network_id, port_id))
                 port_ids.add(port_id)  # a newer binding elsewhere, or the end of one
-            elif kind == "physport":
+            elif key.startswith(PHYSPORT):
                 physports_changed = True
         networks |= self._relocate(mirror.values, port_ids)
         plan = _Plan(self.view)
@@ -368,7 +376,7 @@ class LocalView:
                     plan.remote(port_id, network_id, None)
 
     def _physnet_of(self, mirror: Mirror, network_id: str) -> str | None:
-        lognet = mirror.get(f"lognet/{network_id}")
+        lognet = mirror.get(f"{LOGNET}{network_id}")
         return lognet.get("physicalnetwork") if lognet else None
 
     def _physport_names(self, mirror: Mirror) -> set[str]:

@@ -1,61 +1,53 @@
 """What the API knows of each kind's fields, read from the model's pydantic classes.
 
-The model owns the field definitions (`vlcp.model.objects`: `<Kind>Create`, `<Kind>Update`).
-The API borrows their JSON schemas for two things only: documenting request bodies in the
-OpenAPI document (so clients and schemathesis see the real shape), and typing list filters
-given as query-string text (`?mtu=1500` must match the integer 1500). Validation itself
-stays in the model. Without those classes, bodies are documented as plain JSON objects and
-filters are compared as text.
+The model owns the field definitions (each `Kind`'s create, update and stored classes,
+`vlcp.model.kinds.SHAPES`). The API borrows their JSON schemas for two things only:
+documenting request bodies in the OpenAPI document (so clients and schemathesis see the
+real shape), and typing list filters given as query-string text (`?mtu=1500` must match
+the integer 1500). Validation itself stays in the model. Without a class (router
+interfaces are not updated), a body is documented as a plain JSON object.
 """
 
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 from functools import cache
 from typing import Any
 
+from pydantic import BaseModel
+
+from vlcp.model.kinds import KINDS, SHAPES
+
 from .errors import ApiError
 
-CLASS_NAMES = {
-    "physical-networks": "PhysicalNetwork",
-    "physical-ports": "PhysicalPort",
-    "logical-networks": "LogicalNetwork",
-    "logical-ports": "LogicalPort",
-    "subnets": "Subnet",
-    "routers": "Router",
-    "router-interfaces": "RouterInterface",
-}
 _MAX_INLINE_DEPTH = 16
-REPORTED = {"logical-ports": frozenset({"status"})}
+_ACTIONS = ("create", "update", "")
+"""The order of a kind's classes in `SHAPES`: create body, update body, stored object."""
+REPORTED = {kind.name: kind.reported for kind in KINDS}
 """Fields the API reads beside the stored object rather than in it (a port's status, which
 its server writes): a list's filters compare stored objects, so these cannot filter one."""
 
 
-def _model_class(kind: str, suffix: str) -> Any:
-    try:
-        objects = importlib.import_module("vlcp.model.objects")
-    except ImportError:
-        return None
-    return getattr(objects, f"{CLASS_NAMES[kind]}{suffix}", None)
+def _model_class(kind: str, action: str) -> type[BaseModel] | None:
+    return SHAPES[kind][_ACTIONS.index(action)]
 
 
 @cache
 def kind_schema(kind: str, action: str) -> dict[str, Any] | None:
     """The JSON schema of `kind` ("create", "update", or "" for the stored object)."""
-    schema_of = getattr(_model_class(kind, action.capitalize()), "model_json_schema", None)
-    if schema_of is None:
+    model = _model_class(kind, action)
+    if model is None:
         return None
-    schema = schema_of()
+    schema = model.model_json_schema()
     defs = schema.pop("$defs", {})
     return _inline(schema, defs, 0)
 
 
 def extensible(kind: str) -> bool:
     """Whether objects of `kind` keep unknown fields as extra attributes."""
-    config = getattr(_model_class(kind, ""), "model_config", None) or {}
-    return config.get("extra") == "allow"
+    model = _model_class(kind, "")
+    return model is not None and model.model_config.get("extra") == "allow"
 
 
 def _inline(node: Any, defs: dict[str, Any], depth: int) -> Any:

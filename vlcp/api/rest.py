@@ -13,14 +13,14 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from vlcp.model.errors import ModelError
-from vlcp.model.keys import LPORTS
+from vlcp.model.kinds import NAMES
+from vlcp.model.lport import LPORTS
 from vlcp.model.service import Model, Op
 
 from .bodies import body_schema, filter_parameters, filter_value, refuse_reported
 from .errors import ApiError
 from .schemas import (
     ERROR_RESPONSES,
-    KINDS,
     BatchRequest,
     BatchResult,
     Health,
@@ -51,11 +51,11 @@ def build_router(model: Model, *, max_wait: float) -> APIRouter:
     @router.get("/health", response_model=Health, tags=["health"])
     async def health() -> dict[str, Any]:
         """Answer once the store answers: for load balancers and the CLI's start-up wait."""
-        await model.list(KINDS[0], limit=1)
+        await model.list(NAMES[0], limit=1)
         store = getattr(model, "store", None)
         return {"status": "ok", "store": getattr(store, "name", "unknown")}
 
-    for kind in KINDS:
+    for kind in NAMES:
         _add_kind(router, model, kind, max_wait)
     _add_interfaces(router, model)
 
@@ -90,7 +90,7 @@ def _add_kind(router: APIRouter, model: Model, kind: str, max_wait: float) -> No
     their stored order with `status` last; `response_model` only documents them.
     """
     tags = [kind]
-    is_port = kind == LPORTS
+    is_port = kind == LPORTS.name
     create_schema = body_schema(kind, "create")
     update_schema = body_schema(kind, "update")
 

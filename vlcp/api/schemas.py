@@ -12,33 +12,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vlcp.model.kinds import NAMES, ROUTER_INTERFACES
 from vlcp.model.objects import PortStatus
 
 from .errors import UNAVAILABLE
 
-KINDS: tuple[str, ...] = (
-    "physical-networks",
-    "physical-ports",
-    "logical-networks",
-    "logical-ports",
-    "subnets",
-    "routers",
-)
-"""The kinds of object, by their REST path names (the model's names too)."""
-
-BATCH_KINDS = (*KINDS, "router-interfaces")
 MAX_BATCH = 500
 """Most operations in one batch; a store transaction writes at most 1000 keys anyway."""
 
-Kind = Literal[
-    "physical-networks",
-    "physical-ports",
-    "logical-networks",
-    "logical-ports",
-    "subnets",
-    "routers",
-    "router-interfaces",
-]
+Kind = Literal[(*NAMES, ROUTER_INTERFACES)]  # type: ignore[valid-type]
+"""What a batch operation may name: every kind (REST path names), and router interfaces."""
 
 
 class ErrorDetail(BaseModel):

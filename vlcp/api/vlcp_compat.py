@@ -14,6 +14,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from vlcp.model.errors import NotFound
+from vlcp.model.kinds import ROUTER_INTERFACES
+from vlcp.model.physport import PHYSPORTS
 from vlcp.model.service import Model, Op
 
 from .bodies import refuse_reported
@@ -103,7 +105,7 @@ class Handler:
 
     async def _one(self, op: Op) -> dict[str, Any] | None:
         model = self.model
-        if op.kind == "router-interfaces":
+        if op.kind == ROUTER_INTERFACES:
             if op.action == "delete":
                 await model.remove_router_interface(str(op.id), (op.body or {})["subnet"])
                 return None
@@ -117,7 +119,7 @@ class Handler:
 
     async def _op(self, item: dict[str, Any]) -> Op:
         verb = self.call.verb
-        if self.kind == "router-interfaces":
+        if self.kind == ROUTER_INTERFACES:
             router = _required(item, "router")
             body = to_model(self.kind, {k: v for k, v in item.items() if k != "router"})
             if verb == "remove":
@@ -129,7 +131,7 @@ class Handler:
             refuse_reported(self.kind, fields)
         if verb == "create":
             return Op("create", self.kind, None, fields)
-        if self.kind == "physical-ports":
+        if self.kind == PHYSPORTS.name:
             port_id = await self._port_id(item)
             fields = {k: v for k, v in fields.items() if k not in to_model(self.kind, _KEY_ONLY)}
         else:
@@ -169,7 +171,8 @@ class Handler:
             after = page[-1]["id"]
 
 
-_KEY_ONLY = {"vhost": None, "systemid": None, "bridge": None, "name": None}
+_KEY_ONLY = dict.fromkeys(PHYSPORTS.vlcp.key)
+"""The parameters naming a physical port (not changed by an update)."""
 
 
 def _required(params: dict[str, Any], name: str) -> str:

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from vlcp.model.kind import Kind
+from vlcp.model.kinds import KINDS, ROUTER_INTERFACES
+
 Verb = Literal["create", "update", "delete", "list", "add", "remove", "interfaces"]
 
 
@@ -25,120 +28,48 @@ class Call:
     params: tuple[str, ...] = ()  # documented parameters (others pass through as attributes)
 
 
-PARENT = {
-    "physical-ports": "physicalnetwork",
-    "logical-networks": "physicalnetwork",
-    "logical-ports": "logicalnetwork",
-    "subnets": "logicalnetwork",
-}
-"""The parent reference of each kind, by its VLCP name (list calls filter by it)."""
-
-# VLCP name -> model name, per kind; names not listed are the same in both.
-RENAMES: dict[str, dict[str, str]] = {
-    "physical-networks": {},
-    "physical-ports": {},
-    "logical-networks": {},
-    "logical-ports": {},
-    "subnets": {},
-    "routers": {},
-    "router-interfaces": {},
-}
+RENAMES: dict[str, dict[str, str]] = {}
+"""VLCP name -> model name, per kind name; none today: every field has the same name in
+both. A kind or field not listed keeps its name."""
 
 PORT_KEY_DEFAULTS = {"vhost": "", "systemid": "%", "bridge": "%"}
 """Physical ports are named by `name` with these selectors (the original API's defaults)."""
 
-_PARAMS = {
-    "physical-networks": ("id", "type", "vlanrange", "vnirange"),
-    "physical-ports": ("physicalnetwork", "name", "vhost", "systemid", "bridge"),
-    "logical-networks": (
-        "physicalnetwork",
-        "id",
-        "vni",
-        "vlanid",
-        "mtu",
-        "dns_nameservers",
-        "domain_name",
-        "ntp_servers",
-        "lease_time",
-        "extra_dhcp_options",
-    ),
-    "logical-ports": (
-        "logicalnetwork",
-        "id",
-        "subnet",
-        "mac_address",
-        "ip_address",
-        "hostname",
-        "extra_dhcp_options",
-        "allowed_address_pairs",
-    ),
-    "subnets": (
-        "logicalnetwork",
-        "cidr",
-        "id",
-        "gateway",
-        "allocated_start",
-        "allocated_end",
-        "host_routes",
-        "isexternal",
-        "pre_host_config",
-        "mtu",
-        "dns_nameservers",
-        "domain_name",
-        "ntp_servers",
-        "lease_time",
-        "extra_dhcp_options",
-    ),
-    "routers": ("id", "routes"),
-}
-
-_VIPERFLOW = {
-    "physicalnetwork": ("physical-networks", "networks"),
-    "physicalport": ("physical-ports", "ports"),
-    "logicalnetwork": ("logical-networks", "networks"),
-    "logicalport": ("logical-ports", "ports"),
-    "subnet": ("subnets", "subnets"),
-}
-
 
 def _build() -> dict[tuple[str, str], Call]:
-    calls: list[Call] = []
-    for noun, (kind, plural) in _VIPERFLOW.items():
-        calls += _crud("viperflow", noun, kind, plural)
-    calls += _crud("vrouterapi", "virtualrouter", "routers", "routers")
+    calls: list[Call] = [call for kind in KINDS for call in _crud(kind)]
     iface = ("router", "subnet", "id", "ip_address")
     calls += [
-        Call("vrouterapi", "addrouterinterface", "router-interfaces", "add", None, iface),
-        Call("vrouterapi", "addrouterinterfaces", "router-interfaces", "add", "interfaces"),
+        Call("vrouterapi", "addrouterinterface", ROUTER_INTERFACES, "add", None, iface),
+        Call("vrouterapi", "addrouterinterfaces", ROUTER_INTERFACES, "add", "interfaces"),
         Call(
             "vrouterapi",
             "removerouterinterface",
-            "router-interfaces",
+            ROUTER_INTERFACES,
             "remove",
             None,
             ("router", "subnet"),
         ),
-        Call("vrouterapi", "removerouterinterfaces", "router-interfaces", "remove", "interfaces"),
-        Call(
-            "vrouterapi", "listrouterinterfaces", "router-interfaces", "interfaces", None, ("id",)
-        ),
+        Call("vrouterapi", "removerouterinterfaces", ROUTER_INTERFACES, "remove", "interfaces"),
+        Call("vrouterapi", "listrouterinterfaces", ROUTER_INTERFACES, "interfaces", None, ("id",)),
     ]
     return {(c.module, c.method): c for c in calls}
 
 
-def _crud(module: str, noun: str, kind: str, plural: str) -> list[Call]:
-    params = _PARAMS[kind]
-    key = ("name", "vhost", "systemid", "bridge") if kind == "physical-ports" else ("id",)
-    parent = (PARENT[kind],) if kind in PARENT else ()
-    many = f"{noun}s"
+def _crud(kind: Kind) -> list[Call]:
+    """The seven calls of one kind, named by its `VlcpNames`."""
+    names = kind.vlcp
+    module, one, many, plural = names.module, names.noun, f"{names.noun}s", names.plural
+    parent = (kind.parent,) if kind.parent else ()
+    lookup = tuple(dict.fromkeys((*names.key, *parent)))
     return [
-        Call(module, f"create{noun}", kind, "create", None, params),
-        Call(module, f"create{many}", kind, "create", plural, (plural,)),
-        Call(module, f"update{noun}", kind, "update", None, params),
-        Call(module, f"update{many}", kind, "update", plural, (plural,)),
-        Call(module, f"delete{noun}", kind, "delete", None, key),
-        Call(module, f"delete{many}", kind, "delete", plural, (plural,)),
-        Call(module, f"list{many}", kind, "list", None, tuple(dict.fromkeys((*key, *parent)))),
+        Call(module, f"create{one}", kind.name, "create", None, names.params),
+        Call(module, f"create{many}", kind.name, "create", plural, (plural,)),
+        Call(module, f"update{one}", kind.name, "update", None, names.params),
+        Call(module, f"update{many}", kind.name, "update", plural, (plural,)),
+        Call(module, f"delete{one}", kind.name, "delete", None, names.key),
+        Call(module, f"delete{many}", kind.name, "delete", plural, (plural,)),
+        Call(module, f"list{many}", kind.name, "list", None, lookup),
     ]
 
 

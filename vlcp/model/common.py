@@ -13,7 +13,8 @@ from vlcp.store import Snapshot, Transaction
 
 from . import checks
 from .errors import Conflict, Invalid, NotFound
-from .keys import NOUN, check_id, object_key
+from .keys import check_id
+from .kind import Kind
 from .objects import extras
 
 PrefixReader = Callable[[str], Awaitable[Snapshot]]
@@ -36,20 +37,20 @@ def resolve_id(value: str | None) -> str:
     return new_id() if value is None else check_id(value)
 
 
-async def require(txn: Transaction, kind: str, id: str, field: str | None = None) -> dict:
+async def require(txn: Transaction, kind: Kind, id: str, field: str | None = None) -> dict:
     """The stored object; NotFound when it is the one addressed, Invalid when referenced."""
     check_id(id, field or "id")
-    value = await txn.get(object_key(kind, id))
+    value = await txn.get(kind.key(id))
     if value is None:
         if field is None:
-            raise NotFound(f"{NOUN[kind]} {id} does not exist")
-        raise Invalid(f"{field}: {NOUN[kind]} {id} does not exist", field=field)
+            raise NotFound(f"{kind.noun} {id} does not exist")
+        raise Invalid(f"{field}: {kind.noun} {id} does not exist", field=field)
     return value
 
 
-async def require_absent(txn: Transaction, kind: str, id: str) -> None:
-    if await txn.get(object_key(kind, id)) is not None:
-        raise Conflict(f"{NOUN[kind]} {id} already exists", field="id")
+async def require_absent(txn: Transaction, kind: Kind, id: str) -> None:
+    if await txn.get(kind.key(id)) is not None:
+        raise Conflict(f"{kind.noun} {id} already exists", field="id")
 
 
 async def load_state(txn: Transaction, key: str) -> dict:

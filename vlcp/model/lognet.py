@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vlcp.layout import LOGNET, lognet_macs, lognet_state, physnet_state, physnet_tag
 from vlcp.store import Transaction
 
 from . import allocation, checks
@@ -29,18 +30,17 @@ from .common import (
     resolve_id,
 )
 from .errors import Conflict, Invalid
-from .keys import (
-    LOGNETS,
-    NATIVE_TAG,
-    PHYSNETS,
-    lognet_macs,
-    lognet_state,
-    object_key,
-    physnet_state,
-    physnet_tag,
+from .keys import NATIVE_TAG
+from .kind import Kind, VlcpNames
+from .objects import (
+    LogicalNetwork,
+    LogicalNetworkCreate,
+    LogicalNetworkUpdate,
+    field_names,
+    given,
+    parse,
 )
-from .objects import LogicalNetworkCreate, LogicalNetworkUpdate, field_names, given, parse
-from .physnet import TAGGING
+from .physnet import PHYSNETS, TAGGING
 
 DECLARED = field_names(LogicalNetworkCreate, LogicalNetworkUpdate) | {"status"}
 TAG_FIELDS = ("vlanid", "vni")
@@ -117,7 +117,7 @@ async def create_lognet(txn: Transaction, body: object) -> dict:
     await require_absent(txn, LOGNETS, lognet["id"])
     physnet = await require(txn, PHYSNETS, lognet["physicalnetwork"], "physicalnetwork")
     await _claim_tag(txn, lognet, physnet)
-    txn.put(object_key(LOGNETS, lognet["id"]), lognet)
+    txn.put(LOGNETS.key(lognet["id"]), lognet)
     txn.put(lognet_state(lognet["id"]), {"ports": 0, "subnets": 0, "cidrs": {}})
     return lognet
 
@@ -136,7 +136,7 @@ async def update_lognet(txn: Transaction, id: str, body: object) -> dict:
         await _release_tag(txn, current, physnet)
         await _claim_tag(txn, lognet, physnet)
     lognet = merge_extras(lognet, request, DECLARED)
-    txn.put(object_key(LOGNETS, id), lognet)
+    txn.put(LOGNETS.key(id), lognet)
     return lognet
 
 
@@ -159,5 +159,38 @@ async def delete_lognet(txn: Transaction, id: str) -> None:
         raise await _lognet_in_the_way(txn, id, state)
     physnet = await require(txn, PHYSNETS, lognet["physicalnetwork"], "physicalnetwork")
     await _release_tag(txn, lognet, physnet)
-    txn.delete(object_key(LOGNETS, id))
+    txn.delete(LOGNETS.key(id))
     txn.delete(lognet_state(id))
+
+
+LOGNETS = Kind(
+    name="logical-networks",
+    noun="logical network",
+    prefix=LOGNET,
+    create_body=LogicalNetworkCreate,
+    update_body=LogicalNetworkUpdate,
+    stored=LogicalNetwork,
+    create=create_lognet,
+    update=update_lognet,
+    delete=delete_lognet,
+    cli="logical-network",
+    vlcp=VlcpNames(
+        "viperflow",
+        "logicalnetwork",
+        "networks",
+        (
+            "physicalnetwork",
+            "id",
+            "vni",
+            "vlanid",
+            "mtu",
+            "dns_nameservers",
+            "domain_name",
+            "ntp_servers",
+            "lease_time",
+            "extra_dhcp_options",
+        ),
+    ),
+    parent="physicalnetwork",
+    contended=(("physicalnetwork", physnet_state),),
+)

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from vlcp.layout import LPORT, lognet_mac, lognet_state, netports_key, port_status, subnet_state
 from vlcp.store import InvalidKey, Transaction
 
 from . import allocation, checks
@@ -33,19 +34,10 @@ from .common import (
     resolve_id,
 )
 from .errors import Conflict, Invalid
-from .keys import (
-    LOGNETS,
-    LPORTS,
-    SUBNETS,
-    lognet_mac,
-    lognet_state,
-    netports_key,
-    object_key,
-    port_status,
-    subnet_state,
-)
-from .objects import LogicalPortCreate, LogicalPortUpdate, field_names, given, parse
-from .subnet import release_address, subnet_for_address, take_address
+from .kind import Kind, VlcpNames
+from .lognet import LOGNETS
+from .objects import LogicalPort, LogicalPortCreate, LogicalPortUpdate, field_names, given, parse
+from .subnet import SUBNETS, release_address, subnet_for_address, take_address
 
 DECLARED = field_names(LogicalPortCreate, LogicalPortUpdate) | {"status"}
 _rng = random.SystemRandom()
@@ -104,11 +96,11 @@ async def _claim_address(txn: Transaction, port: dict[str, Any]) -> None:
 async def _prefetch(txn: Transaction, port: dict[str, Any]) -> None:
     """Read in one round trip what creating the port will read key by key."""
     network = port["logicalnetwork"]
-    keys = [object_key(LPORTS, port["id"]), object_key(LOGNETS, network), lognet_state(network)]
+    keys = [LPORTS.key(port["id"]), LOGNETS.key(network), lognet_state(network)]
     if port.get("mac_address") is not None:
         keys.append(lognet_mac(network, port["mac_address"]))
     if port.get("subnet") is not None:
-        keys += [object_key(SUBNETS, port["subnet"]), subnet_state(port["subnet"])]
+        keys += [SUBNETS.key(port["subnet"]), subnet_state(port["subnet"])]
     with contextlib.suppress(InvalidKey):  # a bad id is reported by the checks that follow
         await txn.get_many(keys)
 
@@ -125,7 +117,7 @@ async def create_lport(txn: Transaction, body: object) -> dict:
     await bump(txn, lognet_state(port["logicalnetwork"]), "ports", 1)
     await _claim_mac(txn, port)
     await _claim_address(txn, port)
-    txn.put(object_key(LPORTS, port["id"]), port)
+    txn.put(LPORTS.key(port["id"]), port)
     return port
 
 
@@ -155,7 +147,7 @@ async def update_lport(txn: Transaction, id: str, body: object) -> dict:
                 await release_address(txn, current["subnet"], current["ip_address"])
             await _claim_address(txn, port)
     port = merge_extras(port, request, DECLARED)
-    txn.put(object_key(LPORTS, id), port)
+    txn.put(LPORTS.key(id), port)
     return port
 
 
@@ -165,6 +157,38 @@ async def delete_lport(txn: Transaction, id: str) -> None:
     if port["ip_address"] is not None:
         await release_address(txn, port["subnet"], port["ip_address"])
     await bump(txn, lognet_state(port["logicalnetwork"]), "ports", -1)
-    txn.delete(object_key(LPORTS, id))
+    txn.delete(LPORTS.key(id))
     txn.delete(port_status(id))
     txn.delete(netports_key(port["logicalnetwork"], id))  # even if its server is down
+
+
+LPORTS = Kind(
+    name="logical-ports",
+    noun="logical port",
+    prefix=LPORT,
+    create_body=LogicalPortCreate,
+    update_body=LogicalPortUpdate,
+    stored=LogicalPort,
+    create=create_lport,
+    update=update_lport,
+    delete=delete_lport,
+    cli="logical-port",
+    vlcp=VlcpNames(
+        "viperflow",
+        "logicalport",
+        "ports",
+        (
+            "logicalnetwork",
+            "id",
+            "subnet",
+            "mac_address",
+            "ip_address",
+            "hostname",
+            "extra_dhcp_options",
+            "allowed_address_pairs",
+        ),
+    ),
+    parent="logicalnetwork",
+    reported=frozenset({"status"}),
+    contended=(("logicalnetwork", lognet_state), ("subnet", subnet_state)),
+)

@@ -302,15 +302,3 @@ def field_names(*models: type[BaseModel]) -> frozenset[str]:
     for model in models:
         names |= set(model.model_fields)
     return frozenset(names)
-
-
-SHAPES: dict[str, tuple[type[BaseModel], type[BaseModel] | None, type[BaseModel]]] = {
-    "physical-networks": (PhysicalNetworkCreate, PhysicalNetworkUpdate, PhysicalNetwork),
-    "physical-ports": (PhysicalPortCreate, PhysicalPortUpdate, PhysicalPort),
-    "logical-networks": (LogicalNetworkCreate, LogicalNetworkUpdate, LogicalNetwork),
-    "logical-ports": (LogicalPortCreate, LogicalPortUpdate, LogicalPort),
-    "subnets": (SubnetCreate, SubnetUpdate, Subnet),
-    "routers": (RouterCreate, RouterUpdate, Router),
-    "router-interfaces": (RouterInterfaceCreate, None, RouterInterface),
-}
-"""Per kind: (create body, update body, returned object); for the API's OpenAPI document."""

@@ -6,58 +6,22 @@ many of them in ONE transaction and later operations see what earlier ones wrote
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from vlcp.layout import VNI_RANGES, subnet_state
 from vlcp.store import Transaction
 
-from . import lognet, lport, physnet, physport, router, subnet
+from . import physport, router
 from .errors import Invalid
-from .keys import (
-    KINDS,
-    LOGNETS,
-    LPORTS,
-    NOUN,
-    PHYSNETS,
-    PHYSPORTS,
-    ROUTER_INTERFACES,
-    ROUTERS,
-    SUBNETS,
-    VNI_RANGES,
-    check_id,
-    lognet_state,
-    object_key,
-    physnet_state,
-    subnet_state,
-)
+from .keys import check_id
+from .kinds import BY_NAME, NAMES, ROUTER_INTERFACES
+from .physnet import PHYSNETS
+from .physport import PHYSPORTS
+from .router import ROUTERS
 
 Action = Literal["create", "update", "delete"]
-
-CREATE: dict[str, Callable[[Transaction, object], Awaitable[dict]]] = {
-    PHYSNETS: physnet.create_physnet,
-    PHYSPORTS: physport.create_physport,
-    LOGNETS: lognet.create_lognet,
-    LPORTS: lport.create_lport,
-    SUBNETS: subnet.create_subnet,
-    ROUTERS: router.create_router,
-}
-UPDATE: dict[str, Callable[[Transaction, str, object], Awaitable[dict]]] = {
-    PHYSNETS: physnet.update_physnet,
-    PHYSPORTS: physport.update_physport,
-    LOGNETS: lognet.update_lognet,
-    LPORTS: lport.update_lport,
-    SUBNETS: subnet.update_subnet,
-    ROUTERS: router.update_router,
-}
-DELETE: dict[str, Callable[[Transaction, str], Awaitable[None]]] = {
-    PHYSNETS: physnet.delete_physnet,
-    PHYSPORTS: physport.delete_physport,
-    LOGNETS: lognet.delete_lognet,
-    LPORTS: lport.delete_lport,
-    SUBNETS: subnet.delete_subnet,
-    ROUTERS: router.delete_router,
-}
 
 
 @dataclass(frozen=True)
@@ -82,29 +46,30 @@ async def apply(txn: Transaction, op: Op) -> dict | None:
         raise Invalid(f"body: expected a JSON object, got {type(body).__name__}", field="body")
     if op.kind == ROUTER_INTERFACES:
         return await _apply_interface(txn, op, body)
-    if op.kind not in KINDS:
-        raise Invalid(f"kind: {op.kind!r} is not one of {', '.join(KINDS)}", field="kind")
+    kind = BY_NAME.get(op.kind)
+    if kind is None:
+        raise Invalid(f"kind: {op.kind!r} is not one of {', '.join(NAMES)}", field="kind")
     if op.action == "create":
         if op.id is not None:
             if body.get("id", op.id) != op.id:
                 raise Invalid(f"id: {op.id!r} and body id {body['id']!r} differ", field="id")
             body = {**body, "id": op.id}
-        return await CREATE[op.kind](txn, body)
+        return await kind.create(txn, body)
     if op.action not in ("update", "delete"):
         raise Invalid(f"action: {op.action!r} is not create, update or delete", field="action")
     id = op.id
-    if id is None and op.kind == PHYSPORTS and "name" in body:
+    if id is None and kind is PHYSPORTS and "name" in body:
         keys = {k: body[k] for k in physport.KEY_FIELDS if k in body}
         body = {k: v for k, v in body.items() if k not in physport.KEY_FIELDS}
         if not all(isinstance(v, str) for v in keys.values()):
             raise Invalid("name, vhost, systemid and bridge must be strings", field="name")
         id = await physport.physport_id(txn, **keys)
     if id is None:
-        raise Invalid(f"id: is required to {op.action} a {NOUN[op.kind]}", field="id")
+        raise Invalid(f"id: is required to {op.action} a {kind.noun}", field="id")
     check_id(id)
     if op.action == "update":
-        return await UPDATE[op.kind](txn, id, body)
-    await DELETE[op.kind](txn, id)
+        return await kind.update(txn, id, body)
+    await kind.delete(txn, id)
     return None
 
 
@@ -134,16 +99,11 @@ def lock_hint(op: Op) -> set[str]:
 
     if op.kind == ROUTER_INTERFACES:
         return ref("subnet", subnet_state) | (
-            {object_key(ROUTERS, op.id)} if isinstance(op.id, str) else set()
+            {ROUTERS.key(op.id)} if isinstance(op.id, str) else set()
         )
-    if op.kind == PHYSNETS and op.action != "delete" and "vnirange" in body:
+    if op.kind == PHYSNETS.name and op.action != "delete" and "vnirange" in body:
         return {VNI_RANGES}
-    if op.action != "create":
+    kind = BY_NAME.get(op.kind)
+    if op.action != "create" or kind is None:
         return set()
-    if op.kind == LPORTS:
-        return ref("logicalnetwork", lognet_state) | ref("subnet", subnet_state)
-    if op.kind == SUBNETS:
-        return ref("logicalnetwork", lognet_state)
-    if op.kind in (LOGNETS, PHYSPORTS):
-        return ref("physicalnetwork", physnet_state)
-    return set()
+    return set().union(*(ref(field, key) for field, key in kind.contended))

@@ -18,6 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from vlcp.layout import (
+    LOGNET,
+    PHYSNET,
+    VNI_RANGES,
+    physnet_ports,
+    physnet_state,
+    physnet_tag,
+    physnet_tags,
+)
 from vlcp.store import Transaction
 
 from . import checks
@@ -34,18 +43,15 @@ from .common import (
     resolve_id,
 )
 from .errors import Busy, Conflict, Invalid
-from .keys import (
-    LOGNETS,
-    PHYSNETS,
-    VNI_RANGES,
-    kind_prefix,
-    object_key,
-    physnet_ports,
-    physnet_state,
-    physnet_tag,
-    physnet_tags,
+from .kind import Kind, VlcpNames
+from .objects import (
+    PhysicalNetwork,
+    PhysicalNetworkCreate,
+    PhysicalNetworkUpdate,
+    field_names,
+    given,
+    parse,
 )
-from .objects import PhysicalNetworkCreate, PhysicalNetworkUpdate, field_names, given, parse
 
 DECLARED = field_names(PhysicalNetworkCreate) | {"status"}
 DIRECT_CHECK = 500
@@ -96,7 +102,7 @@ async def create_physnet(txn: Transaction, body: object) -> dict:
     await require_absent(txn, PHYSNETS, id)
     if network["type"] == "vxlan":
         await _claim_vnis(txn, id, network["vnirange"])
-    txn.put(object_key(PHYSNETS, id), network)
+    txn.put(PHYSNETS.key(id), network)
     txn.put(physnet_state(id), {"lognets": 0, "physports": 0, "next_tag": None})
     return network
 
@@ -118,7 +124,7 @@ async def update_physnet(txn: Transaction, id: str, body: object) -> dict:
         if network["type"] == "vxlan":
             await _claim_vnis(txn, id, network["vnirange"])
     network = merge_extras(network, request, DECLARED)
-    txn.put(object_key(PHYSNETS, id), network)
+    txn.put(PHYSNETS.key(id), network)
     return network
 
 
@@ -165,7 +171,7 @@ async def vni_ranges(txn: Transaction) -> dict[str, list[list[int]]]:
     reader = prefix_reader.get()
     if reader is None:
         raise Conflict("the VNI ranges of the vxlan physical networks cannot be checked here")
-    physnets = (await reader(kind_prefix(PHYSNETS))).values
+    physnets = (await reader(PHYSNETS.prefix)).values
     keys = [k for k, v in physnets.items() if isinstance(v, dict) and v.get("type") == "vxlan"]
     return {
         v["id"]: v["vnirange"]
@@ -248,7 +254,8 @@ async def _physnet_in_the_way(txn: Transaction, physnet: dict[str, Any], state: 
         if physnet["type"] in TAGGING or physnet["type"] == "native":
             lognets = await holders(txn, physnet_tags(id))
         else:
-            lognets = await holders(txn, kind_prefix(LOGNETS), lambda n: _on(n, id))
+            # By the layout's prefix: lognet.py imports this module, not the reverse.
+            lognets = await holders(txn, LOGNET, lambda n: _on(n, id))
         parts.append(named(state["lognets"], "logical network", lognets))
     if state["physports"]:
         ports = await holders(txn, physnet_ports(id))
@@ -267,5 +274,22 @@ async def delete_physnet(txn: Transaction, id: str) -> None:
         raise await _physnet_in_the_way(txn, physnet, state)
     if physnet["type"] == "vxlan":
         await _release_vnis(txn, id)
-    txn.delete(object_key(PHYSNETS, id))
+    txn.delete(PHYSNETS.key(id))
     txn.delete(physnet_state(id))
+
+
+PHYSNETS = Kind(
+    name="physical-networks",
+    noun="physical network",
+    prefix=PHYSNET,
+    create_body=PhysicalNetworkCreate,
+    update_body=PhysicalNetworkUpdate,
+    stored=PhysicalNetwork,
+    create=create_physnet,
+    update=update_physnet,
+    delete=delete_physnet,
+    cli="physical-network",
+    vlcp=VlcpNames(
+        "viperflow", "physicalnetwork", "networks", ("id", "type", "vlanrange", "vnirange")
+    ),
+)

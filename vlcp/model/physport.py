@@ -12,21 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from vlcp.layout import PHYSPORT, WILDCARD, physnet_port, physnet_state, physport_key
 from vlcp.store import Snapshot, Store, Transaction
 
 from . import checks
 from .common import bump, fixed, not_null, require, require_absent, resolve_id
 from .errors import Conflict, NotFound
-from .keys import (
-    PHYSNETS,
-    PHYSPORTS,
-    WILDCARD,
-    object_key,
-    physnet_port,
-    physnet_state,
-    physport_key,
-)
-from .objects import PhysicalPortCreate, PhysicalPortUpdate, given, parse
+from .kind import Kind, VlcpNames
+from .objects import PhysicalPort, PhysicalPortCreate, PhysicalPortUpdate, given, parse
+from .physnet import PHYSNETS
 
 KEY_FIELDS = ("name", "vhost", "systemid", "bridge")
 Source = Transaction | Store | Snapshot | Mapping[str, Any]
@@ -87,7 +81,7 @@ async def create_physport(txn: Transaction, body: object) -> dict:
     port = _check({"id": resolve_id(request.id), **request.model_dump(exclude={"id"})})
     await require_absent(txn, PHYSPORTS, port["id"])
     await _attach(txn, port)
-    txn.put(object_key(PHYSPORTS, port["id"]), port)
+    txn.put(PHYSPORTS.key(port["id"]), port)
     return port
 
 
@@ -101,14 +95,14 @@ async def update_physport(txn: Transaction, id: str, body: object) -> dict:
     if port != current:
         await _detach(txn, current)
         await _attach(txn, port)
-        txn.put(object_key(PHYSPORTS, id), port)
+        txn.put(PHYSPORTS.key(id), port)
     return port
 
 
 async def delete_physport(txn: Transaction, id: str) -> None:
     port = await require(txn, PHYSPORTS, id)
     await _detach(txn, port)
-    txn.delete(object_key(PHYSPORTS, id))
+    txn.delete(PHYSPORTS.key(id))
 
 
 async def physport_id(
@@ -148,6 +142,29 @@ async def find_physical_port(
     found = await _read(source, keys)
     for key in keys:
         if found.get(key) is not None:
-            port_key = object_key(PHYSPORTS, found[key])
+            port_key = PHYSPORTS.key(found[key])
             return (await _read(source, [port_key])).get(port_key)
     return None
+
+
+PHYSPORTS = Kind(
+    name="physical-ports",
+    noun="physical port",
+    prefix=PHYSPORT,
+    create_body=PhysicalPortCreate,
+    update_body=PhysicalPortUpdate,
+    stored=PhysicalPort,
+    create=create_physport,
+    update=update_physport,
+    delete=delete_physport,
+    cli="physical-port",
+    vlcp=VlcpNames(
+        "viperflow",
+        "physicalport",
+        "ports",
+        ("physicalnetwork", "name", "vhost", "systemid", "bridge"),
+        key=KEY_FIELDS,
+    ),
+    parent="physicalnetwork",
+    contended=(("physicalnetwork", physnet_state),),
+)

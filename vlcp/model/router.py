@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from vlcp.layout import ROUTER, subnet_state
 from vlcp.store import Transaction
 
 from . import checks
@@ -24,9 +25,10 @@ from .common import (
     resolve_id,
 )
 from .errors import Conflict, Invalid, NotFound
-from .keys import ROUTER_OWNER, ROUTERS, SUBNETS, object_key, subnet_state
-from .objects import RouterCreate, RouterInterfaceCreate, RouterUpdate, given, parse
-from .subnet import release_address, take_address
+from .keys import ROUTER_OWNER
+from .kind import Kind, VlcpNames
+from .objects import Router, RouterCreate, RouterInterfaceCreate, RouterUpdate, given, parse
+from .subnet import SUBNETS, release_address, take_address
 
 
 def _routes(value: list[list[str]] | None) -> list[list[str]]:
@@ -37,7 +39,7 @@ async def create_router(txn: Transaction, body: object) -> dict:
     request = parse(RouterCreate, body)
     router = {"id": resolve_id(request.id), "routes": _routes(request.routes), "interfaces": []}
     await require_absent(txn, ROUTERS, router["id"])
-    txn.put(object_key(ROUTERS, router["id"]), router)
+    txn.put(ROUTERS.key(router["id"]), router)
     return router
 
 
@@ -46,7 +48,7 @@ async def update_router(txn: Transaction, id: str, body: object) -> dict:
     request = parse(RouterUpdate, fixed(body, router))
     if "routes" in given(request):
         router["routes"] = _routes(request.routes)
-    txn.put(object_key(ROUTERS, id), router)
+    txn.put(ROUTERS.key(id), router)
     return router
 
 
@@ -59,13 +61,13 @@ async def delete_router(txn: Transaction, id: str) -> None:
             f"router {id} still has {count} interface{'s' if count > 1 else ''} "
             f"(on subnet{'s' if count > 1 else ''} {subnets})"
         )
-    txn.delete(object_key(ROUTERS, id))
+    txn.delete(ROUTERS.key(id))
 
 
 async def _check_overlap(txn: Transaction, router: dict[str, Any], subnet: dict[str, Any]) -> None:
     """A router cannot route between overlapping subnets."""
     mine = ipaddress.ip_network(subnet["cidr"])
-    attached = [object_key(SUBNETS, i["subnet"]) for i in router["interfaces"]]
+    attached = [SUBNETS.key(i["subnet"]) for i in router["interfaces"]]
     for other in (await txn.get_many(attached)).values():
         if other is None:
             continue
@@ -121,7 +123,7 @@ async def add_router_interface(txn: Transaction, router_id: str, body: object) -
         "ip_address": address,
     }
     router["interfaces"] = [*router["interfaces"], interface]
-    txn.put(object_key(ROUTERS, router_id), router)
+    txn.put(ROUTERS.key(router_id), router)
     return interface
 
 
@@ -137,9 +139,24 @@ async def remove_router_interface(txn: Transaction, router_id: str, subnet: str)
     state["routers"] = [r for r in state["routers"] if r != router_id]
     txn.put(subnet_state(subnet), state)
     router["interfaces"] = [i for i in router["interfaces"] if i["subnet"] != subnet]
-    txn.put(object_key(ROUTERS, router_id), router)
+    txn.put(ROUTERS.key(router_id), router)
 
 
 async def list_router_interfaces(txn: Transaction, router_id: str) -> list[dict]:
     router = await require(txn, ROUTERS, router_id)
     return list(router["interfaces"])
+
+
+ROUTERS = Kind(
+    name="routers",
+    noun="router",
+    prefix=ROUTER,
+    create_body=RouterCreate,
+    update_body=RouterUpdate,
+    stored=Router,
+    create=create_router,
+    update=update_router,
+    delete=delete_router,
+    cli="router",
+    vlcp=VlcpNames("vrouterapi", "virtualrouter", "routers", ("id", "routes")),
+)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from vlcp.layout import NETPORTS, PORT_STATUSES, chassis_key
 from vlcp.store import Store, Transaction
 
 from .errors import Conflict
-from .keys import NETPORTS, PORT_STATUSES, chassis_key
 
 BATCH = 400
 """Keys per transaction (each read, and deleted if still the server's)."""

@@ -18,6 +18,7 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+from vlcp.layout import LOGNET_STATE, PHYSNET_STATE, ROUTER, SUBNET_STATE, VNI_RANGES, port_status
 from vlcp.store import (
     ConflictRetriesExhausted,
     InvalidKey,
@@ -34,24 +35,17 @@ from vlcp.store.limits import MAX_TXN_READS
 
 from .common import prefix_reader
 from .errors import Busy, Invalid, ModelError, NotFound, TimedOut
-from .keys import (
-    KINDS,
-    LPORTS,
-    NOUN,
-    ROUTER_INTERFACES,
-    ROUTERS,
-    VNI_RANGES,
-    check_id,
-    kind_prefix,
-    object_key,
-    port_status,
-)
+from .keys import check_id
+from .kind import Kind
+from .kinds import BY_NAME, NAMES, ROUTER_INTERFACES
 from .locks import KeyLocks
+from .lport import LPORTS
 from .ops import Op, apply, lock_hint
+from .router import ROUTERS
 
 T = TypeVar("T")
 
-CONTENDED = ("physnet-state/", "lognet-state/", "subnet-state/", "router/", VNI_RANGES)
+CONTENDED = (PHYSNET_STATE, LOGNET_STATE, SUBNET_STATE, ROUTER, VNI_RANGES)
 """Keys that many transactions write: in one process they take turns (see `KeyLocks`)."""
 MAX_LIST = 10000
 
@@ -183,12 +177,12 @@ class Model:
     # -- reads -------------------------------------------------------------------------------
 
     async def get(self, kind: str, id: str) -> dict:
-        _check_kind(kind)
+        found = _kind(kind)
         check_id(id)
-        key = object_key(kind, id)
+        key = found.key(id)
         value = (await self._read([key])).get(key)
         if value is None:
-            raise NotFound(f"{NOUN[kind]} {id} does not exist")
+            raise NotFound(f"{found.noun} {id} does not exist")
         return value
 
     async def list(
@@ -199,11 +193,11 @@ class Model:
         after: str | None = None,
     ) -> list[dict]:
         """Objects of `kind` sorted by id, those after `after`, matching every filter."""
-        _check_kind(kind)
+        prefix = _kind(kind).prefix
         if not 1 <= limit <= MAX_LIST:
             raise Invalid(f"limit: {limit} is not in 1..{MAX_LIST}", field="limit")
         try:
-            snapshot = await self.store.read_prefix(kind_prefix(kind))
+            snapshot = await self.store.read_prefix(prefix)
         except StoreError as exc:
             raise Busy(f"the store is unavailable ({exc})") from None
         result = []
@@ -218,7 +212,7 @@ class Model:
         return result
 
     async def list_router_interfaces(self, router: str) -> list[dict]:
-        return list((await self.get(ROUTERS, router))["interfaces"])
+        return list((await self.get(ROUTERS.name, router))["interfaces"])
 
     async def get_port(self, id: str) -> dict:
         """A logical port with its "status", both read in one snapshot.
@@ -228,7 +222,7 @@ class Model:
         object, which the agent never writes.
         """
         check_id(id)
-        keys = [object_key(LPORTS, id), port_status(id)]
+        keys = [LPORTS.key(id), port_status(id)]
         values = await self._read(keys)
         port = values.get(keys[0])
         if port is None:
@@ -257,7 +251,7 @@ class Model:
         Waits on a store watch of the port and its status (no polling).
         """
         check_id(id)
-        port_key, status_key = object_key(LPORTS, id), port_status(id)
+        port_key, status_key = LPORTS.key(id), port_status(id)
         state: dict[str, Any] = dict(await self._read([port_key, status_key]))
         try:
             async with asyncio.timeout(max(timeout, 0)):
@@ -287,9 +281,11 @@ class Model:
             raise Busy(f"the store is unavailable ({exc})") from None
 
 
-def _check_kind(kind: str) -> None:
-    if kind not in KINDS:
-        raise NotFound(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
+def _kind(name: str) -> Kind:
+    kind = BY_NAME.get(name)
+    if kind is None:
+        raise NotFound(f"unknown kind {name!r} (one of {', '.join(NAMES)})")
+    return kind
 
 
 def _matches(value: object, wanted: object) -> bool:

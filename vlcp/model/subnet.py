@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from vlcp.layout import SUBNET, lognet_state, subnet_ip, subnet_ips, subnet_state
 from vlcp.store import Transaction
 
 from . import allocation, checks
@@ -28,17 +29,10 @@ from .common import (
     resolve_id,
 )
 from .errors import Conflict, Invalid
-from .keys import (
-    LOGNETS,
-    ROUTER_OWNER,
-    SUBNETS,
-    lognet_state,
-    object_key,
-    subnet_ip,
-    subnet_ips,
-    subnet_state,
-)
-from .objects import SubnetCreate, SubnetUpdate, given, parse
+from .keys import ROUTER_OWNER
+from .kind import Kind, VlcpNames
+from .lognet import LOGNETS
+from .objects import Subnet, SubnetCreate, SubnetUpdate, given, parse
 
 POOL = ("allocated_start", "allocated_end")
 
@@ -123,7 +117,7 @@ async def create_subnet(txn: Transaction, body: object) -> dict:
     parent["subnets"] += 1
     parent["cidrs"] = {**parent["cidrs"], subnet["id"]: subnet["cidr"]}
     txn.put(lognet_state(subnet["logicalnetwork"]), parent)
-    txn.put(object_key(SUBNETS, subnet["id"]), subnet)
+    txn.put(SUBNETS.key(subnet["id"]), subnet)
     txn.put(subnet_state(subnet["id"]), {"allocated": 0, "routers": [], "next": None})
     return subnet
 
@@ -155,7 +149,7 @@ async def update_subnet(txn: Transaction, id: str, body: object) -> dict:
         )
     if subnet["gateway"] != current["gateway"] and not moved:
         await _check_gateway_move(txn, id, current["gateway"], subnet["gateway"])
-    txn.put(object_key(SUBNETS, id), subnet)
+    txn.put(SUBNETS.key(id), subnet)
     return subnet
 
 
@@ -226,7 +220,7 @@ async def delete_subnet(txn: Transaction, id: str) -> None:
     parent["subnets"] -= 1
     parent["cidrs"] = {k: v for k, v in parent["cidrs"].items() if k != id}
     txn.put(lognet_state(subnet["logicalnetwork"]), parent)
-    txn.delete(object_key(SUBNETS, id))
+    txn.delete(SUBNETS.key(id))
     txn.delete(subnet_state(id))
 
 
@@ -311,3 +305,41 @@ async def subnet_for_address(
         if value in ipaddress.ip_network(text):
             return id
     raise Invalid(f"{field}: {value} is in no subnet of logical network {lognet}", field=field)
+
+
+SUBNETS = Kind(
+    name="subnets",
+    noun="subnet",
+    prefix=SUBNET,
+    create_body=SubnetCreate,
+    update_body=SubnetUpdate,
+    stored=Subnet,
+    create=create_subnet,
+    update=update_subnet,
+    delete=delete_subnet,
+    cli="subnet",
+    vlcp=VlcpNames(
+        "viperflow",
+        "subnet",
+        "subnets",
+        (
+            "logicalnetwork",
+            "cidr",
+            "id",
+            "gateway",
+            "allocated_start",
+            "allocated_end",
+            "host_routes",
+            "isexternal",
+            "pre_host_config",
+            "mtu",
+            "dns_nameservers",
+            "domain_name",
+            "ntp_servers",
+            "lease_time",
+            "extra_dhcp_options",
+        ),
+    ),
+    parent="logicalnetwork",
+    contended=(("logicalnetwork", lognet_state),),
+)

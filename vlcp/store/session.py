@@ -31,6 +31,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from vlcp.layout import OWNERS, SESSION_KEYS, SESSIONS
+
 from . import limits
 from .codec import check_key, decode_value, encode_value
 from .errors import SessionLost, StoreError
@@ -43,12 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SESSIONS_PREFIX = "_sessions/"
-"""Session headers; the reaper finds every session by listing this prefix alone."""
-MARKERS_PREFIX = "_session-keys/"
-"""The keys written through each session, one marker each (never under `SESSIONS_PREFIX`)."""
-OWNERS_PREFIX = "_owners/"
-
 WRITES_PER_KEY = 3
 """A key written through a session also writes its owner record and its marker."""
 BATCH_KEYS = limits.MAX_TXN_WRITES // WRITES_PER_KEY
@@ -58,11 +54,11 @@ with the reaper's final header deletion still makes at most 1000 writes."""
 
 def registry_key(session_id: str) -> str:
     """The session's header document."""
-    return f"{SESSIONS_PREFIX}{session_id}"
+    return f"{SESSIONS}{session_id}"
 
 
 def markers_prefix(session_id: str) -> str:
-    return f"{MARKERS_PREFIX}{session_id}/"
+    return f"{SESSION_KEYS}{session_id}/"
 
 
 def marker_key(session_id: str, key: str) -> str:
@@ -72,7 +68,7 @@ def marker_key(session_id: str, key: str) -> str:
 
 
 def owner_key(key: str) -> str:
-    return f"{OWNERS_PREFIX}{key}"
+    return f"{OWNERS}{key}"
 
 
 def _batches(items: Iterable[T], cost: Callable[[T], int], budget: int) -> list[list[T]]:

@@ -17,11 +17,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
+from vlcp.layout import SESSIONS
+
 from .backend import Backend, Compacted
 from .codec import check_key, check_prefix, decode_value
 from .errors import Conflict, ConflictRetriesExhausted, StoreError, StoreUnavailable
 from .lifecycle import stop_tasks
-from .session import SESSIONS_PREFIX, Session, reap_all
+from .session import Session, reap_all
 from .transaction import Transaction
 from .types import Change, Resync, Snapshot, WatchEvent
 
@@ -181,9 +183,9 @@ class Store:
         # between has no header in this snapshot, so it can never be mistaken for a dead
         # one. Only the small headers are listed; each dead session's markers are read
         # when it is reaped.
-        _revision, headers = await self.backend.snapshot(SESSIONS_PREFIX)
+        _revision, headers = await self.backend.snapshot(SESSIONS)
         alive = await self.backend.live_sessions()
-        dead = [k.removeprefix(SESSIONS_PREFIX) for k in headers]
+        dead = [k.removeprefix(SESSIONS) for k in headers]
         dead = [sid for sid in dead if sid not in alive]
         for session_id in dead:
             await reap_all(self, session_id)

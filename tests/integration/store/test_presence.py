@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from vlcp.layout import SESSIONS
 from vlcp.store import Session, Store, StoreUnavailable
 from vlcp.store.presence import Presence
-from vlcp.store.session import SESSIONS_PREFIX, registry_key
+from vlcp.store.session import registry_key
 
 from .helpers import until_available
 
@@ -84,6 +85,6 @@ async def test_a_session_the_store_expired_is_replaced_with_the_same_keys(
     assert presence.rejoins == 1 and presence.session is not first
     # the reaper (started with the sessions) removes the dead session, not the keys
     # the new one holds
-    while registry_key(first.id) in (await store.read_prefix(SESSIONS_PREFIX)).values:
+    while registry_key(first.id) in (await store.read_prefix(SESSIONS)).values:
         await asyncio.sleep(0.1)
     await _holds(store, "chassis/hv2", timeout=1)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from vlcp.agent.announcer import Announcer, Location
+from vlcp.layout import chassis_key, netports_key, port_status
 from vlcp.model import Model
 from vlcp.model.errors import Conflict
-from vlcp.model.keys import chassis_key, netports_key, port_status
 from vlcp.model.servers import forget_server
 from vlcp.store import Store
 

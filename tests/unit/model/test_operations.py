@@ -467,7 +467,7 @@ async def test_wait_port_up_sees_the_port_deleted(net: Model) -> None:
 
 
 async def test_returned_objects_match_their_shapes(net: Model) -> None:
-    from vlcp.model.objects import SHAPES
+    from vlcp.model.kinds import SHAPES
 
     await net.create("physical-ports", {"physicalnetwork": "p1", "name": "eth0"})
     await net.create("logical-ports", {"logicalnetwork": "n1", "subnet": "s1", "tier": {"a": 1}})

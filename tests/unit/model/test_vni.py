@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from vlcp.api import create_app
+from vlcp.layout import VNI_RANGES
 from vlcp.model import Conflict, Invalid, Model, Op
-from vlcp.model.keys import VNI_RANGES
 from vlcp.store import Store, Transaction, open_store
 
 from ..api.asgi import call

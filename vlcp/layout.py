@@ -1,0 +1,214 @@
+"""Where everything lives in the central store: every key prefix and key builder.
+
+The one contract between the two halves of vlcp. The API half (`vlcp.model`) writes the
+objects users describe and the bookkeeping that keeps them consistent; the controller half
+(`vlcp.agent`, one per server) reads the objects and writes what it finds on its server;
+the store (`vlcp.store`) keeps its own session records. Each of them builds keys here and
+nowhere else (a test fails on a key prefix spelled as a literal anywhere else in `vlcp/`),
+so following a logical port from the REST API to its flows is following one name.
+
+| Key | Value | Written by | Read by | Gone when |
+|---|---|---|---|---|
+| `physnet/<id>` | a physical network | API | API, controllers | deleted through the API |
+| `physport/<id>` | a physical port | API | API, controllers | deleted through the API |
+| `lognet/<id>` | a logical network | API | API, controllers | deleted through the API |
+| `lport/<id>` | a logical port | API | API, controllers | deleted through the API |
+| `subnet/<id>` | a subnet | API | API, controllers | deleted through the API |
+| `router/<id>` | a router and its interfaces | API | API | deleted through the API |
+| `physnet-state/<id>` | counts and the next free tag | API | API | with its network |
+| `lognet-state/<id>` | counts, CIDRs of its subnets | API | API | with its network |
+| `subnet-state/<id>` | counts | API | API | with its subnet |
+| `physnet-tag/<physnet>/<tag>` | the logical network using a VLAN id or VNI | API | API | with the logical network |
+| `physnet-vni-ranges` | {vxlan physical network: its vnirange} | API | API | with the last vxlan network |
+| `lognet-mac/<lognet>/<mac>` | the port holding a MAC | API | API | with the port |
+| `subnet-ip/<subnet>/<ip>` | the port (or `router:<id>`) holding an address | API | API | with the port or interface |
+| `physport-key/<vhost>/<systemid>/<bridge>/<name>` | the physical port with that identity | API | API | with the physical port |
+| `physnet-port/<physnet>/<vhost>/<systemid>/<bridge>` | the physical port for a selector | API | API | with the physical port |
+| `netports/<network>/<port>` | where a port is bound: host, VTEP, MAC, IP, binding date | the binding controller | controllers, API | unbound or moved, port deleted, `vlcp server forget` |
+| `lport-status/<port>` | up or down, on which host, since when | the binding controller | API (`status`, `?wait=up`) | as `netports/` |
+| `chassis/<system-id>` | a running controller: VTEP, bridge, node | its controller (session key) | API (`vlcp server forget`) | its session ends or expires |
+| `servers/<node>` | a running `vlcp run`: PID, version, what it serves | `vlcp run` (session key) | operators, tests | its session ends or expires |
+| `_sessions/<id>` | a session's header | store | store (reapers) | the session is reaped |
+| `_session-keys/<id>/<digest>` | a key written through the session | store | store (reapers) | with the key or the session |
+| `_owners/<key>` | the session owning a session key | store | store | with the key |
+
+`netports/` and `lport-status/` are durable: a controller restart or a store outage of any
+length never removes them (see docs/operations.md, "Retiring a server"). `chassis/` and
+`servers/` are the only session keys; the store reaps them when their session dies.
+
+One key per object (`lport/<id>`), a small state document per parent that serialises the
+creation of children and guards deletion (`lognet-state/<id>`), and one key per allocated
+value (`lognet-mac/<lognet>/<mac>`) so no document grows with the number of objects.
+
+The one exception is `VNI_RANGES` (`physnet-vni-ranges`), the vnirange of every vxlan
+physical network: it grows with the number of vxlan physical networks (tens), never with
+the objects under them. A VNI is global on the shared underlay, so a range must be checked
+against every other one, and a transaction cannot read a prefix: one key that every range
+change reads and writes is what makes two concurrent overlapping creations collide.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+# -- objects users describe (one key each) ---------------------------------------------
+PHYSNET = "physnet/"
+PHYSPORT = "physport/"
+LOGNET = "lognet/"
+LPORT = "lport/"
+SUBNET = "subnet/"
+ROUTER = "router/"
+
+# -- the API's bookkeeping ---------------------------------------------------------------
+PHYSNET_STATE = "physnet-state/"
+LOGNET_STATE = "lognet-state/"
+SUBNET_STATE = "subnet-state/"
+PHYSNET_TAG = "physnet-tag/"
+VNI_RANGES = "physnet-vni-ranges"
+"""{vxlan physical network id: its vnirange}; absent while there is no vxlan network."""
+LOGNET_MAC = "lognet-mac/"
+SUBNET_IP = "subnet-ip/"
+PHYSPORT_KEY = "physport-key/"
+PHYSNET_PORT = "physnet-port/"
+
+# -- what controllers report --------------------------------------------------------------
+NETPORTS = "netports/"
+PORT_STATUSES = "lport-status/"
+CHASSIS = "chassis/"
+SERVERS = "servers/"
+
+# -- the store's session records -------------------------------------------------------------
+SESSIONS = "_sessions/"
+"""One header per live session (and per session being reaped)."""
+SESSION_KEYS = "_session-keys/"
+"""The keys written through each session, one marker each (never under `SESSIONS`)."""
+OWNERS = "_owners/"
+
+PREFIXES = (
+    PHYSNET,
+    PHYSPORT,
+    LOGNET,
+    LPORT,
+    SUBNET,
+    ROUTER,
+    PHYSNET_STATE,
+    LOGNET_STATE,
+    SUBNET_STATE,
+    PHYSNET_TAG,
+    LOGNET_MAC,
+    SUBNET_IP,
+    PHYSPORT_KEY,
+    PHYSNET_PORT,
+    NETPORTS,
+    PORT_STATUSES,
+    CHASSIS,
+    SERVERS,
+    SESSIONS,
+    SESSION_KEYS,
+    OWNERS,
+)
+"""Every prefix of the key space (`VNI_RANGES` is a single key)."""
+
+WILDCARD = "%"
+"""Physical port selectors: '%' matches any system-id or bridge."""
+_KEY_WILDCARD = "_~"
+"""'%' (and the empty vhost) in a key segment: '%' is not a key character and a segment may
+not start with '~', so '_~'; selectors never contain '~', so it cannot clash with a name."""
+
+
+def physnet_state(id: str) -> str:
+    return f"{PHYSNET_STATE}{id}"
+
+
+def lognet_state(id: str) -> str:
+    return f"{LOGNET_STATE}{id}"
+
+
+def subnet_state(id: str) -> str:
+    return f"{SUBNET_STATE}{id}"
+
+
+def physnet_tags(physnet: str) -> str:
+    """The prefix of `physnet_tag` keys: listing it names the network's logical networks."""
+    return f"{PHYSNET_TAG}{physnet}/"
+
+
+def physnet_tag(physnet: str, tag: int) -> str:
+    """VLAN id or VNI `tag` of a physical network -> the logical network using it."""
+    return f"{physnet_tags(physnet)}{tag}"
+
+
+def lognet_macs(lognet: str) -> str:
+    """The prefix of `lognet_mac` keys: listing it names the network's ports."""
+    return f"{LOGNET_MAC}{lognet}/"
+
+
+def lognet_mac(lognet: str, mac: str) -> str:
+    return f"{lognet_macs(lognet)}{mac}"
+
+
+def subnet_ips(subnet: str) -> str:
+    """The prefix of `subnet_ip` keys: listing it names the ports and routers holding one."""
+    return f"{SUBNET_IP}{subnet}/"
+
+
+def subnet_ip(subnet: str, ip: str) -> str:
+    """An address of a subnet -> the port id, or 'router:<id>' for a router interface.
+
+    IPv6 addresses are written exploded: a compressed one may start with ':', which a key
+    segment may not.
+    """
+    address = ipaddress.ip_address(ip)
+    text = address.exploded if address.version == 6 else str(address)
+    return f"{subnet_ips(subnet)}{text}"
+
+
+def _segment(value: str) -> str:
+    if value in ("", WILDCARD):
+        return _KEY_WILDCARD
+    return value
+
+
+def physport_key(vhost: str, systemid: str, bridge: str, name: str) -> str:
+    """Uniqueness of (vhost, systemid, bridge, name) among all physical ports."""
+    return f"{PHYSPORT_KEY}{_segment(vhost)}/{_segment(systemid)}/{_segment(bridge)}/{name}"
+
+
+def physnet_ports(physnet: str) -> str:
+    """The prefix of `physnet_port` keys: listing it names the network's physical ports."""
+    return f"{PHYSNET_PORT}{physnet}/"
+
+
+def physnet_port(physnet: str, vhost: str, systemid: str, bridge: str) -> str:
+    """The physical port carrying `physnet` for one (vhost, systemid, bridge) selector."""
+    selector = f"{_segment(vhost)}/{_segment(systemid)}/{_segment(bridge)}"
+    return f"{physnet_ports(physnet)}{selector}"
+
+
+def netports_key(network: str, port: str) -> str:
+    """Where the controller binding `port` says it is ({"host", "vtep", "mac", "ip",
+    "bound_at"}). Durable: removed by that server's own decisions, by deleting the port, or
+    by the operator forgetting the server, never by a restart or an outage."""
+    return f"{NETPORTS}{network}/{port}"
+
+
+def split_netports_key(key: str) -> tuple[str, str]:
+    """`netports/<network>/<port>` -> (network, port)."""
+    network, _, port = key.removeprefix(NETPORTS).partition("/")
+    return network, port
+
+
+def port_status(port: str) -> str:
+    """{"state", "host", "since"}, written by the controller that binds the port. Durable,
+    like `netports_key`."""
+    return f"{PORT_STATUSES}{port}"
+
+
+def chassis_key(system_id: str) -> str:
+    """A running controller's presence ({"vtep", "bridge", "node"}): a session key."""
+    return f"{CHASSIS}{system_id}"
+
+
+def server_key(node: str) -> str:
+    """A running `vlcp run` ({"pid", "version", "since", "serves"}): a session key."""
+    return f"{SERVERS}{node}"
