@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from . import __version__
 from .agent.vtep import resolve_vtep
 from .cli_client import register_client_commands
-from .config import Settings, load_settings
+from .config import Settings, load_settings, parse_listen
 from .layout import server_key
 from .store import Resync, Store, StoreError, StoreUnavailable, open_store
 from .store.presence import Presence
@@ -166,15 +166,6 @@ def api(settings: Settings, store_url: str | None, listen: str | None, token: st
         raise click.BadParameter(str(exc), param_hint="--listen") from None
     url = store_url or settings.store.url
     _run_async(_serve_api(url, host, port, token or settings.api.token))
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """`HOST:PORT` or `[IPv6]:PORT` -> (host, port)."""
-    host, sep, port = text.rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"{text!r} is not HOST:PORT (for example 127.0.0.1:8081)")
-    return host, int(port)
 
 
 async def _serve_api(store_url: str, host: str, port: int, token: str | None) -> None:

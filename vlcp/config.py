@@ -106,3 +106,16 @@ def load_settings(config_file: Path | None = None, **overrides: object) -> Setti
             raise FileNotFoundError(f"configuration file {config_file} does not exist")
         os.environ["VLCP_CONFIG"] = str(config_file)
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`HOST:PORT` or `[IPv6]:PORT` -> (host, port).
+
+    Here, beside the `listen` settings it reads, so that `vlcp demo` can check its
+    `--listen` without importing the `vlcp` command that imports the demo.
+    """
+    host, sep, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT (for example 127.0.0.1:8081)")
+    return host, int(port)

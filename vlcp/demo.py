@@ -21,6 +21,7 @@ from pathlib import Path
 
 import click
 
+from .config import parse_listen
 from .lab import naming
 from .lab.netns import cleanup_all, create_veth
 from .lab.ovs import Host, Hypervisor, OvsLab, connect_underlay, missing_tools
@@ -180,8 +181,6 @@ async def _demo(
 
 def _listen(listen: str | None) -> tuple[str, int]:
     if listen:
-        from .cli import parse_listen
-
         return parse_listen(listen)
     return "127.0.0.1", naming.free_tcp_ports(1)[0]
 

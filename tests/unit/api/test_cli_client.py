@@ -6,9 +6,9 @@ import click
 import pytest
 
 from vlcp.api.errors import field_of, validation_message, validation_status
-from vlcp.cli import parse_listen
 from vlcp.cli_client import parse_fields, readable_port, status_text, table
 from vlcp.client import ApiError, _api_error
+from vlcp.config import parse_listen
 
 
 def test_fields_are_json_when_they_parse_and_text_otherwise() -> None:
