@@ -23,8 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vlcp.layout import netports_key, port_status
-from vlcp.model.lport import LPORTS
+from vlcp.layout import LPORT, netports_key, port_status
 from vlcp.store import Store, Transaction
 
 BATCH = 300
@@ -53,9 +52,9 @@ class Announcer:
         for batch in _batches(ports):
 
             async def write(txn: Transaction, batch: list[str] = batch) -> None:
-                exists = await txn.get_many(LPORTS.key(port) for port in batch)
+                exists = await txn.get_many(f"{LPORT}{port}" for port in batch)
                 for port in batch:
-                    if exists[LPORTS.key(port)] is None:
+                    if exists[f"{LPORT}{port}"] is None:
                         continue  # deleted meanwhile: announcing it would resurrect it
                     location = ports[port]
                     txn.put(netports_key(location.network, port), location.entry)
