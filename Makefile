@@ -11,6 +11,7 @@ run: deps
 
 test: deps
 	$(VENV)/bin/ruff check vlcp tests bench
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest
 
 deps: debian-packages venv
@@ -28,6 +29,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 lint: venv
 	$(VENV)/bin/ruff check vlcp tests bench
+	$(VENV)/bin/lint-imports
 
 bench-store: deps
 	$(PY) bench/store.py
