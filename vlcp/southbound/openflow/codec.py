@@ -416,22 +416,6 @@ class Codec:
         struct.pack_into("!H", head, 2, len(head))
         return bytes(head)
 
-    def delete_flows(
-        self, table: int | None = None, cookie: int = 0, cookie_mask: int = 0
-    ) -> bytes:
-        """Non-strict delete of every flow (in ``table``) whose cookie matches under the mask."""
-        ofp = self.ofproto
-        msg = self.parser.OFPFlowMod(
-            self.dp,
-            cookie=cookie,
-            cookie_mask=cookie_mask,
-            table_id=ofp.OFPTT_ALL if table is None else table,
-            command=ofp.OFPFC_DELETE,
-            out_port=OFPP_ANY,
-            out_group=ofp.OFPG_ANY,
-        )
-        return self._bytes(msg)
-
     def flow_stats_request(
         self, table: int | None = None, cookie: int = 0, cookie_mask: int = 0
     ) -> bytes:
@@ -607,13 +591,6 @@ class Codec:
             mtype = OFPT_BUNDLE_ADD_MESSAGE
         body = head + message
         return HEADER.pack(self.version, mtype, HEADER_SIZE + len(body), 0) + body
-
-    def bundle_reply_type(self, msg: Message) -> str | None:
-        """ "open"/"close"/"commit"/"discard" for a bundle control reply, else None."""
-        bundle_type = getattr(msg, "type", None)
-        if type(msg).__name__ not in ("ONFBundleCtrlMsg", "OFPBundleCtrlMsg"):
-            return None
-        return {1: "open", 3: "close", 5: "commit", 7: "discard"}.get(bundle_type)
 
 
 @functools.cache
