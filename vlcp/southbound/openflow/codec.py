@@ -362,18 +362,7 @@ class Codec:
     def _flow_message(self, flow: Flow, op: str, match: Any) -> bytes:
         ofp, p = self.ofproto, self.parser
         if op == "delete":
-            msg = p.OFPFlowMod(
-                self.dp,
-                cookie=flow.cookie,
-                cookie_mask=ALL_ONES_64,
-                table_id=flow.table,
-                command=ofp.OFPFC_DELETE_STRICT,
-                priority=flow.priority,
-                out_port=OFPP_ANY,
-                out_group=ofp.OFPG_ANY,
-                match=match,
-            )
-            return self._bytes(msg)
+            return self._strict_delete(flow.cookie, flow.table, flow.priority, match)
         instructions = []
         actions = self.actions(flow.actions)
         if actions:
@@ -400,21 +389,29 @@ class Codec:
         """A strict delete carrying the switch's own match bytes, so OVS's normal form
         (added prerequisites, canonical masks) matches exactly what it reported."""
         ofp = self.ofproto
-        msg = self.parser.OFPFlowMod(
-            self.dp,
-            cookie=flow.cookie,
-            cookie_mask=ALL_ONES_64,
-            table_id=flow.table,
-            command=ofp.OFPFC_DELETE_STRICT,
-            priority=flow.priority,
-            out_port=OFPP_ANY,
-            out_group=ofp.OFPG_ANY,
-            match=self.parser.OFPMatch(),
-        )
-        head = bytearray(self._bytes(msg)[: ofp.OFP_FLOW_MOD_SIZE - ofp.OFP_MATCH_SIZE])
+        empty = self._strict_delete(flow.cookie, flow.table, flow.priority, self.parser.OFPMatch())
+        head = bytearray(empty[: ofp.OFP_FLOW_MOD_SIZE - ofp.OFP_MATCH_SIZE])
         head += flow.match_bytes
         struct.pack_into("!H", head, 2, len(head))
         return bytes(head)
+
+    def _strict_delete(self, cookie: int, table: int, priority: int, match: Any) -> bytes:
+        """The one strict delete vlcp sends: exactly one flow (table, priority, match), and
+        only while it still carries ``cookie`` (all 64 bits), so a flow an add replaced in
+        place, now under another cookie, survives it."""
+        ofp = self.ofproto
+        msg = self.parser.OFPFlowMod(
+            self.dp,
+            cookie=cookie,
+            cookie_mask=ALL_ONES_64,
+            table_id=table,
+            command=ofp.OFPFC_DELETE_STRICT,
+            priority=priority,
+            out_port=OFPP_ANY,
+            out_group=ofp.OFPG_ANY,
+            match=match,
+        )
+        return self._bytes(msg)
 
     def flow_stats_request(
         self, table: int | None = None, cookie: int = 0, cookie_mask: int = 0
