@@ -14,22 +14,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from .api_error import ApiError
+
 DEFAULT_URL = "http://127.0.0.1:8081"
-
-
-class ApiError(Exception):
-    """The API refused a request, or could not be reached (status 0)."""
-
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
-
-    def __str__(self) -> str:
-        where = f" (field {self.field})" if self.field and self.field not in self.message else ""
-        prefix = f"error {self.status}: " if self.status else ""
-        return f"{prefix}{self.message}{where}"
 
 
 def _segment(value: str) -> str:

@@ -17,9 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from vlcp.api_error import ApiError
 from vlcp.model.kinds import KINDS, SHAPES
-
-from .errors import ApiError
 
 _MAX_INLINE_DEPTH = 16
 _ACTIONS = ("create", "update", "")

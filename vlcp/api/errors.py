@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from vlcp.api_error import ApiError
 from vlcp.model.errors import ModelError
 from vlcp.store import (
     ConflictRetriesExhausted,
@@ -30,16 +31,6 @@ from vlcp.store import (
 from .limits import too_large_message
 
 log = logging.getLogger(__name__)
-
-
-class ApiError(Exception):
-    """An error raised by the API layer itself (bad query, unknown kind, wait timeout)."""
-
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
 
 
 def error_body(status: int, message: str, field: str | None = None) -> dict[str, Any]:

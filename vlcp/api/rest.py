@@ -12,13 +12,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from vlcp.api_error import ApiError
 from vlcp.model.errors import ModelError
 from vlcp.model.kinds import NAMES
 from vlcp.model.lport import LPORTS
 from vlcp.model.service import Model, Op
 
 from .bodies import body_schema, filter_parameters, filter_value, refuse_reported
-from .errors import ApiError
 from .schemas import (
     ERROR_RESPONSES,
     BatchRequest,

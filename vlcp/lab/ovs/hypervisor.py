@@ -283,10 +283,6 @@ class Hypervisor(NamespaceObject, RundirOwner):
         """Install flows in one ovs-ofctl call (what a controller's FLOW_MODs would do)."""
         self.ofctl("add-flows", bridge, "-", input="\n".join(flows) + "\n")
 
-    def del_flows(self, bridge: str, *match: str) -> None:
-        """Delete flows (all of them without a match)."""
-        self.ofctl("del-flows", bridge, *match)
-
     def dump_flows(
         self, bridge: str, *, table: int | None = None, stats: bool = False
     ) -> list[str]:

@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar, cast
 
 from vlcp.lab.ovs.host import Host
 from vlcp.lab.ovs.hypervisor import Hypervisor
 from vlcp.lab.ovs.namespace import close_quietly
 
 log = logging.getLogger(__name__)
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_Obj = TypeVar("_Obj", Hypervisor, Host)
+
+
+def _parameters_of(
+    target: Callable[_P, object],
+) -> Callable[[Callable[..., _R]], Callable[Concatenate[OvsLab, _P], _R]]:
+    """Give a pass-through method ``target``'s parameters, so they are written once.
+
+    The method takes ``*args, **kwargs`` and hands them on; type checkers see
+    ``target``'s parameters (ParamSpec) and ``help()``/``inspect`` its signature, so a
+    parameter added to ``target`` needs no second edit here. The method itself is
+    returned, not wrapped: calling it costs nothing more.
+    """
+
+    def give(method: Callable[..., _R]) -> Callable[Concatenate[OvsLab, _P], _R]:
+        own = inspect.signature(method)
+        self_parameter = next(iter(own.parameters.values()))
+        parameters = [self_parameter, *inspect.signature(target).parameters.values()]
+        method.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]
+        return cast("Callable[Concatenate[OvsLab, _P], _R]", method)
+
+    return give
 
 
 class OvsLab:
@@ -26,35 +52,17 @@ class OvsLab:
 
     def hypervisor(self, name: str = "hv") -> Hypervisor:
         """A started Hypervisor."""
-        hv = Hypervisor(name)
-        self._objects.append(hv)
-        return hv.start()
+        return self._started(Hypervisor(name))
 
-    def host(
-        self,
-        hypervisor: Hypervisor,
-        bridge: str,
-        ip: str,
-        *,
-        mac: str | None = None,
-        port_name: str | None = None,
-        ofport: int | None = None,
-        iface_id: str | None = None,
-        name: str = "host",
-    ) -> Host:
-        """A started Host on ``hypervisor``'s ``bridge`` (arguments as for :class:`Host`)."""
-        host = Host(
-            hypervisor,
-            bridge,
-            ip,
-            mac=mac,
-            port_name=port_name,
-            ofport=ofport,
-            iface_id=iface_id,
-            name=name,
-        )
-        self._objects.append(host)
-        return host.start()
+    @_parameters_of(Host)
+    def host(self, *args: Any, **kwargs: Any) -> Host:
+        """A started Host: the arguments are :class:`Host`'s, passed on as they are."""
+        return self._started(Host(*args, **kwargs))
+
+    def _started(self, obj: _Obj) -> _Obj:
+        """Record ``obj`` before starting it, so a half-started one is cleaned up too."""
+        self._objects.append(obj)
+        return obj.start()
 
     @property
     def objects(self) -> Sequence[Hypervisor | Host]:

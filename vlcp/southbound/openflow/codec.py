@@ -362,18 +362,7 @@ class Codec:
     def _flow_message(self, flow: Flow, op: str, match: Any) -> bytes:
         ofp, p = self.ofproto, self.parser
         if op == "delete":
-            msg = p.OFPFlowMod(
-                self.dp,
-                cookie=flow.cookie,
-                cookie_mask=ALL_ONES_64,
-                table_id=flow.table,
-                command=ofp.OFPFC_DELETE_STRICT,
-                priority=flow.priority,
-                out_port=OFPP_ANY,
-                out_group=ofp.OFPG_ANY,
-                match=match,
-            )
-            return self._bytes(msg)
+            return self._strict_delete(flow.cookie, flow.table, flow.priority, match)
         instructions = []
         actions = self.actions(flow.actions)
         if actions:
@@ -400,35 +389,27 @@ class Codec:
         """A strict delete carrying the switch's own match bytes, so OVS's normal form
         (added prerequisites, canonical masks) matches exactly what it reported."""
         ofp = self.ofproto
-        msg = self.parser.OFPFlowMod(
-            self.dp,
-            cookie=flow.cookie,
-            cookie_mask=ALL_ONES_64,
-            table_id=flow.table,
-            command=ofp.OFPFC_DELETE_STRICT,
-            priority=flow.priority,
-            out_port=OFPP_ANY,
-            out_group=ofp.OFPG_ANY,
-            match=self.parser.OFPMatch(),
-        )
-        head = bytearray(self._bytes(msg)[: ofp.OFP_FLOW_MOD_SIZE - ofp.OFP_MATCH_SIZE])
+        empty = self._strict_delete(flow.cookie, flow.table, flow.priority, self.parser.OFPMatch())
+        head = bytearray(empty[: ofp.OFP_FLOW_MOD_SIZE - ofp.OFP_MATCH_SIZE])
         head += flow.match_bytes
         struct.pack_into("!H", head, 2, len(head))
         return bytes(head)
 
-    def delete_flows(
-        self, table: int | None = None, cookie: int = 0, cookie_mask: int = 0
-    ) -> bytes:
-        """Non-strict delete of every flow (in ``table``) whose cookie matches under the mask."""
+    def _strict_delete(self, cookie: int, table: int, priority: int, match: Any) -> bytes:
+        """The one strict delete vlcp sends: exactly one flow (table, priority, match), and
+        only while it still carries ``cookie`` (all 64 bits), so a flow an add replaced in
+        place, now under another cookie, survives it."""
         ofp = self.ofproto
         msg = self.parser.OFPFlowMod(
             self.dp,
             cookie=cookie,
-            cookie_mask=cookie_mask,
-            table_id=ofp.OFPTT_ALL if table is None else table,
-            command=ofp.OFPFC_DELETE,
+            cookie_mask=ALL_ONES_64,
+            table_id=table,
+            command=ofp.OFPFC_DELETE_STRICT,
+            priority=priority,
             out_port=OFPP_ANY,
             out_group=ofp.OFPG_ANY,
+            match=match,
         )
         return self._bytes(msg)
 
@@ -607,13 +588,6 @@ class Codec:
             mtype = OFPT_BUNDLE_ADD_MESSAGE
         body = head + message
         return HEADER.pack(self.version, mtype, HEADER_SIZE + len(body), 0) + body
-
-    def bundle_reply_type(self, msg: Message) -> str | None:
-        """ "open"/"close"/"commit"/"discard" for a bundle control reply, else None."""
-        bundle_type = getattr(msg, "type", None)
-        if type(msg).__name__ not in ("ONFBundleCtrlMsg", "OFPBundleCtrlMsg"):
-            return None
-        return {1: "open", 3: "close", 5: "commit", 7: "discard"}.get(bundle_type)
 
 
 @functools.cache

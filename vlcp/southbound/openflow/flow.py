@@ -18,7 +18,6 @@ from typing import Any
 COOKIE_MARK = 0xA5
 """Top byte of every vlcp cookie: flows without it were not installed by vlcp."""
 COOKIE_MARK_SHIFT = 56
-COOKIE_MARK_MASK = 0xFF << COOKIE_MARK_SHIFT
 _HASH_BITS = 56
 
 MatchValue = int | str | tuple[int | str, int | str]
@@ -113,10 +112,6 @@ def _content_cookie(flow: Flow) -> int:
     ).encode()
     digest = int.from_bytes(hashlib.blake2b(content, digest_size=7).digest(), "big")
     return (COOKIE_MARK << COOKIE_MARK_SHIFT) | digest
-
-
-def is_vlcp_cookie(cookie: int) -> bool:
-    return (cookie & COOKIE_MARK_MASK) == (COOKIE_MARK << COOKIE_MARK_SHIFT)
 
 
 # Common actions, named as in `ovs-ofctl` so flows read like its dumps.

@@ -19,7 +19,6 @@ from vlcp.southbound.openflow.codec import Codec, Message
 from vlcp.southbound.openflow.flow import Action, Flow
 from vlcp.southbound.openflow.messages import (
     FlowMod,
-    GroupStats,
     InstalledFlow,
     InstalledGroup,
     SwitchError,
@@ -160,6 +159,3 @@ class SwitchOperations:
 
     async def groups(self) -> list[InstalledGroup]:
         return self.codec.decode_group_desc(await self.multipart(self.codec.group_desc_request()))
-
-    async def group_stats(self) -> list[GroupStats]:
-        return self.codec.decode_group_stats(await self.multipart(self.codec.group_stats_request()))

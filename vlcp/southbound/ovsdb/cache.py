@@ -70,10 +70,6 @@ class ChangeSet:
     def __bool__(self) -> bool:
         return bool(self.changes)
 
-    def for_table(self, table: str) -> list[RowChange]:
-        """The changes of one table."""
-        return [change for change in self.changes if change.table == table]
-
 
 def diff_tables(old: Mapping[str, Mapping[uuid.UUID, Row]], new: Tables) -> list[RowChange]:
     """The inserts, modifies and deletes that turn ``old`` into ``new``.
