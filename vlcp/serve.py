@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from .agent.agent import Agent, AgentConfig
 from .store import Store
+from .tasks import stop_tasks
 
 
 class ApiServer:
@@ -42,7 +43,7 @@ class ApiServer:
 
     async def start(self, timeout: float = 10.0) -> None:
         """Serve in the background; returns once listening (raises if it cannot)."""
-        self.task = asyncio.create_task(self._server.serve())
+        self.task = asyncio.create_task(self._server.serve(), name="api")
         async with asyncio.timeout(timeout):
             while not self._server.started:
                 if self.task.done():
@@ -50,25 +51,19 @@ class ApiServer:
                     raise OSError(f"could not listen on {self.host}:{self.port}")
                 await asyncio.sleep(0.02)
 
-    async def stop(self) -> None:
-        """Graceful shutdown (open connections are closed)."""
+    async def stop(self, grace: float = 10.0) -> None:
+        """Graceful shutdown (open connections are closed), cancelled after `grace` seconds.
+
+        The caller's own cancellation propagates; the server's errors are logged.
+        """
         if self.task is None:
             return
         self._server.should_exit = True
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.wait_for(self.task, 10)
+        await asyncio.wait([self.task], timeout=grace)
+        await stop_tasks([self.task])
 
 
 def start_agent(store: Store, config: AgentConfig) -> tuple[Agent, asyncio.Task[None]]:
     """An agent running as a task (cancel it to stop); it keeps its own presence."""
     agent = Agent(store, config)
     return agent, asyncio.create_task(agent.run(), name=f"agent {config.node_name}")
-
-
-async def stop_tasks(*tasks: asyncio.Task[None]) -> None:
-    """Cancel tasks and wait for them, whatever they raise."""
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(BaseException):
-            await task
