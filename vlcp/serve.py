@@ -43,13 +43,28 @@ class ApiServer:
 
     async def start(self, timeout: float = 10.0) -> None:
         """Serve in the background; returns once listening (raises if it cannot)."""
-        self.task = asyncio.create_task(self._server.serve(), name="api")
+        self.task = asyncio.create_task(self._serve(), name="api")
         async with asyncio.timeout(timeout):
             while not self._server.started:
-                if self.task.done():
-                    self.task.result()
+                if self.task.done():  # its error is raised here: nothing left to stop
+                    task, self.task = self.task, None
+                    task.result()
                     raise OSError(f"could not listen on {self.host}:{self.port}")
                 await asyncio.sleep(0.02)
+
+    async def _serve(self) -> None:
+        """uvicorn's `serve()`, its startup failure turned into an OSError.
+
+        uvicorn calls `sys.exit()` when it cannot listen (the port is taken), and a
+        SystemExit escaping a task stops the event loop itself: `vlcp run` then died with a
+        traceback instead of saying it could not serve the API, and cleaned nothing up.
+        """
+        try:
+            await self._server.serve()
+        except SystemExit as exc:
+            if self._server.started:
+                raise
+            raise OSError(f"the server exited while starting (status {exc.code})") from None
 
     async def stop(self, grace: float = 10.0) -> None:
         """Graceful shutdown (open connections are closed), cancelled after `grace` seconds.
