@@ -75,8 +75,7 @@ async def stop_tasks(
                     future.cancel()
     except BaseException:  # our own cancellation or Ctrl-C: theirs are reported when they end
         for future in futures:
-            if not future.done():
-                future.add_done_callback(_report_later)
+            future.add_done_callback(_report_later)  # at once for those already done
         raise
     for future in pending:  # left behind after the timeout
         future.add_done_callback(_report_later)

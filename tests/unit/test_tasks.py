@@ -33,7 +33,16 @@ async def test_every_task_is_cancelled_and_waited_for() -> None:
     assert all(task.cancelled() for task in tasks)
 
 
-async def test_the_callers_cancellation_propagates_and_the_children_end_cancelled() -> None:
+async def _fails_when_cancelled() -> None:
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        raise ValueError("cleanup went wrong") from None
+
+
+async def test_the_callers_cancellation_propagates_and_the_children_end_cancelled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     in_cleanup = asyncio.Event()
     release = asyncio.Event()
 
@@ -46,30 +55,27 @@ async def test_the_callers_cancellation_propagates_and_the_children_end_cancelle
 
     slow = asyncio.create_task(slow_cleanup())
     plain = asyncio.create_task(_forever())
-    await _started(slow, plain)
-    stopping = asyncio.create_task(stop_tasks([slow, plain]))
+    failing = asyncio.create_task(_fails_when_cancelled(), name="failing")
+    await _started(slow, plain, failing)
+    stopping = asyncio.create_task(stop_tasks([slow, plain, failing]))
     await in_cleanup.wait()
-    stopping.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await stopping
-    assert stopping.cancelled()
-    assert plain.cancelled()
-    assert not slow.done()  # cancelled, still cleaning up on its own
-    release.set()
-    await asyncio.wait([slow])
-    assert slow.cancelled()
+    with caplog.at_level(logging.ERROR, logger="vlcp.tasks"):
+        stopping.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stopping
+        assert stopping.cancelled()
+        assert plain.cancelled()
+        assert not slow.done()  # cancelled, still cleaning up on its own
+        release.set()
+        await asyncio.wait([slow])
+        assert slow.cancelled()
+    assert "cleanup went wrong" in caplog.text  # still logged, though nobody waited
 
 
 async def test_a_task_that_fails_is_logged_and_the_others_still_stop(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async def fails_when_cancelled() -> None:
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            raise ValueError("cleanup went wrong") from None
-
-    failing = asyncio.create_task(fails_when_cancelled(), name="failing")
+    failing = asyncio.create_task(_fails_when_cancelled(), name="failing")
     others = [asyncio.create_task(_forever()) for _ in range(2)]
     await _started(failing, *others)
     with caplog.at_level(logging.ERROR, logger="vlcp.tasks"):
