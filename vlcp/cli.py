@@ -69,7 +69,8 @@ def run(settings: Settings) -> None:
 
 async def _serve(settings: Settings, host: str, port: int, vtep: str | None) -> None:
     from .agent.agent import AgentConfig
-    from .serve import ApiServer, start_agent, stop_tasks
+    from .serve import ApiServer, start_agent
+    from .tasks import stop_tasks
 
     store = await _open_store_patiently(settings.store.url)
     api = ApiServer(store, host, port, settings.api.token) if settings.api.enabled else None
@@ -120,8 +121,9 @@ async def _serve(settings: Settings, host: str, port: int, vtep: str | None) -> 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        stopped = asyncio.ensure_future(stop.wait())
         running = [*tasks, *([api.task] if api is not None and api.task else [])]
+        stopped = asyncio.create_task(stop.wait(), name="waiting for a signal")
+        tasks.append(stopped)  # when a task ends first, it is cancelled with the others
         await asyncio.wait([stopped, *running], return_when="FIRST_COMPLETED")
         for task in running:
             if task.done() and not stopped.done():
@@ -129,7 +131,7 @@ async def _serve(settings: Settings, host: str, port: int, vtep: str | None) -> 
                 raise click.ClickException(f"{task.get_name()} stopped: {error!r}")
         log.info("stopping")
     finally:
-        await stop_tasks(*tasks)
+        await stop_tasks(tasks)
         await presence.close()
         if api is not None:
             await api.stop()

@@ -27,8 +27,9 @@ from .lab.netns import cleanup_all, create_veth
 from .lab.ovs import Host, Hypervisor, OvsLab, connect_underlay, missing_tools
 from .lab.servers import BRIDGE, agent_config, wait_for_bridge
 from .model.service import Model
-from .serve import ApiServer, start_agent, stop_tasks
+from .serve import ApiServer, start_agent
 from .store import Store, open_store
+from .tasks import stop_tasks
 
 TRUNK = "trunk0"
 SERVERS = ("hv0", "hv1")
@@ -171,7 +172,7 @@ async def _demo(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         _ignore_signals()
-        await stop_tasks(*tasks)
+        await stop_tasks(tasks)
         if api is not None:
             await api.stop()
         for store in stores:

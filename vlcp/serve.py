@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from .agent.agent import Agent, AgentConfig
 from .store import Store
+from .tasks import stop_tasks
 
 
 class ApiServer:
@@ -42,33 +43,42 @@ class ApiServer:
 
     async def start(self, timeout: float = 10.0) -> None:
         """Serve in the background; returns once listening (raises if it cannot)."""
-        self.task = asyncio.create_task(self._server.serve())
+        self.task = asyncio.create_task(self._serve(), name="api")
         async with asyncio.timeout(timeout):
             while not self._server.started:
-                if self.task.done():
-                    self.task.result()
+                if self.task.done():  # its error is raised here: nothing left to stop
+                    task, self.task = self.task, None
+                    task.result()
                     raise OSError(f"could not listen on {self.host}:{self.port}")
                 await asyncio.sleep(0.02)
 
-    async def stop(self) -> None:
-        """Graceful shutdown (open connections are closed)."""
+    async def _serve(self) -> None:
+        """uvicorn's `serve()`, its startup failure turned into an OSError.
+
+        uvicorn calls `sys.exit()` when it cannot listen (the port is taken), and a
+        SystemExit escaping a task stops the event loop itself: `vlcp run` then died with a
+        traceback instead of saying it could not serve the API, and cleaned nothing up.
+        """
+        try:
+            await self._server.serve()
+        except SystemExit as exc:
+            if self._server.started:
+                raise
+            raise OSError(f"the server exited while starting (status {exc.code})") from None
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Graceful shutdown (open connections are closed), cancelled after `grace` seconds.
+
+        The caller's own cancellation propagates; the server's errors are logged.
+        """
         if self.task is None:
             return
         self._server.should_exit = True
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.wait_for(self.task, 10)
+        await asyncio.wait([self.task], timeout=grace)
+        await stop_tasks([self.task])
 
 
 def start_agent(store: Store, config: AgentConfig) -> tuple[Agent, asyncio.Task[None]]:
     """An agent running as a task (cancel it to stop); it keeps its own presence."""
     agent = Agent(store, config)
     return agent, asyncio.create_task(agent.run(), name=f"agent {config.node_name}")
-
-
-async def stop_tasks(*tasks: asyncio.Task[None]) -> None:
-    """Cancel tasks and wait for them, whatever they raise."""
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(BaseException):
-            await task

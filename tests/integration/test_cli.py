@@ -130,6 +130,22 @@ def test_run_serves_the_api_without_the_agent_and_stops_on_sigterm(tmp_path: Pat
     assert health(listen) is None
 
 
+def test_run_on_a_taken_api_port_is_refused_clearly(tmp_path: Path) -> None:
+    """uvicorn exits (SystemExit) when it cannot listen; raised in a task, that stopped the
+    event loop and `vlcp run` died with a traceback instead of this message."""
+    url = f"sqlite://{tmp_path}/state.db"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        listen = f"127.0.0.1:{taken.getsockname()[1]}"
+        env = {**os.environ, "VLCP_API__LISTEN": listen, "VLCP_AGENT__ENABLED": "false"}
+        out = vlcp("--store", url, "run", env=env)
+    assert out.returncode == 1, out.stderr
+    assert f"could not serve the API on {listen}" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert servers(url) == []
+
+
 def test_configuration_file_and_environment(tmp_path: Path) -> None:
     config = tmp_path / "vlcp.toml"
     config.write_text(f'node_name = "from-file"\n[store]\nurl = "sqlite://{tmp_path}/a.db"\n')

@@ -14,7 +14,7 @@ import math
 from collections.abc import Awaitable, Callable
 
 from vlcp.store import Store
-from vlcp.store.lifecycle import BackgroundTasks, stop_tasks
+from vlcp.store.lifecycle import BackgroundTasks, stop_loops
 
 from .test_transaction import MemoryBackend
 
@@ -84,7 +84,7 @@ async def test_close_ends_reaper_and_refresher_whose_cancellations_are_lost() ->
         assert store._reaper is not None and store._reaper.done()
 
 
-async def test_stop_tasks_cancels_again_until_the_task_ends() -> None:
+async def test_stop_loops_cancels_again_until_the_task_ends() -> None:
     backend = LosingBackend(lose=2)
 
     async def requests_forever() -> None:
@@ -93,11 +93,11 @@ async def test_stop_tasks_cancels_again_until_the_task_ends() -> None:
 
     task = asyncio.create_task(requests_forever())
     await asyncio.sleep(0.02)
-    assert await _ends_within(5, stop_tasks([task]), lambda: setattr(backend, "lose", 0))
+    assert await _ends_within(5, stop_loops([task]), lambda: setattr(backend, "lose", 0))
     assert task.cancelled() and backend.lose == 0
 
 
-async def test_stop_tasks_leaves_a_task_that_never_ends_after_the_timeout() -> None:
+async def test_stop_loops_leaves_a_task_that_never_ends_after_the_timeout() -> None:
     backend = LosingBackend()
 
     async def requests_forever() -> None:
@@ -108,7 +108,7 @@ async def test_stop_tasks_leaves_a_task_that_never_ends_after_the_timeout() -> N
     await asyncio.sleep(0.02)
     loop = asyncio.get_running_loop()
     began = loop.time()
-    assert await stop_tasks([task], timeout=0.6) is False
+    assert await stop_loops([task], timeout=0.6) is False
     assert 0.6 <= loop.time() - began < 2.0
     assert not task.done()
     backend.lose = 0

@@ -8,10 +8,10 @@ only the difference applied), when it goes away it is detached and its flows sta
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from ..tasks import stop_tasks
 from .openflow.channel import ConnectionClosed
 from .openflow.server import Connected, Disconnected, OpenFlowServer, Switch
 from .reconciler import Plan, Reconciler
@@ -50,11 +50,7 @@ class FlowManager:
                     if reconciler is not None:
                         reconciler.detach()
         finally:
-            for task in list(self._tasks):
-                task.cancel()
-            for task in list(self._tasks):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await stop_tasks(self._tasks)
 
     async def dial(self, target: str, *, retry: float = 0.2) -> None:
         """Stay connected to a switch that listens, such as a bridge's `<bridge>.mgmt` socket.

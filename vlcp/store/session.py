@@ -36,7 +36,7 @@ from vlcp.layout import OWNERS, SESSION_KEYS, SESSIONS
 from . import limits
 from .codec import check_key, decode_value, encode_value
 from .errors import SessionLost, StoreError
-from .lifecycle import stop_tasks
+from .lifecycle import stop_loops
 from .transaction import Transaction
 
 if TYPE_CHECKING:
@@ -278,7 +278,7 @@ class Session:
             return
         self._closed = True
         if self._refresher is not None:
-            await stop_tasks([self._refresher])
+            await stop_loops([self._refresher])
         try:
             await reap_all(self.store, self.id)
         finally:

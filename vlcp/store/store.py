@@ -22,7 +22,7 @@ from vlcp.layout import SESSIONS
 from .backend import Backend, Compacted
 from .codec import check_key, check_prefix, decode_value
 from .errors import Conflict, ConflictRetriesExhausted, StoreError, StoreUnavailable
-from .lifecycle import stop_tasks
+from .lifecycle import stop_loops
 from .session import Session, reap_all
 from .transaction import Transaction
 from .types import Change, Resync, Snapshot, WatchEvent
@@ -193,7 +193,7 @@ class Store:
 
     async def _reap_forever(self) -> None:
         # Ends by itself once the store is closed, even if the cancellation from close()
-        # was lost (see `stop_tasks`).
+        # was lost (see `stop_loops`).
         while not self._closed:
             try:
                 reaped = await self.reap_dead_sessions()
@@ -210,7 +210,7 @@ class Store:
         """
         self._closed = True
         if self._reaper is not None:
-            await stop_tasks([self._reaper])
+            await stop_loops([self._reaper])
         for session in list(self._sessions):
             with contextlib.suppress(Exception):
                 await session.close()

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, S
 from dataclasses import dataclass
 from typing import Any, Self
 
+from ...tasks import stop_tasks
 from .connection import Session, Target
 from .errors import (
     ClientClosed,
@@ -154,19 +155,20 @@ class OvsdbClient:
         return self
 
     async def close(self) -> None:
-        """Stop reconnecting, drop the connection, fail what waits with ClientClosed."""
+        """Stop reconnecting, drop the connection, fail what waits with ClientClosed.
+
+        The session's hooks are stopped by the runner as its session ends (see `_serve`).
+        """
         if self._closed:
             return
         self._closed = True
         if self._session is not None:
             self._session.close(ClientClosed("client closed"))
-            for task in list(self._session.tasks):
-                task.cancel()
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
-        self._pulse()  # wake wait_connected() so it can raise ClientClosed
+        try:
+            if self._runner is not None:
+                await stop_tasks([self._runner])
+        finally:
+            self._pulse()  # wake wait_connected() so it can raise ClientClosed
 
     async def __aenter__(self) -> Self:
         return await self.start()
@@ -430,10 +432,11 @@ class OvsdbClient:
             session.close(reason)
             self._session = None
             self._pulse()
-            for task in list(session.tasks):
-                task.cancel()
             for name, state in list(self._locks.items()):
                 self._set_owned(name, state, False)
+            # Last, as it awaits: the hooks of a session that ended are over before the
+            # next session's start, and their errors are logged.
+            await stop_tasks(session.tasks)
 
     async def _read_loop(self, session: Session, reader: asyncio.StreamReader) -> None:
         """Read and dispatch until EOF; probe a silent peer; return on EOF."""
