@@ -13,8 +13,8 @@ others: a table declared after S and before T is interposed on S -> T, and every
 from S to T lands on it instead (see `Pipeline.route`). So a module can add a stage to a
 path it does not own, and the flows of S never name it.
 
-The declarations of the pipeline itself are at the bottom of this file, one place to read
-the whole packet path.
+The tables themselves are declared by the modules that own them (`ingress.py`, ...), and
+the pipeline is built from every known module's tables (`catalog.Catalog`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from vlcp.southbound.openflow.flow import Action, Flow, MatchValue
 
-from .fields import FLOOD_PART, IN_KIND, NETWORK, RegField
+from .fields import RegField
 
 MatchKey = str | RegField
 """An OXM field name ("eth_dst"), or a register field from `fields`."""
@@ -263,65 +263,3 @@ def _topological(decls: list[Table]) -> list[Table]:
         for deps in pending.values():
             deps.discard(chosen.name)
     return order
-
-
-# ---------------------------------------------------------------- the pipeline
-
-PIPELINE = Pipeline(
-    (
-        Table(
-            "ingress",
-            matches={"in_port", "eth_src", "eth_dst", "vlan_vid", "tunnel_id", "tun_ipv4_src"},
-            doc="ingress.py: drop what must never be forwarded; classify by in_port into a "
-            "network (NETWORK) and an origin (IN_KIND); a VIF only with its own MACs.",
-        ),
-        Table(
-            "port_security",
-            after=("ingress",),
-            matches={
-                "in_port",
-                "eth_src",
-                "eth_type",
-                "ip_proto",
-                "ipv4_src",
-                "ipv4_dst",
-                "udp_src",
-                "udp_dst",
-                "arp_sha",
-                "arp_spa",
-                "ipv6_src",
-            },
-            miss="arp_responder",
-            doc="port_security.py: from a VIF, IPv4, ARP and IPv6 only from the port's "
-            "addresses (and allowed address pairs); other protocols pass.",
-        ),
-        Table(
-            "nd_guard",
-            after=("port_security",),
-            matches={"in_port", "eth_type", "ip_proto", "icmpv6_type", "ipv6_nd_target"},
-            miss="arp_responder",
-            doc="port_security.py: from a VIF, IPv6 neighbour advertisements only for the "
-            "port's addresses (or link-local ones).",
-        ),
-        Table(
-            "arp_responder",
-            after=("ingress", "port_security", "nd_guard"),
-            matches={NETWORK, IN_KIND, "in_port", "eth_type", "arp_op", "arp_tpa"},
-            miss="l2_forward",
-            doc="arp.py: answer ARP requests from local ports for every known address.",
-        ),
-        Table(
-            "l2_forward",
-            after=("arp_responder",),
-            matches={NETWORK, IN_KIND, FLOOD_PART, "eth_dst"},
-            doc="l2.py: known MACs to their port, tunnel peer or physical port; the rest "
-            "flooded inside the network, with split horizon (long floods chained by "
-            "FLOOD_PART).",
-        ),
-    )
-)
-INGRESS = PIPELINE["ingress"]
-PORT_SECURITY = PIPELINE["port_security"]
-ND_GUARD = PIPELINE["nd_guard"]
-ARP_RESPONDER = PIPELINE["arp_responder"]
-L2_FORWARD = PIPELINE["l2_forward"]
