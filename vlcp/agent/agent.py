@@ -23,7 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from vlcp.layout import NETPORTS, chassis_key, netports_key, split_netports_key
-from vlcp.pipeline.compile import compile_owner, owners
+from vlcp.pipeline.builtin import DEFAULT
+from vlcp.pipeline.catalog import ModuleSet
 from vlcp.pipeline.view import Owner, View
 from vlcp.southbound.flow_manager import FlowManager
 from vlcp.southbound.openflow.server import OpenFlowServer
@@ -77,9 +78,11 @@ class AgentConfig:
 class Agent:
     """One server's controller; `run()` until cancelled."""
 
-    def __init__(self, store: Store, config: AgentConfig) -> None:
+    def __init__(self, store: Store, config: AgentConfig, modules: ModuleSet = DEFAULT) -> None:
         self.store = store
         self.config = config
+        self.modules = modules
+        """The loaded pipeline modules, which the flows are compiled with."""
         self.presence = Presence(store, config.session_ttl)
         self.announcer: Announcer | None = None
         self.mirror = Mirror(store)
@@ -207,7 +210,7 @@ class Agent:
             return  # no switch yet: seeding it, once it is there, sends everything
         reconciler = self.flows.reconciler(dpid)
         if dpid in self._seeded:
-            push_flows(reconciler, view, delta.owners)
+            push_flows(reconciler, view, delta.owners, self.modules)
         else:  # a new bridge, or starting over: every owner, the base flows included
             log.info(
                 "store mirror loaded (%d keys at revision %d, %d local ports): reconciling %016x",
@@ -216,7 +219,7 @@ class Agent:
                 len(view.ports),
                 dpid,
             )
-            push_flows(reconciler, view, None)
+            push_flows(reconciler, view, None, self.modules)
             self._seeded.add(dpid)
         reconciler.desired_complete()  # seeded from a loaded mirror: safe to reconcile
         await reconciler.synced()
@@ -290,18 +293,25 @@ class Agent:
         return self._announced
 
 
-def push_flows(reconciler: Reconciler, view: View, touched: Iterable[Owner] | None) -> None:
-    """Give the reconciler the flows of the `touched` owners, recompiled from `view`.
+def push_flows(
+    reconciler: Reconciler,
+    view: View,
+    touched: Iterable[Owner] | None,
+    modules: ModuleSet = DEFAULT,
+) -> None:
+    """Give the reconciler the flows of the `touched` owners, recompiled from `view` by
+    the loaded `modules`.
 
     None means every owner: the desired state becomes exactly the view's, and owners the
     reconciler still holds but the view no longer has (left by an interrupted round) go.
+    (A change of the loaded modules touches every owner: pass None.)
     """
     if touched is None:
-        touched = frozenset(owners(view))
+        touched = frozenset(modules.owners(view))
         for stale in reconciler.owners() - touched:
             reconciler.remove_owner(stale)
     for owner in touched:
-        reconciler.set_flows(owner, compile_owner(view, owner))
+        reconciler.set_flows(owner, modules.compile_owner(view, owner))
 
 
 def _datapath_id(row: dict) -> int | None:

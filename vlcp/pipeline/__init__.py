@@ -1,11 +1,16 @@
 """The pure pipeline: what one server sees (a `View`) in, sets of flows out.
 
 No I/O, no asyncio, no store: the agent builds the view and hands the flows to the
-reconciler. Tables are declared by name in `tables`, registers in `fields`; each feature
-(`ingress`, `port_security`, `arp`, `l2`) is a module of flow functions; `compile` groups
-them by owner and `changes` says which owners a change touches. See docs/pipeline.md.
+reconciler. Registers are declared in `fields`; each function (`ingress`,
+`port_security`, `arp`, `l2`, the network type drivers `vxlan` and `physical`) is a
+`Module` declaring its tables and flow functions; a `Catalog` of known modules gives the
+tables their ids, a `ModuleSet` (the loaded ones) compiles them by owner, `compile` does
+so for the default set, and `changes` says which owners a change touches. See
+docs/pipeline.md.
 """
 
+from .builtin import BUILTIN, DEFAULT, PIPELINE
+from .catalog import Catalog, ModuleSet
 from .changes import (
     Change,
     DropNetwork,
@@ -19,17 +24,11 @@ from .changes import (
     apply,
     apply_all,
 )
-from .compile import (
-    compile_all,
-    compile_base,
-    compile_network,
-    compile_owner,
-    compile_port,
-    compile_remote,
-    owners,
-)
+from .compile import compile_all, compile_owner, owners
+from .module import Context, Module, ModuleError, PacketIn, PacketOut, Received
+from .ratelimit import PortRateLimiter, TokenBucket
 from .render import render, render_all
-from .tables import PIPELINE, BoundTable, Pipeline, PipelineError, Table
+from .tables import BoundTable, Pipeline, PipelineError, Table
 from .view import (
     BASE,
     AddressPair,
@@ -43,34 +42,42 @@ from .view import (
 
 __all__ = [
     "BASE",
+    "BUILTIN",
+    "DEFAULT",
     "PIPELINE",
     "AddressPair",
     "BoundTable",
+    "Catalog",
     "Change",
+    "Context",
     "DropNetwork",
     "DropPort",
     "DropRemote",
     "LocalPort",
+    "Module",
+    "ModuleError",
+    "ModuleSet",
     "Network",
     "Owner",
+    "PacketIn",
+    "PacketOut",
     "Pipeline",
     "PipelineError",
+    "PortRateLimiter",
     "PutNetwork",
     "PutPort",
     "PutRemote",
+    "Received",
     "RemotePort",
     "SetPhysicalPort",
     "SetTunnel",
     "Table",
+    "TokenBucket",
     "View",
     "apply",
     "apply_all",
     "compile_all",
-    "compile_base",
-    "compile_network",
     "compile_owner",
-    "compile_port",
-    "compile_remote",
     "network_numbers",
     "owners",
     "render",

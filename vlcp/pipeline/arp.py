@@ -1,4 +1,4 @@
-"""Table `arp_responder`: ARP requests answered on the switch for every known address.
+"""Module and table `arp_responder`: ARP requests answered on the switch for every known address.
 
 Every port address in a network is known to the controller (local ports and remote ports
 alike), so a request from a local port for one of them is turned around into the reply
@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from vlcp.layout import LPORT, NETPORTS
 from vlcp.southbound.openflow.flow import Action, Flow, output
 
 from .fields import IN_KIND, NETWORK, InKind
-from .tables import ARP_RESPONDER, L2_FORWARD
+from .module import Context, Module
+from .tables import BoundTable, Table
 from .view import LocalPort, Network, RemotePort, View, ipv4
 
 ETH_TYPE_ARP = 0x0806
@@ -28,6 +30,14 @@ ARP_REQUEST, ARP_REPLY = 1, 2
 
 PRIO_OWN_ADDRESS = 200
 PRIO_ANSWER = 100
+
+ARP_RESPONDER = Table(
+    "arp_responder",
+    after=("ingress", "port_security", "nd_guard"),
+    matches={NETWORK, IN_KIND, "in_port", "eth_type", "arp_op", "arp_tpa"},
+    miss="l2_forward",
+    doc="answer ARP requests from local ports for every known address.",
+)
 
 
 def _set(field: str, value: Any) -> Action:
@@ -56,7 +66,7 @@ def reply_actions(mac: str, ip: str) -> tuple[Action, ...]:
     )
 
 
-def _answer(network: Network, mac: str, ip: str) -> Flow:
+def _answer(table: BoundTable, network: Network, mac: str, ip: str) -> Flow:
     match = {
         NETWORK: network.number,
         IN_KIND: InKind.LOCAL,
@@ -64,10 +74,10 @@ def _answer(network: Network, mac: str, ip: str) -> Flow:
         "arp_op": ARP_REQUEST,
         "arp_tpa": ip,
     }
-    return ARP_RESPONDER.flow(PRIO_ANSWER, match, reply_actions(mac, ip))
+    return table.flow(PRIO_ANSWER, match, reply_actions(mac, ip))
 
 
-def port_flows(view: View, port_id: str) -> frozenset[Flow]:
+def port_flows(ctx: Context, view: View, port_id: str) -> frozenset[Flow]:
     """Answer for a local port's address; let its own requests for it through."""
     port: LocalPort | None = view.ports.get(port_id)
     network = view.networks.get(port.network) if port else None
@@ -80,19 +90,32 @@ def port_flows(view: View, port_id: str) -> frozenset[Flow]:
         "arp_op": ARP_REQUEST,
         "arp_tpa": ip,
     }
+    table = ctx[ARP_RESPONDER.name]
     return frozenset(
         {
-            _answer(network, port.mac, ip),
-            ARP_RESPONDER.flow(PRIO_OWN_ADDRESS, own, goto=L2_FORWARD),
+            _answer(table, network, port.mac, ip),
+            table.flow(PRIO_OWN_ADDRESS, own, goto=ctx["l2_forward"]),
         }
     )
 
 
-def remote_flows(view: View, remote_id: str) -> frozenset[Flow]:
+def remote_flows(ctx: Context, view: View, remote_id: str) -> frozenset[Flow]:
     """Answer for a remote port's address (not on a local network: it is unreachable)."""
     remote: RemotePort | None = view.remote(remote_id)
     network = view.networks.get(remote.network) if remote else None
     ip = ipv4(remote.ip) if remote else None
     if remote is None or network is None or ip is None or network.type == "local":
         return frozenset()
-    return frozenset({_answer(network, remote.mac, ip)})
+    return frozenset({_answer(ctx[ARP_RESPONDER.name], network, remote.mac, ip)})
+
+
+MODULE = Module(
+    "arp_responder",
+    doc="Answers ARP requests from local ports on the switch, for every port address of "
+    "the network (local or remote): ARP broadcasts never cross the underlay.",
+    depends=("ingress",),
+    tables=(ARP_RESPONDER,),
+    port=port_flows,
+    remote=remote_flows,
+    watches=(LPORT, NETPORTS),
+)

@@ -1,4 +1,4 @@
-"""Table `ingress`: what enters the switch, from where, and into which network.
+"""Module `ingress`, table `ingress`: what enters the switch, from where, into which network.
 
 Every frame is classified by the port it came in on, and nothing else: a VIF belongs to
 its logical port's network; the tunnel port belongs to a VXLAN network by VNI, and only
@@ -19,15 +19,19 @@ Also dropped, before anything else:
   on the wire inside another VLAN).
 
 A VIF's frames go on to `port_security`, which checks their source addresses; frames
-from the underlay were checked by the server that has their sender.
+from the underlay were checked by the server that has their sender. This module
+classifies VIFs; each network type's driver (`vxlan`, `physical`) adds the rules of its
+underlay to this table, with `enter`.
 """
 
 from __future__ import annotations
 
-from vlcp.southbound.openflow.flow import Action, Flow, pop_vlan
+from vlcp.layout import LOGNET, LPORT, PHYSNET
+from vlcp.southbound.openflow.flow import Action, Flow
 
 from .fields import IN_KIND, NETWORK, InKind
-from .tables import ARP_RESPONDER, INGRESS, PORT_SECURITY
+from .module import Context, Module
+from .tables import Table
 from .view import Network, View
 
 MULTICAST = ("01:00:00:00:00:00", "01:00:00:00:00:00")
@@ -41,67 +45,55 @@ PRIO_DROP_SOURCE = 1100
 PRIO_DROP_LINK_LOCAL = 1000
 PRIO_CLASSIFY = 100
 
+INGRESS = Table(
+    "ingress",
+    matches={"in_port", "eth_src", "eth_dst", "vlan_vid", "tunnel_id", "tun_ipv4_src"},
+    doc="drop what must never be forwarded; classify by in_port into a network (NETWORK) "
+    "and an origin (IN_KIND); a VIF only with its own MACs.",
+)
 
-def _enter(network: Network, kind: InKind, *first: Action) -> tuple[Action, ...]:
+
+def enter(network: Network, kind: InKind, *first: Action) -> tuple[Action, ...]:
+    """The actions that put a frame into `network`, from `kind` (after `first`)."""
     return (*first, NETWORK.load(network.number), IN_KIND.load(kind))
 
 
-def base_flows() -> frozenset[Flow]:
+def base_flows(ctx: Context) -> frozenset[Flow]:
     """Drops that hold for every frame, whoever owns the ports."""
+    table = ctx[INGRESS.name]
     return frozenset(
         {
-            INGRESS.flow(PRIO_DROP_SOURCE, {"eth_src": MULTICAST}),
-            INGRESS.flow(PRIO_DROP_LINK_LOCAL, {"eth_dst": LINK_LOCAL}),
+            table.flow(PRIO_DROP_SOURCE, {"eth_src": MULTICAST}),
+            table.flow(PRIO_DROP_LINK_LOCAL, {"eth_dst": LINK_LOCAL}),
         }
     )
 
 
-def port_flows(view: View, port_id: str) -> frozenset[Flow]:
+def port_flows(ctx: Context, view: View, port_id: str) -> frozenset[Flow]:
     """A VIF enters its network, only untagged and only with one of its source MACs."""
     port = view.ports.get(port_id)
     network = view.networks.get(port.network) if port else None
     if port is None or network is None:
         return frozenset()
-    actions = _enter(network, InKind.LOCAL)
+    table, checks = ctx[INGRESS.name], ctx["port_security"]
+    actions = enter(network, InKind.LOCAL)
     return frozenset(
-        INGRESS.flow(
+        table.flow(
             PRIO_CLASSIFY,
             {"in_port": port.ofport, "eth_src": mac, "vlan_vid": 0},
             actions,
-            goto=PORT_SECURITY,
+            goto=checks,
         )
         for mac in port.macs
     )
 
 
-def network_flows(view: View, network_id: str) -> frozenset[Flow]:
-    """The underlay side of a network: the tunnel by VNI, or the physical port by tag."""
-    network = view.networks.get(network_id)
-    if network is None:
-        return frozenset()
-    if network.type == "vxlan":
-        if not view.tunnel_usable(network):
-            return frozenset()
-        assert view.tunnel_ofport is not None
-        actions = _enter(network, InKind.TUNNEL)
-        return frozenset(
-            INGRESS.flow(
-                PRIO_CLASSIFY,
-                {"in_port": view.tunnel_ofport, "tunnel_id": network.tag, "tun_ipv4_src": vtep},
-                actions,
-                goto=ARP_RESPONDER,
-            )
-            for vtep in view.peer_vteps(network_id)
-        )
-    else:
-        physical = view.physical_port(network)
-        if physical is None:
-            return frozenset()
-        if network.type == "vlan":
-            assert network.tag is not None
-            match = {"in_port": physical, "vlan_vid": VLAN_PRESENT | network.tag}
-            actions = _enter(network, InKind.PHYSICAL, pop_vlan())
-        else:
-            match = {"in_port": physical, "vlan_vid": 0}
-            actions = _enter(network, InKind.PHYSICAL)
-    return frozenset({INGRESS.flow(PRIO_CLASSIFY, match, actions, goto=ARP_RESPONDER)})
+MODULE = Module(
+    "ingress",
+    doc="Classifies every frame by the port it came in on into a network; drops group "
+    "source MACs, link-local control frames, and VIF frames from foreign MACs or tagged.",
+    tables=(INGRESS,),
+    base=base_flows,
+    port=port_flows,
+    watches=(LPORT, LOGNET, PHYSNET),
+)

@@ -1,4 +1,5 @@
-"""Table `l2_forward`: known MACs go where they are, the rest is flooded in the network.
+"""Module and table `l2_forward`: known MACs go where they are, the rest is flooded in
+the network.
 
 Every MAC of a network is known in advance (local ports from OVSDB, remote ports from
 the store), so nothing is learned: a frame to a known MAC goes straight to its local
@@ -13,9 +14,12 @@ destinations are flooded, and only inside the network:
 - if it came from the underlay, to local ports only (split horizon: the other servers
   got their own copy from the sender, and the physical segment already saw it).
 
-A `local` network never leaves the server. A frame from the underlay to a MAC that is
-also remote would be sent back where it came from, which the switch suppresses: it is
-dropped rather than flooded.
+This module delivers to local ports; the underlay belongs to each network type's driver
+(`vxlan`, `physical`), which adds to this table the flows to its remote ports and the
+flood from local ports (local ports and the underlay, one flow at `PRIO_FLOOD_FROM_LOCAL`,
+above this module's local-only flood). A `local` network has no driver: it never leaves
+the server. A frame from the underlay to a MAC that is also remote would be sent back
+where it came from, which the switch suppresses: it is dropped rather than flooded.
 
 An OpenFlow message stops at 64 KiB (about 4,000 outputs), so a flooding list longer than
 `FLOOD_CHUNK` actions is cut into parts chained by resubmit: the first flow does the
@@ -28,12 +32,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from vlcp.southbound.openflow.flow import Action, Flow, output, push_vlan, resubmit, set_field
+from vlcp.layout import LOGNET, LPORT
+from vlcp.southbound.openflow.flow import Action, Flow, output, resubmit
 
 from .fields import FLOOD_PART, IN_KIND, NETWORK, InKind, RegField
-from .ingress import VLAN_PRESENT
-from .tables import L2_FORWARD
-from .view import Network, View
+from .module import Context, Module
+from .tables import BoundTable, Table
+from .view import View
 
 PRIO_KNOWN = 100
 PRIO_FLOOD_FROM_LOCAL = 10
@@ -43,93 +48,77 @@ FLOOD_CHUNK = 1000
 MAX_FLOOD_PARTS = 63
 """OVS follows at most 64 nested resubmits: up to 63,000 flooding actions per network."""
 
+L2_FORWARD = Table(
+    "l2_forward",
+    after=("arp_responder",),
+    matches={NETWORK, IN_KIND, FLOOD_PART, "eth_dst"},
+    doc="known MACs to their port, tunnel peer or physical port; the rest flooded inside "
+    "the network, with split horizon (long floods chained by FLOOD_PART).",
+)
 
-def _to_vlan(network: Network, physical: int) -> tuple[Action, ...]:
-    """Out of the physical port, tagged for a VLAN network, as is for a native one."""
-    if network.type == "vlan":
-        assert network.tag is not None
-        return (push_vlan(), *set_field(vlan_vid=VLAN_PRESENT | network.tag), output(physical))
-    return (output(physical),)
 
-
-def port_flows(view: View, port_id: str) -> frozenset[Flow]:
+def port_flows(ctx: Context, view: View, port_id: str) -> frozenset[Flow]:
     """Frames to a local port's MAC, in its network, go out of its VIF."""
     port = view.ports.get(port_id)
     network = view.networks.get(port.network) if port else None
     if port is None or network is None:
         return frozenset()
     match = {NETWORK: network.number, "eth_dst": port.mac}
-    return frozenset({L2_FORWARD.flow(PRIO_KNOWN, match, (output(port.ofport),))})
+    return frozenset({ctx[L2_FORWARD.name].flow(PRIO_KNOWN, match, (output(port.ofport),))})
 
 
-def remote_actions(view: View, network: Network, vtep: str) -> tuple[Action, ...]:
-    """How a frame reaches a port of `network` on the server `vtep` (empty: it cannot)."""
-    if network.type == "vxlan":
-        if not view.tunnel_usable(network) or view.tunnel_ofport is None:
-            return ()
-        tunnel = set_field(tun_ipv4_dst=vtep, tunnel_id=network.tag)
-        return (*tunnel, output(view.tunnel_ofport))
-    physical = view.physical_port(network)
-    if physical is None:
-        return ()
-    return _to_vlan(network, physical)
+def local_outputs(view: View, network_id: str) -> tuple[Action, ...]:
+    """A copy of a flooded frame to each local port of the network."""
+    return tuple(output(p.ofport) for p in view.local_ports_of(network_id))
 
 
-def remote_flows(view: View, remote_id: str) -> frozenset[Flow]:
-    """Frames to a remote port's MAC go to its server (or out on its VLAN)."""
-    remote = view.remote(remote_id)
-    network = view.networks.get(remote.network) if remote else None
-    if remote is None or network is None:
-        return frozenset()
-    actions = remote_actions(view, network, remote.vtep)
-    if not actions:
-        return frozenset()
-    match = {NETWORK: network.number, "eth_dst": remote.mac}
-    return frozenset({L2_FORWARD.flow(PRIO_KNOWN, match, actions)})
-
-
-def _uplink(view: View, network: Network) -> tuple[Action, ...]:
-    """The underlay copies of a flooded frame: one per peer VTEP, or the physical port."""
-    if network.type == "vxlan":
-        if not view.tunnel_usable(network) or view.tunnel_ofport is None:
-            return ()
-        actions: list[Action] = []
-        for vtep in view.peer_vteps(network.id):
-            actions += (*set_field(tun_ipv4_dst=vtep), output(view.tunnel_ofport))
-        return (*set_field(tunnel_id=network.tag), *actions) if actions else ()
-    physical = view.physical_port(network)
-    return () if physical is None else _to_vlan(network, physical)
-
-
-def network_flows(view: View, network_id: str) -> frozenset[Flow]:
-    """Flooding inside one network, with split horizon towards the underlay."""
+def network_flows(ctx: Context, view: View, network_id: str) -> frozenset[Flow]:
+    """Flooding inside one network, to its local ports only (the drivers add the
+    underlay for frames from local ports)."""
     network = view.networks.get(network_id)
-    if network is None:
+    local = local_outputs(view, network_id)
+    if network is None or not local:
         return frozenset()
-    local = tuple(output(p.ofport) for p in view.local_ports_of(network_id))
-    flows: set[Flow] = set()
-    if local:
-        flows |= _flood(PRIO_FLOOD, {NETWORK: network.number}, local)
-    uplink = _uplink(view, network)
-    if uplink:
-        match = {NETWORK: network.number, IN_KIND: InKind.LOCAL}
-        flows |= _flood(PRIO_FLOOD_FROM_LOCAL, match, local + uplink)
-    return frozenset(flows)
+    return frozenset(_flood(ctx[L2_FORWARD.name], PRIO_FLOOD, {NETWORK: network.number}, local))
 
 
-def _flood(priority: int, match: Mapping[RegField, int], actions: tuple[Action, ...]) -> set[Flow]:
+def flood_from_local(
+    ctx: Context, view: View, network_id: str, uplink: tuple[Action, ...]
+) -> set[Flow]:
+    """A driver's flood of frames from local ports: the local ports, then `uplink`."""
+    network = view.networks[network_id]
+    match = {NETWORK: network.number, IN_KIND: InKind.LOCAL}
+    actions = local_outputs(view, network_id) + uplink
+    return _flood(ctx[L2_FORWARD.name], PRIO_FLOOD_FROM_LOCAL, match, actions)
+
+
+def _flood(
+    table: BoundTable, priority: int, match: Mapping[RegField, int], actions: tuple[Action, ...]
+) -> set[Flow]:
     """One flow doing `actions`, or a chain of them when there are too many (see above)."""
     if len(actions) <= FLOOD_CHUNK:
-        return {L2_FORWARD.flow(priority, match, actions)}
+        return {table.flow(priority, match, actions)}
     parts = [actions[i : i + FLOOD_CHUNK] for i in range(0, len(actions), FLOOD_CHUNK)]
     if len(parts) > MAX_FLOOD_PARTS:
         raise ValueError(f"{len(actions)} flooding actions: at most {MAX_FLOOD_PARTS} parts")
     flows = set()
     for index, part in enumerate(parts):
         more = index + 1 < len(parts)
-        chain = (FLOOD_PART.load(index + 1), resubmit(L2_FORWARD.id)) if more else ()
+        chain = (FLOOD_PART.load(index + 1), resubmit(table.id)) if more else ()
         if index == 0:
-            flows.add(L2_FORWARD.flow(priority, match, part + chain))
+            flows.add(table.flow(priority, match, part + chain))
         else:
-            flows.add(L2_FORWARD.flow(priority + 1, {**match, FLOOD_PART: index}, part + chain))
+            flows.add(table.flow(priority + 1, {**match, FLOOD_PART: index}, part + chain))
     return flows
+
+
+MODULE = Module(
+    "l2_forward",
+    doc="Delivers frames to local ports by MAC and floods the rest to the network's local "
+    "ports; the network type drivers add the underlay.",
+    depends=("ingress",),
+    tables=(L2_FORWARD,),
+    port=port_flows,
+    network=network_flows,
+    watches=(LPORT, LOGNET),
+)

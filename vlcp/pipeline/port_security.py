@@ -1,4 +1,5 @@
-"""Tables `port_security` and `nd_guard`: a VIF sends only from its port's addresses.
+"""Module `port_security`, tables `port_security` and `nd_guard`: a VIF sends only from
+its port's addresses.
 
 Ingress let a VIF's frame in only with one of its port's MACs; here the network-layer
 source is checked, before the ARP responder (and the L3 to come) acts on it, so that a
@@ -27,9 +28,11 @@ from __future__ import annotations
 
 import ipaddress
 
+from vlcp.layout import LPORT
 from vlcp.southbound.openflow.flow import Flow, MatchValue
 
-from .tables import ARP_RESPONDER, ND_GUARD, PORT_SECURITY, BoundTable
+from .module import Context, Module
+from .tables import BoundTable, Table
 from .view import AddressPair, IPNetwork, LocalPort, View
 
 ETH_IPV4, ETH_ARP, ETH_IPV6 = 0x0800, 0x0806, 0x86DD
@@ -45,6 +48,37 @@ PRIO_OPEN = 40
 """Above every allow: an open port's traffic skips the checks, `nd_guard`'s included."""
 
 _NA = {"eth_type": ETH_IPV6, "ip_proto": IPPROTO_ICMPV6, "icmpv6_type": ND_NEIGHBOR_ADVERT}
+NEXT = "arp_responder"
+"""Where checked frames go on (and the misses: other protocols carry no address)."""
+
+PORT_SECURITY = Table(
+    "port_security",
+    after=("ingress",),
+    matches={
+        "in_port",
+        "eth_src",
+        "eth_type",
+        "ip_proto",
+        "ipv4_src",
+        "ipv4_dst",
+        "udp_src",
+        "udp_dst",
+        "arp_sha",
+        "arp_spa",
+        "ipv6_src",
+    },
+    miss=NEXT,
+    doc="from a VIF, IPv4, ARP and IPv6 only from the port's addresses (and allowed "
+    "address pairs); other protocols pass.",
+)
+ND_GUARD = Table(
+    "nd_guard",
+    after=("port_security",),
+    matches={"in_port", "eth_type", "ip_proto", "icmpv6_type", "ipv6_nd_target"},
+    miss=NEXT,
+    doc="from a VIF, IPv6 neighbour advertisements only for the port's addresses (or "
+    "link-local ones).",
+)
 
 
 def _masked(network: IPNetwork) -> MatchValue | None:
@@ -65,9 +99,10 @@ def _allow(table: BoundTable, match: dict[str, MatchValue], goto: BoundTable) ->
     return table.flow(PRIO_ALLOW, match, goto=goto)
 
 
-def base_flows() -> frozenset[Flow]:
+def base_flows(ctx: Context) -> frozenset[Flow]:
     """Drop IPv4, ARP and IPv6 unless allowed; what every port may send anyway."""
-    drops = [PORT_SECURITY.flow(PRIO_DROP, {"eth_type": t}) for t in (ETH_IPV4, ETH_ARP, ETH_IPV6)]
+    checks, guard, arp = ctx[PORT_SECURITY.name], ctx[ND_GUARD.name], ctx[NEXT]
+    drops = [checks.flow(PRIO_DROP, {"eth_type": t}) for t in (ETH_IPV4, ETH_ARP, ETH_IPV6)]
     dhcp = {
         "eth_type": ETH_IPV4,
         "ip_proto": IPPROTO_UDP,
@@ -81,41 +116,54 @@ def base_flows() -> frozenset[Flow]:
     return frozenset(
         {
             *drops,
-            _allow(PORT_SECURITY, dhcp, ARP_RESPONDER),
-            _allow(PORT_SECURITY, link_local, ND_GUARD),
-            _allow(PORT_SECURITY, unspecified, ND_GUARD),
-            ND_GUARD.flow(PRIO_DROP, _NA),
-            _allow(ND_GUARD, _within(_NA, "ipv6_nd_target", LINK_LOCAL_V6), ARP_RESPONDER),
+            _allow(checks, dhcp, arp),
+            _allow(checks, link_local, guard),
+            _allow(checks, unspecified, guard),
+            guard.flow(PRIO_DROP, _NA),
+            _allow(guard, _within(_NA, "ipv6_nd_target", LINK_LOCAL_V6), arp),
         }
     )
 
 
-def port_flows(view: View, port_id: str) -> frozenset[Flow]:
+def port_flows(ctx: Context, view: View, port_id: str) -> frozenset[Flow]:
     """A local port's sources: open without an address, else its address and pairs."""
     port = view.ports.get(port_id)
     if port is None or port.network not in view.networks:
         return frozenset()
+    checks, arp = ctx[PORT_SECURITY.name], ctx[NEXT]
     sources = port.sources
     if sources is None:
-        open_port = PORT_SECURITY.flow(PRIO_OPEN, {"in_port": port.ofport}, goto=ARP_RESPONDER)
-        return frozenset({open_port})
+        return frozenset({checks.flow(PRIO_OPEN, {"in_port": port.ofport}, goto=arp)})
     flows: set[Flow] = set()
     for pair in sources:
-        flows |= _source_flows(port, pair)
+        flows |= _source_flows(ctx, port, pair)
     for mac in {p.mac for p in sources if p.network.version == 4}:
         probe = {"in_port": port.ofport, "eth_type": ETH_ARP, "arp_sha": mac}
-        flows.add(_allow(PORT_SECURITY, {**probe, "arp_spa": UNSPECIFIED_V4}, ARP_RESPONDER))
+        flows.add(_allow(checks, {**probe, "arp_spa": UNSPECIFIED_V4}, arp))
     return frozenset(flows)
 
 
-def _source_flows(port: LocalPort, pair: AddressPair) -> set[Flow]:
+def _source_flows(ctx: Context, port: LocalPort, pair: AddressPair) -> set[Flow]:
     """IPv4 and ARP, or IPv6 and neighbour advertisements, from one pair."""
+    checks, guard, next_table = ctx[PORT_SECURITY.name], ctx[ND_GUARD.name], ctx[NEXT]
     network = pair.network
     here = {"in_port": port.ofport}
     if network.version == 4:
         ip = _within({**here, "eth_src": pair.mac, "eth_type": ETH_IPV4}, "ipv4_src", network)
         arp = _within({**here, "eth_type": ETH_ARP, "arp_sha": pair.mac}, "arp_spa", network)
-        return {_allow(PORT_SECURITY, ip, ARP_RESPONDER), _allow(PORT_SECURITY, arp, ARP_RESPONDER)}
+        return {_allow(checks, ip, next_table), _allow(checks, arp, next_table)}
     ip = _within({**here, "eth_src": pair.mac, "eth_type": ETH_IPV6}, "ipv6_src", network)
     advert = _within({**here, **_NA}, "ipv6_nd_target", network)
-    return {_allow(PORT_SECURITY, ip, ND_GUARD), _allow(ND_GUARD, advert, ARP_RESPONDER)}
+    return {_allow(checks, ip, guard), _allow(guard, advert, next_table)}
+
+
+MODULE = Module(
+    "port_security",
+    doc="Anti-spoofing: a VIF sends IPv4, ARP and IPv6 only from its port's addresses and "
+    "allowed address pairs, and advertises only those as IPv6 neighbours.",
+    depends=("ingress",),
+    tables=(PORT_SECURITY, ND_GUARD),
+    base=base_flows,
+    port=port_flows,
+    watches=(LPORT,),
+)

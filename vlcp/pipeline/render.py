@@ -12,7 +12,8 @@ from typing import Any
 
 from vlcp.southbound.openflow.flow import Action, Flow, MatchValue
 
-from .tables import PIPELINE, Pipeline
+from .builtin import PIPELINE
+from .tables import Pipeline
 
 _HEX16_FIELDS = frozenset({"eth_type", "vlan_vid"})
 _PORT_NAMES = {"in_port": "IN_PORT", "controller": "CONTROLLER", "local": "LOCAL"}

@@ -1,4 +1,4 @@
-"""Flow tables declared once, by name, with the tables that must come before them.
+"""Flow tables declared by name, with the tables that must come before (or after) them.
 
 Nobody numbers a table by hand: `Pipeline` orders the declarations topologically (ties
 keep declaration order, so a table declared last and needed last takes the next free id
@@ -8,8 +8,13 @@ undeclared match field, a register not taken from `fields`, and a goto to a tabl
 was not declared to follow it, so a malformed flow fails in a unit test instead of being
 rejected by (or, worse, accepted and misread on) the switch.
 
-The declarations of the pipeline itself are at the bottom of this file, one place to read
-the whole packet path.
+A table may also name the tables it comes `before`, which lets it step in between two
+others: a table declared after S and before T is interposed on S -> T, and every goto
+from S to T lands on it instead (see `Pipeline.route`). So a module can add a stage to a
+path it does not own, and the flows of S never name it.
+
+The tables themselves are declared by the modules that own them (`ingress.py`, ...), and
+the pipeline is built from every known module's tables (`catalog.Catalog`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from dataclasses import dataclass, field
 
 from vlcp.southbound.openflow.flow import Action, Flow, MatchValue
 
-from .fields import FLOOD_PART, IN_KIND, NETWORK, RegField
+from .fields import RegField
 
 MatchKey = str | RegField
 """An OXM field name ("eth_dst"), or a register field from `fields`."""
@@ -52,17 +57,23 @@ also needs IPv6, which its ip_proto alone does not say: checked in `_match`.)"""
 
 @dataclass(frozen=True)
 class Table:
-    """A table declaration: its name, its predecessors, what its flows may match."""
+    """A table declaration: its name, its neighbours, what its flows may match."""
 
     name: str
     after: Sequence[str] = ()
+    """Tables that come before this one; their flows may go to it."""
     matches: AbstractSet[MatchKey] = frozenset()
     miss: str | None = None
-    """Where a packet no flow matched continues (a successor); None drops it."""
+    """Where a packet no flow matched continues (a successor); None drops it. The miss
+    stays when the table's module is unloaded: it is what makes the table pass through."""
     doc: str = ""
+    before: Sequence[str] = ()
+    """Tables that come after this one; its flows may go to them. With `after`, this
+    interposes the table between two others (see `Pipeline.route`)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "after", tuple(self.after))
+        object.__setattr__(self, "before", tuple(self.before))
         object.__setattr__(self, "matches", frozenset(self.matches))
 
 
@@ -86,7 +97,9 @@ class BoundTable:
         actions: Sequence[Action] = (),
         goto: BoundTable | None = None,
     ) -> Flow:
-        """A flow of this table; empty `actions` and no `goto` drop the packet."""
+        """A flow of this table; empty `actions` and no `goto` drop the packet.
+
+        A goto lands on the table interposed on the way, if any (`Pipeline.route`)."""
         if goto is not None and (
             goto.pipeline is not self.pipeline or goto.name not in self.successors
         ):
@@ -96,7 +109,7 @@ class BoundTable:
             priority,
             self._match(match or {}),
             tuple(actions),
-            goto=None if goto is None else goto.id,
+            goto=None if goto is None else self.pipeline.route(self, goto).id,
         )
 
     def _match(self, match: Mapping[MatchKey, MatchValue]) -> dict[str, MatchValue]:
@@ -136,7 +149,16 @@ class BoundTable:
 
 
 class Pipeline:
-    """Tables in a stable topological order, with ids from `first_id` up."""
+    """Tables in a stable topological order, with ids from `first_id` up.
+
+    A table X is interposed on S -> T when it is declared after S and before T, and T is
+    a successor of S by their own declarations. A goto from S to T then lands on the
+    interposed table with the lowest id (T when there is none). The interposed table's
+    own flows to T are gotos from X to T and follow the same rule, so several tables
+    interposed on one edge form a chain when each is declared after the one before it;
+    any that such a chain would skip is refused, and so is an interposed table whose
+    miss does not continue to T (unloading its module must not cut the path).
+    """
 
     def __init__(self, tables: Iterable[Table], first_id: int = 0) -> None:
         decls = list(tables)
@@ -145,9 +167,10 @@ class Pipeline:
             raise PipelineError(f"tables declared twice: {sorted(_dupes(names))}")
         known = set(names)
         for t in decls:
-            missing = [a for a in t.after if a not in known]
-            if missing:
-                raise PipelineError(f"{t.name}: after undeclared table(s) {missing}")
+            for side, neighbours in (("after", t.after), ("before", t.before)):
+                missing = [a for a in neighbours if a not in known]
+                if missing:
+                    raise PipelineError(f"{t.name}: {side} undeclared table(s) {missing}")
         order = _topological(decls)
         if first_id + len(order) > 255:
             raise PipelineError("more tables than OpenFlow table ids")
@@ -155,6 +178,7 @@ class Pipeline:
         for t in decls:
             for before in t.after:
                 successors[before].add(t.name)
+            successors[t.name].update(t.before)
         self._tables: dict[str, BoundTable] = {}
         for index, t in enumerate(order):
             if t.miss is not None and t.miss not in successors[t.name]:
@@ -162,6 +186,41 @@ class Pipeline:
             bound = BoundTable(t, first_id + index, frozenset(successors[t.name]), self)
             self._tables[t.name] = bound
         self._by_id = {t.id: t for t in self._tables.values()}
+        self._routes = self._interpose(decls, successors)
+
+    def _interpose(
+        self, decls: list[Table], successors: Mapping[str, set[str]]
+    ) -> dict[tuple[BoundTable, BoundTable], BoundTable]:
+        """The first interposed table of every edge that has one; checks the chains."""
+        on_edge: dict[tuple[str, str], list[BoundTable]] = {}
+        for x in decls:
+            for s in x.after:
+                for t in x.before:
+                    if t in successors[s]:
+                        on_edge.setdefault((s, t), []).append(self._tables[x.name])
+        first = {edge: min(xs, key=lambda b: b.id) for edge, xs in on_edge.items()}
+        for (s, t), xs in on_edge.items():
+            for x in xs:
+                if x.decl.miss != t:
+                    raise PipelineError(
+                        f"{x.name}: interposed between {s} and {t}, its miss must go to {t}"
+                    )
+            seen, here = set(), s
+            while here != t:
+                here = first.get((here, t), self._tables[t]).name
+                seen.add(here)
+            skipped = sorted(x.name for x in xs if x.name not in seen)
+            if skipped:
+                raise PipelineError(
+                    f"{skipped} would be skipped between {s} and {t}: tables interposed on "
+                    "one edge must each be declared after the one before them"
+                )
+        return {(self._tables[s], self._tables[t]): x for (s, t), x in first.items()}
+
+    def route(self, source: BoundTable, target: BoundTable) -> BoundTable:
+        """Where a goto from `source` to `target` lands: the first table interposed
+        between them, or `target` itself."""
+        return self._routes.get((source, target), target) if self._routes else target
 
     def __getitem__(self, name: str) -> BoundTable:
         return self._tables[name]
@@ -175,6 +234,10 @@ class Pipeline:
         table = self._by_id.get(table_id)
         return table.name if table else str(table_id)
 
+    def by_id(self, table_id: int) -> BoundTable | None:
+        """The table of an id (a packet-in names its table by id)."""
+        return self._by_id.get(table_id)
+
     def miss_flows(self) -> frozenset[Flow]:
         return frozenset(t.miss_flow() for t in self)
 
@@ -186,6 +249,9 @@ def _dupes(names: list[str]) -> set[str]:
 def _topological(decls: list[Table]) -> list[Table]:
     """Kahn's algorithm, always taking the earliest-declared table that is ready."""
     pending = {t.name: set(t.after) for t in decls}
+    for t in decls:
+        for later in t.before:
+            pending[later].add(t.name)
     order: list[Table] = []
     while pending:
         ready = [t for t in decls if t.name in pending and not pending[t.name]]
@@ -197,65 +263,3 @@ def _topological(decls: list[Table]) -> list[Table]:
         for deps in pending.values():
             deps.discard(chosen.name)
     return order
-
-
-# ---------------------------------------------------------------- the pipeline
-
-PIPELINE = Pipeline(
-    (
-        Table(
-            "ingress",
-            matches={"in_port", "eth_src", "eth_dst", "vlan_vid", "tunnel_id", "tun_ipv4_src"},
-            doc="ingress.py: drop what must never be forwarded; classify by in_port into a "
-            "network (NETWORK) and an origin (IN_KIND); a VIF only with its own MACs.",
-        ),
-        Table(
-            "port_security",
-            after=("ingress",),
-            matches={
-                "in_port",
-                "eth_src",
-                "eth_type",
-                "ip_proto",
-                "ipv4_src",
-                "ipv4_dst",
-                "udp_src",
-                "udp_dst",
-                "arp_sha",
-                "arp_spa",
-                "ipv6_src",
-            },
-            miss="arp_responder",
-            doc="port_security.py: from a VIF, IPv4, ARP and IPv6 only from the port's "
-            "addresses (and allowed address pairs); other protocols pass.",
-        ),
-        Table(
-            "nd_guard",
-            after=("port_security",),
-            matches={"in_port", "eth_type", "ip_proto", "icmpv6_type", "ipv6_nd_target"},
-            miss="arp_responder",
-            doc="port_security.py: from a VIF, IPv6 neighbour advertisements only for the "
-            "port's addresses (or link-local ones).",
-        ),
-        Table(
-            "arp_responder",
-            after=("ingress", "port_security", "nd_guard"),
-            matches={NETWORK, IN_KIND, "in_port", "eth_type", "arp_op", "arp_tpa"},
-            miss="l2_forward",
-            doc="arp.py: answer ARP requests from local ports for every known address.",
-        ),
-        Table(
-            "l2_forward",
-            after=("arp_responder",),
-            matches={NETWORK, IN_KIND, FLOOD_PART, "eth_dst"},
-            doc="l2.py: known MACs to their port, tunnel peer or physical port; the rest "
-            "flooded inside the network, with split horizon (long floods chained by "
-            "FLOOD_PART).",
-        ),
-    )
-)
-INGRESS = PIPELINE["ingress"]
-PORT_SECURITY = PIPELINE["port_security"]
-ND_GUARD = PIPELINE["nd_guard"]
-ARP_RESPONDER = PIPELINE["arp_responder"]
-L2_FORWARD = PIPELINE["l2_forward"]

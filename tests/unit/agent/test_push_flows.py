@@ -12,6 +12,7 @@ from typing import Any
 from vlcp.agent.agent import push_flows
 from vlcp.agent.binding import OvsPort
 from vlcp.agent.view_builder import Identity, build_view
+from vlcp.pipeline.builtin import DEFAULT
 from vlcp.pipeline.compile import compile_all
 from vlcp.pipeline.view import View
 from vlcp.southbound.reconciler import Reconciler
@@ -58,3 +59,19 @@ def test_incrementally_only_the_touched_owners_change() -> None:
     assert ("port", "p1") in reconciler.owners()  # not touched: kept
     push_flows(reconciler, only_p0, [("port", "p1"), ("network", "n0")])
     assert reconciler.desired() == desired_of(only_p0)
+
+
+def test_a_module_change_hands_over_every_owner_and_removes_only_its_flows() -> None:
+    reconciler = Reconciler()
+    view = build_view(STORE, PORTS, ME)
+    push_flows(reconciler, view, None)
+    before = reconciler.desired()
+    fewer = DEFAULT.unload("l2_forward", dependents=True)
+    push_flows(reconciler, view, None, fewer)
+    after = reconciler.desired()
+    assert after == {f.cookie: f for owned in fewer.compile_all(view).values() for f in owned}
+    assert after.keys() < before.keys()
+    l2 = DEFAULT.pipeline["l2_forward"].id
+    assert {f.table for cookie, f in before.items() if cookie not in after} == {l2}
+    push_flows(reconciler, view, None, DEFAULT)
+    assert reconciler.desired() == before

@@ -16,17 +16,12 @@ from hypothesis import strategies as st
 from vlcp.pipeline import (
     AddressPair,
     Change,
-    DropNetwork,
     DropPort,
-    DropRemote,
     LocalPort,
     Network,
-    PutNetwork,
     PutPort,
     PutRemote,
     RemotePort,
-    SetPhysicalPort,
-    SetTunnel,
     View,
     apply,
     compile_all,
@@ -34,116 +29,7 @@ from vlcp.pipeline import (
 )
 from vlcp.pipeline.view import build_members, build_vni_users
 
-NETS = ["n0", "n1", "n2", "n3"]
-PHYSNETS = ["p0", "p1"]
-MACS = ["02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03"]
-IPS = [None, "10.0.0.1", "10.0.0.2", "fd00::1"]
-VTEPS = ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
-PAIRS = st.lists(
-    st.builds(
-        AddressPair,
-        st.sampled_from(["10.0.0.9", "10.0.8.0/24", "0.0.0.0/0", "fd00::9", "fd00:1::/64"]),
-        st.sampled_from([*MACS, "00:00:5e:00:01:01"]),
-    ),
-    max_size=2,
-).map(tuple)
-
-
-@st.composite
-def networks(draw: st.DrawFn) -> Network:
-    kind = draw(st.sampled_from(["vxlan", "vxlan", "vlan", "native", "local"]))
-    tag = {"vlan": st.integers(1, 3), "vxlan": st.integers(1, 3)}.get(kind, st.none())
-    physnet = draw(st.sampled_from([*PHYSNETS, None]))
-    return Network(draw(st.sampled_from(NETS)), kind, draw(st.integers(1, 4)), draw(tag), physnet)
-
-
-ports = st.builds(
-    LocalPort,
-    id=st.sampled_from(["a", "b", "c", "d"]),
-    network=st.sampled_from([*NETS, "gone"]),
-    ofport=st.integers(1, 5),
-    mac=st.sampled_from(MACS),
-    ip=st.sampled_from(IPS),
-    allowed=PAIRS,
-)
-remotes = st.builds(
-    RemotePort,
-    id=st.sampled_from(["c", "d", "e", "f", "g"]),
-    network=st.sampled_from([*NETS, "gone"]),
-    mac=st.sampled_from(MACS),
-    vtep=st.sampled_from(VTEPS),
-    ip=st.sampled_from(IPS),
-)
-views = st.builds(
-    lambda nets, lps, rps, phys, tunnel: View(
-        networks={n.id: n for n in nets},
-        ports={p.id: p for p in lps},
-        remotes={r.id: r for r in rps},
-        physical_ports=phys,
-        tunnel_ofport=tunnel,
-    ),
-    st.lists(networks(), max_size=5),
-    st.lists(ports, max_size=6),
-    st.lists(remotes, max_size=7),
-    st.dictionaries(st.sampled_from(PHYSNETS), st.integers(20, 21)),
-    st.sampled_from([100, 100, 101, None]),
-)
-changes: st.SearchStrategy[Change] = st.one_of(
-    st.builds(PutNetwork, networks()),
-    st.builds(DropNetwork, st.sampled_from(NETS)),
-    st.builds(PutPort, ports),
-    st.builds(DropPort, st.sampled_from(["a", "b", "c", "d"])),
-    st.builds(PutRemote, remotes),
-    st.builds(DropRemote, st.sampled_from(["c", "d", "e", "f", "g"])),
-    st.builds(SetTunnel, st.sampled_from([None, 100, 101])),
-    st.builds(SetPhysicalPort, st.sampled_from(PHYSNETS), st.sampled_from([None, 20, 21])),
-)
-
-
-def tweaks(view: View) -> st.SearchStrategy[Change]:
-    """Changes to one attribute of an object already in the view: the likely events."""
-    options: list[st.SearchStrategy[Change]] = [changes]
-    if view.ports:
-        options.append(
-            st.builds(
-                lambda p, attr, n, o, m, i, a: PutPort(
-                    dataclasses.replace(
-                        p,
-                        **{
-                            attr: {"network": n, "ofport": o, "mac": m, "id": i, "allowed": a}[attr]
-                        },
-                    )
-                ),
-                st.sampled_from(sorted(view.ports.values(), key=lambda p: p.id)),
-                st.sampled_from(["network", "ofport", "mac", "id", "allowed"]),
-                st.sampled_from(NETS),
-                st.integers(1, 5),
-                st.sampled_from(MACS),
-                st.sampled_from(sorted(view.remotes) or ["a"]),
-                PAIRS,
-            )
-        )
-    if view.remotes:
-        options.append(
-            st.builds(
-                lambda r, attr, n, v: PutRemote(
-                    dataclasses.replace(r, **{attr: {"network": n, "vtep": v}[attr]})
-                ),
-                st.sampled_from(sorted(view.remotes.values(), key=lambda r: r.id)),
-                st.sampled_from(["network", "vtep"]),
-                st.sampled_from(NETS),
-                st.sampled_from(VTEPS),
-            )
-        )
-    if view.networks:
-        options.append(
-            st.builds(
-                lambda n, number: PutNetwork(dataclasses.replace(n, number=number)),
-                st.sampled_from(sorted(view.networks.values(), key=lambda n: n.id)),
-                st.integers(1, 4),
-            )
-        )
-    return st.one_of(options)
+from .strategies import changes, tweaks, views
 
 
 def fresh(view: View) -> View:

@@ -6,10 +6,14 @@ import pytest
 
 from vlcp.pipeline import PIPELINE, Pipeline, PipelineError, Table
 from vlcp.pipeline.fields import IN_KIND, NETWORK, RegField
-from vlcp.pipeline.tables import ARP_RESPONDER, INGRESS, L2_FORWARD, ND_GUARD, PORT_SECURITY
 from vlcp.southbound.openflow.codec import codec_for
 from vlcp.southbound.openflow.flow import output
 from vlcp.southbound.openflow.wire import OFP13
+
+INGRESS, PORT_SECURITY, ND_GUARD, ARP_RESPONDER, L2_FORWARD = (
+    PIPELINE[name]
+    for name in ("ingress", "port_security", "nd_guard", "arp_responder", "l2_forward")
+)
 
 
 def test_the_l2_pipeline_ids() -> None:

@@ -1,0 +1,28 @@
+"""The built-in modules, and the catalog and module set a controller starts with.
+
+Declaration order matters only for ties in table order (`tables.Pipeline`): it keeps the
+built-in tables at the ids they had before modules existed (ingress 0 .. l2_forward 4),
+so an upgraded controller finds its switch's flows already right.
+"""
+
+from __future__ import annotations
+
+from . import arp, ingress, l2, port_security, vxlan
+from .catalog import Catalog, ModuleSet
+from .physical import NATIVE, VLAN
+
+BUILTIN = Catalog(
+    (
+        ingress.MODULE,
+        port_security.MODULE,
+        arp.MODULE,
+        l2.MODULE,
+        vxlan.MODULE,
+        VLAN,
+        NATIVE,
+    )
+)
+DEFAULT = ModuleSet.all(BUILTIN)
+"""Every built-in module loaded: what a controller runs unless told otherwise."""
+PIPELINE = BUILTIN.pipeline
+"""The tables of the built-in catalog (for names in dumps and tests)."""
