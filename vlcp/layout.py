@@ -28,6 +28,9 @@ so following a logical port from the REST API to its flows is following one name
 | `lport-status/<port>` | up or down, on which host, since when | the binding controller | API (`status`, `?wait=up`) | as `netports/` |
 | `chassis/<system-id>` | a running controller: VTEP, bridge, node | its controller (session key) | API (`vlcp server forget`) | its session ends or expires |
 | `servers/<node>` | a running `vlcp run`: PID, version, what it serves | `vlcp run` (session key) | operators, tests | its session ends or expires |
+| `modules-all` | the modules every server without its own set should run, and reload requests | API | controllers, API | never (an operator's choice) |
+| `modules/<system-id>` | one server's own module set, and reload requests | API | its controller, API | `vlcp server forget` |
+| `module-status/<system-id>` | the modules a controller knows, has loaded, and why any failed | its controller | API (`vlcp module list`) | `vlcp server forget` |
 | `_sessions/<id>` | a session's header | store | store (reapers) | the session is reaped |
 | `_session-keys/<id>/<digest>` | a key written through the session | store | store (reapers) | with the key or the session |
 | `_owners/<key>` | the session owning a session key | store | store | with the key |
@@ -77,6 +80,13 @@ PORT_STATUSES = "lport-status/"
 CHASSIS = "chassis/"
 SERVERS = "servers/"
 
+# -- the modules each controller runs ----------------------------------------------------------
+MODULES_ALL = "modules-all"
+"""{"modules": [names], "reload": {name: generation}}: the set every server runs unless it
+has its own `modules_key`; absent: each controller runs its default set."""
+MODULES = "modules/"
+MODULE_STATUSES = "module-status/"
+
 # -- the store's session records -------------------------------------------------------------
 SESSIONS = "_sessions/"
 """One header per live session (and per session being reaped)."""
@@ -103,11 +113,13 @@ PREFIXES = (
     PORT_STATUSES,
     CHASSIS,
     SERVERS,
+    MODULES,
+    MODULE_STATUSES,
     SESSIONS,
     SESSION_KEYS,
     OWNERS,
 )
-"""Every prefix of the key space (`VNI_RANGES` is a single key)."""
+"""Every prefix of the key space (`VNI_RANGES` and `MODULES_ALL` are single keys)."""
 
 WILDCARD = "%"
 """Physical port selectors: '%' matches any system-id or bridge."""
@@ -212,3 +224,17 @@ def chassis_key(system_id: str) -> str:
 def server_key(node: str) -> str:
     """A running `vlcp run` ({"pid", "version", "since", "serves"}): a session key."""
     return f"{SERVERS}{node}"
+
+
+def modules_key(system_id: str) -> str:
+    """One server's wanted modules ({"modules": [names], "reload": {name: generation}}),
+    which replace `MODULES_ALL` for it. A reload request is a generation higher than the
+    one the controller last applied: a value, so it survives a controller that is down."""
+    return f"{MODULES}{system_id}"
+
+
+def module_status(system_id: str) -> str:
+    """What a controller reports of its modules: {"known": {name: {"doc", "depends",
+    "tables", "source"}}, "default": [names], "loaded": [names], "generations": {name:
+    generation}, "errors": {name: why}, "since": time}. Durable, like `netports_key`."""
+    return f"{MODULE_STATUSES}{system_id}"
