@@ -121,6 +121,9 @@ PREFIXES = (
 )
 """Every prefix of the key space (`VNI_RANGES` and `MODULES_ALL` are single keys)."""
 
+SINGLE_KEYS = (VNI_RANGES, MODULES_ALL)
+"""The keys that are not under a prefix."""
+
 WILDCARD = "%"
 """Physical port selectors: '%' matches any system-id or bridge."""
 _KEY_WILDCARD = "_~"
