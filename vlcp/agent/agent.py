@@ -91,7 +91,7 @@ class Agent:
         self.monitor = Monitor(self.ovsdb, DB, BINDING_TABLES)
         self.server = OpenFlowServer()
         self.packet_ins = PacketInDispatcher(
-            lambda: self.modules, lambda: self.local and self.local.view
+            lambda: self.modules, lambda: self.local.view if self.local else None
         )
         self.flows = FlowManager(self.server, on_event=self.packet_ins.on_event)
         self.identity: Identity | None = None
