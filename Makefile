@@ -10,7 +10,7 @@ run: deps
 	$(VENV)/bin/vlcp demo
 
 test: deps
-	$(VENV)/bin/ruff check vlcp tests bench
+	$(VENV)/bin/ruff check vlcp tests bench examples
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest
 
@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 lint: venv
-	$(VENV)/bin/ruff check vlcp tests bench
+	$(VENV)/bin/ruff check vlcp tests bench examples
 	$(VENV)/bin/lint-imports
 
 bench-store: deps

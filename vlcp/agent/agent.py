@@ -40,6 +40,7 @@ from .announcer import Announcer, Location
 from .binding import BridgePorts, OvsPort, date_bindings
 from .bridge_setup import ensure_bridge
 from .mirror import Mirror
+from .packet_in import PacketInDispatcher
 from .view_builder import Identity, LocalView
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,10 @@ class Agent:
         self.ovsdb = OvsdbClient(config.ovsdb)
         self.monitor = Monitor(self.ovsdb, DB, BINDING_TABLES)
         self.server = OpenFlowServer()
-        self.flows = FlowManager(self.server)
+        self.packet_ins = PacketInDispatcher(
+            lambda: self.modules, lambda: self.local.view if self.local else None
+        )
+        self.flows = FlowManager(self.server, on_event=self.packet_ins.on_event)
         self.identity: Identity | None = None
         self.local: LocalView | None = None
         self.bridge: BridgePorts | None = None

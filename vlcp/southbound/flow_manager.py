@@ -3,6 +3,9 @@
 One `Reconciler` per datapath id holds that bridge's desired flows whether or not the
 switch is connected; when the switch (re)connects it is attached (its table read and
 only the difference applied), when it goes away it is detached and its flows stay.
+
+The manager is the one reader of the server's events; `on_event` sees each of them first
+(the agent's packet-in dispatch), so another consumer needs no queue of its own.
 """
 
 from __future__ import annotations
@@ -13,20 +16,29 @@ from collections.abc import Awaitable, Callable
 
 from ..tasks import stop_tasks
 from .openflow.channel import ConnectionClosed
-from .openflow.server import Connected, Disconnected, OpenFlowServer, Switch
+from .openflow.server import Connected, Disconnected, OpenFlowServer, Switch, SwitchEvent
 from .reconciler import Plan, Reconciler
 
 log = logging.getLogger(__name__)
 
 SyncedCallback = Callable[[Switch, Reconciler, Plan], Awaitable[None] | None]
+EventCallback = Callable[[SwitchEvent], None]
 
 
 class FlowManager:
     """Keeps every connected bridge's flows equal to its reconciler's desired set."""
 
-    def __init__(self, server: OpenFlowServer, *, on_synced: SyncedCallback | None = None) -> None:
+    def __init__(
+        self,
+        server: OpenFlowServer,
+        *,
+        on_synced: SyncedCallback | None = None,
+        on_event: EventCallback | None = None,
+    ) -> None:
         self.server = server
         self.on_synced = on_synced
+        self.on_event = on_event
+        """Called with every event of the server, before the manager acts on it."""
         self.reconcilers: dict[int, Reconciler] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -43,6 +55,11 @@ class FlowManager:
         try:
             while True:
                 event = await self.server.events.get()
+                if self.on_event is not None:
+                    try:
+                        self.on_event(event)
+                    except Exception:  # its bug must not stop the flows of every bridge
+                        log.exception("event callback failed on %r", event)
                 if isinstance(event, Connected):
                     self._spawn(self._attach(event.switch))
                 elif isinstance(event, Disconnected):

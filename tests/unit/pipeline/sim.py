@@ -1,7 +1,8 @@
 """A tiny OpenFlow switch for tests: trace one packet through a set of flows.
 
 Only what the pipeline uses: exact and masked matches, apply-actions, goto, and the
-actions output, set_field, push_vlan, pop_vlan, nx_reg_load, nx_reg_move, nx_resubmit.
+actions output, controller, set_field, push_vlan, pop_vlan, nx_reg_load, nx_reg_move,
+nx_resubmit.
 It follows the switch where the pipeline relies on it:
 
 - a table miss drops (the pipeline installs explicit misses anyway);
@@ -27,6 +28,10 @@ Packet = dict[str, Any]
 
 class Ambiguous(AssertionError):
     """Two flows of the same priority match one packet and disagree."""
+
+
+CONTROLLER = -1
+"""The `Output.port` of a packet sent to the controller (a packet-in)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,8 @@ def _apply(
             elif port == packet["in_port"]:
                 return
             out.append(Output(port, dict(packet)))
+        case "controller":
+            out.append(Output(CONTROLLER, dict(packet)))
         case "set_field":
             packet[a("field")] = a("value")
         case "push_vlan":
