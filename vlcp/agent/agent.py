@@ -251,18 +251,9 @@ class Agent:
                 raise
 
     def _push(self, reconciler: Reconciler, view: View, touched: Iterable[Owner] | None) -> None:
-        """`push_flows` with the loaded modules; a module whose code raises is unloaded
-        (with what needs it) and every owner handed over again without it, so one broken
-        module never stops the others (nor makes the agent start over and over)."""
         assert self.modules is not None
-        while True:
-            try:
-                push_flows(reconciler, view, touched, self.modules.current)
-                return
-            except ModuleFailed as failure:
-                self.modules.fail(failure)
-                self._seeded.clear()
-                touched = None
+        if push_isolated(reconciler, view, touched, self.modules):
+            self._seeded.clear()  # the modules changed: other bridges need every owner
 
     async def _announce(self) -> None:
         """Mark installed ports up (and where they are); withdraw ports no longer here.
@@ -344,6 +335,26 @@ def push_flows(
             reconciler.remove_owner(stale)
     for owner in touched:
         reconciler.set_flows(owner, modules.compile_owner(view, owner))
+
+
+def push_isolated(
+    reconciler: Reconciler,
+    view: View,
+    touched: Iterable[Owner] | None,
+    modules: ModuleManager,
+) -> bool:
+    """`push_flows` with the manager's loaded modules; a module whose code raises is
+    unloaded (with what needs it) and every owner handed over again without it, so one
+    broken module never stops the others, nor makes the agent start over and over.
+    Returns whether a module was unloaded."""
+    failed = False
+    while True:
+        try:
+            push_flows(reconciler, view, touched, modules.current)
+            return failed
+        except ModuleFailed as failure:
+            modules.fail(failure)
+            failed, touched = True, None
 
 
 def _datapath_id(row: dict) -> int | None:

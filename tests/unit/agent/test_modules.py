@@ -21,6 +21,8 @@ from vlcp.layout import MODULES_ALL, module_status, modules_key
 from vlcp.pipeline import BUILTIN, Catalog, Module, ModuleFailed, Table, View
 from vlcp.store import Store, StoreUnavailable, open_store
 
+from .fake_code import Disk
+
 ME = "hv1"
 BUILT_IN = frozenset(m.name for m in BUILTIN)
 NEEDY = Module("needy", depends=("not_installed",))
@@ -29,23 +31,6 @@ A_FIRST = Module("a_first", depends=("mac_drop",))
 """Needs another third-party module, found after it in name order."""
 CLASH = Module("clash", tables=(Table("ingress", miss="drop"),))
 """Declares a table a built-in module owns."""
-
-
-class Disk(Source):
-    """A module's code on disk, changed by the test: what a reload finds."""
-
-    def __init__(self, code: Module | Exception) -> None:
-        super().__init__("example", "MAC_DROP", "example-dist")
-        self.__dict__.update(code=code, imports=0)  # a frozen dataclass's own fields aside
-
-    def reimport(self) -> Module:
-        self.__dict__["imports"] += 1
-        if isinstance(self.code, Exception):
-            raise self.code
-        return self.code
-
-    def change(self, code: Module | Exception) -> None:
-        self.__dict__["code"] = code
 
 
 def manager(
