@@ -166,7 +166,7 @@ class Wanted:
         """Raises ValueError on anything but the documented shape."""
         if not isinstance(value, dict):
             raise ValueError(f"not an object: {value!r}")
-        names, reloads = value.get("modules", []), value.get("reload", {})
+        names, reloads = value.get("modules"), value.get("reload", {})
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ValueError(f"modules: not a list of names: {names!r}")
         if not isinstance(reloads, dict) or not all(
@@ -289,13 +289,17 @@ class ModuleManager:
         """The wanted modules with what they need, but those that failed and their
         dependents. A module whose base flows raise joins the failed ones."""
         while True:
-            wanted = self._catalog.requires(n for n in self._names if n in self._catalog)
+            wanted = self._wanted()
             blocked = set(self._failed) | self._catalog.dependents(self._failed, wanted)
             try:
                 return ModuleSet(self._catalog, wanted - blocked)
             except ModuleFailed as failure:
                 log.error("module %s cannot be loaded", failure.name, exc_info=failure)
                 self._failed[failure.name] = str(failure)
+
+    def _wanted(self) -> frozenset[str]:
+        """The known modules wanted, with what they need."""
+        return self._catalog.requires(n for n in self._names if n in self._catalog)
 
     # ------------------------------------------------------------ reporting
 
@@ -306,7 +310,7 @@ class ModuleManager:
         for name in self._names:
             if name not in self._catalog:
                 errors[name] = "unknown module: not installed on this server"
-        wanted = self._catalog.requires(n for n in self._names if n in self._catalog)
+        wanted = self._wanted()
         for name in sorted(self._catalog.dependents(self._failed, wanted)):
             failed = sorted(self._failed.keys() & self._catalog.requires([name]))
             errors[name] = f"needs {', '.join(failed)}, which failed"

@@ -93,6 +93,10 @@ def test_a_wanted_set_of_the_wrong_shape_is_skipped_and_said() -> None:
     assert modules.current.loaded == {"ingress"}
     assert list(modules.errors()) == [modules_key(ME)]
     assert "not a list of names" in modules.errors()[modules_key(ME)]
+    store[modules_key(ME)] = {"reload": {"ingress": 1}}  # no set at all: not "no modules"
+    modules.update(store.get)
+    assert modules.current.loaded == {"ingress"}
+    assert list(modules.errors()) == [modules_key(ME)]
 
 
 def test_an_unchanged_document_changes_nothing() -> None:
