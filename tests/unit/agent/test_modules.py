@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.unit.pipeline.example_modules import CATALOG, MAC_DROP, MAC_DROP_V2
+from tests.unit.pipeline.scenario import VIEW
 from vlcp.agent.modules import GROUP, Discovery, ModuleManager, Source, discover
 from vlcp.layout import MODULES_ALL, module_status, modules_key
 from vlcp.pipeline import BUILTIN, Catalog, Module, ModuleFailed, Table, View
@@ -356,3 +357,17 @@ async def test_the_status_is_published_when_it_differs_and_after_an_outage(tmp_p
         assert again.status()["loaded"] == ["ingress"]
     finally:
         await store.close()
+
+
+def test_every_built_in_module_reloads_from_its_code_with_the_same_flows() -> None:
+    modules = ModuleManager(discover(BUILTIN, []), ME)
+    store: dict[str, Any] = {}
+    modules.update(store.get)
+    before = modules.current.compile_all(VIEW)
+    for generation, name in enumerate(sorted(BUILT_IN), start=1):
+        old = modules.current.catalog[name]
+        store[MODULES_ALL] = {"modules": sorted(BUILT_IN), "reload": {name: generation}}
+        assert modules.update(store.get), name
+        assert modules.current.catalog[name] is not old  # its code ran again
+        assert modules.errors() == {}
+    assert modules.current.compile_all(VIEW) == before
