@@ -6,7 +6,10 @@ touches) and the reconciler (the difference to send). The store keys and bridge 
 that change are collected as they arrive; one task catches the view up with them after
 each burst, hands the touched owners' flows to the reconciler, which sends only what
 changed, and once the switch holds them announces the ports that changed, in one store
-transaction. Every step costs what changed, not what the server holds.
+transaction. Every step costs what changed, not what the server holds. The modules the
+flows are compiled with follow the server's wanted set in the store (`modules.py`); a
+change of them hands every owner over again, and a module whose code raises is unloaded
+rather than stopping the others.
 
 Nothing here depends on the store being reachable once the state is loaded: during an
 outage of any length the switch keeps its flows, local changes still reach it, and the
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from vlcp.layout import NETPORTS, chassis_key, netports_key, split_netports_key
 from vlcp.pipeline.builtin import DEFAULT
 from vlcp.pipeline.catalog import ModuleSet
+from vlcp.pipeline.module import ModuleFailed
 from vlcp.pipeline.view import Owner, View
 from vlcp.southbound.flow_manager import FlowManager
 from vlcp.southbound.openflow.server import OpenFlowServer
@@ -40,6 +44,7 @@ from .announcer import Announcer, Location
 from .binding import BridgePorts, OvsPort, date_bindings
 from .bridge_setup import ensure_bridge
 from .mirror import Mirror
+from .modules import Discovery, ModuleManager, discover
 from .packet_in import PacketInDispatcher
 from .view_builder import Identity, LocalView
 
@@ -79,11 +84,16 @@ class AgentConfig:
 class Agent:
     """One server's controller; `run()` until cancelled."""
 
-    def __init__(self, store: Store, config: AgentConfig, modules: ModuleSet = DEFAULT) -> None:
+    def __init__(
+        self, store: Store, config: AgentConfig, discovery: Discovery | None = None
+    ) -> None:
         self.store = store
         self.config = config
-        self.modules = modules
-        """The loaded pipeline modules, which the flows are compiled with."""
+        self.discovery = discovery or discover()
+        """The modules this controller knows (the installed ones, fixed at start)."""
+        self.modules: ModuleManager | None = None
+        """The loaded modules, which the flows are compiled with (once the server's id is
+        known: its wanted set is keyed by it)."""
         self.presence = Presence(store, config.session_ttl)
         self.announcer: Announcer | None = None
         self.mirror = Mirror(store)
@@ -91,7 +101,8 @@ class Agent:
         self.monitor = Monitor(self.ovsdb, DB, BINDING_TABLES)
         self.server = OpenFlowServer()
         self.packet_ins = PacketInDispatcher(
-            lambda: self.modules, lambda: self.local.view if self.local else None
+            lambda: self.modules.current if self.modules is not None else None,
+            lambda: self.local.view if self.local is not None else None,
         )
         self.flows = FlowManager(self.server, on_event=self.packet_ins.on_event)
         self.identity: Identity | None = None
@@ -128,6 +139,8 @@ class Agent:
             self.ovsdb, self.monitor, cfg.bridge, cfg.datapath_type, cfg.vtep, controllers
         )
         self.announcer = Announcer(self.store, self.identity.system_id)
+        self.modules = ModuleManager(self.discovery, self.identity.system_id)
+        self.mirror.follow(*self.modules.keys)
         await self.presence.put(
             chassis_key(self.identity.system_id),
             {"vtep": cfg.vtep, "bridge": cfg.bridge, "node": cfg.node_name},
@@ -198,6 +211,9 @@ class Agent:
 
     async def _apply(self) -> None:
         assert self.local is not None and self.bridge is not None
+        assert self.modules is not None
+        if self.modules.update(self.mirror.get):
+            self._seeded.clear()  # other modules: every owner's flows again
         keys, self._keys = self._keys, set()
         names, self._names = self._names, set()
         for port in self.bridge.date(names, time.time()):
@@ -214,19 +230,22 @@ class Agent:
             return  # no switch yet: seeding it, once it is there, sends everything
         reconciler = self.flows.reconciler(dpid)
         if dpid in self._seeded:
-            push_flows(reconciler, view, delta.owners, self.modules)
-        else:  # a new bridge, or starting over: every owner, the base flows included
+            self._push(reconciler, view, delta.owners)
+        else:  # a new bridge, new modules or starting over: every owner, base included
             log.info(
-                "store mirror loaded (%d keys at revision %d, %d local ports): reconciling %016x",
+                "every owner's flows (%d keys at revision %d, %d local ports, modules %s): "
+                "reconciling %016x",
                 len(self.mirror.values),
                 self.mirror.revision,
                 len(view.ports),
+                ", ".join(sorted(self.modules.current.loaded)),
                 dpid,
             )
-            push_flows(reconciler, view, None, self.modules)
-            self._seeded.add(dpid)
+            self._push(reconciler, view, None)
+        self._seeded.add(dpid)
         reconciler.desired_complete()  # seeded from a loaded mirror: safe to reconcile
         await reconciler.synced()
+        await self.modules.publish(self.store)
         await self._announce()
         if self._undated:  # now that the ports are up, keep their dates with them
             undated, self._undated = self._undated, {}
@@ -235,6 +254,11 @@ class Agent:
             except Exception:
                 self._undated = undated | self._undated
                 raise
+
+    def _push(self, reconciler: Reconciler, view: View, touched: Iterable[Owner] | None) -> None:
+        assert self.modules is not None
+        if push_isolated(reconciler, view, touched, self.modules):
+            self._seeded.clear()  # the modules changed: other bridges need every owner
 
     async def _announce(self) -> None:
         """Mark installed ports up (and where they are); withdraw ports no longer here.
@@ -316,6 +340,26 @@ def push_flows(
             reconciler.remove_owner(stale)
     for owner in touched:
         reconciler.set_flows(owner, modules.compile_owner(view, owner))
+
+
+def push_isolated(
+    reconciler: Reconciler,
+    view: View,
+    touched: Iterable[Owner] | None,
+    modules: ModuleManager,
+) -> bool:
+    """`push_flows` with the manager's loaded modules; a module whose code raises is
+    unloaded (with what needs it) and every owner handed over again without it, so one
+    broken module never stops the others, nor makes the agent start over and over.
+    Returns whether a module was unloaded."""
+    failed = False
+    while True:
+        try:
+            push_flows(reconciler, view, touched, modules.current)
+            return failed
+        except ModuleFailed as failure:
+            modules.fail(failure)
+            failed, touched = True, None
 
 
 def _datapath_id(row: dict) -> int | None:

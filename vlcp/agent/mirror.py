@@ -42,6 +42,11 @@ class Mirror:
         self.ready = asyncio.Event()
         self._listeners: list[Listener] = []
 
+    def follow(self, *prefixes: str) -> None:
+        """Watch these prefixes (or single keys) too; before `run`, for keys named after
+        this server, whose id is known only once OVSDB is read."""
+        self.prefixes = (*self.prefixes, *prefixes)
+
     def add_listener(self, listener: Listener) -> None:
         """`listener(changed_keys)` after each applied commit or resync."""
         self._listeners.append(listener)

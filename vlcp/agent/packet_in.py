@@ -103,7 +103,7 @@ class PacketInDispatcher:
 
     def __init__(
         self,
-        modules: Callable[[], ModuleSet],
+        modules: Callable[[], ModuleSet | None],
         view: Callable[[], View | None],
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -143,10 +143,10 @@ class PacketInDispatcher:
         """Handle one packet-in from `switch`; never raises."""
         now = self._clock()
         modules = self._modules()
-        found = modules.packet_in(packet.table_id)
+        found = modules.packet_in(packet.table_id) if modules is not None else None
         view = self._view()
         if found is None or view is None:
-            table = modules.pipeline.name_of(packet.table_id)
+            table = modules.pipeline.name_of(packet.table_id) if modules else str(packet.table_id)
             self.unhandled[table] += 1
             self._throttle.log(
                 ("unhandled", table),

@@ -25,7 +25,7 @@ from .changes import (
     apply_all,
 )
 from .compile import compile_all, compile_owner, owners
-from .module import Context, Module, ModuleError, PacketIn, PacketOut, Received
+from .module import Context, Module, ModuleError, ModuleFailed, PacketIn, PacketOut, Received
 from .ratelimit import PortRateLimiter, TokenBucket
 from .render import render, render_all
 from .tables import BoundTable, Pipeline, PipelineError, Table
@@ -56,6 +56,7 @@ __all__ = [
     "LocalPort",
     "Module",
     "ModuleError",
+    "ModuleFailed",
     "ModuleSet",
     "Network",
     "Owner",

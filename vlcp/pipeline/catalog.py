@@ -9,18 +9,20 @@ owner), not to the module: the table passes everything through to where its miss
 Unloading a module therefore removes exactly the flows its functions produced.
 
 A `ModuleSet` is a value: `load`, `unload` and `reload` return a new one, so the agent
-can compute the new set (and refuse a bad request) before touching anything.
+can compute the new set (and refuse a bad request) before touching anything. A module
+whose code raises while a set is built or compiles is named by `ModuleFailed`, so the
+agent can unload that module alone and keep the others running.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from pydantic import BaseModel, ValidationError
 
 from vlcp.southbound.openflow.flow import Flow
 
-from .module import OWNER_KINDS, Context, Module, ModuleError, OwnerFlows, PacketIn
+from .module import OWNER_KINDS, Context, Module, ModuleError, ModuleFailed, OwnerFlows, PacketIn
 from .tables import Pipeline
 from .view import BASE, Owner, View
 
@@ -107,6 +109,15 @@ class Catalog:
         return Catalog((module if m.name == module.name else m for m in self), self.first_id)
 
 
+def _call(name: str, fn: Callable[..., frozenset[Flow]], *args: object) -> frozenset[Flow]:
+    """A module's flow function, its failure blamed on it (`ModuleFailed`), so the caller
+    can carry on without it rather than fail as a whole."""
+    try:
+        return fn(*args)
+    except Exception as exc:
+        raise ModuleFailed(name, exc) from exc
+
+
 def _layout(module: Module) -> list[tuple[object, ...]]:
     return [(t.name, t.after, t.before, t.miss) for t in module.tables]
 
@@ -130,16 +141,18 @@ class ModuleSet:
         self.loaded = catalog.requires(loaded)
         self.settings: Mapping[str, BaseModel] = dict(settings or {})
         self._contexts = {m.name: self._context(m) for m in catalog if m.name in self.loaded}
-        self._functions: dict[str, tuple[tuple[OwnerFlows, Context], ...]] = {}
+        self._functions: dict[str, tuple[tuple[str, OwnerFlows, Context], ...]] = {}
         for kind in OWNER_KINDS:
             self._functions[kind] = tuple(
-                (fn, self._contexts[m.name])
+                (m.name, fn, self._contexts[m.name])
                 for m in self.modules()
                 if (fn := m.owner_flows(kind)) is not None
             )
-        self.base_flows: frozenset[Flow] = self.pipeline.miss_flows().union(
-            *(m.base(self._contexts[m.name]) for m in self.modules() if m.base is not None)
-        )
+        base = set(self.pipeline.miss_flows())
+        for m in self.modules():
+            if m.base is not None:
+                base |= _call(m.name, m.base, self._contexts[m.name])
+        self.base_flows: frozenset[Flow] = frozenset(base)
         """The base owner's flows: what does not depend on the view."""
 
     @classmethod
@@ -161,7 +174,7 @@ class ModuleSet:
             try:
                 value = module.settings()
             except ValidationError as exc:
-                raise ModuleError(f"module {module.name} needs settings: {exc}") from exc
+                raise ModuleFailed(module.name, exc, "needs settings") from exc
         elif not isinstance(value, module.settings):
             raise ModuleError(f"module {module.name}: settings must be {module.settings.__name__}")
         return Context(self.pipeline, value)
@@ -204,11 +217,16 @@ class ModuleSet:
     # ------------------------------------------------------------ flows
 
     def compile_owner(self, view: View, owner: Owner) -> frozenset[Flow]:
-        """The flows of any owner; an empty set means the owner has none (remove it)."""
+        """The flows of any owner; an empty set means the owner has none (remove it).
+
+        Raises `ModuleFailed` naming the module whose function raised."""
         if owner == BASE:
             return self.base_flows
         kind, key = owner
-        return frozenset().union(*(fn(ctx, view, key) for fn, ctx in self._functions[kind]))
+        flows: set[Flow] = set()
+        for name, fn, ctx in self._functions[kind]:
+            flows |= _call(name, fn, ctx, view, key)
+        return frozenset(flows)
 
     def owners(self, view: View) -> list[Owner]:
         """Every owner that may have flows in this view."""

@@ -44,6 +44,20 @@ class ModuleError(ValueError):
     """A module declaration, or a load, unload or reload, that cannot be honoured."""
 
 
+class ModuleFailed(ModuleError):
+    """A module's own code raised (a flow function, or its settings' defaults).
+
+    The module is at fault, not the view or the other modules: whoever compiles can drop
+    this module (and what needs it) and carry on with the rest, rather than retrying a
+    computation that will raise again. `name` says which module; `cause` is what it raised.
+    """
+
+    def __init__(self, name: str, cause: BaseException, what: str = "raised") -> None:
+        super().__init__(f"module {name} {what}: {type(cause).__name__}: {cause}")
+        self.name = name
+        self.cause = cause
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
     """What a module's functions get besides the view: the tables of the whole catalog

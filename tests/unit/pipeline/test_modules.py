@@ -18,6 +18,7 @@ from vlcp.pipeline import (
     LocalPort,
     Module,
     ModuleError,
+    ModuleFailed,
     ModuleSet,
     Network,
     PacketIn,
@@ -297,3 +298,21 @@ def test_a_reload_cannot_move_tables() -> None:
     moved = Table("mac_drop", after=("port_security",), miss="arp_responder")
     with pytest.raises(ModuleError, match="cannot move or rename its tables"):
         ModuleSet.all(CATALOG).reload(dataclasses.replace(MAC_DROP, tables=(moved,)))
+
+
+# ------------------------------------------------------------------ failures
+
+
+def test_a_module_whose_code_raises_is_named() -> None:
+    def boom(*args: object) -> frozenset[Flow]:
+        raise KeyError("oops")
+
+    catalog = Catalog([*BUILTIN, Module("buggy", port=boom), Module("worse", base=boom)])
+    with pytest.raises(ModuleFailed, match="module worse raised: KeyError") as failed:
+        ModuleSet(catalog, ["worse"])
+    assert failed.value.name == "worse" and isinstance(failed.value.cause, KeyError)
+    modules = ModuleSet(catalog, [*ALL, "buggy"])
+    assert modules.compile_owner(VIEW, ("network", "tenant-a"))  # no port: not called
+    with pytest.raises(ModuleFailed) as failed:
+        modules.compile_owner(VIEW, ("port", "a1"))
+    assert failed.value.name == "buggy"
