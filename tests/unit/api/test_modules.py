@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,18 +9,11 @@ import pytest
 from vlcp.api import create_app
 from vlcp.layout import MODULES_ALL, modules_key
 from vlcp.model import Model
-from vlcp.store import Store, open_store
+from vlcp.store import Store
 
 from ..module_reports import DEFAULT, present, report
 from .asgi import call
 from .test_rest import assert_error
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = await open_store(f"sqlite://{tmp_path}/state.db")
-    yield store
-    await store.close()
 
 
 @pytest.fixture
