@@ -28,7 +28,7 @@ from vlcp.layout import (
     modules_key,
 )
 from vlcp.module_graph import Graph, GraphError, closure, dependents
-from vlcp.store import Store, Transaction
+from vlcp.store import Snapshot, Store, Transaction
 
 from .common import prefix_reader
 from .errors import Conflict, Invalid, NotFound
@@ -169,9 +169,11 @@ async def _change_all(txn: Transaction, change: Change) -> dict[str, Any]:
     if reader is None:
         raise Conflict("the servers cannot be listed inside this transaction")
     # A transaction cannot read a prefix: list the servers, then read each one's keys in
-    # the transaction (an own set created meanwhile read MODULES_ALL, which this writes).
-    listed = [*(await reader(MODULE_STATUSES)).values, *(await reader(MODULES)).values]
-    servers = sorted({key.partition("/")[2] for key in listed})
+    # the transaction, so an own set created or changed meanwhile makes it run again (only
+    # a server reporting for the first time in between could be missed).
+    servers = sorted(
+        _by_server(await reader(MODULE_STATUSES)).keys() | _by_server(await reader(MODULES)).keys()
+    )
     own_keys = {s: modules_key(s) for s in servers}
     values = await txn.get_many(
         [MODULES_ALL, *own_keys.values(), *(module_status(s) for s in servers)]
@@ -296,7 +298,8 @@ async def modules_view(store: Store, server: str | None) -> dict[str, Any]:
     return {"all": shared, "servers": entries}
 
 
-def _by_server(snapshot: Any) -> dict[str, Any]:
+def _by_server(snapshot: Snapshot) -> dict[str, Any]:
+    """The values of a per-server prefix (`<prefix><system-id>`), by system-id."""
     return {key.partition("/")[2]: value for key, value in snapshot.values.items()}
 
 
