@@ -125,7 +125,15 @@ def _paths(names: Iterable[str]) -> dict[str, str]:
 
 
 def _server(params: dict[str, Any]) -> str | None:
-    return required(params, "server") if params.get("server") is not None else None
+    """The server a call is for; None (every server) only when the parameter is left out,
+    so that an empty value in a script never changes every server."""
+    server = params.get("server")
+    if server is not None and (not isinstance(server, str) or not server):
+        raise CompatError(
+            f"parameter 'server' must be a system-id, not {server!r} (leave it out for "
+            "every server)"
+        )
+    return server
 
 
 def _one_module(params: dict[str, Any]) -> str:

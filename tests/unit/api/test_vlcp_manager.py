@@ -107,6 +107,8 @@ async def test_errors_are_in_the_original_shape(app: Any, store: Store) -> None:
     failed(await call(app, "GET", "/manager/loadmodule", query=both), 400, "'path'")
     typo = {"name": "vlan", "sever": "hv1"}
     failed(await call(app, "GET", "/manager/loadmodule", query=typo), 400, "got ['sever']")
+    empty = {"name": "vlan", "server": ""}
+    failed(await call(app, "GET", "/manager/loadmodule", query=empty), 400, "leave it out")
     bad = {"path": ARP, "dependents": "maybe"}
     failed(await call(app, "GET", "/manager/unloadmodule", query=bad), 400, "true or false")
 

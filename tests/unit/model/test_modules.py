@@ -142,6 +142,20 @@ async def test_a_change_for_all_is_refused_whole_when_one_server_refuses(
     assert (await wanted(store, modules_key("hv1")))["modules"] == ["ingress", "port_security"]
 
 
+async def test_a_change_for_all_writes_nothing_when_one_own_set_refuses(
+    model: Model, store: Store
+) -> None:
+    await report(store, "hv1")
+    await report(store, "hv2")
+    await model.change_modules(unload("vxlan"), "hv2")
+    before = await wanted(store, modules_key("hv2"))
+    # the shared (default) set has vxlan, so its reload is fine there; hv2's own set has not
+    with pytest.raises(Conflict, match="cannot reload vxlan on server hv2"):
+        await model.change_modules(reload("vxlan"))
+    assert await wanted(store, MODULES_ALL) is None
+    assert await wanted(store, modules_key("hv2")) == before
+
+
 async def test_a_change_for_all_is_refused_while_a_server_with_its_own_set_is_silent(
     model: Model, store: Store
 ) -> None:
