@@ -97,7 +97,9 @@ def _names(value: Any) -> frozenset[str]:
 
 
 def _generations(value: Any) -> dict[str, int]:
-    if not isinstance(value, dict) or not all(isinstance(g, int) for g in value.values()):
+    if not isinstance(value, dict) or not all(
+        isinstance(g, int) and not isinstance(g, bool) for g in value.values()
+    ):
         raise TypeError(f"expected {{name: generation}}, got {value!r}")
     return dict(value)
 
