@@ -104,7 +104,7 @@ def _generations(value: Any) -> dict[str, int]:
     return dict(value)
 
 
-def parse_wanted(key: str, value: Any) -> Wanted | None:
+def _parse_wanted(key: str, value: Any) -> Wanted | None:
     """The wanted set stored at `key` (None if there is none)."""
     if value is None:
         return None
@@ -114,7 +114,7 @@ def parse_wanted(key: str, value: Any) -> Wanted | None:
         raise _malformed(key, exc) from None
 
 
-def parse_report(server: str, value: Any) -> Report | None:
+def _parse_report(server: str, value: Any) -> Report | None:
     """What `server`'s controller reports (None if it never has)."""
     if value is None:
         return None
@@ -147,7 +147,7 @@ async def _change_server(txn: Transaction, change: Change, server: str) -> dict[
     """A server's own set, starting from the one it follows now (shared, else default)."""
     own_key, status_key = modules_key(server), module_status(server)
     values = await txn.get_many([own_key, status_key, MODULES_ALL])
-    report = parse_report(server, values[status_key])
+    report = _parse_report(server, values[status_key])
     if report is None:
         raise Conflict(
             f"server {server} has not reported its modules (no {status_key}): its controller "
@@ -156,8 +156,8 @@ async def _change_server(txn: Transaction, change: Change, server: str) -> dict[
         )
     _check_known([report], change.modules)
     current = (
-        parse_wanted(own_key, values[own_key])
-        or parse_wanted(MODULES_ALL, values[MODULES_ALL])
+        _parse_wanted(own_key, values[own_key])
+        or _parse_wanted(MODULES_ALL, values[MODULES_ALL])
         or Wanted(report.default, {})
     )
     new = _plan(f"server {server}", current, report.graph, report.generations, change)
@@ -181,7 +181,7 @@ async def _change_all(txn: Transaction, change: Change) -> dict[str, Any]:
         [MODULES_ALL, *own_keys.values(), *(module_status(s) for s in servers)]
     )
     reports = {
-        s: r for s in servers if (r := parse_report(s, values[module_status(s)])) is not None
+        s: r for s in servers if (r := _parse_report(s, values[module_status(s)])) is not None
     }
     if not reports:
         raise Conflict(
@@ -198,13 +198,13 @@ async def _change_all(txn: Transaction, change: Change) -> dict[str, Any]:
     every = list(reports.values())
     graph = _merged(r.graph for r in every)
     applied = {name: max(r.generations.get(name, 0) for r in every) for name in graph}
-    shared = parse_wanted(MODULES_ALL, values[MODULES_ALL])
+    shared = _parse_wanted(MODULES_ALL, values[MODULES_ALL])
     default = Wanted(frozenset().union(*(r.default for r in every)), {})
     new_shared = _plan("all servers", shared or default, graph, applied, change)
     txn.put(MODULES_ALL, new_shared.value())
     written: dict[str, Any] = {}
     for server, report in reports.items():
-        own = parse_wanted(own_keys[server], values[own_keys[server]])
+        own = _parse_wanted(own_keys[server], values[own_keys[server]])
         if own is not None:
             new = _plan(f"server {server}", own, report.graph, report.generations, change)
             txn.put(own_keys[server], new.value())
@@ -234,7 +234,7 @@ def _merged(graphs: Iterable[Graph]) -> dict[str, tuple[str, ...]]:
     return {name: tuple(sorted(depends)) for name, depends in merged.items()}
 
 
-def effective(wanted: frozenset[str], graph: Graph) -> frozenset[str]:
+def _effective(wanted: frozenset[str], graph: Graph) -> frozenset[str]:
     """What a controller loads for `wanted`: the closure of the names it knows, and the
     names it does not (which it reports as errors); GraphError if its report is broken."""
     foreign = wanted - graph.keys()
@@ -247,7 +247,7 @@ def _plan(
     """The wanted set after `change`, always written closed under dependencies."""
     names = frozenset(change.modules)
     try:
-        running = effective(current.modules, graph)
+        running = _effective(current.modules, graph)
         if change.action == "load":
             return Wanted(running | closure(graph, names), current.reload)
         if change.action == "unload":
@@ -311,7 +311,7 @@ def _entry(server: str, status: Any, own: Any, shared: Any, chassis: Any) -> dic
     controller has yet to do about it ("pending"; None before it reports)."""
     report = status if isinstance(status, dict) else {}
     wanted_from = "server" if own is not None else "all" if shared is not None else "default"
-    stored = parse_wanted(modules_key(server), own) or parse_wanted(MODULES_ALL, shared)
+    stored = _parse_wanted(modules_key(server), own) or _parse_wanted(MODULES_ALL, shared)
     wanted = sorted(stored.modules) if stored else report.get("default", [])
     reload = dict(stored.reload) if stored else {}
     return {
@@ -335,10 +335,10 @@ def _pending(server: str, status: Any, wanted: list[str], reload: Mapping[str, i
     """{"load", "unload", "reload"}: the difference between the wanted set and what the
     controller reports (None when it has not reported, or its report cannot say)."""
     try:
-        report = parse_report(server, status)
+        report = _parse_report(server, status)
         if report is None:
             return None
-        target = effective(frozenset(wanted), report.graph)
+        target = _effective(frozenset(wanted), report.graph)
     except (Conflict, GraphError):
         return None
     return {

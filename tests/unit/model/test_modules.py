@@ -168,6 +168,16 @@ async def test_a_change_for_all_is_refused_while_a_server_with_its_own_set_is_si
     assert "vlan" in (await wanted(store, MODULES_ALL))["modules"]
 
 
+async def test_a_value_written_outside_vlcp_is_named(model: Model, store: Store) -> None:
+    await report(store, "hv1")
+    await put(store, {modules_key("hv1"): {"modules": "vxlan"}})
+    with pytest.raises(Conflict, match="modules/hv1 holds a malformed value"):
+        await model.change_modules(load("vlan"), "hv1")
+    await put(store, {modules_key("hv1"): None, module_status("hv1"): {"known": ["vxlan"]}})
+    with pytest.raises(Conflict, match="module-status/hv1 holds a malformed value"):
+        await model.change_modules(load("vlan"), "hv1")
+
+
 async def test_concurrent_changes_are_never_lost(model: Model, store: Store) -> None:
     await report(store, "hv1", default=["ingress"])
     names = ["vlan", "arp_responder", "port_security", "vxlan"]
