@@ -257,8 +257,100 @@ def batch(client: Client, file: Any, as_json: bool) -> None:
     show([r for r in results if r is not None] if not as_json else results, as_json)
 
 
+def module_rows(view: dict[str, Any]) -> list[dict[str, Any]]:
+    """`GET /v1/modules` as a table: one row per server and module it knows."""
+    rows = []
+    for entry in view["servers"]:
+        server = {
+            "server": entry["server"],
+            "running": "yes" if entry["running"] else "no",
+            "set": entry["wanted_from"],
+        }
+        if not entry["reported"]:
+            rows.append({**server, "module": "", "error": "its controller has not reported"})
+            continue
+        pending = entry["pending"] or {}
+        for name in sorted(entry["known"]):
+            todo = [what for what in ("load", "unload", "reload") if name in pending.get(what, ())]
+            rows.append(
+                {
+                    **server,
+                    "module": name,
+                    "loaded": "yes" if name in entry["loaded"] else "no",
+                    "wanted": "yes" if name in entry["wanted"] else "no",
+                    "pending": ",".join(todo),
+                    "error": entry["errors"].get(name, ""),
+                }
+            )
+    return rows
+
+
+def wanted_rows(sets: dict[str, Any]) -> list[dict[str, Any]]:
+    """The wanted sets a change wrote, one row per set."""
+    targets = [("all", sets["all"])] if sets["all"] is not None else []
+    targets += sorted(sets["servers"].items())
+    return [
+        {"set": name, "modules": ", ".join(value["modules"]), "reload": value["reload"] or ""}
+        for name, value in targets
+    ]
+
+
+def module_group() -> click.Group:
+    """`vlcp module list|load|unload|reload`."""
+    server_option = click.option(
+        "--server", help="A server's system-id [default: every server, through modules-all]."
+    )
+
+    @click.group(name="module", help="List, load, unload and reload the controllers' modules.")
+    def group() -> None:
+        pass
+
+    @group.command("list")
+    @server_option
+    @client_options
+    def list_modules(client: Client, server: str | None, as_json: bool) -> None:
+        """Each server's modules: loaded, wanted (from its own set, modules-all, or its
+        default), what its controller has yet to do, and why a module failed."""
+        view = client.modules(server)
+        if as_json:
+            show(view, True)
+            return
+        show(module_rows(view), False)
+        shared = view["all"]
+        click.echo(
+            f"\nmodules-all: {', '.join(shared['modules'])}"
+            if shared is not None
+            else "\nmodules-all: not set (servers without their own set run their default)"
+        )
+
+    def change_command(action: str, summary: str) -> click.Command:
+        @click.argument("names", nargs=-1, required=True, metavar="NAME...")
+        @server_option
+        @client_options
+        def change(
+            client: Client, names: tuple[str, ...], server: str | None, **flags: Any
+        ) -> None:
+            as_json = flags.pop("as_json")
+            sets = client.change_modules(action, list(names), server=server, **flags)
+            show(sets if as_json else wanted_rows(sets), as_json)
+
+        change.__doc__ = summary
+        return group.command(action)(change)
+
+    change_command("load", "Load modules, with the modules they need.")
+    unload = change_command(
+        "unload", "Unload modules; refused if others need them, unless --dependents."
+    )
+    click.option("--dependents", is_flag=True, help="Unload the modules that need them too.")(
+        unload
+    )
+    change_command("reload", "Reload modules: their controllers re-import the code.")
+    return group
+
+
 def register_client_commands(main: click.Group) -> None:
     """Add the client verbs to the `vlcp` command."""
     for kind in KINDS:
         main.add_command(kind_group(kind.cli, kind.name))
     main.add_command(batch)
+    main.add_command(module_group())

@@ -126,6 +126,27 @@ class Client:
     def batch(self, operations: list[Mapping[str, Any]]) -> list[dict[str, Any] | None]:
         return self.request("POST", "/v1/batch", body={"operations": list(operations)})["results"]
 
+    # -- modules ---------------------------------------------------------------------------
+
+    def modules(self, server: str | None = None) -> dict[str, Any]:
+        """Every server's modules (or one server's), and the shared wanted set."""
+        return self.request("GET", "/v1/modules", query={"server": server})
+
+    def change_modules(
+        self,
+        action: str,
+        modules: list[str],
+        *,
+        server: str | None = None,
+        dependents: bool = False,
+    ) -> dict[str, Any]:
+        """`load`, `unload` or `reload` modules on `server` (None: every server); the
+        wanted sets written."""
+        body: dict[str, Any] = {"modules": list(modules), "server": server}
+        if dependents:
+            body["dependents"] = True
+        return self.request("POST", f"/v1/modules/{_segment(action)}", body=body)
+
     def health(self) -> dict[str, Any]:
         return self.request("GET", "/v1/health")
 

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp
 from vlcp import __version__
 from vlcp.model.service import Model
 
-from . import rest, vlcp_compat
+from . import rest, vlcp_compat, vlcp_manager
 from .auth import BearerAuth
 from .errors import install_error_handlers
 from .limits import MAX_BODY, BodyLimit
@@ -33,7 +33,7 @@ def create_app(model: Model, *, token: str | None = None, max_wait: float = MAX_
         version=__version__,
         description=(
             "Virtual networks on Open vSwitch. REST v1 under /v1; the original VLCP API "
-            "under /viperflow and /vrouterapi. Errors: see docs/api.md."
+            "under /viperflow, /vrouterapi and /manager. Errors: see docs/api.md."
         ),
         max_body_size=MAX_BODY,
         redoc_url=None,
@@ -41,6 +41,7 @@ def create_app(model: Model, *, token: str | None = None, max_wait: float = MAX_
     install_error_handlers(app)
     app.include_router(rest.build_router(model, max_wait=max_wait))
     app.include_router(vlcp_compat.build_router(model))
+    app.include_router(vlcp_manager.build_router(model))
     app.state.model = model
     app.vlcp_token = token
     if token:

@@ -1,4 +1,5 @@
-"""REST v1: create, read, update, delete and list for every kind, router interfaces, batch.
+"""REST v1: create, read, update, delete and list for every kind, router interfaces, batch,
+and the modules of each server (`module_routes`).
 
 Handlers are thin on purpose: each turns one request into exactly one model call (one
 store transaction), so the model alone decides what is valid and what conflicts.
@@ -19,6 +20,7 @@ from vlcp.model.lport import LPORTS
 from vlcp.model.service import Model, Op
 
 from .bodies import body_schema, filter_parameters, filter_value, refuse_reported
+from .module_routes import add_module_routes
 from .schemas import (
     ERROR_RESPONSES,
     BatchRequest,
@@ -58,6 +60,7 @@ def build_router(model: Model, *, max_wait: float) -> APIRouter:
     for kind in NAMES:
         _add_kind(router, model, kind, max_wait)
     _add_interfaces(router, model)
+    add_module_routes(router, model)
 
     @router.post(
         "/batch", response_model=BatchResult, tags=["batch"], responses=_errors(404, 409, 413)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from vlcp.model.kinds import NAMES, ROUTER_INTERFACES
+from vlcp.model.modules import MAX_NAMES
 from vlcp.model.objects import PortStatus
 
 from .errors import UNAVAILABLE
@@ -101,6 +102,77 @@ class BatchResult(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     store: str = Field(description="the store backend's name")
+
+
+class ModuleChange(BaseModel):
+    """Modules to load or reload on one server, or on every server."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    modules: list[str] = Field(
+        min_length=1, max_length=MAX_NAMES, description="module names, as `GET /v1/modules` lists"
+    )
+    server: str | None = Field(
+        None,
+        description="a server's system-id; null: every server (`modules-all`, and the same "
+        "change to each server's own set, in one transaction)",
+    )
+
+
+class ModuleUnload(ModuleChange):
+    """Modules to unload on one server, or on every server."""
+
+    dependents: bool = Field(
+        False, description="unload the modules that need these too (else 409 naming them)"
+    )
+
+
+class WantedModules(BaseModel):
+    """A wanted module set as stored: names, and the reload generation asked of each."""
+
+    modules: list[str]
+    reload: dict[str, int]
+
+
+class WantedSets(BaseModel):
+    """The wanted sets a change wrote: the shared one, and servers' own ones."""
+
+    all: WantedModules | None = Field(description="`modules-all`; null if never set")
+    servers: dict[str, WantedModules] = Field(description="system-id -> its own set")
+
+
+class PendingModules(BaseModel):
+    load: list[str]
+    unload: list[str]
+    reload: list[str]
+
+
+class ServerModules(BaseModel):
+    """One server: what its controller reports, and the set it should run."""
+
+    server: str = Field(description="its system-id")
+    running: bool = Field(description="its controller is running (`chassis/<system-id>`)")
+    reported: bool = Field(description="its controller has reported its modules")
+    known: dict[str, Any] = Field(description="name -> {doc, depends, tables, source}")
+    default: list[Any] = Field(description="what it runs when no set is stored")
+    loaded: list[Any]
+    errors: dict[str, Any] = Field(description="name -> why it failed to load or reload")
+    generations: dict[str, Any] = Field(description="name -> the reload generation applied")
+    since: float | None
+    wanted: list[str] = Field(description="the set it should run")
+    wanted_from: Literal["server", "all", "default"] = Field(
+        description="where `wanted` comes from: its own set, `modules-all`, or its default"
+    )
+    reload: dict[str, int] = Field(description="name -> the reload generation asked")
+    pending: PendingModules | None = Field(
+        description="what its controller has yet to do for `wanted`; null before it reports"
+    )
+
+
+class ModulesView(BaseModel):
+    """Every server's modules (or one server's), and the shared wanted set."""
+
+    all: WantedModules | None = Field(description="`modules-all`; null if never set")
+    servers: list[ServerModules]
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -8,6 +8,7 @@ form is one model batch, so it is atomic like the original.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -39,25 +40,33 @@ def build_router(model: Model) -> APIRouter:
     """One route per original method, for GET and POST, documented in the OpenAPI document."""
     router = APIRouter(tags=["vlcp"])
     for call in CALLS.values():
-        for method in ("GET", "POST"):
-            router.add_api_route(
-                f"/{call.module}/{call.method}",
-                _endpoint(model, call),
-                methods=[method],
-                summary=f"VLCP {call.module}.{call.method}",
-                response_model=None,
-                responses=_RESPONSES,
-                openapi_extra=_document(call, with_body=method == "POST"),
-                operation_id=f"vlcp_{call.module}_{call.method}_{method.lower()}",
-            )
+        add_call(router, call.module, call.method, Handler(model, call).run, call.params)
     return router
 
 
-def _endpoint(model: Model, call: Call) -> Any:
+Run = Callable[[dict[str, Any]], Awaitable[Any]]
+"""What a call does with its parameters; its value is the answer's `result`."""
+
+
+def add_call(router: APIRouter, module: str, method: str, run: Run, params: Sequence[str]) -> None:
+    """`/<module>/<method>` for GET and POST, in the original API's answers and errors."""
+    for verb in ("GET", "POST"):
+        router.add_api_route(
+            f"/{module}/{method}",
+            _endpoint(module, method, run),
+            methods=[verb],
+            summary=f"VLCP {module}.{method}",
+            response_model=None,
+            responses=_RESPONSES,
+            openapi_extra=_document(params, with_body=verb == "POST"),
+            operation_id=f"vlcp_{module}_{method}_{verb.lower()}",
+        )
+
+
+def _endpoint(module: str, method: str, run: Run) -> Any:
     async def endpoint(request: Request) -> JSONResponse:
         try:
-            params = await read_params(request)
-            result = await Handler(model, call).run(params)
+            result = await run(await read_params(request))
         except (ParamError, CompatError) as exc:
             status = getattr(exc, "status", 400)
             return JSONResponse({"error": str(exc)}, status_code=status)
@@ -68,7 +77,7 @@ def _endpoint(model: Model, call: Call) -> Any:
             return JSONResponse({"error": message}, status_code=status)
         return JSONResponse({"result": result})
 
-    endpoint.__name__ = f"vlcp_{call.module}_{call.method}"
+    endpoint.__name__ = f"vlcp_{module}_{method}"
     return endpoint
 
 
@@ -85,7 +94,7 @@ class Handler:
         if call.verb == "list":
             return await self._list(params)
         if call.verb == "interfaces":
-            router = _required(params, "id")
+            router = required(params, "id")
             return [
                 from_model(self.kind, i) for i in await self.model.list_router_interfaces(router)
             ]
@@ -120,11 +129,11 @@ class Handler:
     async def _op(self, item: dict[str, Any]) -> Op:
         verb = self.call.verb
         if self.kind == ROUTER_INTERFACES:
-            router = _required(item, "router")
+            router = required(item, "router")
             body = to_model(self.kind, {k: v for k, v in item.items() if k != "router"})
             if verb == "remove":
-                return Op("delete", self.kind, router, {"subnet": _required(item, "subnet")})
-            _required(item, "subnet")
+                return Op("delete", self.kind, router, {"subnet": required(item, "subnet")})
+            required(item, "subnet")
             return Op("create", self.kind, router, typed(self.kind, body))
         fields = typed(self.kind, to_model(self.kind, item))
         if verb != "delete":
@@ -135,7 +144,7 @@ class Handler:
             port_id = await self._port_id(item)
             fields = {k: v for k, v in fields.items() if k not in to_model(self.kind, _KEY_ONLY)}
         else:
-            port_id = _required(item, "id")
+            port_id = required(item, "id")
             fields.pop("id", None)
         if verb == "delete":
             return Op("delete", self.kind, port_id, None)
@@ -144,7 +153,7 @@ class Handler:
     async def _port_id(self, item: dict[str, Any]) -> str:
         """Physical ports are named by name, vhost, systemid and bridge in the original API."""
         key = {**PORT_KEY_DEFAULTS, **{k: item[k] for k in _KEY_ONLY if k in item}}
-        key["name"] = _required(item, "name")
+        key["name"] = required(item, "name")
         matches = await self.model.list(self.kind, to_model(self.kind, key), limit=2)
         if not matches:
             shown = ", ".join(f"{k}={v!r}" for k, v in key.items())
@@ -175,7 +184,7 @@ _KEY_ONLY = dict.fromkeys(PHYSPORTS.vlcp.key)
 """The parameters naming a physical port (not changed by an update)."""
 
 
-def _required(params: dict[str, Any], name: str) -> str:
+def required(params: dict[str, Any], name: str) -> str:
     value = params.get(name)
     if value is None or value == "":
         raise CompatError(f"parameter {name!r} is required")
@@ -224,9 +233,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _document(call: Call, *, with_body: bool) -> dict[str, Any]:
+def _document(params: Sequence[str], *, with_body: bool) -> dict[str, Any]:
     """Query parameters as text (backquoted literals allowed); the same as a body (POST)."""
-    params = list(call.params)
     described = [
         {
             "name": name,

@@ -74,7 +74,23 @@ def _crud(kind: Kind) -> list[Call]:
 
 
 CALLS: dict[tuple[str, str], Call] = _build()
-MODULES = ("viperflow", "vrouterapi")
+MANAGER = "manager"
+"""The original module that loaded, unloaded and reloaded the controller's modules."""
+MODULES = ("viperflow", "vrouterapi", MANAGER)
+"""Every original module served: their paths answer in the original API's shapes."""
+
+ORIGINAL_MODULES: dict[str, str] = {
+    "vlcp.service.sdn.ioprocessing.IOProcessing": "ingress",
+    "vlcp.service.sdn.arpresponder.ARPResponder": "arp_responder",
+    "vlcp.service.sdn.l2switch.L2Switch": "l2_forward",
+    "vlcp.service.sdn.vxlancast.VXLANCast": "vxlan",
+    "vlcp.service.sdn.plugins.networkvxlandriver.NetworkVxlanDriver": "vxlan",
+    "vlcp.service.sdn.plugins.networkvlandriver.NetworkVlanDriver": "vlan",
+    "vlcp.service.sdn.plugins.networknativedriver.NetworkNativeDriver": "native",
+}
+"""The original's module paths (as `manager.loadmodule` took them) -> the vlcp module doing
+that function; the original's service names (the class name in lower case, as its
+`activemodules` listed them) name the same module."""
 
 
 def to_model(kind: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -4,14 +4,15 @@ A server's port announcements (`netports/...`, `lport-status/...`) are durable: 
 outlive its controller, so that a crash, a restart or a store outage never withdraws a
 port anywhere. When a server is gone for good (decommissioned, dead hardware), the
 operator says so, and `forget_server` withdraws what it announced, so the other servers
-stop delivering to it.
+stop delivering to it, and drops its module set and module report, so changes made for
+every server stop checking against a controller that will never run again.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from vlcp.layout import NETPORTS, PORT_STATUSES, chassis_key
+from vlcp.layout import NETPORTS, PORT_STATUSES, chassis_key, module_status, modules_key
 from vlcp.store import Store, Transaction
 
 from .errors import Conflict
@@ -21,7 +22,8 @@ BATCH = 400
 
 
 async def forget_server(store: Store, system_id: str, *, force: bool = False) -> int:
-    """Withdraw every port `system_id` announces; returns how many keys were removed.
+    """Withdraw every port `system_id` announces, and drop its module set and report;
+    returns how many port announcements (keys) were removed.
 
     Refused (409) while the server's controller is present, since it would announce its
     ports again at once; `force` withdraws them anyway. Each key is deleted only if it
@@ -51,6 +53,12 @@ async def forget_server(store: Store, system_id: str, *, force: bool = False) ->
             return len(mine)
 
         removed += await store.transact(withdraw)
+
+    async def drop_modules(txn: Transaction) -> None:
+        for key in (modules_key(system_id), module_status(system_id)):
+            txn.delete(key)
+
+    await store.transact(drop_modules)
     return removed
 
 

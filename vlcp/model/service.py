@@ -40,6 +40,7 @@ from .kind import Kind
 from .kinds import BY_NAME, NAMES, ROUTER_INTERFACES
 from .locks import KeyLocks
 from .lport import LPORTS
+from .modules import Change, change_modules, modules_view
 from .ops import Op, apply, lock_hint
 from .router import ROUTERS
 
@@ -273,6 +274,24 @@ class Model:
                     await watch.aclose()
         except TimeoutError:
             raise TimedOut(f"logical port {id} is not up after {timeout:g} s") from None
+
+    # -- modules: what each server's controller runs (see `modules.py`) -------------------
+
+    async def modules(self, server: str | None = None) -> dict:
+        """Every server's modules (or `server`'s): reported, wanted, and still pending."""
+        if server is not None:
+            check_id(server, "server")
+        try:
+            return await modules_view(self.store, server)
+        except StoreError as exc:
+            raise Busy(f"the store is unavailable ({exc})") from None
+
+    async def change_modules(self, change: Change, server: str | None = None) -> dict:
+        """Load, unload or reload modules on `server`, or on every server (None): one
+        transaction; returns the wanted sets written ({"all", "servers"})."""
+        if server is not None:
+            check_id(server, "server")
+        return await self.transact(lambda txn: change_modules(txn, change, server))
 
     async def _read(self, keys: list[str]) -> dict[str, Any]:
         try:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from pydantic import BaseModel, ValidationError
 
+from vlcp.module_graph import GraphError, closure, dependents
 from vlcp.southbound.openflow.flow import Flow
 
 from .module import OWNER_KINDS, Context, Module, ModuleError, ModuleFailed, OwnerFlows, PacketIn
@@ -41,7 +42,11 @@ class Catalog:
             unknown = sorted(set(module.depends) - self._modules.keys())
             if unknown:
                 raise ModuleError(f"module {module.name} depends on unknown module(s) {unknown}")
-        self._needs = {name: self._closure(name) for name in self._modules}
+        self._graph = {m.name: m.depends for m in self}
+        try:
+            self._needs = {name: closure(self._graph, [name]) for name in self._modules}
+        except GraphError as exc:
+            raise ModuleError(str(exc)) from exc
         self.table_owner: dict[str, str] = {}
         """Table name -> the module that declares it."""
         for module in self:
@@ -51,26 +56,6 @@ class Catalog:
                     raise ModuleError(f"table {table.name} declared by {owner} and {module.name}")
                 self.table_owner[table.name] = module.name
         self.pipeline = Pipeline((t for m in self for t in m.tables), first_id)
-
-    def _closure(self, name: str) -> frozenset[str]:
-        """`name` and everything it needs, directly or not; refuses a dependency cycle."""
-        needed: set[str] = set()
-        path: list[str] = []
-
-        def visit(current: str) -> None:
-            if current in path:
-                cycle = [*path[path.index(current) :], current]
-                raise ModuleError(f"modules depend on each other: {' -> '.join(cycle)}")
-            if current in needed:
-                return
-            path.append(current)
-            for dep in self._modules[current].depends:
-                visit(dep)
-            path.pop()
-            needed.add(current)
-
-        visit(name)
-        return frozenset(needed)
 
     def __getitem__(self, name: str) -> Module:
         module = self._modules.get(name)
@@ -94,8 +79,7 @@ class Catalog:
 
     def dependents(self, names: Iterable[str], among: Iterable[str]) -> frozenset[str]:
         """The modules of `among` that need one of `names`, directly or not."""
-        wanted = frozenset(names)
-        return frozenset(m for m in among if m not in wanted and self._needs[m] & wanted)
+        return dependents(self._graph, names, among)
 
     def replace(self, module: Module) -> Catalog:
         """The catalog with a new version of a known module (its code reloaded).

@@ -6,7 +6,14 @@ import click
 import pytest
 
 from vlcp.api.errors import field_of, validation_message, validation_status
-from vlcp.cli_client import parse_fields, readable_port, status_text, table
+from vlcp.cli_client import (
+    module_rows,
+    parse_fields,
+    readable_port,
+    status_text,
+    table,
+    wanted_rows,
+)
 from vlcp.client import ApiError, _api_error
 from vlcp.config import parse_listen
 
@@ -93,3 +100,34 @@ def test_the_api_listens_on_loopback_by_default() -> None:
 
     assert ApiSettings().listen == "127.0.0.1:8081"
     assert ApiSettings().url == "http://127.0.0.1:8081" and ApiSettings().token is None
+
+
+def test_module_rows_show_each_server_and_module_and_what_is_pending() -> None:
+    known = {"ingress": {}, "vxlan": {}}
+    reported = {
+        "server": "hv1",
+        "running": True,
+        "wanted_from": "all",
+        "reported": True,
+        "known": known,
+        "loaded": ["ingress"],
+        "wanted": ["ingress", "vxlan"],
+        "errors": {"vxlan": "boom"},
+        "pending": {"load": ["vxlan"], "unload": [], "reload": ["ingress"]},
+    }
+    silent = {"server": "hv2", "running": False, "wanted_from": "default", "reported": False}
+    rows = module_rows({"all": None, "servers": [reported, silent]})
+    assert [(r["module"], r.get("loaded"), r.get("pending"), r["error"]) for r in rows] == [
+        ("ingress", "yes", "reload", ""),
+        ("vxlan", "no", "load", "boom"),
+        ("", None, None, "its controller has not reported"),
+    ]
+    assert rows[0]["running"] == "yes" and rows[2]["set"] == "default"
+    sets = {
+        "all": {"modules": ["a"], "reload": {}},
+        "servers": {"hv1": {"modules": ["a", "b"], "reload": {"a": 2}}},
+    }
+    assert wanted_rows(sets) == [
+        {"set": "all", "modules": "a", "reload": ""},
+        {"set": "hv1", "modules": "a, b", "reload": {"a": 2}},
+    ]

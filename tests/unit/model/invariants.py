@@ -22,6 +22,8 @@ REPORTED = ("lport-status/", "netports/")
 """Written by controllers about the ports they bind (durable, unlike `LIVE`)."""
 LIVE = ("chassis/", "servers/")
 """Presence keys of running processes."""
+MODULES = ("modules-all", "modules/", "module-status/")
+"""The modules each server should run (operators) and runs (controllers)."""
 
 
 def _ip_key(ip: str) -> str:
@@ -42,7 +44,8 @@ def check(values: dict[str, Any]) -> None:
     unknown = [
         k
         for k in values
-        if k != VNI_RANGES and not k.startswith((*DERIVED, *STATES, *OBJECTS, *REPORTED, *LIVE))
+        if k != VNI_RANGES
+        and not k.startswith((*DERIVED, *STATES, *OBJECTS, *REPORTED, *LIVE, *MODULES))
     ]
     assert not unknown, f"unexpected keys {unknown}"
     _check_reports(values)
