@@ -43,7 +43,7 @@ from vlcp.store.presence import Presence
 from .announcer import Announcer, Location
 from .binding import BridgePorts, OvsPort, date_bindings
 from .bridge_setup import ensure_bridge
-from .mirror import Mirror
+from .mirror import VIEW_PREFIXES, Mirror
 from .modules import Discovery, ModuleManager, discover
 from .packet_in import PacketInDispatcher
 from .view_builder import Identity, LocalView
@@ -96,7 +96,9 @@ class Agent:
         known: its wanted set is keyed by it)."""
         self.presence = Presence(store, config.session_ttl)
         self.announcer: Announcer | None = None
-        self.mirror = Mirror(store)
+        self.mirror = Mirror(store, sorted({*VIEW_PREFIXES, *self.discovery.catalog.watches()}))
+        """What the view and the known modules read, whether loaded or not: loading one
+        then needs no new subscription, nor a read of what it missed."""
         self.ovsdb = OvsdbClient(config.ovsdb)
         self.monitor = Monitor(self.ovsdb, DB, BINDING_TABLES)
         self.server = OpenFlowServer()

@@ -15,14 +15,16 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from vlcp.layout import LOGNET, LPORT, NETPORTS, PHYSNET, PHYSPORT, SUBNET, split_netports_key
+from vlcp.layout import LOGNET, LPORT, NETPORTS, PHYSNET, PHYSPORT, split_netports_key
 from vlcp.store import Resync, Store
 
 log = logging.getLogger(__name__)
 
-PREFIXES = (PHYSNET, PHYSPORT, LOGNET, LPORT, SUBNET, NETPORTS)
-"""Objects the pipeline needs and where ports are (`netports/<network>/<port>`). Not the
-servers' presence (`chassis/`): whether a controller runs changes no flow anywhere."""
+VIEW_PREFIXES = (PHYSNET, PHYSPORT, LOGNET, LPORT, NETPORTS)
+"""What the view is built from (`view_builder`): the objects of the networks and ports and
+where ports are (`netports/<network>/<port>`). The agent adds what its known modules
+watch (`Catalog.watches`). Not the servers' presence (`chassis/`): whether a controller
+runs changes no flow anywhere."""
 
 Listener = Callable[[set[str]], None]
 
@@ -30,7 +32,7 @@ Listener = Callable[[set[str]], None]
 class Mirror:
     """Values of the watched prefixes, and the keys each commit changed."""
 
-    def __init__(self, store: Store, prefixes: Iterable[str] = PREFIXES) -> None:
+    def __init__(self, store: Store, prefixes: Iterable[str] = VIEW_PREFIXES) -> None:
         self.store = store
         self.prefixes = tuple(prefixes)
         self.values: dict[str, Any] = {}

@@ -81,6 +81,10 @@ class Catalog:
         """The modules of `among` that need one of `names`, directly or not."""
         return dependents(self._graph, names, among)
 
+    def watches(self) -> frozenset[str]:
+        """The store prefixes its modules need to see, loaded or not."""
+        return frozenset(w for m in self for w in m.watches)
+
     def replace(self, module: Module) -> Catalog:
         """The catalog with a new version of a known module (its code reloaded).
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from vlcp.layout import PREFIXES, VNI_RANGES
+from vlcp.layout import PREFIXES, SINGLE_KEYS
 from vlcp.southbound.openflow.flow import Flow
 
 from .ratelimit import PortRateLimiter
@@ -151,7 +151,7 @@ class Module:
             raise ModuleError(f"module name {self.name!r}: lower case, digits and _ only")
         if self.name in self.depends:
             raise ModuleError(f"module {self.name} depends on itself")
-        layout = (*PREFIXES, VNI_RANGES)
+        layout = (*PREFIXES, *SINGLE_KEYS)
         stray = [w for w in self.watches if not w.startswith(layout)]
         if stray:
             raise ModuleError(f"module {self.name} watches keys outside vlcp.layout: {stray}")

@@ -8,8 +8,7 @@ import dataclasses
 import pytest
 from pydantic import BaseModel
 
-from vlcp.agent.mirror import PREFIXES
-from vlcp.layout import SUBNET
+from vlcp.agent.mirror import VIEW_PREFIXES
 from vlcp.pipeline import (
     BASE,
     BUILTIN,
@@ -59,7 +58,7 @@ def test_the_builtin_modules_compile_what_the_pipeline_always_did() -> None:
 
 
 def test_the_builtin_modules_watch_what_the_view_is_built_from() -> None:
-    assert DEFAULT.watches() == set(PREFIXES) - {SUBNET}
+    assert DEFAULT.watches() == set(VIEW_PREFIXES) == BUILTIN.watches()
     assert ModuleSet(BUILTIN, ["port_security"]).watches() < DEFAULT.watches()
 
 

@@ -1,0 +1,25 @@
+"""A controller's subscription follows what its known modules watch, not a fixed list."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from vlcp.agent.agent import Agent, AgentConfig
+from vlcp.agent.mirror import VIEW_PREFIXES
+from vlcp.agent.modules import discover
+from vlcp.layout import SUBNET
+from vlcp.pipeline import BUILTIN, Catalog, Module
+from vlcp.store import Store
+
+NO_STORE: Store = None  # type: ignore[assignment]  # the agent is built, never run
+
+
+def test_the_mirror_follows_the_view_and_what_known_modules_watch() -> None:
+    builtin = discover(found=[])
+    plain = Agent(NO_STORE, AgentConfig(), builtin)
+    assert set(plain.mirror.prefixes) == set(VIEW_PREFIXES)  # no built-in module reads subnets
+    assert SUBNET not in plain.mirror.prefixes
+    watcher = Module("subnet_watcher", depends=("ingress",), watches=(SUBNET,))
+    known = dataclasses.replace(builtin, catalog=Catalog([*BUILTIN, watcher]))
+    agent = Agent(NO_STORE, AgentConfig(), known)
+    assert SUBNET in agent.mirror.prefixes  # known, even before it is loaded
