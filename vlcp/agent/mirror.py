@@ -4,8 +4,9 @@ The store's change log carries every commit to every watcher anyway (see
 docs/store-backends.md), so one watch over everything, filtered here to the prefixes a
 controller uses, costs no more than many narrow watches and has one revision order. What
 the controller then *computes* is limited to its own endpoints (see `view_builder.py`),
-so the mirror also keeps the two indexes that computation needs, to never scan itself:
-the ports announced in each network and the physical-port objects.
+so the mirror also keeps the indexes that computation needs, to never scan itself: the
+ports announced in each network, the subnets of each network and the physical-port
+objects.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from vlcp.layout import LOGNET, LPORT, NETPORTS, PHYSNET, PHYSPORT, split_netports_key
+from vlcp.layout import LOGNET, LPORT, NETPORTS, PHYSNET, PHYSPORT, SUBNET, split_netports_key
 from vlcp.store import Resync, Store
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ class Mirror:
         """Index: network id -> {port id: its `netports/<network>/<port>` entry}."""
         self.physports: dict[str, Any] = {}
         """Index: every `physport/...` object by key (a handful per cluster)."""
+        self.subnets: dict[str, dict[str, Any]] = {}
+        """Index: network id -> {subnet id: its `subnet/<id>` object} (when watched)."""
         self.revision = 0
         self.ready = asyncio.Event()
         self._listeners: list[Listener] = []
@@ -60,11 +63,17 @@ class Mirror:
         """The ports announced in a network: {port id: entry} (do not modify)."""
         return self.netports.get(network, {})
 
+    def subnets_of(self, network: str) -> dict[str, Any]:
+        """The subnets of a network: {subnet id: object} (do not modify)."""
+        return self.subnets.get(network, {})
+
     def _wanted(self, key: str) -> bool:
         return key.startswith(self.prefixes)
 
     def apply_change(self, key: str, value: Any) -> None:
         """Store one key's new value (None: deleted) and keep the indexes in step."""
+        if key.startswith(SUBNET):
+            self._index_subnet(key.removeprefix(SUBNET), self.values.get(key), value)
         if value is None:
             self.values.pop(key, None)
         else:
@@ -77,6 +86,16 @@ class Mirror:
             _put(ports, port, value)
             if not ports:
                 del self.netports[network]
+
+    def _index_subnet(self, subnet_id: str, old: Any, new: Any) -> None:
+        for value, put in ((old, None), (new, new)):
+            network = value.get("logicalnetwork") if isinstance(value, dict) else None
+            if not isinstance(network, str):
+                continue
+            subnets = self.subnets.setdefault(network, {})
+            _put(subnets, subnet_id, put)
+            if not subnets:
+                del self.subnets[network]
 
     async def run(self) -> None:
         """Follow the store forever (a task); survives store outages (the watch resumes)."""

@@ -2,7 +2,8 @@
 
 Only this server's endpoints pull things in: a logical port is local when an interface
 of the integration bridge carries its id; its network comes with it, and so do the other
-ports of that network that other servers announce under `netports/<network>/`.
+ports of that network that other servers announce under `netports/<network>/`, and the
+network's subnets (`subnet/<id>`, followed when a known module watches them).
 
 `build_view` says what the view is, from scratch. `LocalView` keeps it up to date from
 the store keys and bridge ports that changed, at the cost of what they touch: a new port
@@ -34,6 +35,7 @@ from vlcp.layout import (
     NETPORTS,
     PHYSNET,
     PHYSPORT,
+    SUBNET,
     netports_key,
     split_netports_key,
 )
@@ -42,20 +44,26 @@ from vlcp.pipeline.changes import (
     DropNetwork,
     DropPort,
     DropRemote,
+    DropSubnet,
     PutNetwork,
     PutPort,
     PutRemote,
+    PutSubnet,
     SetPhysicalPort,
     SetTunnel,
     apply_all,
 )
 from vlcp.pipeline.view import (
     AddressPair,
+    DhcpFields,
+    DhcpOption,
     LocalPort,
     Network,
     Owner,
     RemotePort,
+    Subnet,
     View,
+    dhcp_options,
     network_numbers,
 )
 
@@ -105,6 +113,9 @@ def _local_port(
             mac=lport["mac_address"],
             ip=lport.get("ip_address"),
             allowed=_pairs(lport.get("allowed_address_pairs"), lport["mac_address"]),
+            subnet=lport.get("subnet"),
+            hostname=lport.get("hostname"),
+            dhcp_extra=_dhcp_extra(port_id, lport),
         ),
     )
     if port is not None and _superseded(values.get(netports_key(port.network, port_id)), ovs, me):
@@ -139,9 +150,38 @@ def _network(values: Mapping[str, Any], network_id: str, number: int) -> Network
     def make() -> Network:
         kind = physnet["type"]
         tag = {"vlan": lognet.get("vlanid"), "vxlan": lognet.get("vni")}.get(kind)
-        return Network(network_id, kind, number, tag=tag, physnet=lognet["physicalnetwork"])
+        physnet_id = lognet["physicalnetwork"]
+        dhcp = _dhcp_fields(f"logical network {network_id}", lognet)
+        return Network(network_id, kind, number, tag=tag, physnet=physnet_id, dhcp=dhcp)
 
     return _valid(f"logical network {network_id}", make)
+
+
+def _subnet(subnet_id: str, stored: Any) -> Subnet | None:
+    return _valid(
+        f"subnet {subnet_id}",
+        lambda: Subnet(
+            subnet_id,
+            stored["logicalnetwork"],
+            stored["cidr"],
+            gateway=stored.get("gateway"),
+            host_routes=tuple((dst, hop) for dst, hop in stored.get("host_routes") or ()),
+            dhcp=_dhcp_fields(f"subnet {subnet_id}", stored),
+        ),
+    )
+
+
+def _dhcp_fields(owner: str, stored: Mapping[str, Any]) -> DhcpFields:
+    """An object's DHCP settings; bad ones are logged and left out, never the object
+    (a wrong DNS server must not cut a network's forwarding)."""
+    return _valid(f"DHCP settings of {owner}", lambda: DhcpFields.of(stored)) or DhcpFields()
+
+
+def _dhcp_extra(port_id: str, lport: Mapping[str, Any]) -> tuple[DhcpOption, ...]:
+    """A port's extra DHCP options; bad ones are logged and left out, not the port."""
+    stored = lport.get("extra_dhcp_options")
+    what = f"extra DHCP options of logical port {port_id}"
+    return _valid(what, lambda: dhcp_options(stored)) or ()
 
 
 def _remote(network_id: str, port_id: str, entry: Any, me: Identity) -> RemotePort | None:
@@ -209,12 +249,19 @@ def build_view(values: Mapping[str, Any], ports: Mapping[str, OvsPort], me: Iden
             remote = _remote(network_id, port_id, entry, me) if network_id in networks else None
             if remote is not None:
                 remotes[port_id] = remote
+    subnets = {}
+    for key, stored in values.items():
+        if key.startswith(SUBNET) and stored.get("logicalnetwork") in networks:
+            subnet = _subnet(key.removeprefix(SUBNET), stored)
+            if subnet is not None:
+                subnets[subnet.id] = subnet
     physports = [v for k, v in values.items() if k.startswith(PHYSPORT)]
     physnets = {n.physnet for n in networks.values() if n.physnet}
     return View(
         networks=networks,
         ports={p.id: p for p in local.values() if p.network in networks},
         remotes=remotes,
+        subnets=subnets,
         physical_ports=_physical_ports(physports, physnets, ports, me),
         tunnel_ofport=_tunnel(ports),
     )
@@ -265,6 +312,7 @@ class LocalView:
         port_ids = self._rebind(ports, names)
         networks: set[str] = set()
         netports: list[tuple[str, str]] = []
+        subnets: set[str] = set()
         physports_changed = False
         for key in keys:
             if key.startswith(LPORT):
@@ -280,6 +328,8 @@ class LocalView:
                 port_ids.add(port_id)  # a newer binding elsewhere, or the end of one
             elif key.startswith(PHYSPORT):
                 physports_changed = True
+            elif key.startswith(SUBNET):
+                subnets.add(key.removeprefix(SUBNET))
         networks |= self._relocate(mirror.values, port_ids)
         plan = _Plan(self.view)
         self._plan_networks(mirror, networks, plan)
@@ -291,6 +341,10 @@ class LocalView:
                 entry = mirror.netports_of(network_id).get(port_id)
                 remote = _remote(network_id, port_id, entry, self.me) if entry else None
                 plan.remote(port_id, network_id, remote)
+        for subnet_id in subnets:
+            stored = mirror.get(f"{SUBNET}{subnet_id}")
+            in_view = stored is not None and stored.get("logicalnetwork") in plan.networks
+            plan.subnet(subnet_id, _subnet(subnet_id, stored) if in_view else None)
         if TUNNEL_PORT in names:
             plan.tunnel = _tunnel(ports)
         if physports_changed or plan.network_changes or names & self._physport_names(mirror):
@@ -368,12 +422,17 @@ class LocalView:
                     plan.port(port_id, self._local[port_id])
                 for port_id, entry in mirror.netports_of(network_id).items():
                     plan.remote(port_id, network_id, _remote(network_id, port_id, entry, self.me))
+                for subnet_id, stored in mirror.subnets_of(network_id).items():
+                    plan.subnet(subnet_id, _subnet(subnet_id, stored))
             elif new is None:  # and goes out with them
                 members = self.view.members.get(network_id)
                 for port_id in members.ports if members else ():
                     plan.port(port_id, None)
                 for port_id in members.remotes if members else ():
                     plan.remote(port_id, network_id, None)
+                for subnet in self.view.subnets.values():
+                    if subnet.network == network_id:
+                        plan.subnet(subnet.id, None)
 
     def _physnet_of(self, mirror: Mirror, network_id: str) -> str | None:
         lognet = mirror.get(f"{LOGNET}{network_id}")
@@ -393,6 +452,7 @@ class _Plan:
         self.network_changes: dict[str, Network | None] = {}
         self.port_changes: dict[str, LocalPort | None] = {}
         self.remote_changes: dict[str, RemotePort | None] = {}
+        self.subnet_changes: dict[str, Subnet | None] = {}
         self.tunnel = view.tunnel_ofport
         self.physical: Mapping[str, int] = view.physical_ports
 
@@ -409,6 +469,12 @@ class _Plan:
         else:
             self.port_changes.pop(port_id, None)
 
+    def subnet(self, subnet_id: str, subnet: Subnet | None) -> None:
+        if self.view.subnets.get(subnet_id) != subnet:
+            self.subnet_changes[subnet_id] = subnet
+        else:
+            self.subnet_changes.pop(subnet_id, None)
+
     def remote(self, port_id: str, network_id: str, remote: RemotePort | None) -> None:
         current = self.remote_changes.get(port_id, self.view.remotes.get(port_id))
         if remote is None and (current is None or current.network != network_id):
@@ -419,14 +485,17 @@ class _Plan:
             self.remote_changes.pop(port_id, None)
 
     def changes(self) -> list[Change]:
-        """Networks in first, then ports and remotes, the underlay, networks out last."""
+        """Networks in first, then ports, remotes and subnets, the underlay, networks out
+        last."""
         changes: list[Change] = [
             PutNetwork(n) for n in self.network_changes.values() if n is not None
         ]
         changes += [PutPort(p) for p in self.port_changes.values() if p is not None]
         changes += [PutRemote(r) for r in self.remote_changes.values() if r is not None]
+        changes += [PutSubnet(s) for s in self.subnet_changes.values() if s is not None]
         changes += [DropPort(k) for k, p in self.port_changes.items() if p is None]
         changes += [DropRemote(k) for k, r in self.remote_changes.items() if r is None]
+        changes += [DropSubnet(k) for k, s in self.subnet_changes.items() if s is None]
         if self.tunnel != self.view.tunnel_ofport:
             changes.append(SetTunnel(self.tunnel))
         old = self.view.physical_ports

@@ -2,12 +2,13 @@
 
 Declaration order matters only for ties in table order (`tables.Pipeline`): it keeps the
 built-in tables at the ids they had before modules existed (ingress 0 .. l2_forward 4),
-so an upgraded controller finds its switch's flows already right.
+so an upgraded controller finds its switch's flows already right. New modules go at the
+end (dhcp's table, after every other, is 5).
 """
 
 from __future__ import annotations
 
-from . import arp, ingress, l2, port_security, vxlan
+from . import arp, dhcp, ingress, l2, port_security, vxlan
 from .catalog import Catalog, ModuleSet
 from .physical import NATIVE, VLAN
 
@@ -20,6 +21,7 @@ BUILTIN = Catalog(
         vxlan.MODULE,
         VLAN,
         NATIVE,
+        dhcp.MODULE,
     )
 )
 DEFAULT = ModuleSet.all(BUILTIN)

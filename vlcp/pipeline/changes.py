@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .view import LocalPort, Members, Network, Owner, RemotePort, View
+from .view import NO_DHCP_FIELDS, LocalPort, Members, Network, Owner, RemotePort, Subnet, View
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,16 @@ class DropRemote:
 
 
 @dataclass(frozen=True, slots=True)
+class PutSubnet:
+    subnet: Subnet
+
+
+@dataclass(frozen=True, slots=True)
+class DropSubnet:
+    subnet_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class SetTunnel:
     ofport: int | None
 
@@ -70,6 +80,8 @@ Change = (
     | DropPort
     | PutRemote
     | DropRemote
+    | PutSubnet
+    | DropSubnet
     | SetTunnel
     | SetPhysicalPort
 )
@@ -90,6 +102,10 @@ def apply(view: View, change: Change) -> tuple[View, frozenset[Owner]]:
             return _network(view, network.id, network)
         case DropNetwork(network_id):
             return _network(view, network_id, None)
+        case PutSubnet(subnet):
+            return _subnet(view, subnet.id, subnet)
+        case DropSubnet(subnet_id):
+            return _subnet(view, subnet_id, None)
         case SetTunnel(ofport):
             if ofport == view.tunnel_ofport:
                 return view, frozenset()
@@ -180,6 +196,8 @@ def _network(view: View, network_id: str, new: Network | None) -> tuple[View, fr
         del networks[network_id]
     else:
         networks[network_id] = new
+    if _without_dhcp(old) == _without_dhcp(new):  # DHCP is answered from the view
+        return dataclasses.replace(view, networks=networks), frozenset()
     owners: set[Owner] = {("network", network_id)}
     members = view.members.get(network_id)
     if members:
@@ -199,6 +217,35 @@ def _network(view: View, network_id: str, new: Network | None) -> tuple[View, fr
             owners |= _underlay_owners(view, sharing)
     new_view = dataclasses.replace(view, networks=networks, vni_users=vni_users)
     return new_view, frozenset(owners)
+
+
+def _without_dhcp(network: Network | None) -> Network | None:
+    """A network as the flows see it: its DHCP settings are read only by the responder."""
+    return None if network is None else dataclasses.replace(network, dhcp=NO_DHCP_FIELDS)
+
+
+def _subnet(view: View, subnet_id: str, new: Subnet | None) -> tuple[View, frozenset[Owner]]:
+    """A subnet changed: the flows of the ports in it may differ (whether their address
+    is in a subnet: `View.subnet_of`), unless only what the responder reads changed."""
+    old = view.subnets.get(subnet_id)
+    if old == new:
+        return view, frozenset()
+    subnets = dict(view.subnets)
+    if new is None:
+        del subnets[subnet_id]
+    else:
+        subnets[subnet_id] = new
+    new_view = dataclasses.replace(view, subnets=subnets)
+    shape = {(s.network, s.cidr) for s in (old, new) if s is not None}
+    if old is not None and new is not None and len(shape) == 1:
+        return new_view, frozenset()
+    owners = frozenset(
+        ("port", p.id)
+        for network in {s.network for s in (old, new) if s is not None}
+        for p in view.local_ports_of(network)
+        if p.subnet == subnet_id
+    )
+    return new_view, owners
 
 
 def _index(members: dict[str, Members], network: str, key: str, *, local: bool, add: bool) -> None:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 NetworkType = Literal["vlan", "vxlan", "native", "local"]
 NETWORK_TYPES: frozenset[str] = frozenset({"vlan", "vxlan", "native", "local"})
@@ -50,6 +51,89 @@ def ipv4(address: str | None) -> str | None:
     return str(ip) if ip.version == 4 else None
 
 
+INFINITE_LEASE = 0xFFFFFFFF
+"""A lease time of "infinite" on the wire (RFC 2132, 9.2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DhcpOption:
+    """One extra DHCP option as the model stores it: its code and its JSON value.
+
+    The value is kept as canonical JSON text, so that the view stays hashable and two
+    equal values compare equal (a needless difference would recompute owners)."""
+
+    code: int
+    json: str
+
+    @classmethod
+    def of(cls, code: int | str, value: Any) -> DhcpOption:
+        return cls(int(code), json.dumps(value, sort_keys=True, separators=(",", ":")))
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.code <= 254:
+            raise ValueError(f"DHCP option code {self.code} not in 1..254")
+
+    @property
+    def value(self) -> Any:
+        return json.loads(self.json)
+
+
+def dhcp_options(stored: Mapping[str, Any] | None) -> tuple[DhcpOption, ...]:
+    """`extra_dhcp_options` as stored ({"<code>": value}), by code."""
+    return tuple(sorted((DhcpOption.of(c, v) for c, v in (stored or {}).items()), key=_code))
+
+
+def _code(option: DhcpOption) -> int:
+    return option.code
+
+
+def _addresses(values: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if values is None else tuple(str(ipaddress.ip_address(v)) for v in values)
+
+
+@dataclass(frozen=True, slots=True)
+class DhcpFields:
+    """The DHCP settings one level of the model gives (a network or a subnet).
+
+    None means "not set here": the next level down applies (subnet > network). An empty
+    tuple is a value: a subnet with `dns_nameservers: []` advertises no DNS server even
+    if its network names some."""
+
+    mtu: int | None = None
+    dns_nameservers: tuple[str, ...] | None = None
+    domain_name: str | None = None
+    ntp_servers: tuple[str, ...] | None = None
+    lease_time: int | None = None
+    """Seconds; `INFINITE_LEASE` (the model's "infinite") never expires."""
+    extra: tuple[DhcpOption, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dns_nameservers", _addresses(self.dns_nameservers))
+        object.__setattr__(self, "ntp_servers", _addresses(self.ntp_servers))
+        if self.lease_time == "infinite":
+            object.__setattr__(self, "lease_time", INFINITE_LEASE)
+        if self.lease_time is not None and not 1 <= self.lease_time <= INFINITE_LEASE:
+            raise ValueError(f"lease time {self.lease_time!r} not in 1..2^32-1")
+        if self.mtu is not None and not 68 <= self.mtu <= 65535:
+            raise ValueError(f"MTU {self.mtu!r} not in 68..65535")
+        object.__setattr__(self, "extra", tuple(sorted(self.extra, key=_code)))
+
+    @classmethod
+    def of(cls, stored: Mapping[str, Any]) -> DhcpFields:
+        """The fields of a stored network or subnet (other keys are ignored)."""
+        return cls(
+            mtu=stored.get("mtu"),
+            dns_nameservers=stored.get("dns_nameservers"),
+            domain_name=stored.get("domain_name"),
+            ntp_servers=stored.get("ntp_servers"),
+            lease_time=stored.get("lease_time"),
+            extra=dhcp_options(stored.get("extra_dhcp_options")),
+        )
+
+
+NO_DHCP_FIELDS = DhcpFields()
+
+
 @dataclass(frozen=True, slots=True)
 class Network:
     """A logical network this server needs, with its local number (the NETWORK register)."""
@@ -61,6 +145,9 @@ class Network:
     """The VLAN id of a vlan network, the VNI of a vxlan network, else None."""
     physnet: str | None = None
     """The physical network, which says which physical port carries a vlan/native network."""
+    dhcp: DhcpFields = NO_DHCP_FIELDS
+    """Its network-wide DHCP settings (a subnet's and a port's win). No flow reads them:
+    a change of them alone touches no owner (`changes.apply`)."""
 
     def __post_init__(self) -> None:
         if self.type not in NETWORK_TYPES:
@@ -75,6 +162,46 @@ class Network:
 
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class Subnet:
+    """An IP subnet of a network of this view: what DHCP (and the L3 to come) needs."""
+
+    id: str
+    network: str
+    cidr: str
+    gateway: str | None = None
+    host_routes: tuple[tuple[str, str], ...] = ()
+    """(destination CIDR, next hop), as the model stores them."""
+    dhcp: DhcpFields = NO_DHCP_FIELDS
+    """Its DHCP settings; they win over its network's."""
+
+    def __post_init__(self) -> None:
+        net = ipaddress.ip_network(self.cidr)
+        object.__setattr__(self, "cidr", str(net))
+        if self.gateway is not None:
+            gateway = ipaddress.ip_address(self.gateway)
+            if gateway not in net:
+                raise ValueError(f"subnet {self.id}: gateway {gateway} not in {net}")
+            object.__setattr__(self, "gateway", str(gateway))
+        routes = tuple(
+            (str(ipaddress.ip_network(dst)), str(ipaddress.ip_address(hop)))
+            for dst, hop in self.host_routes
+        )
+        object.__setattr__(self, "host_routes", routes)
+
+    @property
+    def network_address(self) -> IPNetwork:
+        return ipaddress.ip_network(self.cidr)
+
+    def holds(self, address: str | None) -> bool:
+        """Whether an address is in this subnet."""
+        if address is None:
+            return False
+        ip = ipaddress.ip_address(address)
+        net = self.network_address
+        return ip.version == net.version and ip in net
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +232,16 @@ class LocalPort:
     ip: str | None = None
     allowed: tuple[AddressPair, ...] = ()
     """More sources the port may send from (its allowed address pairs)."""
+    subnet: str | None = None
+    """The subnet its address is in (the model records it with the address)."""
+    hostname: str | None = None
+    """Its DHCP host name, if the model gives one."""
+    dhcp_extra: tuple[DhcpOption, ...] = ()
+    """Its own extra DHCP options; they win over its subnet's and its network's."""
 
     def __post_init__(self) -> None:
         _ofport(f"port {self.id}", self.ofport)
+        object.__setattr__(self, "dhcp_extra", tuple(sorted(self.dhcp_extra, key=_code)))
         object.__setattr__(self, "mac", _mac(self.mac))
         if self.ip is not None:
             object.__setattr__(self, "ip", str(ipaddress.ip_address(self.ip)))
@@ -169,6 +303,9 @@ class View:
     """Physical network id -> ofport of the bridge port that carries it on this server."""
     tunnel_ofport: int | None = None
     """The VXLAN port (remote_ip=flow, key=flow), if this server has one."""
+    subnets: Mapping[str, Subnet] = field(default_factory=dict)
+    """The subnets of the networks of this view (a subnet of another network may be
+    here for a while: what reads it checks its network)."""
     members: Mapping[str, Members] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
     """Index: network id -> its ports (also for networks not in `networks`). Built when
     not given; `changes.apply` passes it updated."""
@@ -177,13 +314,16 @@ class View:
 
     def __post_init__(self) -> None:
         if self.members is None:
-            for kind, objs in (("network", self.networks), ("port", self.ports)):
+            kinds: tuple[tuple[str, Mapping[str, Any]], ...] = (
+                ("network", self.networks),
+                ("port", self.ports),
+                ("remote port", self.remotes),
+                ("subnet", self.subnets),
+            )
+            for kind, objs in kinds:
                 for key, obj in objs.items():
                     if key != obj.id:
                         raise ValueError(f"{kind} {obj.id} filed under {key!r}")
-            for key, remote in self.remotes.items():
-                if key != remote.id:
-                    raise ValueError(f"remote port {remote.id} filed under {key!r}")
             object.__setattr__(self, "members", build_members(self.ports, self.remotes))
         if self.vni_users is None:
             object.__setattr__(self, "vni_users", build_vni_users(self.networks))
@@ -203,6 +343,14 @@ class View:
     def remote(self, remote_id: str) -> RemotePort | None:
         """A remote port, unless a local port of the same id shadows it."""
         return None if remote_id in self.ports else self.remotes.get(remote_id)
+
+    def subnet_of(self, port: LocalPort) -> Subnet | None:
+        """The subnet of a local port's address: the one the port names, if it is in the
+        port's network and holds the address (None for a port without an address)."""
+        subnet = self.subnets.get(port.subnet) if port.subnet is not None else None
+        if subnet is None or subnet.network != port.network or not subnet.holds(port.ip):
+            return None
+        return subnet
 
     def physical_port(self, network: Network) -> int | None:
         """The ofport that carries a vlan or native network here, if any."""

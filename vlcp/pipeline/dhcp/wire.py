@@ -1,0 +1,234 @@
+"""DHCPv4 on the wire: a client's frame parsed, a server's frame built (RFC 2131, 951).
+
+Why not os-ken's `lib.packet`: the pipeline is pure (the `pure-pipeline` import contract
+forbids `os_ken`, whose `lib.packet` also imports oslo.config, sockets and threads at
+import time), and the handler runs inside it. The formats are fixed-size headers plus
+type-length-value options, so this module reads and writes them with `struct`, checking
+every length against the bytes there are: anything that does not add up is `Refused`
+with a reason, never an exception of another kind. The tests compare both directions
+with os-ken's and scapy's codecs.
+
+Option payloads are opaque here (`options.py` and the codec say what they mean); long
+ones are split and repeated ones joined as RFC 3396 says.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from dataclasses import dataclass
+
+ETH_TYPE_IPV4 = 0x0800
+IPPROTO_UDP = 17
+CLIENT_PORT, SERVER_PORT = 68, 67
+BOOTREQUEST, BOOTREPLY = 1, 2
+HTYPE_ETHERNET = 1
+MAGIC_COOKIE = b"\x63\x82\x53\x63"
+PAD, END = 0, 255
+OPTION_OVERLOAD = 52
+BROADCAST_FLAG = 0x8000
+MAX_FRAME = 1518
+"""Longest client frame looked at: a full-size Ethernet frame (1500 bytes of IP)."""
+MIN_BOOTP = 300
+"""Old BOOTP relays and clients want at least this many bytes of BOOTP (RFC 1542)."""
+
+_ETH = struct.Struct("!6s6sH")
+_IP = struct.Struct("!BBHHHBBH4s4s")
+_UDP = struct.Struct("!HHHH")
+_BOOTP = struct.Struct("!BBBBIHH4s4s4s4s16s64s128s")
+IP_UDP_HEADERS = 20 + _UDP.size
+"""IPv4 without options and UDP: what a reply's IP datagram carries before BOOTP."""
+HEADERS = _ETH.size + IP_UDP_HEADERS
+BOOTP_FIXED = _BOOTP.size + len(MAGIC_COOKIE)
+
+
+class Refused(ValueError):
+    """A frame the responder does not answer; `reason` says why (to count, to log)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a client sent: the fields the responder reads."""
+
+    xid: int
+    flags: int
+    ciaddr: str
+    giaddr: str
+    chaddr: str
+    options: dict[int, bytes]
+    """Each option's payload, repeated instances joined (RFC 3396)."""
+
+    @property
+    def message_type(self) -> int | None:
+        value = self.options.get(53)
+        return value[0] if value is not None and len(value) == 1 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the server sends back (the responder fills it, `build` lays it out)."""
+
+    eth_src: str
+    eth_dst: str
+    ip_src: str
+    ip_dst: str
+    xid: int
+    flags: int
+    ciaddr: str
+    yiaddr: str
+    chaddr: str
+    options: tuple[bytes, ...]
+    """Each option already framed (code, length, payload), in the order to send."""
+
+
+def _mac(raw: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def _ip(raw: bytes) -> str:
+    return str(ipaddress.IPv4Address(raw))
+
+
+def parse(frame: bytes) -> Request:
+    """A client's DHCP frame (Ethernet, IPv4, UDP 68 -> 67, BOOTP, options)."""
+    if len(frame) > MAX_FRAME:
+        raise Refused("oversized")
+    if len(frame) < HEADERS:
+        raise Refused("truncated")
+    _dst, _src, eth_type = _ETH.unpack_from(frame)
+    if eth_type != ETH_TYPE_IPV4:
+        raise Refused("not IPv4")
+    ip = frame[_ETH.size :]
+    ver_ihl, _tos, total, _id, frag, _ttl, proto, _sum, _src, _dst = _IP.unpack_from(ip)
+    ihl = (ver_ihl & 0x0F) * 4
+    if ver_ihl >> 4 != 4 or ihl < 20 or not ihl + _UDP.size <= total <= len(ip):
+        raise Refused("bad IPv4 header")
+    if frag & 0x3FFF:
+        raise Refused("IPv4 fragment")
+    if proto != IPPROTO_UDP:
+        raise Refused("not UDP")
+    sport, dport, length, _csum = _UDP.unpack_from(ip, ihl)
+    if (sport, dport) != (CLIENT_PORT, SERVER_PORT):
+        raise Refused("not from a DHCP client to a server")
+    if not _UDP.size <= length <= total - ihl:
+        raise Refused("bad UDP length")
+    bootp = ip[ihl + _UDP.size : ihl + length]
+    if len(bootp) < BOOTP_FIXED:
+        raise Refused("truncated")
+    op, htype, hlen, _hops, xid, _secs, flags, ciaddr, _yi, _si, giaddr, chaddr, sname, file = (
+        _BOOTP.unpack_from(bootp)
+    )
+    if op != BOOTREQUEST:
+        raise Refused("not a BOOTREQUEST")
+    if (htype, hlen) != (HTYPE_ETHERNET, 6):
+        raise Refused("not an Ethernet client")
+    if bootp[_BOOTP.size : BOOTP_FIXED] != MAGIC_COOKIE:
+        raise Refused("BOOTP, not DHCP (no magic cookie)")
+    options = _options(bootp[BOOTP_FIXED:], sname, file)
+    return Request(
+        xid=xid,
+        flags=flags,
+        ciaddr=_ip(ciaddr),
+        giaddr=_ip(giaddr),
+        chaddr=_mac(chaddr[:6]),
+        options=options,
+    )
+
+
+def _options(area: bytes, sname: bytes, file: bytes) -> dict[int, bytes]:
+    """The options field, then `file` and `sname` if option 52 says they carry options."""
+    parts: dict[int, list[bytes]] = {}
+    _read(area, parts, need_end=True)
+    overload = parts.get(OPTION_OVERLOAD)
+    if overload is not None:
+        value = b"".join(overload)
+        if len(value) != 1 or value[0] not in (1, 2, 3):
+            raise Refused("bad option overload")
+        for flag, field in ((1, file), (2, sname)):
+            if value[0] & flag:
+                _read(field, parts, need_end=False)
+    return {code: b"".join(chunks) for code, chunks in parts.items()}
+
+
+def _read(data: bytes, parts: dict[int, list[bytes]], *, need_end: bool) -> None:
+    i = 0
+    while i < len(data):
+        code = data[i]
+        if code == END:
+            return
+        if code == PAD:
+            i += 1
+            continue
+        if i + 2 > len(data) or i + 2 + data[i + 1] > len(data):
+            raise Refused("truncated option")
+        parts.setdefault(code, []).append(data[i + 2 : i + 2 + data[i + 1]])
+        i += 2 + data[i + 1]
+    if need_end:
+        raise Refused("options without an end")
+
+
+def frame_option(code: int, payload: bytes) -> bytes:
+    """One option as sent: split into 255-byte instances when longer (RFC 3396)."""
+    if not payload:
+        return bytes((code, 0))
+    return b"".join(
+        bytes((code, len(chunk))) + chunk
+        for chunk in (payload[i : i + 255] for i in range(0, len(payload), 255))
+    )
+
+
+def build(reply: Reply) -> bytes:
+    """The whole frame of a server reply, checksums included."""
+    options = b"".join(reply.options) + bytes((END,))
+    options += bytes(max(0, MIN_BOOTP - BOOTP_FIXED - len(options)))
+    bootp = (
+        _BOOTP.pack(
+            BOOTREPLY,
+            HTYPE_ETHERNET,
+            6,
+            0,
+            reply.xid,
+            0,
+            reply.flags,
+            _packed(reply.ciaddr),
+            _packed(reply.yiaddr),
+            bytes(4),
+            bytes(4),
+            bytes.fromhex(reply.chaddr.replace(":", "")),
+            b"",
+            b"",
+        )
+        + MAGIC_COOKIE
+        + options
+    )
+    src, dst = _packed(reply.ip_src), _packed(reply.ip_dst)
+    udp_length = _UDP.size + len(bootp)
+    pseudo = src + dst + struct.pack("!BBH", 0, IPPROTO_UDP, udp_length)
+    udp = _UDP.pack(SERVER_PORT, CLIENT_PORT, udp_length, 0) + bootp
+    udp = udp[:6] + struct.pack("!H", _checksum(pseudo + udp) or 0xFFFF) + udp[8:]
+    header = _IP.pack(0x45, 0, 20 + len(udp), 0, 0x4000, 64, IPPROTO_UDP, 0, src, dst)
+    header = header[:10] + struct.pack("!H", _checksum(header)) + header[12:]
+    eth = _ETH.pack(_mac_bytes(reply.eth_dst), _mac_bytes(reply.eth_src), ETH_TYPE_IPV4)
+    return eth + header + udp
+
+
+def _packed(address: str) -> bytes:
+    return ipaddress.IPv4Address(address).packed
+
+
+def _mac_bytes(mac: str) -> bytes:
+    return bytes.fromhex(mac.replace(":", ""))
+
+
+def _checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071)."""
+    if len(data) % 2:
+        data += b"\x00"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
