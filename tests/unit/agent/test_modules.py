@@ -83,9 +83,9 @@ def test_the_loaded_modules_are_the_wanted_ones_and_what_they_need() -> None:
 
 
 def test_an_unknown_module_is_an_error_and_the_others_load() -> None:
-    modules = manager({modules_key(ME): wanted("arp_responder", "dhcp")})
+    modules = manager({modules_key(ME): wanted("arp_responder", "metadata")})
     assert modules.current.loaded == {"arp_responder", "ingress"}
-    assert modules.errors() == {"dhcp": "unknown module: not installed on this server"}
+    assert modules.errors() == {"metadata": "unknown module: not installed on this server"}
 
 
 def test_a_wanted_set_of_the_wrong_shape_is_skipped_and_said() -> None:
@@ -282,7 +282,7 @@ def test_without_installed_modules_discovery_is_the_built_in_catalog() -> None:
 
 
 def test_the_status_document() -> None:
-    modules = manager({MODULES_ALL: wanted("mac_drop", "dhcp", mac_drop=2)})
+    modules = manager({MODULES_ALL: wanted("mac_drop", "metadata", mac_drop=2)})
     status = modules.status()
     assert set(status) == {
         "known",
@@ -308,7 +308,7 @@ def test_the_status_document() -> None:
     assert status["default"] == sorted(BUILT_IN)
     assert status["loaded"] == ["ingress", "mac_drop"]
     assert status["generations"] == {"mac_drop": 2}
-    assert status["errors"] == {"dhcp": "unknown module: not installed on this server"}
+    assert status["errors"] == {"metadata": "unknown module: not installed on this server"}
 
 
 def test_since_moves_only_when_what_is_reported_changes() -> None:

@@ -17,9 +17,11 @@ NO_STORE: Store = None  # type: ignore[assignment]  # the agent is built, never 
 def test_the_mirror_follows_the_view_and_what_known_modules_watch() -> None:
     builtin = discover(found=[])
     plain = Agent(NO_STORE, AgentConfig(), builtin)
-    assert set(plain.mirror.prefixes) == set(VIEW_PREFIXES)  # no built-in module reads subnets
-    assert SUBNET not in plain.mirror.prefixes
+    assert set(plain.mirror.prefixes) == {*VIEW_PREFIXES, SUBNET}  # dhcp reads subnets
+    without_dhcp = Catalog(m for m in BUILTIN if m.name != "dhcp")
+    lean = Agent(NO_STORE, AgentConfig(), dataclasses.replace(builtin, catalog=without_dhcp))
+    assert set(lean.mirror.prefixes) == set(VIEW_PREFIXES)
     watcher = Module("subnet_watcher", depends=("ingress",), watches=(SUBNET,))
-    known = dataclasses.replace(builtin, catalog=Catalog([*BUILTIN, watcher]))
+    known = dataclasses.replace(builtin, catalog=Catalog([*without_dhcp, watcher]))
     agent = Agent(NO_STORE, AgentConfig(), known)
     assert SUBNET in agent.mirror.prefixes  # known, even before it is loaded

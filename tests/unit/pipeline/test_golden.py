@@ -9,6 +9,7 @@ from vlcp.pipeline import (
     LocalPort,
     Network,
     RemotePort,
+    Subnet,
     View,
     compile_all,
     render_all,
@@ -28,7 +29,7 @@ VIEW = View(
         "green": Network("green", "native", 3, None, "flat"),
     },
     ports={
-        "p1": LocalPort("p1", "blue", 1, M1, "10.0.0.1"),
+        "p1": LocalPort("p1", "blue", 1, M1, "10.0.0.1", subnet="s1"),
         "p2": LocalPort("p2", "red", 2, M1),
         "p3": LocalPort(
             "p3",
@@ -45,6 +46,7 @@ VIEW = View(
     },
     physical_ports={"phys": 200, "flat": 201},
     tunnel_ofport=100,
+    subnets={"s1": Subnet("s1", "blue", "10.0.0.0/24", "10.0.0.254")},
 )
 
 REPLY_P1 = (
@@ -59,6 +61,8 @@ GOLDEN = {
         "table=ingress priority=1100 eth_src=01:00:00:00:00:00/01:00:00:00:00:00 actions=drop",
         "table=ingress priority=1000 eth_dst=01:80:c2:00:00:00/ff:ff:ff:ff:ff:f0 actions=drop",
         "table=ingress priority=0 actions=drop",
+        "table=port_security priority=50 eth_type=0x0800,ip_proto=17,udp_dst=68,udp_src=67 "
+        "actions=drop",
         "table=port_security priority=30 eth_type=0x0800,ip_proto=17,ipv4_dst=255.255.255.255,"
         "ipv4_src=0.0.0.0,udp_dst=67,udp_src=68 actions=goto_table:arp_responder",
         "table=port_security priority=30 eth_type=0x86dd,ip_proto=58,ipv6_src=:: "
@@ -75,6 +79,9 @@ GOLDEN = {
         "table=nd_guard priority=0 actions=goto_table:arp_responder",
         "table=arp_responder priority=0 actions=goto_table:l2_forward",
         "table=l2_forward priority=0 actions=drop",
+        "table=dhcp priority=100 eth_type=0x0800,ip_proto=17,udp_dst=67,udp_src=68 "
+        "actions=controller(max_len=65535,reason=0)",
+        "table=dhcp priority=0 actions=drop",
     ],
     ("network", "blue"): [
         "table=ingress priority=100 in_port=100,tun_ipv4_src=192.0.2.2,tunnel_id=5001 "
@@ -99,6 +106,10 @@ GOLDEN = {
     ("port", "p1"): [
         "table=ingress priority=100 in_port=1,eth_src=02:00:00:00:00:01,vlan_vid=0x0000 "
         "actions=load:0x1->reg4,load:0x1->reg5[0..1],goto_table:port_security",
+        "table=port_security priority=50 in_port=1,eth_type=0x0800,ip_proto=17,ipv4_src=0.0.0.0,"
+        "udp_dst=67,udp_src=68 actions=goto_table:dhcp",
+        "table=port_security priority=50 in_port=1,eth_type=0x0800,ip_proto=17,ipv4_src=10.0.0.1,"
+        "udp_dst=67,udp_src=68 actions=goto_table:dhcp",
         "table=port_security priority=30 in_port=1,arp_sha=02:00:00:00:00:01,arp_spa=0.0.0.0,"
         "eth_type=0x0806 actions=goto_table:arp_responder",
         "table=port_security priority=30 in_port=1,arp_sha=02:00:00:00:00:01,arp_spa=10.0.0.1,"

@@ -9,6 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from vlcp.agent.mirror import VIEW_PREFIXES
+from vlcp.layout import SUBNET
 from vlcp.pipeline import (
     BASE,
     BUILTIN,
@@ -51,14 +52,14 @@ def test_the_builtin_modules_compile_what_the_pipeline_always_did() -> None:
     assert (
         DEFAULT.loaded
         == ALL
-        == {"ingress", "port_security", "arp_responder", "l2_forward"} | (DRIVERS)
+        == {"ingress", "port_security", "arp_responder", "l2_forward", "dhcp"} | (DRIVERS)
     )
-    assert [(t.id, t.name) for t in DEFAULT.pipeline][-1] == (4, "l2_forward")
+    assert [(t.id, t.name) for t in DEFAULT.pipeline][-2:] == [(4, "l2_forward"), (5, "dhcp")]
     assert DEFAULT.compile_all(VIEW) == compile_all(VIEW)
 
 
 def test_the_builtin_modules_watch_what_the_view_is_built_from() -> None:
-    assert DEFAULT.watches() == set(VIEW_PREFIXES) == BUILTIN.watches()
+    assert DEFAULT.watches() == {*VIEW_PREFIXES, SUBNET} == BUILTIN.watches()  # dhcp: subnets
     assert ModuleSet(BUILTIN, ["port_security"]).watches() < DEFAULT.watches()
 
 
@@ -74,7 +75,8 @@ def test_loading_pulls_in_what_a_module_needs() -> None:
 def test_unloading_what_others_need_is_refused_naming_them() -> None:
     with pytest.raises(ModuleError, match="l2_forward: needed by native, vlan, vxlan"):
         DEFAULT.unload("l2_forward")
-    with pytest.raises(ModuleError, match="needed by arp_responder, l2_forward, native, port_"):
+    needed = "needed by arp_responder, dhcp, l2_forward, native, port_"
+    with pytest.raises(ModuleError, match=needed):
         DEFAULT.unload("ingress")
 
 
@@ -158,6 +160,7 @@ def test_table_ids_are_the_catalogs_whatever_is_loaded() -> None:
         (3, "nd_guard"),
         (4, "arp_responder"),
         (5, "l2_forward"),
+        (6, "dhcp"),
     ]
     for loaded in ([], ["ingress"], ["arp_responder"], ["mac_drop", "vxlan"]):
         assert [(t.id, t.name) for t in ModuleSet(CATALOG, loaded).pipeline] == layout

@@ -23,6 +23,7 @@ def test_the_l2_pipeline_ids() -> None:
         (2, "nd_guard"),
         (3, "arp_responder"),
         (4, "l2_forward"),
+        (5, "dhcp"),
     ]
     assert PIPELINE.name_of(4) == "l2_forward" and PIPELINE.name_of(77) == "77"
 
@@ -106,6 +107,7 @@ def test_misses() -> None:
         (2, 0, 3),  # nd_guard: all but neighbour advertisements on
         (3, 0, 4),
         (4, 0, None),
+        (5, 0, None),  # dhcp: only its ports' requests come in, to the controller
     }
 
 

@@ -11,7 +11,10 @@ Flows (docs/pipeline.md, "DHCP"):
   every check there: the broadcast is answered, never flooded to the network. Ingress
   already checked the source MAC, and the address is matched here, so a spoofed source
   never reaches the responder;
-- in `dhcp`, that traffic goes to the controller, and nothing else is there (miss: drop);
+- in `dhcp`, that traffic goes to the controller, and nothing else is there (miss: drop).
+  The table is declared after `l2_forward` as well as `port_security` only to come after
+  every other table, so that no table id moves (ingress .. l2_forward keep 0 .. 4, and a
+  table interposed before `arp_responder` still lands right after `nd_guard`);
 - in `port_security` (base), DHCP server replies (UDP 67 -> 68) from any VIF are dropped:
   no workload can answer another's DHCP (DHCP guard).
 
@@ -50,7 +53,7 @@ SERVER_TO_CLIENT = {**_UDP, "udp_src": SERVER_PORT, "udp_dst": CLIENT_PORT}
 
 DHCP = Table(
     "dhcp",
-    after=("port_security",),
+    after=("port_security", "l2_forward"),
     matches={"eth_type", "ip_proto", "udp_src", "udp_dst"},
     doc="DHCP requests of local ports with an address, to the controller.",
 )
