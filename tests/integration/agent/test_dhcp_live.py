@@ -1,0 +1,177 @@
+"""The dhcp module on a real ovs-vswitchd: a host's DISCOVER and REQUEST answered.
+
+One server, its agent in this process (every built-in module loaded, the default), a
+VXLAN network with a subnet (gateway, DNS, domain, a host route) and two hosts: A has an
+address in the subnet, B has none. A client built with scapy in A's namespace:
+
+- DISCOVER -> OFFER with A's address and the options (mask, router, DNS, domain, MTU of
+  the underlay minus 50, host name, classless routes with the default route), sent to A
+  only: B sees neither the DISCOVER nor the OFFER;
+- REQUEST for its address -> ACK; for another address -> NAK;
+- B's DISCOVER gets no answer (it is forwarded as before, to A).
+
+With busybox `udhcpc` on the machine, also a real lease applied in A's namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from scapy.layers.dhcp import BOOTP, DHCP
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+from scapy.packet import Packet
+
+from tests.lab.fixtures_ovs import HostFactory, HypervisorFactory
+from tests.lab.marks import needs_ovs_lab
+from tests.lab.ovs import Host, Hypervisor
+from vlcp.agent.agent import Agent
+from vlcp.agent.modules import discover
+from vlcp.lab.servers import BRIDGE, agent_config, wait_for_bridge
+from vlcp.model.service import Model
+from vlcp.store import open_store
+from vlcp.tasks import stop_tasks
+
+pytestmark = [pytest.mark.root, needs_ovs_lab]
+
+A_MAC, A_IP = "02:00:00:00:0d:01", "10.0.0.10"
+B_MAC = "02:00:00:00:0d:02"
+GATEWAY, DNS, DOMAIN = "10.0.0.1", "198.51.100.53", "tenant.example"
+ROUTE = ["198.51.100.0/24", "10.0.0.254"]
+OFFER, ACK, NAK = 2, 5, 6
+
+
+@dataclass
+class Lab:
+    hv: Hypervisor
+    agent: Agent
+    a: Host
+    b: Host
+
+
+@pytest.fixture
+async def lab(
+    hypervisor_factory: HypervisorFactory, host_factory: HostFactory, tmp_path: Path
+) -> AsyncIterator[Lab]:
+    store = await open_store(f"sqlite://{tmp_path}/store.db")
+    model = Model(store)
+    await model.create("physical-networks", {"id": "vx", "type": "vxlan", "vnirange": [[10, 20]]})
+    await model.create("logical-networks", {"id": "net", "physicalnetwork": "vx"})
+    subnet = {
+        "id": "sub",
+        "logicalnetwork": "net",
+        "cidr": "10.0.0.0/24",
+        "gateway": GATEWAY,
+        "dns_nameservers": [DNS],
+        "domain_name": DOMAIN,
+        "host_routes": [ROUTE],
+    }
+    await model.create("subnets", subnet)
+    await model.create(
+        "logical-ports",
+        {"id": "A", "logicalnetwork": "net", "mac_address": A_MAC, "ip_address": A_IP},
+    )
+    await model.create("logical-ports", {"id": "B", "logicalnetwork": "net", "mac_address": B_MAC})
+    hv = hypervisor_factory("hv0")
+    agent = Agent(store, agent_config(hv, "hv0"), discover(found=[]))
+    task = asyncio.create_task(agent.run())
+    try:
+        await wait_for_bridge(hv, task)
+        a = host_factory(hv, BRIDGE, f"{A_IP}/24", mac=A_MAC, iface_id="A", name="A")
+        b = host_factory(hv, BRIDGE, "10.0.0.99/24", mac=B_MAC, iface_id="B", name="B")
+        for name in "AB":
+            await model.wait_port_up(name, timeout=30)
+        yield Lab(hv, agent, a, b)
+    finally:
+        await stop_tasks([task])
+        with contextlib.suppress(Exception):
+            await store.close()
+
+
+def dhcp(mac: str, xid: int, kind: str, *options: tuple[str, object]) -> Packet:
+    chaddr = bytes.fromhex(mac.replace(":", "")) + bytes(10)
+    return (
+        Ether(src=mac, dst="ff:ff:ff:ff:ff:ff")
+        / IP(src="0.0.0.0", dst="255.255.255.255")
+        / UDP(sport=68, dport=67)
+        / BOOTP(chaddr=chaddr, xid=xid, flags=0x8000)
+        / DHCP(options=[("message-type", kind), *options, "end"])
+    )
+
+
+def options(packet: Packet) -> dict[str, object]:
+    return {
+        o[0]: o[1] if len(o) == 2 else o[1:] for o in packet[DHCP].options if isinstance(o, tuple)
+    }
+
+
+def reply_to(xid: int) -> Callable[[Packet], bool]:
+    return lambda p: BOOTP in p and p[BOOTP].op == 2 and p[BOOTP].xid == xid
+
+
+async def exchange(host: Host, request: Packet, *, timeout: float = 10) -> Packet:
+    """Send a client frame from `host` and return the server's reply to it."""
+    capture = host.capture("udp port 68")
+    await asyncio.to_thread(host.send, request)
+    try:
+        (reply,) = await asyncio.to_thread(
+            capture.wait_for, reply_to(request[BOOTP].xid), timeout=timeout
+        )
+    finally:
+        capture.stop()
+    return reply
+
+
+async def test_a_host_gets_its_lease_and_a_host_without_an_address_nothing(lab: Lab) -> None:
+    xid = int.from_bytes(os.urandom(4), "big")
+    wanted = [1, 3, 6, 15, 26, 12, 121, 51]
+    capture_b = lab.b.capture("udp port 67 or udp port 68")
+    offer = await exchange(lab.a, dhcp(A_MAC, xid, "discover", ("param_req_list", wanted)))
+    assert offer[Ether].dst == A_MAC
+    assert offer[BOOTP].yiaddr == A_IP
+    got = options(offer)
+    assert got["message-type"] == OFFER
+    assert got["server_id"] == GATEWAY
+    assert got["subnet_mask"] == "255.255.255.0"
+    assert got["router"] == GATEWAY
+    assert got["name_server"] == DNS
+    assert got["domain"] == DOMAIN.encode()
+    assert got["interface-mtu"] == 1450  # the 1500-byte underlay minus VXLAN's 50
+    assert got["hostname"] == b"host-10-0-0-10"
+    assert got["classless_static_routes"] == ["198.51.100.0/24:10.0.0.254", "0.0.0.0/0:10.0.0.1"]
+    assert offer[UDP].chksum == UDP(bytes(offer[UDP]))[UDP].chksum
+
+    request = ("requested_addr", A_IP), ("server_id", GATEWAY)
+    ack = await exchange(lab.a, dhcp(A_MAC, xid + 1, "request", *request))
+    assert options(ack)["message-type"] == ACK and ack[BOOTP].yiaddr == A_IP
+    nak = await exchange(lab.a, dhcp(A_MAC, xid + 2, "request", ("requested_addr", "10.0.0.11")))
+    assert options(nak)["message-type"] == NAK
+
+    seen_by_b = [p for p in capture_b.stop() if BOOTP in p and p[BOOTP].xid in (xid, xid + 1)]
+    assert not seen_by_b, "A's DHCP was flooded to B"
+
+    unanswered = int.from_bytes(os.urandom(4), "big")
+    capture_a = lab.a.capture("udp port 67")
+    with pytest.raises(Exception, match="matching packet"):
+        await exchange(lab.b, dhcp(B_MAC, unanswered, "discover"), timeout=3)
+    forwarded = capture_a.stop()  # B has no address: its DHCP goes on as before
+    assert [p for p in forwarded if BOOTP in p and p[BOOTP].xid == unanswered]
+
+
+@pytest.mark.skipif(shutil.which("udhcpc") is None, reason="busybox udhcpc is not installed")
+async def test_udhcpc_gets_and_applies_the_lease(lab: Lab) -> None:
+    a = lab.a
+    await asyncio.to_thread(a.exec, "ip", "addr", "flush", "dev", "eth0")
+    script = shutil.which("udhcpc.script") or "/usr/share/udhcpc/default.script"
+    await asyncio.to_thread(a.exec, "udhcpc", "-q", "-n", "-i", "eth0", "-t", "5", "-s", script)
+    addresses = (await asyncio.to_thread(a.exec, "ip", "-4", "addr", "show", "dev", "eth0")).stdout
+    assert f"{A_IP}/24" in addresses
+    routes = (await asyncio.to_thread(a.exec, "ip", "-4", "route")).stdout
+    assert f"default via {GATEWAY}" in routes
