@@ -39,16 +39,27 @@ PAIRS = [
     [{"ip_address": "not-an-address"}],
 ]
 """Allowed address pairs as stored: none, a network, an address with its MAC, bad data."""
+SUBNET_IDS = ["s0", "s1"]
+DHCP = [
+    {},
+    {"dns_nameservers": ["192.0.2.53"], "lease_time": 600, "extra_dhcp_options": {"66": "tftp"}},
+    {"mtu": 1400},
+    {"dns_nameservers": ["not-an-address"]},
+]
+"""DHCP fields as stored on networks and subnets: none, some, bad data (ignored alone)."""
 
 store_writes = st.one_of(
     st.builds(
-        lambda p, n, mac, ip, pairs: (
+        lambda p, n, mac, ip, pairs, subnet, extra: (
             f"lport/{p}",
             {
                 "logicalnetwork": n,
                 "mac_address": mac,
                 "ip_address": ip,
                 "allowed_address_pairs": pairs,
+                "subnet": subnet,
+                "hostname": "vm",
+                "extra_dhcp_options": extra,
             },
         ),
         st.sampled_from(PORT_IDS),
@@ -56,15 +67,28 @@ store_writes = st.one_of(
         st.sampled_from(MACS),
         st.sampled_from([None, "10.0.0.1", "10.0.0.2"]),
         st.sampled_from(PAIRS),
+        st.sampled_from([None, *SUBNET_IDS]),
+        st.sampled_from([None, {"66": "tftp"}, {"0": "bad code"}]),
     ),
     st.builds(
-        lambda n, phys, tag: (
+        lambda n, phys, tag, dhcp: (
             f"lognet/{n}",
-            {"physicalnetwork": phys, "vni": tag, "vlanid": tag},
+            {"physicalnetwork": phys, "vni": tag, "vlanid": tag, **dhcp},
         ),
         st.sampled_from(NETWORKS),
         st.sampled_from(PHYSNETS),
         st.sampled_from([5, 6, 70000]),
+        st.sampled_from(DHCP),
+    ),
+    st.builds(
+        lambda s, n, cidr, dhcp: (
+            f"subnet/{s}",
+            {"logicalnetwork": n, "cidr": cidr, "gateway": None, **dhcp},
+        ),
+        st.sampled_from(SUBNET_IDS),
+        st.sampled_from(NETWORKS),
+        st.sampled_from(["10.0.0.0/24", "10.0.0.0/31", "not-a-cidr"]),
+        st.sampled_from(DHCP),
     ),
     st.builds(
         lambda phys, kind: (f"physnet/{phys}", {"type": kind}),
@@ -98,6 +122,7 @@ store_deletes = st.builds(
         [f"lport/{p}" for p in PORT_IDS]
         + [f"lognet/{n}" for n in NETWORKS]
         + [f"physnet/{p}" for p in PHYSNETS]
+        + [f"subnet/{s}" for s in SUBNET_IDS]
         + [f"netports/{n}/{p}" for n in NETWORKS for p in ("p0", "r0")]
         + ["physport/%/vl", "physport/me/vl"]
     ),
@@ -110,7 +135,18 @@ plugs = st.builds(
     st.sampled_from(BOUND_AT),
 )
 unplugs = st.builds(lambda name: ("unplug", name, None, 0, None), st.sampled_from(IFACES))
-steps = st.lists(st.one_of(store_writes, store_deletes, plugs, unplugs), max_size=40)
+SETUP: list[Any] = [
+    ("physnet/vx", {"type": "vxlan"}),
+    ("lognet/n0", {"physicalnetwork": "vx", "vni": 5, "dns_nameservers": ["192.0.2.53"]}),
+    ("subnet/s0", {"logicalnetwork": "n0", "cidr": "10.0.0.0/24", "gateway": "10.0.0.254"}),
+    ("lport/p0", {"logicalnetwork": "n0", "mac_address": MACS[0], "ip_address": "10.0.0.1"}),
+]
+"""A network with a subnet, known before any port is plugged: some examples start here,
+so that networks (and their subnets) come and go with the ports plugged in them."""
+steps = st.tuples(
+    st.sampled_from([[], SETUP]),
+    st.lists(st.one_of(store_writes, store_deletes, plugs, unplugs), max_size=40),
+).map(lambda t: [*t[0], *t[1]])
 
 
 @settings(max_examples=300, deadline=None)
@@ -138,6 +174,7 @@ def test_the_incremental_view_always_equals_the_view_from_scratch(steps: list[An
         expected = build_view(mirror.values, ports, ME)
         assert local.view == expected
         assert local.view.members == build_members(expected.ports, expected.remotes)
+        assert local.view.subnets == expected.subnets
         for owner in delta.owners:
             owned = compile_owner(local.view, owner)
             if owned:

@@ -12,17 +12,21 @@ from hypothesis import strategies as st
 from vlcp.pipeline import (
     AddressPair,
     Change,
+    DhcpFields,
     DropNetwork,
     DropPort,
     DropRemote,
+    DropSubnet,
     LocalPort,
     Network,
     PutNetwork,
     PutPort,
     PutRemote,
+    PutSubnet,
     RemotePort,
     SetPhysicalPort,
     SetTunnel,
+    Subnet,
     View,
 )
 
@@ -30,6 +34,12 @@ NETS = ["n0", "n1", "n2", "n3"]
 PHYSNETS = ["p0", "p1"]
 MACS = ["02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03"]
 IPS = [None, "10.0.0.1", "10.0.0.2", "fd00::1"]
+SUBNET_IDS = ["s0", "s1", "s2"]
+SHAPES = [("10.0.0.0/24", "10.0.0.254"), ("10.0.0.0/31", None), ("fd00::/64", "fd00::ff")]
+"""(cidr, gateway): holding both IPv4 port addresses, one of them, or only IPv6 ones."""
+DHCP_FIELDS = st.sampled_from(
+    [DhcpFields(), DhcpFields(mtu=1400, dns_nameservers=("192.0.2.53",)), DhcpFields(lease_time=60)]
+)
 VTEPS = ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
 PAIRS = st.lists(
     st.builds(
@@ -46,7 +56,15 @@ def networks(draw: st.DrawFn) -> Network:
     kind = draw(st.sampled_from(["vxlan", "vxlan", "vlan", "native", "local"]))
     tag = {"vlan": st.integers(1, 3), "vxlan": st.integers(1, 3)}.get(kind, st.none())
     physnet = draw(st.sampled_from([*PHYSNETS, None]))
-    return Network(draw(st.sampled_from(NETS)), kind, draw(st.integers(1, 4)), draw(tag), physnet)
+    number = draw(st.integers(1, 4))
+    return Network(draw(st.sampled_from(NETS)), kind, number, draw(tag), physnet, draw(DHCP_FIELDS))
+
+
+@st.composite
+def subnets(draw: st.DrawFn) -> Subnet:
+    cidr, gateway = draw(st.sampled_from(SHAPES))
+    network = draw(st.sampled_from([*NETS, "gone"]))
+    return Subnet(draw(st.sampled_from(SUBNET_IDS)), network, cidr, gateway, dhcp=draw(DHCP_FIELDS))
 
 
 ports = st.builds(
@@ -57,6 +75,7 @@ ports = st.builds(
     mac=st.sampled_from(MACS),
     ip=st.sampled_from(IPS),
     allowed=PAIRS,
+    subnet=st.sampled_from([None, *SUBNET_IDS]),
 )
 remotes = st.builds(
     RemotePort,
@@ -67,18 +86,20 @@ remotes = st.builds(
     ip=st.sampled_from(IPS),
 )
 views = st.builds(
-    lambda nets, lps, rps, phys, tunnel: View(
+    lambda nets, lps, rps, phys, tunnel, subs: View(
         networks={n.id: n for n in nets},
         ports={p.id: p for p in lps},
         remotes={r.id: r for r in rps},
         physical_ports=phys,
         tunnel_ofport=tunnel,
+        subnets={s.id: s for s in subs},
     ),
     st.lists(networks(), max_size=5),
     st.lists(ports, max_size=6),
     st.lists(remotes, max_size=7),
     st.dictionaries(st.sampled_from(PHYSNETS), st.integers(20, 21)),
     st.sampled_from([100, 100, 101, None]),
+    st.lists(subnets(), max_size=3),
 )
 changes: st.SearchStrategy[Change] = st.one_of(
     st.builds(PutNetwork, networks()),
@@ -87,6 +108,8 @@ changes: st.SearchStrategy[Change] = st.one_of(
     st.builds(DropPort, st.sampled_from(["a", "b", "c", "d"])),
     st.builds(PutRemote, remotes),
     st.builds(DropRemote, st.sampled_from(["c", "d", "e", "f", "g"])),
+    st.builds(PutSubnet, subnets()),
+    st.builds(DropSubnet, st.sampled_from(SUBNET_IDS)),
     st.builds(SetTunnel, st.sampled_from([None, 100, 101])),
     st.builds(SetPhysicalPort, st.sampled_from(PHYSNETS), st.sampled_from([None, 20, 21])),
 )
@@ -98,21 +121,29 @@ def tweaks(view: View) -> st.SearchStrategy[Change]:
     if view.ports:
         options.append(
             st.builds(
-                lambda p, attr, n, o, m, i, a: PutPort(
+                lambda p, attr, n, o, m, i, a, s: PutPort(
                     dataclasses.replace(
                         p,
                         **{
-                            attr: {"network": n, "ofport": o, "mac": m, "id": i, "allowed": a}[attr]
+                            attr: {
+                                "network": n,
+                                "ofport": o,
+                                "mac": m,
+                                "id": i,
+                                "allowed": a,
+                                "subnet": s,
+                            }[attr]
                         },
                     )
                 ),
                 st.sampled_from(sorted(view.ports.values(), key=lambda p: p.id)),
-                st.sampled_from(["network", "ofport", "mac", "id", "allowed"]),
+                st.sampled_from(["network", "ofport", "mac", "id", "allowed", "subnet"]),
                 st.sampled_from(NETS),
                 st.integers(1, 5),
                 st.sampled_from(MACS),
                 st.sampled_from(sorted(view.remotes) or ["a"]),
                 PAIRS,
+                st.sampled_from([None, *SUBNET_IDS]),
             )
         )
     if view.remotes:
@@ -130,9 +161,24 @@ def tweaks(view: View) -> st.SearchStrategy[Change]:
     if view.networks:
         options.append(
             st.builds(
-                lambda n, number: PutNetwork(dataclasses.replace(n, number=number)),
+                lambda n, number, dhcp: PutNetwork(
+                    dataclasses.replace(n, number=number, dhcp=dhcp)
+                ),
                 st.sampled_from(sorted(view.networks.values(), key=lambda n: n.id)),
                 st.integers(1, 4),
+                DHCP_FIELDS,
+            )
+        )
+    if view.subnets:
+        options.append(
+            st.builds(
+                lambda s, shape, n, dhcp: PutSubnet(
+                    dataclasses.replace(s, cidr=shape[0], gateway=shape[1], network=n, dhcp=dhcp)
+                ),
+                st.sampled_from(sorted(view.subnets.values(), key=lambda s: s.id)),
+                st.sampled_from(SHAPES),
+                st.sampled_from(NETS),
+                DHCP_FIELDS,
             )
         )
     return st.one_of(options)

@@ -40,6 +40,7 @@ def fresh(view: View) -> View:
         dict(view.remotes),
         dict(view.physical_ports),
         view.tunnel_ofport,
+        dict(view.subnets),
     )
 
 
