@@ -105,8 +105,10 @@ def parse(frame: bytes) -> Request:
     ip = frame[_ETH.size :]
     ver_ihl, _tos, total, _id, frag, _ttl, proto, _sum, _src, _dst = _IP.unpack_from(ip)
     ihl = (ver_ihl & 0x0F) * 4
-    if ver_ihl >> 4 != 4 or ihl < 20 or not ihl + _UDP.size <= total <= len(ip):
+    if ver_ihl >> 4 != 4 or ihl < 20 or total < ihl + _UDP.size:
         raise Refused("bad IPv4 header")
+    if total > len(ip):
+        raise Refused("truncated")
     if frag & 0x3FFF:
         raise Refused("IPv4 fragment")
     if proto != IPPROTO_UDP:
