@@ -19,7 +19,7 @@ from vlcp.agent.binding import OvsPort
 from vlcp.agent.mirror import Mirror
 from vlcp.agent.view_builder import TUNNEL_PORT, Identity, LocalView, build_view
 from vlcp.pipeline.compile import compile_all, compile_owner
-from vlcp.pipeline.view import AddressPair, build_members
+from vlcp.pipeline.view import AddressPair, DhcpFields, DhcpOption, Subnet, build_members
 
 ME = Identity("me", "br-int", "192.0.2.1")
 PORT_IDS = ["p0", "p1", "p2", "p3"]
@@ -253,3 +253,40 @@ def test_allowed_address_pairs_reach_the_port_and_touch_only_it() -> None:
     mirror.apply_change("lport/p0", {**port, "allowed_address_pairs": bad})
     local.update(mirror, ports, {"lport/p0"}, set())
     assert "p0" not in local.view.ports  # left out: no flows, its VIF's frames dropped
+
+
+def test_subnets_come_with_their_network_and_touch_only_what_reads_them() -> None:
+    mirror = Mirror(store=None)  # type: ignore[arg-type]
+    for key, value in SETUP:
+        mirror.apply_change(key, value)
+    ports = {"i0": OvsPort("i0", 1, "p0", None, bound_at=1.0)}
+    local = LocalView(ME)
+    local.update(mirror, ports, {key for key, _ in SETUP}, {"i0"})
+    view = local.view
+    assert view.subnet_of(view.ports["p0"]) is None  # the port does not name its subnet
+    port = {**SETUP[3][1], "subnet": "s0", "hostname": "vm0", "extra_dhcp_options": {"66": "t"}}
+    mirror.apply_change("lport/p0", port)
+    assert local.update(mirror, ports, {"lport/p0"}, set()).owners == {("port", "p0")}
+    p0 = local.view.ports["p0"]
+    assert local.view.subnet_of(p0) == Subnet("s0", "n0", "10.0.0.0/24", "10.0.0.254")
+    assert (p0.hostname, p0.dhcp_extra) == ("vm0", (DhcpOption(66, '"t"'),))
+    assert local.view.networks["n0"].dhcp.dns_nameservers == ("192.0.2.53",)
+
+    options = {**SETUP[2][1], "dns_nameservers": ["192.0.2.54"], "lease_time": 60}
+    mirror.apply_change("subnet/s0", options)  # read by the responder only
+    assert local.update(mirror, ports, {"subnet/s0"}, set()).owners == frozenset()
+    assert local.view.subnets["s0"].dhcp.lease_time == 60
+    mirror.apply_change("lognet/n0", {**SETUP[1][1], "domain_name": "example.test"})
+    assert local.update(mirror, ports, {"lognet/n0"}, set()).owners == frozenset()
+    moved = {**options, "cidr": "10.0.1.0/24", "gateway": None}  # p0's address is out
+    mirror.apply_change("subnet/s0", moved)
+    assert local.update(mirror, ports, {"subnet/s0"}, set()).owners == {("port", "p0")}
+    assert local.view.subnet_of(local.view.ports["p0"]) is None
+
+    bad = {**SETUP[1][1], "dns_nameservers": ["not-an-address"]}
+    mirror.apply_change("lognet/n0", bad)  # bad DHCP settings cost only themselves
+    local.update(mirror, ports, {"lognet/n0"}, set())
+    assert local.view.networks["n0"].dhcp == DhcpFields() and "p0" in local.view.ports
+    mirror.apply_change("subnet/s0", None)
+    assert local.update(mirror, ports, {"subnet/s0"}, set()).owners == {("port", "p0")}
+    assert local.view.subnets == {} and mirror.subnets_of("n0") == {}
