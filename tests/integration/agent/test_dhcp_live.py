@@ -8,7 +8,9 @@ address in the subnet, B has none. A client built with scapy in A's namespace:
   the underlay minus 50, host name, classless routes with the default route), sent to A
   only: B sees neither the DISCOVER nor the OFFER;
 - REQUEST for its address -> ACK; for another address -> NAK;
-- B's DISCOVER gets no answer (it is forwarded as before, to A).
+- B's DISCOVER gets no answer (it is forwarded as before, to A);
+- with the module unloaded (the wanted set without it), A's DISCOVER is forwarded to B
+  and not answered; loaded again, answered again.
 
 With busybox `udhcpc` on the machine, also a real lease applied in A's namespace.
 """
@@ -32,11 +34,14 @@ from scapy.packet import Packet
 from tests.lab.fixtures_ovs import HostFactory, HypervisorFactory
 from tests.lab.marks import needs_ovs_lab
 from tests.lab.ovs import Host, Hypervisor
+from tests.lab.waiting import eventually
 from vlcp.agent.agent import Agent
 from vlcp.agent.modules import discover
 from vlcp.lab.servers import BRIDGE, agent_config, wait_for_bridge
+from vlcp.layout import modules_key
 from vlcp.model.service import Model
-from vlcp.store import open_store
+from vlcp.pipeline import BUILTIN
+from vlcp.store import Store, Transaction, open_store
 from vlcp.tasks import stop_tasks
 
 pytestmark = [pytest.mark.root, needs_ovs_lab]
@@ -52,8 +57,17 @@ OFFER, ACK, NAK = 2, 5, 6
 class Lab:
     hv: Hypervisor
     agent: Agent
+    store: Store
     a: Host
     b: Host
+
+    async def want(self, modules: list[str]) -> None:
+        """This server's wanted module set, as the API writes it."""
+
+        async def write(txn: Transaction) -> None:
+            txn.put(modules_key("hv0"), {"modules": modules, "reload": {}})
+
+        await self.store.transact(write)
 
 
 @pytest.fixture
@@ -88,7 +102,7 @@ async def lab(
         b = host_factory(hv, BRIDGE, "10.0.0.99/24", mac=B_MAC, iface_id="B", name="B")
         for name in "AB":
             await model.wait_port_up(name, timeout=30)
-        yield Lab(hv, agent, a, b)
+        yield Lab(hv, agent, store, a, b)
     finally:
         await stop_tasks([task])
         with contextlib.suppress(Exception):
@@ -116,16 +130,24 @@ def reply_to(xid: int) -> Callable[[Packet], bool]:
     return lambda p: BOOTP in p and p[BOOTP].op == 2 and p[BOOTP].xid == xid
 
 
-async def exchange(host: Host, request: Packet, *, timeout: float = 10) -> Packet:
-    """Send a client frame from `host` and return the server's reply to it."""
+async def exchange(host: Host, request: Packet, *, timeout: float = 10) -> Packet | None:
+    """Send a client frame from `host`; the server's reply to it, or None."""
     capture = host.capture("udp port 68")
     await asyncio.to_thread(host.send, request)
     try:
         (reply,) = await asyncio.to_thread(
             capture.wait_for, reply_to(request[BOOTP].xid), timeout=timeout
         )
+    except TimeoutError:
+        return None
     finally:
         capture.stop()
+    return reply
+
+
+async def answer(host: Host, request: Packet) -> Packet:
+    reply = await exchange(host, request)
+    assert reply is not None, f"no reply to {request.summary()}"
     return reply
 
 
@@ -133,7 +155,7 @@ async def test_a_host_gets_its_lease_and_a_host_without_an_address_nothing(lab: 
     xid = int.from_bytes(os.urandom(4), "big")
     wanted = [1, 3, 6, 15, 26, 12, 121, 51]
     capture_b = lab.b.capture("udp port 67 or udp port 68")
-    offer = await exchange(lab.a, dhcp(A_MAC, xid, "discover", ("param_req_list", wanted)))
+    offer = await answer(lab.a, dhcp(A_MAC, xid, "discover", ("param_req_list", wanted)))
     assert offer[Ether].dst == A_MAC
     assert offer[BOOTP].yiaddr == A_IP
     got = options(offer)
@@ -149,9 +171,9 @@ async def test_a_host_gets_its_lease_and_a_host_without_an_address_nothing(lab: 
     assert offer[UDP].chksum == UDP(bytes(offer[UDP]))[UDP].chksum
 
     request = ("requested_addr", A_IP), ("server_id", GATEWAY)
-    ack = await exchange(lab.a, dhcp(A_MAC, xid + 1, "request", *request))
+    ack = await answer(lab.a, dhcp(A_MAC, xid + 1, "request", *request))
     assert options(ack)["message-type"] == ACK and ack[BOOTP].yiaddr == A_IP
-    nak = await exchange(lab.a, dhcp(A_MAC, xid + 2, "request", ("requested_addr", "10.0.0.11")))
+    nak = await answer(lab.a, dhcp(A_MAC, xid + 2, "request", ("requested_addr", "10.0.0.11")))
     assert options(nak)["message-type"] == NAK
 
     seen_by_b = [p for p in capture_b.stop() if BOOTP in p and p[BOOTP].xid in (xid, xid + 1)]
@@ -159,10 +181,31 @@ async def test_a_host_gets_its_lease_and_a_host_without_an_address_nothing(lab: 
 
     unanswered = int.from_bytes(os.urandom(4), "big")
     capture_a = lab.a.capture("udp port 67")
-    with pytest.raises(Exception, match="matching packet"):
-        await exchange(lab.b, dhcp(B_MAC, unanswered, "discover"), timeout=3)
+    assert await exchange(lab.b, dhcp(B_MAC, unanswered, "discover"), timeout=3) is None
     forwarded = capture_a.stop()  # B has no address: its DHCP goes on as before
     assert [p for p in forwarded if BOOTP in p and p[BOOTP].xid == unanswered]
+
+
+async def test_unloaded_it_answers_nothing_and_dhcp_is_forwarded_as_before(lab: Lab) -> None:
+    every = sorted(m.name for m in BUILTIN)
+    await lab.want([m for m in every if m != "dhcp"])
+
+    async def forwarded() -> bool:
+        xid = int.from_bytes(os.urandom(4), "big")
+        capture = lab.b.capture("udp port 67")
+        unanswered = await exchange(lab.a, dhcp(A_MAC, xid, "discover"), timeout=1) is None
+        await asyncio.sleep(0.2)
+        seen = any(BOOTP in p and p[BOOTP].xid == xid for p in capture.stop())
+        return unanswered and seen
+
+    await eventually(forwarded, 30, what="A's DISCOVER forwarded to B, unanswered")
+    await lab.want(every)
+
+    async def answered() -> bool:
+        xid = int.from_bytes(os.urandom(4), "big")
+        return await exchange(lab.a, dhcp(A_MAC, xid, "discover"), timeout=1) is not None
+
+    await eventually(answered, 30, what="A's DISCOVER answered again")
 
 
 @pytest.mark.skipif(shutil.which("udhcpc") is None, reason="busybox udhcpc is not installed")
