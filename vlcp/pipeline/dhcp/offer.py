@@ -54,11 +54,6 @@ class Offer:
     """Every other option, by code."""
 
 
-def find_port(view: View, ofport: int) -> LocalPort | None:
-    """The local port of an OpenFlow port number."""
-    return next((p for p in view.ports.values() if p.ofport == ofport), None)
-
-
 def offer(view: View, port: LocalPort, settings: Settings) -> Offer | None:
     """The port's lease, or None: a port is answered only with an IPv4 address in a
     subnet of its network."""

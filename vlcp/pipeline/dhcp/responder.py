@@ -38,7 +38,6 @@ from .offer import (
     REQUESTED_ADDRESS,
     SERVER_ID,
     Offer,
-    find_port,
     offer,
 )
 from .settings import Settings
@@ -65,6 +64,12 @@ def respond(view: View, settings: Settings, received: Received) -> Answer:
         return _respond(view, settings, received)
     except Refused as refused:
         return Answer(None, refused.reason)
+
+
+def find_port(view: View, ofport: int) -> LocalPort | None:
+    """The local port of an OpenFlow port number (a pass over the local ports: a packet
+    in costs far more than this)."""
+    return next((p for p in view.ports.values() if p.ofport == ofport), None)
 
 
 def _respond(view: View, settings: Settings, received: Received) -> Answer:
