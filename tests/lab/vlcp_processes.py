@@ -207,6 +207,16 @@ class AsyncApi:
     async def delete(self, kind: str, id: str) -> None:
         await asyncio.to_thread(self.client.delete, kind, id)
 
+    async def modules(self, server: str | None = None) -> dict[str, Any]:
+        """`GET /v1/modules`: every server's modules (or one server's)."""
+        return await asyncio.to_thread(self.client.modules, server)
+
+    async def change_modules(
+        self, action: str, modules: list[str], *, server: str | None = None
+    ) -> dict[str, Any]:
+        """`POST /v1/modules/<action>` (load, unload, reload): the wanted sets written."""
+        return await asyncio.to_thread(self.client.change_modules, action, modules, server=server)
+
     async def wait_port_up(self, id: str, timeout: float = START_TIMEOUT) -> dict[str, Any]:
         """The port once a server reports it up (`?wait=up`); ApiError 408 after ``timeout``."""
         return await asyncio.to_thread(
