@@ -163,6 +163,11 @@ async def test_without_the_arp_responder_requests_go_to_their_owner_and_it_comes
     assert seen.lost(PAIRS) == []
     assert seen.ended_early == []
     assert changes_outside(seen, ARP_TABLE, SERVERS) == {}
+    for s in SERVERS:  # and saw the responder's flows go and come back
+        events = seen.watchers[s].events()
+        gone = sorted(e.cookie for e in events if e.event == "DELETED")
+        back = sorted(e.cookie for e in events if e.event == "ADDED")
+        assert gone == back == sorted(answers[s]), s
 
 
 async def test_reloading_every_module_in_turn_changes_no_flow_and_loses_no_packet(
