@@ -56,7 +56,8 @@ EXPERIMENTAL = 0x88B5
 
 
 @pytest.fixture
-async def cloud(cloud_factory) -> tuple[Cloud, dict[str, Host]]:
+async def cluster(cloud_factory) -> tuple[Cloud, dict[str, Host]]:
+    """`SERVERS` with both tenants plugged (port n on the n-th server), every path warm."""
     cloud = await cloud_factory(SERVERS)
     hosts = await plug_tenants(cloud, SERVERS)
     await applied(cloud)  # every controller reported its modules
@@ -98,15 +99,10 @@ async def arp_crosses(cloud: Cloud, asker: Host, owner: Host) -> bool:
         return p.haslayer(ARP) and p[ARP].op == 1 and p[ARP].hwdst == target
 
     def answer(p: Packet) -> bool:
-        return (
-            p.haslayer(ARP)
-            and p[ARP].op == 2
-            and (p[ARP].psrc, p[ARP].pdst)
-            == (
-                owner.ip,
-                asker.ip,
-            )
-        )
+        """`owner`'s address is at `owner`'s MAC, to `asker` (from the switch or the owner)."""
+        if not p.haslayer(ARP) or p[ARP].op != 2:
+            return False
+        return (p[ARP].psrc, p[ARP].hwsrc, p[ARP].pdst) == (owner.ip, owner.mac, asker.ip)
 
     def follower(p: Packet) -> bool:
         return marker in bytes(p)
@@ -138,9 +134,9 @@ def changes_outside(seen, table: int, servers: Iterable[str]) -> dict[str, list[
 
 
 async def test_without_the_arp_responder_requests_go_to_their_owner_and_it_comes_back(
-    cloud, tmp_path: Path
+    cluster, tmp_path: Path
 ) -> None:
-    cloud, hosts = cloud
+    cloud, hosts = cluster
     a1, a2 = hosts["a1"], hosts["a2"]
     assert not await arp_crosses(cloud, a1, a2), "answered on the switch to begin with"
     async with observe(cloud, hosts, PAIRS, SERVERS, tmp_path, interval=FAST) as seen:
@@ -171,9 +167,9 @@ async def test_without_the_arp_responder_requests_go_to_their_owner_and_it_comes
 
 
 async def test_reloading_every_module_in_turn_changes_no_flow_and_loses_no_packet(
-    cloud, tmp_path: Path
+    cluster, tmp_path: Path
 ) -> None:
-    cloud, hosts = cloud
+    cloud, hosts = cluster
     reports = await applied(cloud)
     modules = sorted(reports[SERVERS[0]]["loaded"])
     assert modules == sorted(m.name for m in BUILTIN), modules
