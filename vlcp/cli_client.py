@@ -290,18 +290,25 @@ def wanted_rows(sets: dict[str, Any]) -> list[dict[str, Any]]:
     targets = [("all", sets["all"])] if sets["all"] is not None else []
     targets += sorted(sets["servers"].items())
     return [
-        {"set": name, "modules": ", ".join(value["modules"]), "reload": value["reload"] or ""}
+        {
+            "set": name,
+            "modules": ", ".join(value["modules"]),
+            "reload": value["reload"] or "",
+            "settings": value.get("settings") or "",
+        }
         for name, value in targets
     ]
 
 
 def module_group() -> click.Group:
-    """`vlcp module list|load|unload|reload`."""
+    """`vlcp module list|load|unload|reload|configure`."""
     server_option = click.option(
         "--server", help="A server's system-id [default: every server, through modules-all]."
     )
 
-    @click.group(name="module", help="List, load, unload and reload the controllers' modules.")
+    @click.group(
+        name="module", help="List, load, unload, reload and configure the controllers' modules."
+    )
     def group() -> None:
         pass
 
@@ -345,7 +352,44 @@ def module_group() -> click.Group:
         unload
     )
     change_command("reload", "Reload modules: their controllers re-import the code.")
+
+    @group.command("configure")
+    @click.argument("name")
+    @click.option(
+        "--settings",
+        "text",
+        metavar="JSON",
+        help="The settings, a JSON object (see `list --json`: known.NAME.settings).",
+    )
+    @click.option("--defaults", is_flag=True, help="Drop its settings: back to its defaults.")
+    @server_option
+    @client_options
+    def configure(
+        client: Client,
+        name: str,
+        text: str | None,
+        defaults: bool,
+        server: str | None,
+        as_json: bool,
+    ) -> None:
+        """Give a module its settings; each controller checks them (see `list`)."""
+        if defaults == (text is not None):
+            raise click.UsageError("give exactly one of --settings JSON and --defaults")
+        settings = None if defaults else _json_object(text or "", "--settings")
+        sets = client.configure_module(name, settings, server=server)
+        show(sets if as_json else wanted_rows(sets), as_json)
+
     return group
+
+
+def _json_object(text: str, hint: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint=hint) from None
+    if not isinstance(value, dict):
+        raise click.BadParameter("expected a JSON object", param_hint=hint)
+    return value
 
 
 def register_client_commands(main: click.Group) -> None:

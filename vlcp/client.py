@@ -147,6 +147,14 @@ class Client:
             body["dependents"] = True
         return self.request("POST", f"/v1/modules/{_segment(action)}", body=body)
 
+    def configure_module(
+        self, module: str, settings: dict[str, Any] | None, *, server: str | None = None
+    ) -> dict[str, Any]:
+        """Give `module` its settings (None: its defaults) on `server` (None: every
+        server); the wanted sets written."""
+        body = {"module": module, "settings": settings, "server": server}
+        return self.request("POST", "/v1/modules/configure", body=body)
+
     def health(self) -> dict[str, Any]:
         return self.request("GET", "/v1/health")
 

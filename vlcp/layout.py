@@ -82,8 +82,8 @@ SERVERS = "servers/"
 
 # -- the modules each controller runs ----------------------------------------------------------
 MODULES_ALL = "modules-all"
-"""{"modules": [names], "reload": {name: generation}}: the set every server runs unless it
-has its own `modules_key`; absent: each controller runs its default set."""
+"""The set every server runs unless it has its own `modules_key` (the document is
+`vlcp.wanted_set.WantedSet`); absent: each controller runs its default set."""
 MODULES = "modules/"
 MODULE_STATUSES = "module-status/"
 
@@ -230,14 +230,14 @@ def server_key(node: str) -> str:
 
 
 def modules_key(system_id: str) -> str:
-    """One server's wanted modules ({"modules": [names], "reload": {name: generation}}),
-    which replace `MODULES_ALL` for it. A reload request is a generation higher than the
+    """One server's wanted modules ({"modules": [names], "reload": {name: generation},
+    "settings": {name: {...}}}, see `vlcp.wanted_set`), which replace `MODULES_ALL` for it. A reload request is a generation higher than the
     one the controller last applied: a value, so it survives a controller that is down."""
     return f"{MODULES}{system_id}"
 
 
 def module_status(system_id: str) -> str:
     """What a controller reports of its modules: {"known": {name: {"doc", "depends",
-    "tables", "source"}}, "default": [names], "loaded": [names], "generations": {name:
-    generation}, "errors": {name: why}, "since": time}. Durable, like `netports_key`."""
+    "tables", "source", "settings"}}, "default": [names], "loaded": [names], "generations":
+    {name: generation}, "settings": {name: {...}}, "errors": {name: why}, "since": time}. Durable, like `netports_key`."""
     return f"{MODULE_STATUSES}{system_id}"

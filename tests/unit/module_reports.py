@@ -22,6 +22,8 @@ GRAPH: dict[str, tuple[str, ...]] = {
     "vlan": ("ingress", "l2_forward"),
 }
 DEFAULT = ("ingress", "port_security", "l2_forward", "vxlan")
+SCHEMA = {"type": "object", "properties": {"macs": {"type": "array"}}}
+"""A settings schema, as a configurable module reports it."""
 
 
 def status(
@@ -31,8 +33,9 @@ def status(
     generations: Mapping[str, int] | None = None,
     errors: Mapping[str, str] | None = None,
     graph: Mapping[str, Sequence[str]] = GRAPH,
+    configurable: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """A `module-status/` value."""
+    """A `module-status/` value; the `configurable` modules report a settings schema."""
     return {
         "known": {
             name: {
@@ -40,6 +43,7 @@ def status(
                 "depends": list(depends),
                 "tables": [name],
                 "source": "builtin",
+                "settings": SCHEMA if name in configurable else None,
             }
             for name, depends in graph.items()
         },

@@ -36,10 +36,13 @@ from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from vlcp.layout import MODULES_ALL, module_status, modules_key
 from vlcp.pipeline import BUILTIN, Catalog, Module, ModuleError, ModuleFailed, ModuleSet
 from vlcp.pipeline.tables import PipelineError
 from vlcp.store import Store, Transaction
+from vlcp.wanted_set import WantedSet
 
 log = logging.getLogger(__name__)
 
@@ -154,28 +157,6 @@ def _builtin_source(module: Module) -> Source | None:
     return None
 
 
-@dataclass(frozen=True)
-class Wanted:
-    """One wanted-set document: `{"modules": [names], "reload": {name: generation}}`."""
-
-    modules: tuple[str, ...]
-    reload: Mapping[str, int]
-
-    @classmethod
-    def parse(cls, value: Any) -> Wanted:
-        """Raises ValueError on anything but the documented shape."""
-        if not isinstance(value, dict):
-            raise ValueError(f"not an object: {value!r}")
-        names, reloads = value.get("modules"), value.get("reload", {})
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise ValueError(f"modules: not a list of names: {names!r}")
-        if not isinstance(reloads, dict) or not all(
-            isinstance(g, int) and not isinstance(g, bool) for g in reloads.values()
-        ):
-            raise ValueError(f"reload: not names and generations: {reloads!r}")
-        return cls(tuple(sorted(set(names))), dict(reloads))
-
-
 class ModuleManager:
     """The module set one controller runs, following its wanted set in the store."""
 
@@ -197,6 +178,10 @@ class ModuleManager:
         """The documents last followed (None: never read, i.e. just started)."""
         self._applied: dict[str, int] = {}
         """Module -> the reload generation last applied."""
+        self._settings: Mapping[str, Mapping[str, Any]] = {}
+        """Module -> its settings as the wanted set gives them (JSON, not yet checked)."""
+        self._refused: dict[str, str] = {}
+        """Wanted modules whose settings their model refuses, and why."""
         self._failed: dict[str, str] = {}
         """Modules whose code raised, and what: kept out until reloaded or not wanted."""
         self._reload_errors: dict[str, str] = {}
@@ -223,9 +208,9 @@ class ModuleManager:
         self._seen = documents
         wanted = self._resolve(documents)
         if wanted is None:
-            names, reloads = tuple(sorted(self.discovery.default)), {}
-        else:
-            names, reloads = wanted.modules, wanted.reload
+            wanted = WantedSet(self.discovery.default)
+        names, reloads = tuple(sorted(wanted.modules)), wanted.reload
+        self._settings = wanted.settings
         before = self.current
         if names != self._names:
             self._names = names
@@ -236,19 +221,21 @@ class ModuleManager:
             self._reload(reloads)
         self.current = self._build()
         self._changed()
-        if self.current.loaded == before.loaded and self.current.catalog is before.catalog:
+        if (self.current.loaded, self.current.settings) == (before.loaded, before.settings) and (
+            self.current.catalog is before.catalog
+        ):
             self.current = before  # the same flows: nothing to hand over again
             return False
         return True
 
-    def _resolve(self, documents: tuple[Any, Any]) -> Wanted | None:
+    def _resolve(self, documents: tuple[Any, Any]) -> WantedSet | None:
         """The document that wins (own > all), skipping one of the wrong shape."""
         self._document_errors = {}
         for key, value in zip(self.keys, documents, strict=True):
             if value is None:
                 continue
             try:
-                return Wanted.parse(value)
+                return WantedSet.parse(value)
             except ValueError as exc:
                 log.error("ignoring the wanted modules in %s: %s", key, exc)
                 self._document_errors[key] = str(exc)
@@ -265,7 +252,11 @@ class ModuleManager:
                 if source is None:
                     raise ModuleError("its code's location is unknown")
                 catalog = self._catalog.replace(source.reimport())
-                ModuleSet(catalog, self.current.loaded & {name})  # its base flows compile
+                trial = self.current.loaded & {name}
+                settings, refused = _settings(catalog, trial, self._settings)
+                if refused:
+                    raise ModuleError(refused[name])
+                ModuleSet(catalog, trial, settings)  # its base flows compile
             except Exception as exc:  # the new code's import, declaration or flows
                 why = f"reload {generation} failed, old version kept: {type(exc).__name__}: {exc}"
                 log.error("module %s: %s", name, why)
@@ -286,16 +277,27 @@ class ModuleManager:
         self._changed()
 
     def _build(self) -> ModuleSet:
-        """The wanted modules with what they need, but those that failed and their
-        dependents. A module whose base flows raise joins the failed ones."""
+        """The wanted modules with what they need, but those that failed or whose settings
+        are refused, and their dependents. A module whose base flows raise joins the
+        failed ones."""
         while True:
             wanted = self._wanted()
-            blocked = set(self._failed) | self._catalog.dependents(self._failed, wanted)
+            settings, self._refused = _settings(self._catalog, wanted, self._settings)
+            out = self._out()
+            blocked = out.keys() | self._catalog.dependents(out, wanted)
+            loaded = wanted - blocked
             try:
-                return ModuleSet(self._catalog, wanted - blocked)
+                return ModuleSet(
+                    self._catalog, loaded, {n: v for n, v in settings.items() if n in loaded}
+                )
             except ModuleFailed as failure:
                 log.error("module %s cannot be loaded", failure.name, exc_info=failure)
                 self._failed[failure.name] = str(failure)
+
+    def _out(self) -> dict[str, str]:
+        """The wanted modules kept out, and why: their code raised, or their settings
+        were refused."""
+        return self._failed | self._refused
 
     def _wanted(self) -> frozenset[str]:
         """The known modules wanted, with what they need."""
@@ -310,11 +312,11 @@ class ModuleManager:
         for name in self._names:
             if name not in self._catalog:
                 errors[name] = "unknown module: not installed on this server"
-        wanted = self._wanted()
-        for name in sorted(self._catalog.dependents(self._failed, wanted)):
-            failed = sorted(self._failed.keys() & self._catalog.requires([name]))
+        wanted, out = self._wanted(), self._out()
+        for name in sorted(self._catalog.dependents(out, wanted)):
+            failed = sorted(out.keys() & self._catalog.requires([name]))
             errors[name] = f"needs {', '.join(failed)}, which failed"
-        errors |= self._reload_errors | self._failed | self._document_errors
+        errors |= self._reload_errors | out | self._document_errors
         return dict(sorted(errors.items()))
 
     def status(self) -> dict[str, Any]:
@@ -329,6 +331,7 @@ class ModuleManager:
                 "depends": list(m.depends),
                 "tables": [t.name for t in m.tables],
                 "source": source.describe() if (source := sources.get(m.name)) else BUILTIN_SOURCE,
+                "settings": m.settings.model_json_schema() if m.settings else None,
             }
             for m in self._catalog
         }
@@ -337,6 +340,11 @@ class ModuleManager:
             "default": sorted(self.discovery.default),
             "loaded": sorted(self.current.loaded),
             "generations": dict(sorted(self._applied.items())),
+            "settings": {
+                m.name: settings.model_dump(mode="json")
+                for m in self.current.modules()
+                if (settings := self.current.context(m.name).settings) is not None
+            },
             "errors": self.errors(),
         }
 
@@ -361,3 +369,30 @@ class ModuleManager:
 
         await store.transact(write)
         self._unpublished = False
+
+
+def _settings(
+    catalog: Catalog, names: Iterable[str], given: Mapping[str, Mapping[str, Any]]
+) -> tuple[dict[str, BaseModel], dict[str, str]]:
+    """The settings of the modules `names` that have some given, checked against each
+    module's settings model: (accepted, {module: why refused}). A module without a model
+    refuses any settings; one without settings given gets its model's defaults later."""
+    accepted: dict[str, BaseModel] = {}
+    refused: dict[str, str] = {}
+    for name in names:
+        value = given.get(name)
+        if value is None:
+            continue
+        model = catalog[name].settings
+        if model is None:
+            refused[name] = "settings refused: this module takes none"
+            continue
+        try:
+            accepted[name] = model.model_validate(value)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(settings)'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            refused[name] = f"settings refused: {problems}"
+    return accepted, refused

@@ -15,7 +15,14 @@ from fastapi import APIRouter, Query
 from vlcp.model.modules import Change
 from vlcp.model.service import Model
 
-from .schemas import ERROR_RESPONSES, ModuleChange, ModulesView, ModuleUnload, WantedSets
+from .schemas import (
+    ERROR_RESPONSES,
+    ModuleChange,
+    ModuleSettings,
+    ModulesView,
+    ModuleUnload,
+    WantedSets,
+)
 
 _ERRORS = {code: ERROR_RESPONSES[code] for code in (400, 401, 404, 409, 413, 422, 503)}
 Server = Annotated[str | None, Query(description="a server's system-id (default: every server)")]
@@ -50,4 +57,12 @@ def add_module_routes(router: APIRouter, model: Model) -> None:
         """Ask the controllers to re-import these modules' code and replace their flows
         (a reload generation above the one each has applied)."""
         change = Change("reload", tuple(request.modules))
+        return await model.change_modules(change, request.server)
+
+    @router.post("/modules/configure", response_model=WantedSets, responses=_ERRORS, tags=tags)
+    async def configure(request: ModuleSettings) -> dict[str, Any]:
+        """Give a module its settings (null: its defaults) in the wanted set(s). Each
+        controller checks them against the module's settings model: one it refuses keeps
+        the module out, with why in its `errors`."""
+        change = Change("configure", (request.module,), settings=request.settings)
         return await model.change_modules(change, request.server)

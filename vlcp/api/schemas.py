@@ -126,11 +126,27 @@ class ModuleUnload(ModuleChange):
     )
 
 
+class ModuleSettings(BaseModel):
+    """One module's settings on one server, or on every server."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    module: str = Field(min_length=1, description="a module name, as `GET /v1/modules` lists")
+    settings: dict[str, Any] | None = Field(
+        description="its settings, as its settings schema (`known.<module>.settings` in "
+        "`GET /v1/modules`) describes them; null: back to its defaults"
+    )
+    server: str | None = Field(
+        None, description="a server's system-id; null: every server, as for load"
+    )
+
+
 class WantedModules(BaseModel):
-    """A wanted module set as stored: names, and the reload generation asked of each."""
+    """A wanted module set as stored: names, the reload generation asked of each, and
+    the settings given to each."""
 
     modules: list[str]
     reload: dict[str, int]
+    settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class WantedSets(BaseModel):
@@ -152,17 +168,22 @@ class ServerModules(BaseModel):
     server: str = Field(description="its system-id")
     running: bool = Field(description="its controller is running (`chassis/<system-id>`)")
     reported: bool = Field(description="its controller has reported its modules")
-    known: dict[str, Any] = Field(description="name -> {doc, depends, tables, source}")
+    known: dict[str, Any] = Field(
+        description="name -> {doc, depends, tables, source, settings (its JSON schema, or "
+        "null if it takes none)}"
+    )
     default: list[Any] = Field(description="what it runs when no set is stored")
     loaded: list[Any]
     errors: dict[str, Any] = Field(description="name -> why it failed to load or reload")
     generations: dict[str, Any] = Field(description="name -> the reload generation applied")
+    settings: dict[str, Any] = Field(description="loaded module -> the settings it runs with")
     since: float | None
     wanted: list[str] = Field(description="the set it should run")
     wanted_from: Literal["server", "all", "default"] = Field(
         description="where `wanted` comes from: its own set, `modules-all`, or its default"
     )
     reload: dict[str, int] = Field(description="name -> the reload generation asked")
+    wanted_settings: dict[str, Any] = Field(description="module -> the settings given it")
     pending: PendingModules | None = Field(
         description="what its controller has yet to do for `wanted`; null before it reports"
     )

@@ -15,7 +15,7 @@ with `vlcp.module_graph`, the same functions their catalog uses.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from vlcp.layout import (
@@ -29,11 +29,12 @@ from vlcp.layout import (
 )
 from vlcp.module_graph import Graph, GraphError, closure, dependents
 from vlcp.store import Snapshot, Store, Transaction
+from vlcp.wanted_set import WantedSet
 
 from .common import prefix_reader
 from .errors import Conflict, Invalid, NotFound
 
-Action = Literal["load", "unload", "reload"]
+Action = Literal["load", "unload", "reload", "configure"]
 MAX_NAMES = 100
 """Most module names in one request (a catalog holds tens)."""
 
@@ -41,11 +42,13 @@ MAX_NAMES = 100
 @dataclass(frozen=True)
 class Change:
     """What an operator asks of the targets' wanted sets: load (with what they need),
-    unload (with what needs them, if `dependents`), or reload these modules."""
+    unload (with what needs them, if `dependents`), or reload these modules; or configure
+    one module (its `settings`, None to go back to its defaults)."""
 
     action: Action
     modules: tuple[str, ...]
     dependents: bool = False
+    settings: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.modules) <= MAX_NAMES:
@@ -62,17 +65,10 @@ class Change:
                 )
         if self.dependents and self.action != "unload":
             raise Invalid("dependents: applies to unload only", field="dependents")
-
-
-@dataclass(frozen=True)
-class Wanted:
-    """A wanted set as stored: the module names and the reload generation of each."""
-
-    modules: frozenset[str]
-    reload: Mapping[str, int]
-
-    def value(self) -> dict[str, Any]:
-        return {"modules": sorted(self.modules), "reload": dict(sorted(self.reload.items()))}
+        if self.action == "configure" and len(self.modules) != 1:
+            raise Invalid("modules: configure one module at a time", field="modules")
+        if self.settings is not None and self.action != "configure":
+            raise Invalid("settings: applies to configure only", field="settings")
 
 
 @dataclass(frozen=True)
@@ -84,6 +80,8 @@ class Report:
     default: frozenset[str]
     loaded: frozenset[str]
     generations: Mapping[str, int]
+    configurable: frozenset[str]
+    """The modules that take settings (their report gives a settings schema)."""
 
 
 def _malformed(key: str, exc: Exception) -> Conflict:
@@ -104,13 +102,13 @@ def _generations(value: Any) -> dict[str, int]:
     return dict(value)
 
 
-def _parse_wanted(key: str, value: Any) -> Wanted | None:
+def _parse_wanted(key: str, value: Any) -> WantedSet | None:
     """The wanted set stored at `key` (None if there is none)."""
     if value is None:
         return None
     try:
-        return Wanted(_names(value["modules"]), _generations(value.get("reload", {})))
-    except (TypeError, KeyError, AttributeError) as exc:
+        return WantedSet.parse(value)
+    except ValueError as exc:
         raise _malformed(key, exc) from None
 
 
@@ -127,6 +125,7 @@ def _parse_report(server: str, value: Any) -> Report | None:
             _names(value.get("default", [])),
             _names(value.get("loaded", [])),
             _generations(value.get("generations", {})),
+            frozenset(name for name, about in known.items() if about.get("settings")),
         )
     except (TypeError, KeyError, AttributeError) as exc:
         raise _malformed(module_status(server), exc) from None
@@ -158,9 +157,11 @@ async def _change_server(txn: Transaction, change: Change, server: str) -> dict[
     current = (
         _parse_wanted(own_key, values[own_key])
         or _parse_wanted(MODULES_ALL, values[MODULES_ALL])
-        or Wanted(report.default, {})
+        or WantedSet(report.default)
     )
-    new = _plan(f"server {server}", current, report.graph, report.generations, change)
+    new = _plan(
+        f"server {server}", current, report.graph, report.generations, change, report.configurable
+    )
     txn.put(own_key, new.value())
     return {"all": values[MODULES_ALL], "servers": {server: new.value()}}
 
@@ -199,14 +200,17 @@ async def _change_all(txn: Transaction, change: Change) -> dict[str, Any]:
     graph = _merged(r.graph for r in every)
     applied = {name: max(r.generations.get(name, 0) for r in every) for name in graph}
     shared = _parse_wanted(MODULES_ALL, values[MODULES_ALL])
-    default = Wanted(frozenset().union(*(r.default for r in every)), {})
-    new_shared = _plan("all servers", shared or default, graph, applied, change)
+    default = WantedSet(frozenset().union(*(r.default for r in every)))
+    configurable = frozenset().union(*(r.configurable for r in every))
+    new_shared = _plan("all servers", shared or default, graph, applied, change, configurable)
     txn.put(MODULES_ALL, new_shared.value())
     written: dict[str, Any] = {}
     for server, report in reports.items():
         own = _parse_wanted(own_keys[server], values[own_keys[server]])
         if own is not None:
-            new = _plan(f"server {server}", own, report.graph, report.generations, change)
+            new = _plan(
+                f"server {server}", own, report.graph, report.generations, change, configurable
+            )
             txn.put(own_keys[server], new.value())
             written[server] = new.value()
     return {"all": new_shared.value(), "servers": written}
@@ -242,14 +246,19 @@ def _effective(wanted: frozenset[str], graph: Graph) -> frozenset[str]:
 
 
 def _plan(
-    where: str, current: Wanted, graph: Graph, applied: Mapping[str, int], change: Change
-) -> Wanted:
+    where: str,
+    current: WantedSet,
+    graph: Graph,
+    applied: Mapping[str, int],
+    change: Change,
+    configurable: frozenset[str],
+) -> WantedSet:
     """The wanted set after `change`, always written closed under dependencies."""
     names = frozenset(change.modules)
     try:
         running = _effective(current.modules, graph)
         if change.action == "load":
-            return Wanted(running | closure(graph, names), current.reload)
+            return replace(current, modules=running | closure(graph, names))
         if change.action == "unload":
             needing = dependents(graph, names, running & graph.keys())
             if needing and not change.dependents:
@@ -259,9 +268,11 @@ def _plan(
                     "dependents to be unloaded with it)",
                     field="modules",
                 )
-            return Wanted(running - names - needing, current.reload)
+            return replace(current, modules=running - names - needing)
     except GraphError as exc:
         raise Conflict(f"the modules {where} reports cannot be ordered: {exc}") from None
+    if change.action == "configure":
+        return _configured(where, current, change, configurable)
     idle = sorted(names - running)
     if idle:
         raise Conflict(
@@ -271,7 +282,24 @@ def _plan(
     reload = dict(current.reload)
     for name in names:
         reload[name] = max(reload.get(name, 0), applied.get(name, 0)) + 1
-    return Wanted(current.modules, reload)
+    return replace(current, reload=reload)
+
+
+def _configured(
+    where: str, current: WantedSet, change: Change, configurable: frozenset[str]
+) -> WantedSet:
+    """The wanted set with the one module's settings replaced (or dropped: None). Their
+    content is checked by each controller, against the module's own settings model, which
+    reports a refusal in its `errors` (the API half does not have the modules' code)."""
+    (name,) = change.modules
+    settings = dict(current.settings)
+    if change.settings is None:
+        settings.pop(name, None)
+    elif name not in configurable:
+        raise Invalid(f"modules: {name} takes no settings on {where}", field="modules")
+    else:
+        settings[name] = dict(change.settings)
+    return replace(current, settings=settings)
 
 
 # -- what an operator sees ------------------------------------------------------------------
@@ -314,6 +342,7 @@ def _entry(server: str, status: Any, own: Any, shared: Any, chassis: Any) -> dic
     stored = _parse_wanted(modules_key(server), own) or _parse_wanted(MODULES_ALL, shared)
     wanted = sorted(stored.modules) if stored else report.get("default", [])
     reload = dict(stored.reload) if stored else {}
+    settings = dict(stored.settings) if stored else {}
     return {
         "server": server,
         "running": chassis is not None,
@@ -323,10 +352,12 @@ def _entry(server: str, status: Any, own: Any, shared: Any, chassis: Any) -> dic
         "loaded": report.get("loaded", []),
         "errors": report.get("errors", {}),
         "generations": report.get("generations", {}),
+        "settings": report.get("settings", {}),
         "since": report.get("since"),
         "wanted": sorted(wanted),
         "wanted_from": wanted_from,
         "reload": reload,
+        "wanted_settings": settings,
         "pending": _pending(server, status, wanted, reload),
     }
 

@@ -24,6 +24,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from importlib.metadata import EntryPoint
 from pathlib import Path
 from types import ModuleType
 
@@ -43,12 +44,14 @@ from tests.lab.marks import needs_ovs_lab
 from tests.lab.ovs import Host, Hypervisor
 from tests.lab.waiting import eventually
 from vlcp.agent.agent import Agent
+from vlcp.agent.modules import GROUP, discover
 from vlcp.agent.packet_in import Counters
 from vlcp.lab.servers import BRIDGE, agent_config, wait_for_bridge
+from vlcp.layout import MODULES_ALL
 from vlcp.model.service import Model
-from vlcp.pipeline import BUILTIN, Catalog, ModuleSet
-from vlcp.store import open_store
+from vlcp.store import Transaction, open_store
 from vlcp.tasks import stop_tasks
+from vlcp.wanted_set import WantedSet
 
 pytestmark = [pytest.mark.root, needs_ovs_lab]
 
@@ -97,14 +100,19 @@ async def lab(
     for name, (mac, ip) in HOSTS.items():
         body = {"id": name, "logicalnetwork": "net", "mac_address": mac, "ip_address": ip}
         await model.create("logical-ports", body)
-    catalog = Catalog([*BUILTIN, macdrop.MODULE])
-    modules = ModuleSet(
-        catalog,
-        [m.name for m in catalog],
-        settings={"macdrop": macdrop.Settings(macs=[DROPPED])},
-    )
+    # macdrop is installed (its entry point) and wanted with its settings, as the API
+    # writes them (`vlcp module load macdrop`, `vlcp module configure macdrop ...`).
+    installed = EntryPoint("macdrop", "vlcp_macdrop:MODULE", GROUP)
+    discovery = discover(found=[installed])
+    wanted = [m.name for m in discovery.catalog]
+    document = WantedSet(frozenset(wanted), settings={"macdrop": {"macs": [DROPPED]}}).value()
+
+    async def write(txn: Transaction) -> None:
+        txn.put(MODULES_ALL, document)
+
+    await store.transact(write)
     hv = hypervisor_factory("hv0")
-    agent = Agent(store, agent_config(hv, "hv0", listen=request.param), modules)
+    agent = Agent(store, agent_config(hv, "hv0", listen=request.param), discovery)
     task = asyncio.create_task(agent.run())
     try:
         await wait_for_bridge(hv, task)
@@ -145,7 +153,7 @@ def packets_of(hv: Hypervisor, table: int, match: str) -> int:
 
 async def test_frames_from_a_listed_mac_are_dropped_and_others_pass(lab: Lab) -> None:
     a, b, c = (lab.hosts[n] for n in "ABC")
-    table = lab.agent.modules.pipeline["macdrop"].id
+    table = lab.agent.modules.current.pipeline["macdrop"].id
     assert await asyncio.to_thread(b.ping_ok, c.ip, deadline=10)
     dropped, passed = os.urandom(8), os.urandom(8)
     capture = c.capture()

@@ -52,3 +52,23 @@ def test_list_load_unload_reload(api: ApiServer) -> None:
     assert "modules-all: ingress, l2_forward, port_security, vxlan" in ok(api, "module", "list")
     unknown = api.vlcp("module", "load", "dhcp")
     assert unknown.returncode == 1 and "dhcp unknown to server hv1" in unknown.stderr
+
+
+def test_configure(api: ApiServer) -> None:
+    api.put(module_status("hv1"), status(configurable=["port_security"]))
+    settings = '{"macs": ["02:00:00:00:00:09"]}'
+    written = json.loads(
+        ok(api, "module", "configure", "port_security", "--settings", settings, "--json")
+    )
+    assert written["all"]["settings"] == {"port_security": json.loads(settings)}
+    shown = ok(api, "module", "configure", "port_security", "--defaults", "--server", "hv1")
+    rows = {line.split()[0]: line for line in shown.splitlines()[2:]}
+    assert rows["all"].endswith('{"port_security":{"macs":["02:00:00:00:00:09"]}}')
+    assert rows["hv1"].rstrip().endswith("port_security, vxlan")  # no settings of its own
+    assert json.loads(ok(api, "module", "list", "--json"))["servers"][0]["wanted_settings"] == {}
+    both = api.vlcp("module", "configure", "port_security")
+    assert both.returncode == 2 and "exactly one of --settings JSON and --defaults" in both.stderr
+    bad = api.vlcp("module", "configure", "port_security", "--settings", "[1]")
+    assert bad.returncode == 2 and "expected a JSON object" in bad.stderr
+    refused = api.vlcp("module", "configure", "vxlan", "--settings", "{}")
+    assert refused.returncode == 1 and "vxlan takes no settings" in refused.stderr

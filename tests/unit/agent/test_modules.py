@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.pipeline.example_modules import CATALOG, MAC_DROP, MAC_DROP_V2
+from tests.unit.pipeline.example_modules import CATALOG, MAC_DROP, MAC_DROP_V2, MacDropSettings
 from tests.unit.pipeline.scenario import VIEW
 from vlcp.agent.modules import GROUP, Discovery, ModuleManager, Source, discover
 from vlcp.layout import MODULES_ALL, module_status, modules_key
@@ -284,13 +284,24 @@ def test_without_installed_modules_discovery_is_the_built_in_catalog() -> None:
 def test_the_status_document() -> None:
     modules = manager({MODULES_ALL: wanted("mac_drop", "dhcp", mac_drop=2)})
     status = modules.status()
-    assert set(status) == {"known", "default", "loaded", "generations", "errors", "since"}
+    assert set(status) == {
+        "known",
+        "default",
+        "loaded",
+        "generations",
+        "settings",
+        "errors",
+        "since",
+    }
     assert status["known"]["mac_drop"] == {
         "doc": MAC_DROP.doc,
         "depends": ["ingress"],
         "tables": ["mac_drop"],
         "source": "example-dist:example:MAC_DROP",
+        "settings": MacDropSettings.model_json_schema(),
     }
+    assert status["known"]["ingress"]["settings"] is None
+    assert status["settings"] == {"mac_drop": {"macs": ["02:00:00:00:00:03"]}}  # its defaults
     assert status["known"]["vxlan"]["source"] == "builtin"
     assert status["known"]["vxlan"]["depends"] == ["ingress", "l2_forward"]
     assert set(status["known"]) == {m.name for m in CATALOG}
@@ -371,3 +382,48 @@ def test_every_built_in_module_reloads_from_its_code_with_the_same_flows() -> No
         assert modules.current.catalog[name] is not old  # its code ran again
         assert modules.errors() == {}
     assert modules.current.compile_all(VIEW) == before
+
+
+# ------------------------------------------------------------------ settings
+
+DROPPED = "02:00:00:00:00:99"
+
+
+def test_settings_in_the_wanted_set_reach_the_module_and_a_change_hands_flows_over() -> None:
+    store: dict[str, Any] = {MODULES_ALL: wanted("mac_drop")}
+    modules = manager(store)
+    assert modules.current.context("mac_drop").settings == MacDropSettings()
+    store[MODULES_ALL] = {**wanted("mac_drop"), "settings": {"mac_drop": {"macs": [DROPPED]}}}
+    assert modules.update(store.get)  # new flows: hand every owner over again
+    assert modules.current.context("mac_drop").settings == MacDropSettings(macs=[DROPPED])
+    assert any(DROPPED in str(f) for f in modules.current.base_flows)
+    assert modules.status()["settings"] == {"mac_drop": {"macs": [DROPPED]}}
+    store[MODULES_ALL] = {**wanted("mac_drop"), "settings": {"mac_drop": {"macs": [DROPPED]}}}
+    assert not modules.update(store.get)  # the same settings: nothing to do
+
+
+def test_refused_settings_keep_the_module_out_with_why_and_the_others_run() -> None:
+    bad = {"mac_drop": {"macs": "not a list"}}
+    store: dict[str, Any] = {MODULES_ALL: {**wanted("mac_drop", "l2_forward"), "settings": bad}}
+    modules = manager(store)
+    assert modules.current.loaded == BUILTIN.requires(["l2_forward"])
+    assert modules.errors()["mac_drop"].startswith("settings refused: macs: ")
+    # ingress takes no settings: it is kept out, and so is everything that needs it
+    store[MODULES_ALL] = {**wanted("mac_drop", "l2_forward"), "settings": {"ingress": {"x": 1}}}
+    assert modules.update(store.get)
+    assert modules.current.loaded == frozenset()
+    errors = modules.errors()
+    assert errors["ingress"] == "settings refused: this module takes none"
+    assert errors["l2_forward"] == "needs ingress, which failed"
+
+
+def test_settings_accepted_later_bring_the_module_back() -> None:
+    store: dict[str, Any] = {
+        MODULES_ALL: {**wanted("mac_drop"), "settings": {"mac_drop": {"macs": 5}}}
+    }
+    modules = manager(store)
+    assert "mac_drop" not in modules.current.loaded
+    store[MODULES_ALL] = {**wanted("mac_drop"), "settings": {"mac_drop": {"macs": []}}}
+    assert modules.update(store.get)
+    assert "mac_drop" in modules.current.loaded
+    assert "mac_drop" not in modules.errors()

@@ -94,6 +94,7 @@ def test_a_module_changed_on_disk_is_reloaded_and_only_its_changed_flows_replace
         "depends": ["ingress"],
         "tables": ["dropper"],
         "source": f"{DIST}:{PACKAGE}:MODULE",
+        "settings": None,
     }
     assert "dropper" not in manager.current.loaded
     view = build_view(STORE, PORTS, ME)

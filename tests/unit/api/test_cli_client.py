@@ -125,9 +125,11 @@ def test_module_rows_show_each_server_and_module_and_what_is_pending() -> None:
     assert rows[0]["running"] == "yes" and rows[2]["set"] == "default"
     sets = {
         "all": {"modules": ["a"], "reload": {}},
-        "servers": {"hv1": {"modules": ["a", "b"], "reload": {"a": 2}}},
+        "servers": {
+            "hv1": {"modules": ["a", "b"], "reload": {"a": 2}, "settings": {"b": {"x": 1}}}
+        },
     }
     assert wanted_rows(sets) == [
-        {"set": "all", "modules": "a", "reload": ""},
-        {"set": "hv1", "modules": "a, b", "reload": {"a": 2}},
+        {"set": "all", "modules": "a", "reload": "", "settings": ""},
+        {"set": "hv1", "modules": "a, b", "reload": {"a": 2}, "settings": {"b": {"x": 1}}},
     ]

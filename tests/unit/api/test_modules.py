@@ -46,7 +46,7 @@ async def test_load_writes_the_closure_and_answers_the_sets(app: Any, store: Sto
     await report(store, "hv1", default=["ingress"])
     reply = await call(app, "POST", "/v1/modules/load", json={"modules": ["vlan"], "server": "hv1"})
     assert reply.status == 200, reply.body
-    written = {"modules": ["ingress", "l2_forward", "vlan"], "reload": {}}
+    written = {"modules": ["ingress", "l2_forward", "vlan"], "reload": {}, "settings": {}}
     assert reply.json() == {"all": None, "servers": {"hv1": written}}
     assert await stored(store, modules_key("hv1")) == written
     (entry,) = (await call(app, "GET", "/v1/modules", query={"server": "hv1"})).json()["servers"]
@@ -133,3 +133,22 @@ async def test_modules_need_the_token_when_one_is_set(store: Store) -> None:
     assert (await call(app, "GET", "/v1/modules")).status == 401
     authorised = {"Authorization": "Bearer s3cret"}
     assert (await call(app, "GET", "/v1/modules", headers=authorised)).status == 200
+
+
+async def test_configure_gives_a_module_settings_and_refuses_bad_requests(
+    app: Any, store: Store
+) -> None:
+    await report(store, "hv1", configurable=["port_security"])
+    body = {"module": "port_security", "settings": {"macs": ["02:00:00:00:00:09"]}, "server": "hv1"}
+    reply = await call(app, "POST", "/v1/modules/configure", json=body)
+    assert reply.status == 200, reply.body
+    assert reply.json()["servers"]["hv1"]["settings"] == {"port_security": body["settings"]}
+    assert (await stored(store, modules_key("hv1")))["settings"] == {
+        "port_security": body["settings"]
+    }
+    (entry,) = (await call(app, "GET", "/v1/modules", query={"server": "hv1"})).json()["servers"]
+    assert entry["wanted_settings"] == {"port_security": body["settings"]}
+    refused = {**body, "module": "vxlan"}
+    assert_error(await call(app, "POST", "/v1/modules/configure", json=refused), 422, "modules")
+    missing = {"module": "port_security", "server": "hv1"}  # settings: explicit null only
+    assert_error(await call(app, "POST", "/v1/modules/configure", json=missing), 422, "settings")

@@ -61,7 +61,7 @@ async def test_loadmodule_takes_original_paths_and_vlcp_names(
     await report(store, "hv1", default=[])
     reply = await call(app, "POST", "/manager/loadmodule", json=params)
     assert reply.status == 200, reply.body
-    written = {"modules": ["arp_responder", "ingress"], "reload": {}}
+    written = {"modules": ["arp_responder", "ingress"], "reload": {}, "settings": {}}
     assert reply.json()["result"]["servers"] == {"hv1": written}
     assert await stored(store, modules_key("hv1")) == written
 

@@ -48,7 +48,7 @@ async def test_load_starts_from_the_default_and_writes_the_closure(
 ) -> None:
     await report(store, "hv1", default=["ingress"], loaded=["ingress"])
     result = await model.change_modules(load("vlan"), "hv1")
-    written = {"modules": ["ingress", "l2_forward", "vlan"], "reload": {}}
+    written = {"modules": ["ingress", "l2_forward", "vlan"], "reload": {}, "settings": {}}
     assert result == {"all": None, "servers": {"hv1": written}}
     assert await wanted(store, modules_key("hv1")) == written
     assert await wanted(store, MODULES_ALL) is None  # a server's change is its own
@@ -63,6 +63,7 @@ async def test_a_server_without_its_own_set_starts_from_the_shared_one(
     assert await wanted(store, modules_key("hv1")) == {
         "modules": ["arp_responder", "ingress", "l2_forward", "vxlan"],
         "reload": {"vxlan": 7},  # its reload requests come along, so none is lost
+        "settings": {},
     }
 
 
@@ -101,7 +102,11 @@ async def test_reload_asks_for_a_generation_above_the_applied_one(
     await report(store, "hv1", generations={"vxlan": 3})
     await model.change_modules(reload("vxlan", "ingress"), "hv1")
     first = await wanted(store, modules_key("hv1"))
-    assert first == {"modules": sorted(DEFAULT), "reload": {"ingress": 1, "vxlan": 4}}
+    assert first == {
+        "modules": sorted(DEFAULT),
+        "reload": {"ingress": 1, "vxlan": 4},
+        "settings": {},
+    }
     await model.change_modules(reload("vxlan"), "hv1")  # before the controller applied it
     assert (await wanted(store, modules_key("hv1")))["reload"] == {"ingress": 1, "vxlan": 5}
 
@@ -117,8 +122,12 @@ async def test_a_change_for_all_updates_every_own_set_in_one_go(model: Model, st
     await report(store, "hv2", default=["ingress"])
     await model.change_modules(unload("port_security"), "hv1")
     result = await model.change_modules(load("arp_responder"))
-    shared = {"modules": sorted({*DEFAULT, "arp_responder"}), "reload": {}}
-    own = {"modules": ["arp_responder", "ingress", "l2_forward", "vxlan"], "reload": {}}
+    shared = {"modules": sorted({*DEFAULT, "arp_responder"}), "reload": {}, "settings": {}}
+    own = {
+        "modules": ["arp_responder", "ingress", "l2_forward", "vxlan"],
+        "reload": {},
+        "settings": {},
+    }
     assert result == {"all": shared, "servers": {"hv1": own}}
     assert await wanted(store, MODULES_ALL) == shared
     assert await wanted(store, modules_key("hv1")) == own
@@ -223,7 +232,7 @@ async def test_the_view_says_what_each_server_runs_wants_and_has_yet_to_do(
     assert hv1["reload"] == {"ingress": 2}
     pending = {"load": ["vlan"], "unload": ["port_security", "vxlan"], "reload": ["ingress"]}
     assert hv1["pending"] == pending
-    assert set(hv1["known"]["vxlan"]) == {"doc", "depends", "tables", "source"}
+    assert set(hv1["known"]["vxlan"]) == {"doc", "depends", "tables", "source", "settings"}
     assert hv2["wanted_from"] == "all" and not hv2["running"]
     assert hv2["wanted"] == ["ingress"] and hv2["loaded"] == ["ingress"]
     assert hv2["pending"] == {"load": [], "unload": [], "reload": []}
@@ -248,3 +257,49 @@ async def test_forgetting_a_server_drops_its_module_keys(model: Model, store: St
     await forget_server(store, "hv1")
     assert await wanted(store, modules_key("hv1")) is None
     assert await wanted(store, module_status("hv1")) is None
+
+
+def configure(name: str, settings: dict[str, Any] | None) -> Change:
+    return Change("configure", (name,), settings=settings)
+
+
+async def test_configure_writes_a_modules_settings_and_null_takes_them_back(
+    model: Model, store: Store
+) -> None:
+    await report(store, "hv1", configurable=["port_security"])
+    await model.change_modules(configure("port_security", {"macs": ["02:00:00:00:00:09"]}), "hv1")
+    written = await wanted(store, modules_key("hv1"))
+    assert written["settings"] == {"port_security": {"macs": ["02:00:00:00:00:09"]}}
+    assert written["modules"] == sorted(DEFAULT)  # the set itself is untouched
+    await model.change_modules(load("arp_responder"), "hv1")  # settings survive other changes
+    assert (await wanted(store, modules_key("hv1")))["settings"] == written["settings"]
+    await model.change_modules(configure("port_security", None), "hv1")
+    assert (await wanted(store, modules_key("hv1")))["settings"] == {}
+
+
+async def test_configure_refuses_a_module_without_settings_and_several_at_once(
+    model: Model, store: Store
+) -> None:
+    await report(store, "hv1", configurable=["port_security"])
+    with pytest.raises(Invalid, match="vxlan takes no settings on server hv1") as refused:
+        await model.change_modules(configure("vxlan", {"x": 1}), "hv1")
+    assert refused.value.field == "modules"
+    with pytest.raises(Invalid, match="unknown to server hv1"):
+        await model.change_modules(configure("dhcp", {"x": 1}), "hv1")
+    with pytest.raises(Invalid, match="configure one module at a time"):
+        Change("configure", ("vxlan", "vlan"), settings={})
+    with pytest.raises(Invalid, match="settings: applies to configure only"):
+        Change("load", ("vxlan",), settings={})
+    assert await wanted(store, modules_key("hv1")) is None
+
+
+async def test_configure_for_all_servers_writes_every_set(model: Model, store: Store) -> None:
+    await report(store, "hv1", configurable=["port_security"])
+    await report(store, "hv2", configurable=["port_security"])
+    await model.change_modules(load("arp_responder"), "hv2")  # hv2 has a set of its own
+    await model.change_modules(configure("port_security", {"macs": []}))
+    expected = {"port_security": {"macs": []}}
+    assert (await wanted(store, MODULES_ALL))["settings"] == expected
+    assert (await wanted(store, modules_key("hv2")))["settings"] == expected
+    view = await model.modules("hv2")
+    assert view["servers"][0]["wanted_settings"] == expected
