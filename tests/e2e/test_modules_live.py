@@ -12,31 +12,48 @@ different servers over VXLAN (a1 -> a2) and over VLAN (b1 -> b2) all along.
    reports the new generation applied): no ping lost, not one flow added, modified or
    deleted (the same code compiles the same flows), and every switch holds exactly what a
    fresh controller would install.
+3. The example third-party module `macdrop` (examples/vlcp-macdrop), installed beside
+   vlcp (its `.dist-info` on the controllers' path) but not loaded: loaded on the running
+   cluster (`vlcp module load`), it sends a VIF's LLDP frames to its packet-in handler,
+   which counts them; configured (`vlcp module configure`) to drop a3's MAC, a3's frames
+   meet its drop flow and reach no one, while a1's pass; unloaded, a3's frames pass again
+   and the switches hold exactly the flows they held before it came. Pings unaffected, no
+   other flow deleted at any moment.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from scapy.contrib.lldp import (
+    LLDPDUChassisID,
+    LLDPDUEndOfLLDPDU,
+    LLDPDUPortID,
+    LLDPDUTimeToLive,
+)
 from scapy.layers.l2 import ARP, Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Packet, Raw
 
+from tests.examples import installed_example
 from tests.lab.marks import needs_ovs_lab
 from tests.lab.ovs import Host
 from tests.lab.vlcp_processes import VLCP
+from tests.lab.waiting import eventually
 from vlcp.pipeline.builtin import BUILTIN, PIPELINE
 
-from .conftest import Cloud
+from .conftest import BRIDGE, Cloud
 from .converged import installed_flows, wait_like_fresh_controllers
 from .failures import assert_undisturbed, holdings, observe
 from .modules import applied
-from .tenants import plug_tenants
+from .tenants import IP3, MAC3, plug_tenants
 
 pytestmark = [
     pytest.mark.root,
@@ -53,6 +70,9 @@ ARP_TABLE = PIPELINE["arp_responder"].id
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 EXPERIMENTAL = 0x88B5
 """IEEE 802 local experimental ethertype: nothing in the namespaces sends it by itself."""
+LLDP_DST = "01:80:c2:00:00:0e"
+COUNTED_TWICE = re.compile(r"vlcp_macdrop: LLDP from port a1 \(.*; 2 from this port$", re.MULTILINE)
+"""macdrop's handler logging the second LLDP frame it counted from a1."""
 
 
 @pytest.fixture
@@ -186,3 +206,107 @@ async def test_reloading_every_module_in_turn_changes_no_flow_and_loses_no_packe
     events = {s: [str(e) for e in seen.watchers[s].events()] for s in SERVERS}
     assert events == {s: [] for s in SERVERS}, "a reload of the same code changed flows"
     await wait_like_fresh_controllers(cloud.store, cloud.servers.values())
+
+
+@pytest.fixture
+async def with_macdrop(cloud_factory, tmp_path: Path) -> tuple[Cloud, dict[str, Host]]:
+    """`cluster`, with the example package `vlcp-macdrop` installed on every server (as
+    pip would leave it, on the controllers' path) and a3 on hv0 too (the MAC to drop)."""
+    site = installed_example("vlcp-macdrop", tmp_path / "site")
+    cloud = await cloud_factory(SERVERS, pythonpath=site)
+    hosts = await plug_tenants(cloud, SERVERS)
+    hosts["a3"] = cloud.host("hv0", f"{IP3}/24", mac=MAC3, port="a3")
+    await cloud.api.wait_port_up("a3", timeout=30)
+    assert await asyncio.to_thread(hosts["a3"].ping_ok, hosts["a2"].ip, deadline=10)
+    await applied(cloud, lambda r: "macdrop" in r["known"] and "macdrop" not in r["loaded"])
+    return cloud, hosts
+
+
+def lldp(src: str) -> Packet:
+    return (
+        Ether(src=src, dst=LLDP_DST)
+        / LLDPDUChassisID(subtype=4, id=src)
+        / LLDPDUPortID(subtype=7, id=b"eth0")
+        / LLDPDUTimeToLive(ttl=120)
+        / LLDPDUEndOfLLDPDU()
+    )
+
+
+def marked(src: str) -> tuple[Packet, bytes]:
+    """A broadcast from `src` carrying a random marker, and the marker."""
+    marker = os.urandom(8)
+    return Ether(src=src, dst=BROADCAST, type=EXPERIMENTAL) / Raw(marker), marker
+
+
+async def arrives(sender: Host, receiver: Host) -> None:
+    """A broadcast from `sender` reaches `receiver` (hv0 -> hv1)."""
+    capture = receiver.capture(f"ether proto {EXPERIMENTAL:#x}")
+    frame, marker = marked(sender.mac)
+    try:
+        await asyncio.to_thread(sender.send, frame)
+        await asyncio.to_thread(capture.wait_for, lambda p: marker in bytes(p), timeout=10)
+    finally:
+        capture.stop()
+
+
+async def dropped(cloud: Cloud, sender: Host, control: Host, receiver: Host) -> None:
+    """A broadcast from `sender` meets macdrop's drop flow for its MAC on hv0 and reaches
+    no one at `receiver`, while one from `control` sent after it does."""
+    hv = cloud.servers["hv0"].hv
+    capture = receiver.capture(f"ether proto {EXPERIMENTAL:#x}")
+    (frame, marker), (after, control_marker) = marked(sender.mac), marked(control.mac)
+
+    async def drops() -> int:
+        lines = await asyncio.to_thread(hv.dump_flows, BRIDGE, stats=True)
+        mine = [line for line in lines if f"dl_src={sender.mac}" in line]
+        return sum(int(line.split("n_packets=")[1].split(",")[0]) for line in mine)
+
+    counted = await drops()
+    try:
+        await asyncio.to_thread(sender.send, frame)
+        await asyncio.to_thread(control.send, after)
+
+        async def met() -> bool:
+            return await drops() > counted
+
+        await eventually(met, 10, what=f"{sender.name}'s frame to meet macdrop's drop flow")
+        await asyncio.to_thread(capture.wait_for, lambda p: control_marker in bytes(p))
+    finally:
+        leaked = [p for p in capture.stop() if marker in bytes(p)]
+    assert leaked == [], f"{sender.name}'s frame reached {receiver.name}"
+
+
+async def test_a_third_party_module_is_loaded_used_and_unloaded_on_a_live_cluster(
+    with_macdrop, tmp_path: Path
+) -> None:
+    cloud, hosts = with_macdrop
+    a1, a2, a3 = hosts["a1"], hosts["a2"], hosts["a3"]
+    log = cloud.servers["hv0"].controller.log
+    await arrives(a3, a2)
+    async with observe(cloud, hosts, PAIRS, SERVERS, tmp_path, interval=FAST) as seen:
+        before = {s: await installed_flows(cloud.servers[s]) for s in SERVERS}
+
+        await vlcp_module(cloud, "load", "macdrop")
+        await applied(cloud, lambda r: "macdrop" in r["loaded"])
+        for s in SERVERS:  # its flows come, every other one stays
+            assert (await installed_flows(cloud.servers[s])).items() > before[s].items(), s
+        await asyncio.to_thread(a1.send, lldp(a1.mac), lldp(a1.mac))
+
+        async def counted() -> bool:  # the handler logs each frame with its port's count
+            return COUNTED_TWICE.search(log.read_text()) is not None
+
+        await eventually(counted, 10, what="a1's LLDP frames counted by macdrop's handler")
+        await arrives(a3, a2)  # nothing dropped by default
+
+        settings = {"macs": [a3.mac.upper()]}
+        await vlcp_module(cloud, "configure", "macdrop", "--settings", json.dumps(settings))
+        await applied(cloud, lambda r: r["settings"].get("macdrop") == {"macs": [a3.mac]})
+        await dropped(cloud, a3, a1, a2)
+
+        seen.mark()  # from now on its flows may go
+        await cloud.api.change_modules("unload", ["macdrop"])
+        await applied(cloud, lambda r: "macdrop" not in r["loaded"])
+        for s in SERVERS:
+            assert await installed_flows(cloud.servers[s]) == before[s], s
+        await arrives(a3, a2)
+    assert_undisturbed(seen, PAIRS, await holdings(cloud, SERVERS))
