@@ -42,11 +42,12 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Packet, Raw
 
-from tests.examples import installed_example
+from tests.examples import import_example, installed_example
 from tests.lab.marks import needs_ovs_lab
 from tests.lab.ovs import Host
 from tests.lab.vlcp_processes import VLCP
 from tests.lab.waiting import eventually
+from vlcp.pipeline import Catalog
 from vlcp.pipeline.builtin import BUILTIN, PIPELINE
 
 from .conftest import BRIDGE, Cloud
@@ -249,31 +250,42 @@ async def arrives(sender: Host, receiver: Host) -> None:
         capture.stop()
 
 
-async def dropped(cloud: Cloud, sender: Host, control: Host, receiver: Host) -> None:
-    """A broadcast from `sender` meets macdrop's drop flow for its MAC on hv0 and reaches
-    no one at `receiver`, while one from `control` sent after it does."""
-    hv = cloud.servers["hv0"].hv
-    capture = receiver.capture(f"ether proto {EXPERIMENTAL:#x}")
-    (frame, marker), (after, control_marker) = marked(sender.mac), marked(control.mac)
+def macdrop_drop() -> tuple[int, int]:
+    """The table id and priority of macdrop's drops where the example is installed (the
+    catalog numbers every known module's tables, loaded or not)."""
+    macdrop = import_example("vlcp-macdrop", "vlcp_macdrop")
+    table = Catalog([*BUILTIN, macdrop.MODULE]).pipeline[macdrop.MACDROP.name].id
+    return table, macdrop.PRIO_DROP
 
-    async def drops() -> int:
-        lines = await asyncio.to_thread(hv.dump_flows, BRIDGE, stats=True)
-        mine = [line for line in lines if f"dl_src={sender.mac}" in line]
-        return sum(int(line.split("n_packets=")[1].split(",")[0]) for line in mine)
+
+async def dropped(cloud: Cloud, hosts: dict[str, Host], sender: str, control: str) -> None:
+    """A broadcast from `sender` (on hv0) meets macdrop's drop flow for its MAC and reaches
+    no one at a2 (hv1), while one from `control` sent after it does."""
+    hv, a2 = cloud.servers["hv0"].hv, hosts["a2"]
+    table, priority = macdrop_drop()
+    drop = re.compile(rf"n_packets=(\d+),.* priority={priority},dl_src={hosts[sender].mac} ")
+    capture = a2.capture(f"ether proto {EXPERIMENTAL:#x}")
+    (frame, marker), (after, control_marker) = marked(hosts[sender].mac), marked(hosts[control].mac)
+
+    async def drops() -> int | None:
+        lines = await asyncio.to_thread(hv.dump_flows, BRIDGE, table=table, stats=True)
+        counts = [int(m[1]) for line in lines if (m := drop.search(line))]
+        return counts[0] if counts else None
 
     counted = await drops()
+    assert counted is not None, f"no drop flow for {sender} in macdrop's table {table}"
     try:
-        await asyncio.to_thread(sender.send, frame)
-        await asyncio.to_thread(control.send, after)
+        await asyncio.to_thread(hosts[sender].send, frame)
+        await asyncio.to_thread(hosts[control].send, after)
 
         async def met() -> bool:
-            return await drops() > counted
+            return (await drops() or 0) > counted
 
-        await eventually(met, 10, what=f"{sender.name}'s frame to meet macdrop's drop flow")
+        await eventually(met, 10, what=f"{sender}'s frame to meet macdrop's drop flow")
         await asyncio.to_thread(capture.wait_for, lambda p: control_marker in bytes(p))
     finally:
         leaked = [p for p in capture.stop() if marker in bytes(p)]
-    assert leaked == [], f"{sender.name}'s frame reached {receiver.name}"
+    assert leaked == [], f"{sender}'s frame reached a2"
 
 
 async def test_a_third_party_module_is_loaded_used_and_unloaded_on_a_live_cluster(
@@ -301,7 +313,7 @@ async def test_a_third_party_module_is_loaded_used_and_unloaded_on_a_live_cluste
         settings = {"macs": [a3.mac.upper()]}
         await vlcp_module(cloud, "configure", "macdrop", "--settings", json.dumps(settings))
         await applied(cloud, lambda r: r["settings"].get("macdrop") == {"macs": [a3.mac]})
-        await dropped(cloud, a3, a1, a2)
+        await dropped(cloud, hosts, "a3", "a1")
 
         seen.mark()  # from now on its flows may go
         await cloud.api.change_modules("unload", ["macdrop"])
