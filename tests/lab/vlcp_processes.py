@@ -229,14 +229,6 @@ class AsyncApi:
         """`POST /v1/modules/<action>` (load, unload, reload): the wanted sets written."""
         return await asyncio.to_thread(self.client.change_modules, action, modules, server=server)
 
-    async def configure_module(
-        self, module: str, settings: dict[str, Any] | None, *, server: str | None = None
-    ) -> dict[str, Any]:
-        """`POST /v1/modules/configure`: `module`'s settings (None: its defaults)."""
-        return await asyncio.to_thread(
-            self.client.configure_module, module, settings, server=server
-        )
-
     async def wait_port_up(self, id: str, timeout: float = START_TIMEOUT) -> dict[str, Any]:
         """The port once a server reports it up (`?wait=up`); ApiError 408 after ``timeout``."""
         return await asyncio.to_thread(
