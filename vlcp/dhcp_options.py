@@ -152,7 +152,6 @@ OPTIONS: Mapping[int, Option] = {
 end), not options."""
 
 RESERVED: Mapping[int, str] = {
-    0: "pad is framing, not an option",
     50: "requested address is sent by clients; a port's address is its ip_address",
     52: "option overload is how the responder lays out a reply",
     53: "the message type is set by the responder for each reply",
@@ -163,9 +162,9 @@ RESERVED: Mapping[int, str] = {
     80: "rapid commit is negotiated with each client",
     81: "the client FQDN is negotiated with each client",
     82: "relay agent information is added by relays; the controller answers its own ports",
-    255: "end is framing, not an option",
 }
-"""Codes an operator may not set through extra options, with why."""
+"""Codes an operator may not set through extra options, with why (0 and 255, pad and end,
+are no options at all)."""
 
 
 def label(code: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -144,7 +145,7 @@ def test_reserved_codes_still_encode_and_decode_for_the_responder() -> None:
 def test_the_table_names_each_code_once_and_knows_each_reserved_option() -> None:
     names = [option.name for option in OPTIONS.values()]
     assert len(names) == len(set(names))
-    assert set(RESERVED) - set(OPTIONS) == {0, 255}
+    assert set(RESERVED) <= set(OPTIONS)
     assert all(1 <= code <= 254 for code in OPTIONS)
 
 
@@ -350,3 +351,28 @@ def test_decode_of_any_bytes_gives_a_value_or_an_option_error(payload: bytes) ->
     for code in (1, 3, 15, 19, 26, 119, 121):
         with contextlib.suppress(OptionError):
             decode(code, payload)
+
+
+# -- the documented table ---------------------------------------------------------------
+
+API_DOC = Path(__file__).parents[2] / "docs" / "api.md"
+
+
+def _doc_row(code: int) -> str:
+    option = OPTIONS[code]
+    if code in RESERVED:
+        return f"| {code} | {option.name} | refused: {RESERVED[code]} |"
+    narrowed = option.low is not None or option.high is not None
+    bounds = " {}..{}".format(*option.bounds) if narrowed else ""
+    return f"| {code} | {option.name} | {option.kind}{bounds} |"
+
+
+def test_docs_api_lists_every_option_as_the_codec_knows_it() -> None:
+    table = "\n".join(["| code | name | type |", "|---|---|---|", *map(_doc_row, sorted(OPTIONS))])
+    text = API_DOC.read_text()
+    assert table in text, "docs/api.md's DHCP option table"
+    types = text.split("| type | JSON value | example |\n|---|---|---|\n")[1].split("\n\n")[0]
+    documented = {
+        kind for line in types.splitlines() for kind in line.split(" | ")[0][2:].split(", ")
+    }
+    assert documented == set(Kind), "docs/api.md's DHCP option types"
