@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,7 +81,7 @@ class Cloud:
 
 
 CloudFactory = Callable[..., Awaitable[Cloud]]
-"""``await cloud_factory(names, *, listen=False)``"""
+"""``await cloud_factory(names, *, listen=False, pythonpath=())``"""
 
 STORES = ["sqlite", "zookeeper"]
 
@@ -130,8 +130,12 @@ async def cloud_factory(
     request.node.stash[_PROCESSES] = processes
     stores: list[Store] = []
 
-    async def build(names: list[str], *, listen: bool = False) -> Cloud:
-        """`listen`: the controllers listen for their switch (see `agent_config`)."""
+    async def build(
+        names: list[str], *, listen: bool = False, pythonpath: Sequence[Path] = ()
+    ) -> Cloud:
+        """`listen`: the controllers listen for their switch (see `agent_config`);
+        `pythonpath`: directories first on their PYTHONPATH, e.g. a module package as
+        installed (`tests.examples.installed_example`)."""
         api = ApiProcess(tmp_path, store_url)
         processes.append(api)
         api.start()  # its start-up overlaps the hypervisors'
@@ -140,7 +144,13 @@ async def cloud_factory(
         servers = {}
         for name, hv in zip(names, hvs, strict=True):
             controller = Controller(
-                hv, name, tmp_path, store_url, session_ttl=session_ttl, listen=listen
+                hv,
+                name,
+                tmp_path,
+                store_url,
+                session_ttl=session_ttl,
+                listen=listen,
+                pythonpath=pythonpath,
             )
             processes.append(controller)
             controller.start()

@@ -23,6 +23,8 @@ from vlcp.southbound.ovsdb.vswitch import BINDING_TABLES, DB
 from vlcp.store import Store
 
 COOKIE = re.compile(r"cookie=(0x[0-9a-f]+)")
+FLOW = re.compile(r"cookie=(0x[0-9a-f]+),(?:.* table=(\d+),)?.* priority=(\d+)")
+"""A `dump-flows --no-stats` line: its cookie, table (not printed for 0) and priority."""
 
 
 async def expected_cookies(store: Store, server) -> set[int]:
@@ -41,6 +43,16 @@ async def installed_cookies(server) -> set[int]:
     """The cookies of the flows `server`'s switch holds now."""
     flows = await asyncio.to_thread(server.hv.dump_flows, BRIDGE)
     return {int(m[1], 16) for f in flows if (m := COOKIE.search(f))}
+
+
+async def installed_flows(server) -> dict[int, tuple[int, int]]:
+    """The flows `server`'s switch holds now: cookie -> (table, priority)."""
+    found = {}
+    for line in await asyncio.to_thread(server.hv.dump_flows, BRIDGE):
+        if match := FLOW.search(line):
+            cookie, table, priority = match.groups()
+            found[int(cookie, 16)] = (int(table or 0), int(priority))
+    return found
 
 
 async def differences(store: Store, server) -> str | None:

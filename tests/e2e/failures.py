@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.lab.continuous_ping import INTERVAL as PING_INTERVAL
 from tests.lab.continuous_ping import ContinuousPing, PingReport
 from tests.lab.flow_watch import FlowEvent, FlowWatcher
 from tests.lab.ovs import Host
@@ -93,8 +94,11 @@ async def observe(
     pairs: Iterable[tuple[str, str]],
     switches: Iterable[str],
     directory: Path,
+    *,
+    interval: float = PING_INTERVAL,
 ) -> AsyncIterator[Observation]:
-    """Continuous pings over `pairs` and flow monitors on `switches` for the block's span."""
+    """Continuous pings over `pairs` (one every `interval` seconds) and flow monitors on
+    `switches` for the block's span."""
     watchers: dict[str, FlowWatcher] = {}
     observation = Observation(watchers)
     pings: dict[str, ContinuousPing] = {}
@@ -108,7 +112,9 @@ async def observe(
             src, dst = (hosts[name] for name in pair)
             works = await asyncio.to_thread(src.ping_ok, dst.ip, deadline=10)
             assert works, f"{label(pair)} does not work to begin with"
-            pings[label(pair)] = ContinuousPing(src, dst.ip, directory, label=label(pair))
+            pings[label(pair)] = ContinuousPing(
+                src, dst.ip, directory, label=label(pair), interval=interval
+            )
             pings[label(pair)].start()
         yield observation
     finally:

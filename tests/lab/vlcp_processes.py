@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -66,17 +67,26 @@ class VlcpProcess:
     """
 
     def __init__(
-        self, name: str, directory: Path, settings: Mapping[str, Any], command: Sequence[str]
+        self,
+        name: str,
+        directory: Path,
+        settings: Mapping[str, Any],
+        command: Sequence[str],
+        *,
+        pythonpath: Sequence[Path] = (),
     ) -> None:
+        """`pythonpath`: directories put first on the process's PYTHONPATH (packages it
+        should find installed, e.g. a module package and its `.dist-info`)."""
         self.name = name
         self.config = directory / f"{name}.toml"
         self.log = directory / f"{name}.log"
         self.config.write_text(toml(settings))
+        env = _scrubbed_env(("VLCP_",))  # only the file configures it
+        if pythonpath:
+            paths = [str(path) for path in pythonpath]
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [*paths, env.get("PYTHONPATH")]))
         self._process = ManagedProcess(
-            [*VLCP, "--config", str(self.config), *command],
-            cwd=directory,
-            output=self.log,
-            env=_scrubbed_env(("VLCP_",)),  # only the file configures it
+            [*VLCP, "--config", str(self.config), *command], cwd=directory, output=self.log, env=env
         )
 
     def __repr__(self) -> str:
@@ -141,11 +151,13 @@ class Controller(VlcpProcess):
         *,
         session_ttl: float,
         listen: bool = False,
+        pythonpath: Sequence[Path] = (),
     ) -> None:
         self.hv = hv
         self.node = node
         config = agent_config(hv, node, listen=listen, session_ttl=session_ttl)
-        super().__init__(f"vlcp-run-{node}", directory, run_settings(config, store_url), ["run"])
+        settings = run_settings(config, store_url)
+        super().__init__(f"vlcp-run-{node}", directory, settings, ["run"], pythonpath=pythonpath)
 
     async def ready(self, store: Store, timeout: float = START_TIMEOUT) -> None:
         """Wait until this run announced itself (`servers/<node>` names its PID, which
@@ -206,6 +218,16 @@ class AsyncApi:
 
     async def delete(self, kind: str, id: str) -> None:
         await asyncio.to_thread(self.client.delete, kind, id)
+
+    async def modules(self, server: str | None = None) -> dict[str, Any]:
+        """`GET /v1/modules`: every server's modules (or one server's)."""
+        return await asyncio.to_thread(self.client.modules, server)
+
+    async def change_modules(
+        self, action: str, modules: list[str], *, server: str | None = None
+    ) -> dict[str, Any]:
+        """`POST /v1/modules/<action>` (load, unload, reload): the wanted sets written."""
+        return await asyncio.to_thread(self.client.change_modules, action, modules, server=server)
 
     async def wait_port_up(self, id: str, timeout: float = START_TIMEOUT) -> dict[str, Any]:
         """The port once a server reports it up (`?wait=up`); ApiError 408 after ``timeout``."""

@@ -13,6 +13,8 @@ import json
 import re
 from typing import Any
 
+from vlcp import dhcp_options as dhcp
+
 from .errors import Invalid
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -214,14 +216,22 @@ def addresses(values: list[str], field: str) -> list[str]:
 
 
 def dhcp_options(value: dict[str, Any], field: str = "extra_dhcp_options") -> dict[str, Any]:
-    """{"<code>": value}: option codes 1..254 written in decimal; values are JSON."""
+    """{"<code>": value}: option codes 1..254 written in decimal, values of the option's type.
+
+    Each value is encoded now with the codec the DHCP responder sends it with, so a bad
+    one is refused here, naming it, and never breaks a reply; what is stored is the
+    canonical form the codec reads back (addresses compressed, hex in lower case).
+    """
     result = {}
     for code, item in value.items():
         where = f"{field}.{code}"
         if not code.isdigit() or not code.isascii() or str(int(code)) != code:
             raise Invalid(f"{where}: option codes are decimal numbers, not {code!r}", field=where)
-        in_bounds(int(code), DHCP_OPTION_BOUNDS, where)
-        result[code] = json_value(item, where)
+        number = in_bounds(int(code), DHCP_OPTION_BOUNDS, where)
+        try:
+            result[code] = dhcp.decode(number, dhcp.check_extra(number, item))
+        except dhcp.OptionError as exc:
+            raise Invalid(f"{where}: {exc}", field=where) from None
     return result
 
 
@@ -235,6 +245,28 @@ def routes(value: list[list[str]], field: str) -> list[list[str]]:
         network = cidr(item[0], f"{where}[0]")
         nexthop = ip(item[1], f"{where}[1]", network.version)
         result.append([str(network), str(nexthop)])
+    return result
+
+
+def host_routes(
+    value: list[list[str]], network: IPNetwork, field: str = "host_routes"
+) -> list[list[str]]:
+    """A subnet's `routes`, given to its DHCP clients: of the subnet's IP version and, for
+    IPv4, fitting one classless static routes option (121) with the default route."""
+    result = routes(value, field)
+    for index, (destination, _) in enumerate(result):
+        if ipaddress.ip_network(destination).version != network.version:
+            where = f"{field}[{index}][0]"
+            raise Invalid(
+                f"{where}: {destination} is not an IPv{network.version} network like the "
+                f"subnet ({network})",
+                field=where,
+            )
+    if network.version == 4 and result:
+        try:
+            dhcp.encode(121, [*result, ["0.0.0.0/0", "0.0.0.0"]])
+        except dhcp.OptionError as exc:
+            raise Invalid(f"{field}: with the default route, {exc}", field=field) from None
     return result
 
 

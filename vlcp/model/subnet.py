@@ -69,7 +69,7 @@ def _check(subnet: dict[str, Any]) -> None:
             f"allocated_end: {end} is before allocated_start {start}", field="allocated_end"
         )
     if subnet.get("host_routes") is not None:
-        subnet["host_routes"] = checks.routes(subnet["host_routes"], "host_routes")
+        subnet["host_routes"] = checks.host_routes(subnet["host_routes"], net)
     if subnet.get("isexternal") is None:
         subnet["isexternal"] = False
     checks.dhcp_fields(subnet)
