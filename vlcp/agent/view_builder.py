@@ -63,7 +63,7 @@ from vlcp.pipeline.view import (
     RemotePort,
     Subnet,
     View,
-    dhcp_options,
+    extra_dhcp_options,
     network_numbers,
 )
 
@@ -181,7 +181,7 @@ def _dhcp_extra(port_id: str, lport: Mapping[str, Any]) -> tuple[DhcpOption, ...
     """A port's extra DHCP options; bad ones are logged and left out, not the port."""
     stored = lport.get("extra_dhcp_options")
     what = f"extra DHCP options of logical port {port_id}"
-    return _valid(what, lambda: dhcp_options(stored)) or ()
+    return _valid(what, lambda: extra_dhcp_options(stored)) or ()
 
 
 def _remote(network_id: str, port_id: str, entry: Any, me: Identity) -> RemotePort | None:

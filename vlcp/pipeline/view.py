@@ -78,7 +78,7 @@ class DhcpOption:
         return json.loads(self.json)
 
 
-def dhcp_options(stored: Mapping[str, Any] | None) -> tuple[DhcpOption, ...]:
+def extra_dhcp_options(stored: Mapping[str, Any] | None) -> tuple[DhcpOption, ...]:
     """`extra_dhcp_options` as stored ({"<code>": value}), by code."""
     return tuple(sorted((DhcpOption.of(c, v) for c, v in (stored or {}).items()), key=_code))
 
@@ -127,7 +127,7 @@ class DhcpFields:
             domain_name=stored.get("domain_name"),
             ntp_servers=stored.get("ntp_servers"),
             lease_time=stored.get("lease_time"),
-            extra=dhcp_options(stored.get("extra_dhcp_options")),
+            extra=extra_dhcp_options(stored.get("extra_dhcp_options")),
         )
 
 

@@ -16,7 +16,7 @@ from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
-from vlcp.pipeline import DhcpFields, LocalPort, Network, Subnet, View
+from vlcp.pipeline import DhcpFields, DhcpOption, LocalPort, Network, Subnet, View
 from vlcp.pipeline.dhcp.responder import Answer, respond
 from vlcp.pipeline.dhcp.settings import Settings
 from vlcp.pipeline.module import Received
@@ -341,13 +341,13 @@ def test_malformed_frames_are_refused_with_a_reason() -> None:
         "not IPv4": good[:12] + b"\x86\xdd" + good[14:],
         "not from a DHCP client to a server": good[:34] + b"\x00\x44\x00\x44" + good[38:],
         "BOOTP, not DHCP": no_cookie,
-        "options without an end": no_end,
         "truncated option": overrun,
         "IPv4 fragment": good[:20] + b"\x20\x00" + good[22:],
     }
     for reason, data in cases.items():
         answer = ask(data)
         assert answer.reply is None and reason in answer.reason, (reason, answer)
+    assert ask(no_end).reason == "offer"  # an unterminated options field is read to its end
     assert "no DHCP message type" in ask(good.replace(b"\x35\x01\x01", b"\x00\x00\x00")).reason
 
 
@@ -380,3 +380,23 @@ def test_damaged_requests_never_raise(data: st.DataObject) -> None:
     cut = data.draw(st.integers(0, len(good)))
     answer = ask(bytes(good[:cut]))
     assert isinstance(answer.reason, str)
+
+
+def test_extra_options_port_over_subnet_over_network_and_over_vlcps_own() -> None:
+    def extra(**values: Any) -> tuple[DhcpOption, ...]:
+        return tuple(DhcpOption.of(code.removeprefix("o"), v) for code, v in values.items())
+
+    view = with_(
+        network={
+            "dhcp": DhcpFields(extra=extra(o66="net.example", o150=["10.0.0.9"], o224="0a0b"))
+        },
+        subnet={"dhcp": DhcpFields(extra=extra(o66="subnet.example", o6=["192.0.2.99"]))},
+        port={"dhcp_extra": extra(o66="port.example", o54="10.0.0.77", o26=70000)},
+    )
+    got = opts(answered(frame("discover"), view))
+    assert got["tftp_server_name"] == b"port.example"  # port > subnet > network
+    assert got["tftp_server_address"] == "10.0.0.9"
+    assert got[224] == b"\x0a\x0b"  # an unknown code: hex
+    assert got["name_server"] == "192.0.2.99"  # over the network's DNS
+    assert got["server_id"] == GATEWAY  # reserved: never an extra's
+    assert got["interface-mtu"] == 1450  # a bad value (stored before checks) left out alone

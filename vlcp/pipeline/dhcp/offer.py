@@ -15,36 +15,45 @@ Choices (docs/pipeline.md, "DHCP"):
   ignores option 3 (RFC 3442), so the default route must be in it;
 - the MTU (26) is the subnet's or network's `mtu`, else what the underlay carries
   (`Settings.underlay_mtu`, minus 50 on VXLAN);
-- extra options override vlcp's own for the same code, except the codes that run the
-  protocol itself (`PROTOCOL_CODES`).
+- extra options (network < subnet < port) override vlcp's own for the same code, except
+  the codes that run the protocol itself (the codec's `RESERVED`, refused when written);
+  an extra lease time (51) leaves T1/T2 as `lease_time` gives them.
+
+Every payload is encoded by the codec the model checks `extra_dhcp_options` with
+(`vlcp.dhcp_options`), so what the model accepted is what is sent.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import struct
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from ..view import INFINITE_LEASE, DhcpFields, LocalPort, Network, Subnet, View, ipv4
+from vlcp.dhcp_options import OptionError, check_extra, classless_routes, encode
+
+from ..view import INFINITE_LEASE, DhcpFields, DhcpOption, LocalPort, Network, Subnet, View, ipv4
 from .settings import Settings
+
+log = logging.getLogger(__name__)
 
 SUBNET_MASK, ROUTER, DNS, HOST_NAME, DOMAIN_NAME = 1, 3, 6, 12, 15
 INTERFACE_MTU, BROADCAST, NTP = 26, 28, 42
 REQUESTED_ADDRESS, LEASE_TIME, MESSAGE_TYPE, SERVER_ID = 50, 51, 53, 54
 PARAMETER_LIST, MESSAGE, MAX_MESSAGE_SIZE, RENEWAL_TIME, REBINDING_TIME = 55, 56, 57, 58, 59
 CLASSLESS_ROUTES, MS_CLASSLESS_ROUTES = 121, 249
-PROTOCOL_CODES = frozenset({0, 50, 52, 53, 54, 55, 57, 61, 82, 255})
-"""Codes an extra option may not set: they carry the exchange, not configuration."""
+LEASE_CODES = frozenset({LEASE_TIME, RENEWAL_TIME, REBINDING_TIME})
 ON_REQUEST_ONLY = frozenset({MS_CLASSLESS_ROUTES})
 """Sent only to a client that asks for them (249 repeats 121 for older Windows)."""
 VXLAN_OVERHEAD = 50
+DEFAULT_ROUTE = "0.0.0.0/0"
 
 
 @dataclass(frozen=True, slots=True)
 class Offer:
-    """A port's lease: its address, the server identifier and the options."""
+    """A port's lease: its address, the server identifier and the option payloads."""
 
     address: str
     server_id: str
@@ -64,28 +73,26 @@ def offer(view: View, port: LocalPort, settings: Settings) -> Offer | None:
         return None
     fields = merged(subnet.dhcp, network.dhcp)
     net = ipaddress.IPv4Network(subnet.cidr)
-    options: dict[int, bytes] = {
-        SUBNET_MASK: net.netmask.packed,
-        BROADCAST: net.broadcast_address.packed,
-        INTERFACE_MTU: struct.pack("!H", mtu(fields, network, settings)),
-        HOST_NAME: (port.hostname or f"host-{address.replace('.', '-')}").encode(),
+    values: dict[int, Any] = {
+        SUBNET_MASK: str(net.netmask),
+        BROADCAST: str(net.broadcast_address),
+        INTERFACE_MTU: mtu(fields, network, settings),
+        HOST_NAME: port.hostname or f"host-{address.replace('.', '-')}",
+        DNS: _ipv4(fields.dns_nameservers),
+        NTP: _ipv4(fields.ntp_servers),
+        DOMAIN_NAME: fields.domain_name,
+        ROUTER: [subnet.gateway] if subnet.gateway is not None else None,
+        **lease_values(fields.lease_time or settings.lease_time),
     }
-    if subnet.gateway is not None:
-        options[ROUTER] = ipaddress.IPv4Address(subnet.gateway).packed
-    routes = classless_routes(subnet)
+    options = {code: encode(code, value) for code, value in values.items() if value}
+    routes = classless_routes(routes_of(subnet))
     if routes:
         options[CLASSLESS_ROUTES] = options[MS_CLASSLESS_ROUTES] = routes
-    for code, servers in ((DNS, fields.dns_nameservers), (NTP, fields.ntp_servers)):
-        packed = _addresses(servers or ())
-        if packed:
-            options[code] = packed
-    if fields.domain_name:
-        options[DOMAIN_NAME] = fields.domain_name.encode()
-    seconds = fields.lease_time or settings.lease_time
+    options.update(extra_options((*fields.extra, *port.dhcp_extra)))
     return Offer(
         address=address,
         server_id=subnet.gateway or settings.server_address,
-        lease=lease_options(seconds),
+        lease={c: options.pop(c) for c in sorted(LEASE_CODES & options.keys())},
         options=options,
     )
 
@@ -112,35 +119,40 @@ def mtu(fields: DhcpFields, network: Network, settings: Settings) -> int:
     return settings.underlay_mtu - overhead
 
 
-def lease_options(seconds: int) -> dict[int, bytes]:
+def lease_values(seconds: int) -> dict[int, int]:
     """Lease time, and T1 (half) and T2 (seven eighths) as RFC 2131 suggests; an
     infinite lease has neither (there is nothing to renew)."""
-    options = {LEASE_TIME: struct.pack("!I", seconds)}
-    if seconds != INFINITE_LEASE:
-        options[RENEWAL_TIME] = struct.pack("!I", seconds // 2)
-        options[REBINDING_TIME] = struct.pack("!I", seconds * 7 // 8)
-    return options
+    if seconds == INFINITE_LEASE:
+        return {LEASE_TIME: seconds}
+    return {LEASE_TIME: seconds, RENEWAL_TIME: seconds // 2, REBINDING_TIME: seconds * 7 // 8}
 
 
-def classless_routes(subnet: Subnet) -> bytes:
-    """Option 121's payload (RFC 3442): the subnet's IPv4 host routes, then the default
+def routes_of(subnet: Subnet) -> list[tuple[str, str]]:
+    """Option 121's routes (RFC 3442): the subnet's IPv4 host routes, then the default
     route via the gateway unless a host route already is one."""
     routes = [
-        (ipaddress.IPv4Network(dst), ipaddress.IPv4Address(hop))
+        (dst, hop)
         for dst, hop in subnet.host_routes
         if ipaddress.ip_network(dst).version == 4 and ipaddress.ip_address(hop).version == 4
     ]
-    default = ipaddress.IPv4Network("0.0.0.0/0")
-    if subnet.gateway is not None and all(dst != default for dst, _ in routes):
-        routes.append((default, ipaddress.IPv4Address(subnet.gateway)))
-    return b"".join(
-        bytes((dst.prefixlen,))
-        + dst.network_address.packed[: (dst.prefixlen + 7) // 8]
-        + hop.packed
-        for dst, hop in routes
-    )
+    if subnet.gateway is not None and all(dst != DEFAULT_ROUTE for dst, _ in routes):
+        routes.append((DEFAULT_ROUTE, subnet.gateway))
+    return routes
 
 
-def _addresses(addresses: Iterable[str]) -> bytes:
-    """IPv4 addresses packed (an IPv6 DNS server is for DHCPv6, not here)."""
-    return b"".join(ipaddress.IPv4Address(a).packed for a in addresses if ipv4(a) is not None)
+def extra_options(extra: Iterable[DhcpOption]) -> dict[int, bytes]:
+    """`extra_dhcp_options` payloads, later ones winning for a code. The model checked each
+    with the same codec when it was written; one it refuses now (stored before the check
+    existed) is left out, not the reply."""
+    payloads: dict[int, bytes] = {}
+    for option in extra:
+        try:
+            payloads[option.code] = check_extra(option.code, option.value)
+        except OptionError as exc:
+            log.debug("extra DHCP option left out: %s", exc)
+    return payloads
+
+
+def _ipv4(addresses: Iterable[str] | None) -> list[str]:
+    """The IPv4 addresses (an IPv6 DNS server is for DHCPv6, not here)."""
+    return [a for a in addresses or () if ipv4(a) is not None]

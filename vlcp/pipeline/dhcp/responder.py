@@ -27,6 +27,8 @@ import ipaddress
 import struct
 from dataclasses import dataclass
 
+from vlcp.dhcp_options import frame
+
 from ..module import Received
 from ..view import LocalPort, View
 from .offer import (
@@ -41,7 +43,7 @@ from .offer import (
     offer,
 )
 from .settings import Settings
-from .wire import BOOTP_FIXED, IP_UDP_HEADERS, Refused, Reply, Request, build, frame_option, parse
+from .wire import BOOTP_FIXED, IP_UDP_HEADERS, Refused, Reply, Request, build, parse
 
 DISCOVER, OFFER, REQUEST, DECLINE, ACK, NAK, RELEASE, INFORM = range(1, 9)
 UNSPECIFIED, BROADCAST_IP = "0.0.0.0", "255.255.255.255"
@@ -123,9 +125,9 @@ def _request(request: Request, port: LocalPort, lease: Offer, settings: Settings
 
 def _nak(request: Request, port: LocalPort, lease: Offer, settings: Settings, why: str) -> Answer:
     options = (
-        frame_option(MESSAGE_TYPE, bytes((NAK,))),
-        frame_option(SERVER_ID, ipaddress.IPv4Address(lease.server_id).packed),
-        frame_option(MESSAGE, why.encode()),
+        frame(MESSAGE_TYPE, bytes((NAK,))),
+        frame(SERVER_ID, ipaddress.IPv4Address(lease.server_id).packed),
+        frame(MESSAGE, why.encode()),
     )
     reply = Reply(
         eth_src=settings.server_mac,
@@ -172,10 +174,10 @@ def _options(request: Request, lease: Offer, kind: int, inform: bool) -> tuple[b
     rest = [c for c in asked if c in lease.options]
     rest += [c for c in sorted(lease.options) if c not in asked and c not in ON_REQUEST_ONLY]
     room = _largest_message(request) - IP_UDP_HEADERS - BOOTP_FIXED - 1
-    framed = [frame_option(code, payload) for code, payload in first.items()]
+    framed = [frame(code, payload) for code, payload in first.items()]
     room -= sum(len(f) for f in framed)
     for code in rest:
-        option = frame_option(code, lease.options[code])
+        option = frame(code, lease.options[code])
         if len(option) <= room:
             framed.append(option)
             room -= len(option)

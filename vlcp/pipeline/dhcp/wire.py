@@ -8,8 +8,8 @@ every length against the bytes there are: anything that does not add up is `Refu
 with a reason, never an exception of another kind. The tests compare both directions
 with os-ken's and scapy's codecs.
 
-Option payloads are opaque here (`options.py` and the codec say what they mean); long
-ones are split and repeated ones joined as RFC 3396 says.
+Option payloads are opaque here (`offer.py` and the codec, `vlcp.dhcp_options`, say what
+they mean); the codec splits long ones and joins repeated ones as RFC 3396 says.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ import ipaddress
 import struct
 from dataclasses import dataclass
 
+from vlcp.dhcp_options import OptionError, parse_options
+
 ETH_TYPE_IPV4 = 0x0800
 IPPROTO_UDP = 17
 CLIENT_PORT, SERVER_PORT = 68, 67
 BOOTREQUEST, BOOTREPLY = 1, 2
 HTYPE_ETHERNET = 1
 MAGIC_COOKIE = b"\x63\x82\x53\x63"
-PAD, END = 0, 255
+END = 255
 OPTION_OVERLOAD = 52
 BROADCAST_FLAG = 0x8000
 MAX_FRAME = 1518
@@ -142,45 +144,22 @@ def parse(frame: bytes) -> Request:
 
 
 def _options(area: bytes, sname: bytes, file: bytes) -> dict[int, bytes]:
-    """The options field, then `file` and `sname` if option 52 says they carry options."""
-    parts: dict[int, list[bytes]] = {}
-    _read(area, parts, need_end=True)
-    overload = parts.get(OPTION_OVERLOAD)
-    if overload is not None:
-        value = b"".join(overload)
-        if len(value) != 1 or value[0] not in (1, 2, 3):
+    """The options field, then `file` and `sname` if option 52 says they carry options
+    (RFC 3396: their instances of one option are joined in that order)."""
+    try:
+        options = parse_options(area)
+        overload = options.get(OPTION_OVERLOAD)
+        if overload is None:
+            return options
+        if len(overload) != 1 or overload[0] not in (1, 2, 3):
             raise Refused("bad option overload")
         for flag, field in ((1, file), (2, sname)):
-            if value[0] & flag:
-                _read(field, parts, need_end=False)
-    return {code: b"".join(chunks) for code, chunks in parts.items()}
-
-
-def _read(data: bytes, parts: dict[int, list[bytes]], *, need_end: bool) -> None:
-    i = 0
-    while i < len(data):
-        code = data[i]
-        if code == END:
-            return
-        if code == PAD:
-            i += 1
-            continue
-        if i + 2 > len(data) or i + 2 + data[i + 1] > len(data):
-            raise Refused("truncated option")
-        parts.setdefault(code, []).append(data[i + 2 : i + 2 + data[i + 1]])
-        i += 2 + data[i + 1]
-    if need_end:
-        raise Refused("options without an end")
-
-
-def frame_option(code: int, payload: bytes) -> bytes:
-    """One option as sent: split into 255-byte instances when longer (RFC 3396)."""
-    if not payload:
-        return bytes((code, 0))
-    return b"".join(
-        bytes((code, len(chunk))) + chunk
-        for chunk in (payload[i : i + 255] for i in range(0, len(payload), 255))
-    )
+            if overload[0] & flag:
+                for code, payload in parse_options(field).items():
+                    options[code] = options.get(code, b"") + payload
+    except OptionError:
+        raise Refused("truncated option") from None
+    return options
 
 
 def build(reply: Reply) -> bytes:
