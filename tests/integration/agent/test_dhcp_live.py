@@ -10,7 +10,9 @@ address in the subnet, B has none. A client built with scapy in A's namespace:
 - REQUEST for its address -> ACK; for another address -> NAK;
 - B's DISCOVER gets no answer (it is forwarded as before, to A);
 - with the module unloaded (the wanted set without it), A's DISCOVER is forwarded to B
-  and not answered; loaded again, answered again.
+  and not answered; loaded again, answered again;
+- a third host C flooding the controller with DISCOVERs and malformed requests is held
+  to its port's rate, and A gets its lease during the flood.
 
 With busybox `udhcpc` on the machine, also a real lease applied in A's namespace.
 """
@@ -29,7 +31,7 @@ import pytest
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
-from scapy.packet import Packet
+from scapy.packet import Packet, Raw
 
 from tests.lab.fixtures_ovs import HostFactory, HypervisorFactory
 from tests.lab.marks import needs_ovs_lab
@@ -37,10 +39,12 @@ from tests.lab.ovs import Host, Hypervisor
 from tests.lab.waiting import eventually
 from vlcp.agent.agent import Agent
 from vlcp.agent.modules import discover
+from vlcp.agent.packet_in import Counters
 from vlcp.lab.servers import BRIDGE, agent_config, wait_for_bridge
 from vlcp.layout import modules_key
 from vlcp.model.service import Model
 from vlcp.pipeline import BUILTIN
+from vlcp.pipeline.dhcp import MODULE, OUTCOMES
 from vlcp.store import Store, Transaction, open_store
 from vlcp.tasks import stop_tasks
 
@@ -48,6 +52,7 @@ pytestmark = [pytest.mark.root, needs_ovs_lab]
 
 A_MAC, A_IP = "02:00:00:00:0d:01", "10.0.0.10"
 B_MAC = "02:00:00:00:0d:02"
+C_MAC, C_IP = "02:00:00:00:0d:03", "10.0.0.12"
 GATEWAY, DNS, DOMAIN = "10.0.0.1", "198.51.100.53", "tenant.example"
 ROUTE = ["198.51.100.0/24", "10.0.0.254"]
 OFFER, ACK, NAK = 2, 5, 6
@@ -60,6 +65,7 @@ class Lab:
     store: Store
     a: Host
     b: Host
+    c: Host
 
     async def want(self, modules: list[str]) -> None:
         """This server's wanted module set, as the API writes it."""
@@ -93,6 +99,10 @@ async def lab(
         {"id": "A", "logicalnetwork": "net", "mac_address": A_MAC, "ip_address": A_IP},
     )
     await model.create("logical-ports", {"id": "B", "logicalnetwork": "net", "mac_address": B_MAC})
+    await model.create(
+        "logical-ports",
+        {"id": "C", "logicalnetwork": "net", "mac_address": C_MAC, "ip_address": C_IP},
+    )
     hv = hypervisor_factory("hv0")
     agent = Agent(store, agent_config(hv, "hv0"), discover(found=[]))
     task = asyncio.create_task(agent.run())
@@ -100,9 +110,10 @@ async def lab(
         await wait_for_bridge(hv, task)
         a = host_factory(hv, BRIDGE, f"{A_IP}/24", mac=A_MAC, iface_id="A", name="A")
         b = host_factory(hv, BRIDGE, "10.0.0.99/24", mac=B_MAC, iface_id="B", name="B")
-        for name in "AB":
+        c = host_factory(hv, BRIDGE, f"{C_IP}/24", mac=C_MAC, iface_id="C", name="C")
+        for name in "ABC":
             await model.wait_port_up(name, timeout=30)
-        yield Lab(hv, agent, store, a, b)
+        yield Lab(hv, agent, store, a, b, c)
     finally:
         await stop_tasks([task])
         with contextlib.suppress(Exception):
@@ -206,6 +217,38 @@ async def test_unloaded_it_answers_nothing_and_dhcp_is_forwarded_as_before(lab: 
         return await exchange(lab.a, dhcp(A_MAC, xid, "discover"), timeout=1) is not None
 
     await eventually(answered, 30, what="A's DISCOVER answered again")
+
+
+async def test_a_flooding_port_is_held_to_its_rate_and_others_get_their_leases(lab: Lab) -> None:
+    before = lab.agent.packet_ins.counters.get("dhcp", Counters())
+    refused_before = OUTCOMES["truncated"]
+    udp = Ether(src=C_MAC, dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.255.255")
+    malformed = udp / UDP(sport=68, dport=67) / Raw(b"\x01" * 60)  # a BOOTP cut short
+    flood = [malformed] * 10 + [dhcp(C_MAC, n, "discover") for n in range(1000)]
+    sending = asyncio.create_task(asyncio.to_thread(lab.c.send, *flood))
+    await asyncio.sleep(0.2)
+    xid = int.from_bytes(os.urandom(4), "big")
+    offer = await answer(lab.a, dhcp(A_MAC, xid, "discover"))
+    assert offer[BOOTP].yiaddr == A_IP
+    await sending
+    last = -1
+
+    async def settled() -> bool:  # the switch may drop some packet-ins: wait for a lull
+        nonlocal last
+        received, last = last, lab.agent.packet_ins.counters["dhcp"].received
+        await asyncio.sleep(0.5)
+        return received == last
+
+    await eventually(settled, 20, what="the flood's packet-ins to end")
+    counted = lab.agent.packet_ins.counters["dhcp"]
+    declared = MODULE.packet_ins[0]
+    flooded = counted.received - before.received - 1  # A's is one
+    handled = counted.handled - before.handled - 1
+    assert flooded > 500, counted  # most of them reached the controller ...
+    assert handled <= declared.burst + 30 * declared.rate, counted  # ... few the responder
+    assert counted.limited - before.limited == flooded - handled
+    assert counted.errors == before.errors
+    assert OUTCOMES["truncated"] - refused_before == 10  # first in: within the burst
 
 
 @pytest.mark.skipif(shutil.which("udhcpc") is None, reason="busybox udhcpc is not installed")
