@@ -244,7 +244,7 @@ async def test_a_flooding_port_is_held_to_its_rate_and_others_get_their_leases(l
     declared = MODULE.packet_ins[0]
     flooded = counted.received - before.received - 1  # A's is one
     handled = counted.handled - before.handled - 1
-    assert flooded > 500, counted  # most of them reached the controller ...
+    assert flooded > 100, counted  # many reached the controller (the switch drops some) ...
     assert handled <= declared.burst + 30 * declared.rate, counted  # ... few the responder
     assert counted.limited - before.limited == flooded - handled
     assert counted.errors == before.errors
