@@ -14,7 +14,9 @@ address in the subnet, B has none. A client built with scapy in A's namespace:
 - a third host C flooding the controller with DISCOVERs and malformed requests is held
   to its port's rate, and A gets its lease during the flood.
 
-With busybox `udhcpc` on the machine, also a real lease applied in A's namespace.
+With ISC `dhclient` on the machine, also a real client's lease: what it parsed (its
+script's environment) and what the script applied (`ip addr`, `ip route`, the MTU); the
+same with busybox `udhcpc` where it is installed.
 """
 
 from __future__ import annotations
@@ -251,13 +253,83 @@ async def test_a_flooding_port_is_held_to_its_rate_and_others_get_their_leases(l
     assert OUTCOMES["truncated"] - refused_before == 10  # first in: within the burst
 
 
-@pytest.mark.skipif(shutil.which("udhcpc") is None, reason="busybox udhcpc is not installed")
-async def test_udhcpc_gets_and_applies_the_lease(lab: Lab) -> None:
+DHCLIENT_CONF = """
+option rfc3442-classless-static-routes code 121 = array of unsigned integer 8;
+request subnet-mask, broadcast-address, routers, domain-name-servers, domain-name,
+        host-name, interface-mtu, rfc3442-classless-static-routes;
+timeout 20;
+retry 1;
+"""
+DHCLIENT_SCRIPT = """#!/bin/sh
+# Applies a lease in the namespace (never /etc/resolv.conf: /etc is the host's) and
+# keeps the client's environment for the test.
+env > "$0.env.$reason"
+case "$reason" in BOUND|RENEW|REBIND|REBOOT)
+  ip addr flush dev "$interface"
+  ip addr add "$new_ip_address/$new_subnet_mask" dev "$interface"
+  [ -n "$new_interface_mtu" ] && ip link set "$interface" mtu "$new_interface_mtu"
+  for router in $new_routers; do ip route replace default via "$router" dev "$interface"; done
+  ;;
+esac
+exit 0
+"""
+
+
+@pytest.mark.skipif(shutil.which("dhclient") is None, reason="isc-dhcp-client is not installed")
+async def test_dhclient_gets_and_applies_the_lease(lab: Lab, tmp_path: Path) -> None:
+    conf, script = tmp_path / "dhclient.conf", tmp_path / "script"
+    conf.write_text(DHCLIENT_CONF)
+    script.write_text(DHCLIENT_SCRIPT)
+    script.chmod(0o755)
     a = lab.a
     await asyncio.to_thread(a.exec, "ip", "addr", "flush", "dev", "eth0")
-    script = shutil.which("udhcpc.script") or "/usr/share/udhcpc/default.script"
-    await asyncio.to_thread(a.exec, "udhcpc", "-q", "-n", "-i", "eth0", "-t", "5", "-s", script)
-    addresses = (await asyncio.to_thread(a.exec, "ip", "-4", "addr", "show", "dev", "eth0")).stdout
-    assert f"{A_IP}/24" in addresses
+    files = ["-cf", str(conf), "-sf", str(script)]
+    files += ["-lf", str(tmp_path / "leases"), "-pf", str(tmp_path / "pid")]
+    try:
+        await asyncio.to_thread(a.exec, "dhclient", "-1", "-4", *files, "eth0", timeout=40)
+        await _check_dhclient_lease(a, tmp_path / "script.env.BOUND")
+    finally:  # release the lease and stop the client, which went to the background
+        await asyncio.to_thread(a.exec, "dhclient", "-r", *files, "eth0", check=False, timeout=20)
+
+
+async def _check_dhclient_lease(a: Host, env_file: Path) -> None:
+    env = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+    assert env["new_ip_address"] == A_IP and env["new_subnet_mask"] == "255.255.255.0"
+    assert env["new_routers"] == GATEWAY and env["new_domain_name_servers"] == DNS
+    assert env["new_domain_name"] == DOMAIN and env["new_interface_mtu"] == "1450"
+    assert env["new_host_name"] == "host-10-0-0-10"
+    routes = "24 198 51 100 10 0 0 254 0 10 0 0 1"
+    assert env["new_rfc3442_classless_static_routes"] == routes
+    shown = (await asyncio.to_thread(a.exec, "ip", "-4", "addr", "show", "dev", "eth0")).stdout
+    assert f"{A_IP}/24" in shown and "mtu 1450" in shown
+    routes_shown = (await asyncio.to_thread(a.exec, "ip", "-4", "route")).stdout
+    assert f"default via {GATEWAY}" in routes_shown
+
+
+UDHCPC_SCRIPT = """#!/bin/sh
+# As DHCLIENT_SCRIPT, for busybox udhcpc (the event is $1, the lease in its variables).
+env > "$0.env.$1"
+case "$1" in bound|renew)
+  ip addr flush dev "$interface"
+  ip addr add "$ip/$subnet" dev "$interface"
+  [ -n "$mtu" ] && ip link set "$interface" mtu "$mtu"
+  for r in $router; do ip route replace default via "$r" dev "$interface"; done
+  ;;
+esac
+exit 0
+"""
+
+
+@pytest.mark.skipif(shutil.which("udhcpc") is None, reason="busybox udhcpc is not installed")
+async def test_udhcpc_gets_and_applies_the_lease(lab: Lab, tmp_path: Path) -> None:
+    script = tmp_path / "script"
+    script.write_text(UDHCPC_SCRIPT)
+    script.chmod(0o755)
+    a = lab.a
+    await asyncio.to_thread(a.exec, "ip", "addr", "flush", "dev", "eth0")
+    command = ["udhcpc", "-q", "-n", "-f", "-i", "eth0", "-t", "5", "-O", "mtu", "-s", str(script)]
+    await asyncio.to_thread(a.exec, *command, timeout=40)
+    shown = (await asyncio.to_thread(a.exec, "ip", "-4", "addr", "show", "dev", "eth0")).stdout
+    assert f"{A_IP}/24" in shown and "mtu 1450" in shown
     routes = (await asyncio.to_thread(a.exec, "ip", "-4", "route")).stdout
     assert f"default via {GATEWAY}" in routes
