@@ -46,7 +46,7 @@ from vlcp.lab.servers import BRIDGE, agent_config, wait_for_bridge
 from vlcp.layout import modules_key
 from vlcp.model.service import Model
 from vlcp.pipeline import BUILTIN
-from vlcp.pipeline.dhcp import MODULE, OUTCOMES
+from vlcp.pipeline import dhcp as dhcp_module
 from vlcp.store import Store, Transaction, open_store
 from vlcp.tasks import stop_tasks
 
@@ -223,7 +223,7 @@ async def test_unloaded_it_answers_nothing_and_dhcp_is_forwarded_as_before(lab: 
 
 async def test_a_flooding_port_is_held_to_its_rate_and_others_get_their_leases(lab: Lab) -> None:
     before = lab.agent.packet_ins.counters.get("dhcp", Counters())
-    refused_before = OUTCOMES["truncated"]
+    refused_before = dhcp_module.OUTCOMES["truncated"]
     udp = Ether(src=C_MAC, dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.255.255")
     malformed = udp / UDP(sport=68, dport=67) / Raw(b"\x01" * 60)  # a BOOTP cut short
     flood = [malformed] * 10 + [dhcp(C_MAC, n, "discover") for n in range(1000)]
@@ -243,14 +243,14 @@ async def test_a_flooding_port_is_held_to_its_rate_and_others_get_their_leases(l
 
     await eventually(settled, 20, what="the flood's packet-ins to end")
     counted = lab.agent.packet_ins.counters["dhcp"]
-    declared = MODULE.packet_ins[0]
+    declared = dhcp_module.MODULE.packet_ins[0]
     flooded = counted.received - before.received - 1  # A's is one
     handled = counted.handled - before.handled - 1
     assert flooded > 100, counted  # many reached the controller (the switch drops some) ...
     assert handled <= declared.burst + 30 * declared.rate, counted  # ... few the responder
     assert counted.limited - before.limited == flooded - handled
     assert counted.errors == before.errors
-    assert OUTCOMES["truncated"] - refused_before == 10  # first in: within the burst
+    assert dhcp_module.OUTCOMES["truncated"] - refused_before == 10  # first in: within the burst
 
 
 DHCLIENT_CONF = """

@@ -8,8 +8,7 @@ import dataclasses
 
 from scapy.layers.l2 import Ether
 
-from vlcp.pipeline import BUILTIN, DEFAULT, ModuleSet, Received, Subnet, View
-from vlcp.pipeline.dhcp import MODULE, OUTCOMES, answer
+from vlcp.pipeline import BUILTIN, DEFAULT, ModuleSet, Received, Subnet, View, dhcp
 from vlcp.pipeline.dhcp.settings import Settings
 from vlcp.pipeline.fields import NETWORK
 from vlcp.pipeline.module import Context
@@ -104,10 +103,10 @@ def test_unloading_it_removes_exactly_its_flows_and_dhcp_is_forwarded_as_before(
 
 def test_the_handler_answers_out_of_the_port_and_counts() -> None:
     ctx = Context(BUILTIN.pipeline, Settings())
-    before = OUTCOMES["offer"]
+    before = dhcp.OUTCOMES["offer"]  # through the module: other tests reload it
     data = frame("discover", mac=M1)
-    (out,) = answer(ctx, WITH_SUBNETS, Received(PORT["a1"].ofport, NUMBERS["tenant-a"], data))
+    (out,) = dhcp.answer(ctx, WITH_SUBNETS, Received(PORT["a1"].ofport, NUMBERS["tenant-a"], data))
     assert out.port == PORT["a1"].ofport and Ether(out.data).dst == M1
-    assert OUTCOMES["offer"] == before + 1
-    assert answer(ctx, WITH_SUBNETS, Received(PORT["a2"].ofport, None, data)) == ()
-    assert MODULE.packet_ins[0].table == "dhcp"
+    assert dhcp.OUTCOMES["offer"] == before + 1
+    assert dhcp.answer(ctx, WITH_SUBNETS, Received(PORT["a2"].ofport, None, data)) == ()
+    assert dhcp.MODULE.packet_ins[0].table == "dhcp"
