@@ -192,7 +192,7 @@ class Subnet:
         object.__setattr__(self, "host_routes", routes)
 
     @property
-    def network_address(self) -> IPNetwork:
+    def ip_network(self) -> IPNetwork:
         return ipaddress.ip_network(self.cidr)
 
     def holds(self, address: str | None) -> bool:
@@ -200,7 +200,7 @@ class Subnet:
         if address is None:
             return False
         ip = ipaddress.ip_address(address)
-        net = self.network_address
+        net = self.ip_network
         return ip.version == net.version and ip in net
 
 
