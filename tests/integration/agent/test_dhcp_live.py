@@ -9,6 +9,8 @@ address in the subnet, B has none. A client built with scapy in A's namespace:
   only: B sees neither the DISCOVER nor the OFFER;
 - REQUEST for its address -> ACK; for another address -> NAK;
 - B's DISCOVER gets no answer (it is forwarded as before, to A);
+- a renewal after the subnet's DNS changed carries the new server, and a second tenant
+  with A's MAC and address gets its own network's;
 - with the module unloaded (the wanted set without it), A's DISCOVER is forwarded to B
   and not answered; loaded again, answered again;
 - a third host C flooding the controller with DISCOVERs and malformed requests is held
@@ -65,6 +67,7 @@ class Lab:
     hv: Hypervisor
     agent: Agent
     store: Store
+    model: Model
     a: Host
     b: Host
     c: Host
@@ -115,7 +118,7 @@ async def lab(
         c = host_factory(hv, BRIDGE, f"{C_IP}/24", mac=C_MAC, iface_id="C", name="C")
         for name in "ABC":
             await model.wait_port_up(name, timeout=30)
-        yield Lab(hv, agent, store, a, b, c)
+        yield Lab(hv, agent, store, model, a, b, c)
     finally:
         await stop_tasks([task])
         with contextlib.suppress(Exception):
@@ -197,6 +200,34 @@ async def test_a_host_gets_its_lease_and_a_host_without_an_address_nothing(lab: 
     assert await exchange(lab.b, dhcp(B_MAC, unanswered, "discover"), timeout=3) is None
     forwarded = capture_a.stop()  # B has no address: its DHCP goes on as before
     assert [p for p in forwarded if BOOTP in p and p[BOOTP].xid == unanswered]
+
+
+async def test_a_renewal_carries_a_changed_option_and_each_tenant_gets_its_own(
+    lab: Lab, host_factory: HostFactory
+) -> None:
+    await lab.model.update("subnets", "sub", {"dns_nameservers": ["198.51.100.54"]})
+    renew = dhcp(A_MAC, 0, "request")
+    renew[IP].src, renew[BOOTP].ciaddr = A_IP, A_IP
+
+    async def renewed_with_the_new_server() -> bool:
+        renew[BOOTP].xid = int.from_bytes(os.urandom(4), "big")
+        ack = await answer(lab.a, renew)
+        return options(ack)["name_server"] == "198.51.100.54"
+
+    await eventually(renewed_with_the_new_server, 10, what="the new DNS server in a renewal")
+
+    # Another tenant, same MAC and address, on the same server: its own network's options.
+    await lab.model.create("logical-networks", {"id": "net2", "physicalnetwork": "vx"})
+    other = {"id": "sub2", "logicalnetwork": "net2", "cidr": "10.0.0.0/24", "gateway": GATEWAY}
+    await lab.model.create("subnets", {**other, "dns_nameservers": ["203.0.113.53"]})
+    port = {"id": "D", "logicalnetwork": "net2", "mac_address": A_MAC, "ip_address": A_IP}
+    await lab.model.create("logical-ports", port)
+    d = host_factory(lab.hv, BRIDGE, f"{A_IP}/24", mac=A_MAC, iface_id="D", name="D")
+    await lab.model.wait_port_up("D", timeout=30)
+    xid = int.from_bytes(os.urandom(4), "big")
+    theirs = options(await answer(d, dhcp(A_MAC, xid, "discover")))
+    ours = options(await answer(lab.a, dhcp(A_MAC, xid + 1, "discover")))
+    assert (theirs["name_server"], ours["name_server"]) == ("203.0.113.53", "198.51.100.54")
 
 
 async def test_unloaded_it_answers_nothing_and_dhcp_is_forwarded_as_before(lab: Lab) -> None:
