@@ -225,8 +225,9 @@ def _without_dhcp(network: Network | None) -> Network | None:
 
 
 def _subnet(view: View, subnet_id: str, new: Subnet | None) -> tuple[View, frozenset[Owner]]:
-    """A subnet changed: the flows of the ports in it may differ (whether their address
-    is in a subnet: `View.subnet_of`), unless only what the responder reads changed."""
+    """A subnet changed: the flows of its networks' local ports may differ (whether the
+    network has a subnet, `View.has_subnet`; whether a port's address is in one,
+    `View.subnet_of`), unless only what the responder reads changed."""
     old = view.subnets.get(subnet_id)
     if old == new:
         return view, frozenset()
@@ -239,13 +240,13 @@ def _subnet(view: View, subnet_id: str, new: Subnet | None) -> tuple[View, froze
     shape = {(s.network, s.cidr) for s in (old, new) if s is not None}
     if old is not None and new is not None and len(shape) == 1:
         return new_view, frozenset()
-    owners = frozenset(
-        ("port", p.id)
-        for network in {s.network for s in (old, new) if s is not None}
-        for p in view.local_ports_of(network)
-        if p.subnet == subnet_id
-    )
+    networks = {network for network, _ in shape}
+    owners = frozenset(("port", p) for n in networks for p in _members(view, n).ports)
     return new_view, owners
+
+
+def _members(view: View, network: str) -> Members:
+    return view.members.get(network) or Members()
 
 
 def _index(members: dict[str, Members], network: str, key: str, *, local: bool, add: bool) -> None:

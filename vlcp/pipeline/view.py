@@ -352,6 +352,10 @@ class View:
             return None
         return subnet
 
+    def has_subnet(self, network: str) -> bool:
+        """Whether a network has a subnet (a pass over the view's subnets: a handful)."""
+        return any(s.network == network for s in self.subnets.values())
+
     def physical_port(self, network: Network) -> int | None:
         """The ofport that carries a vlan or native network here, if any."""
         if network.type not in ("vlan", "native") or network.physnet is None:

@@ -83,10 +83,13 @@ def test_what_it_does_not_answer_goes_on_as_before() -> None:
     assert outputs == trace(before, TUNNEL, from_tunnel)
 
 
-def test_dhcp_server_replies_from_vifs_are_dropped() -> None:
-    assert trace(flows(), PORT["a2"].ofport, SERVER_REPLY) == []
+def test_dhcp_server_replies_from_vifs_are_dropped_in_networks_it_serves() -> None:
+    assert trace(flows(), PORT["a2"].ofport, SERVER_REPLY) == []  # tenant-a has a subnet
     unloaded = DEFAULT.unload("dhcp")
     assert trace(flows(unloaded), PORT["a2"].ofport, SERVER_REPLY)  # forwarded before
+    elsewhere = {**SERVER_REPLY, "eth_src": M1, "ipv4_src": "10.0.0.1"}
+    own_server = trace(flows(), PORT["va1"].ofport, elsewhere)  # vlan-a: no subnet
+    assert own_server and own_server == trace(flows(unloaded), PORT["va1"].ofport, elsewhere)
 
 
 def test_unloading_it_removes_exactly_its_flows_and_dhcp_is_forwarded_as_before() -> None:
@@ -95,7 +98,8 @@ def test_unloading_it_removes_exactly_its_flows_and_dhcp_is_forwarded_as_before(
     assert off < on
     dhcp_id, security_id = BUILTIN.pipeline["dhcp"].id, BUILTIN.pipeline["port_security"].id
     assert {f.table for f in gone} == {dhcp_id, security_id}
-    assert len([f for f in gone if f.table == security_id]) == 2 * 2 + 1  # a1, b1; the guard
+    guarded = {"a1", "a2", "b1", "b2"}  # the ports of the two networks with a subnet
+    assert len([f for f in gone if f.table == security_id]) == len(guarded) + 2 * 2  # a1, b1
     outputs = trace(off, PORT["a1"].ofport, DISCOVER)
     assert CONTROLLER not in {o.port for o in outputs}
     assert PORT["a2"].ofport in {o.port for o in outputs}  # flooded in its network

@@ -61,8 +61,6 @@ GOLDEN = {
         "table=ingress priority=1100 eth_src=01:00:00:00:00:00/01:00:00:00:00:00 actions=drop",
         "table=ingress priority=1000 eth_dst=01:80:c2:00:00:00/ff:ff:ff:ff:ff:f0 actions=drop",
         "table=ingress priority=0 actions=drop",
-        "table=port_security priority=50 eth_type=0x0800,ip_proto=17,udp_dst=68,udp_src=67 "
-        "actions=drop",
         "table=port_security priority=30 eth_type=0x0800,ip_proto=17,ipv4_dst=255.255.255.255,"
         "ipv4_src=0.0.0.0,udp_dst=67,udp_src=68 actions=goto_table:arp_responder",
         "table=port_security priority=30 eth_type=0x86dd,ip_proto=58,ipv6_src=:: "
@@ -110,6 +108,8 @@ GOLDEN = {
         "udp_dst=67,udp_src=68 actions=goto_table:dhcp",
         "table=port_security priority=50 in_port=1,eth_type=0x0800,ip_proto=17,ipv4_src=10.0.0.1,"
         "udp_dst=67,udp_src=68 actions=goto_table:dhcp",
+        "table=port_security priority=50 in_port=1,eth_type=0x0800,ip_proto=17,udp_dst=68,"
+        "udp_src=67 actions=drop",
         "table=port_security priority=30 in_port=1,arp_sha=02:00:00:00:00:01,arp_spa=0.0.0.0,"
         "eth_type=0x0806 actions=goto_table:arp_responder",
         "table=port_security priority=30 in_port=1,arp_sha=02:00:00:00:00:01,arp_spa=10.0.0.1,"

@@ -15,11 +15,13 @@ Flows (docs/pipeline.md, "DHCP"):
   The table is declared after `l2_forward` as well as `port_security` only to come after
   every other table, so that no table id moves (ingress .. l2_forward keep 0 .. 4, and a
   table interposed before `arp_responder` still lands right after `nd_guard`);
-- in `port_security` (base), DHCP server replies (UDP 67 -> 68) from any VIF are dropped:
-  no workload can answer another's DHCP (DHCP guard).
+- in `port_security`, per local port of a network with a subnet (a network vlcp serves),
+  DHCP server replies (UDP 67 -> 68) from the port are dropped: no workload can answer
+  another's DHCP there (DHCP guard). In a network without subnets, a tenant's own DHCP
+  server works as before.
 
 A port without an address, or whose address is in no subnet, is not answered: its DHCP
-goes through `port_security` as before. Frames from the tunnel or a physical port never
+requests go through `port_security` as before. Frames from the tunnel or a physical port never
 enter `port_security`. Unloaded, the module's flows go and DHCP is forwarded as before
 (its table stays, with only its miss, after every other).
 """
@@ -64,27 +66,30 @@ An observation only: the answer depends on the packet and the view alone."""
 
 
 def base_flows(ctx: Context) -> frozenset[Flow]:
-    """The DHCP guard, and the controller as the only destination of `dhcp`."""
-    guard = ctx[PORT_SECURITY.name].flow(PRIO_DHCP, SERVER_TO_CLIENT)
-    to_controller = ctx[DHCP.name].flow(PRIO_TO_CONTROLLER, CLIENT_TO_SERVER, (controller(),))
-    return frozenset({guard, to_controller})
+    """The controller as the only destination of `dhcp`."""
+    return frozenset({ctx[DHCP.name].flow(PRIO_TO_CONTROLLER, CLIENT_TO_SERVER, (controller(),))})
 
 
 def port_flows(ctx: Context, view: View, port_id: str) -> frozenset[Flow]:
-    """A port's DHCP requests to `dhcp`, if the port has an address in a subnet."""
+    """In a network vlcp serves (one with a subnet), the port's DHCP server replies
+    dropped; if the port has an address in a subnet, its DHCP requests to `dhcp`."""
     port = view.ports.get(port_id)
-    if port is None or port.network not in view.networks or view.subnet_of(port) is None:
+    if port is None or port.network not in view.networks or not view.has_subnet(port.network):
         return frozenset()
+    table = ctx[PORT_SECURITY.name]
+    guard = table.flow(PRIO_DHCP, {**SERVER_TO_CLIENT, "in_port": port.ofport})
     address = ipv4(port.ip)
-    if address is None:
-        return frozenset()
-    table, target = ctx[PORT_SECURITY.name], ctx[DHCP.name]
-    return frozenset(
+    if address is None or view.subnet_of(port) is None:
+        return frozenset({guard})
+    requests = (
         table.flow(
-            PRIO_DHCP, {**CLIENT_TO_SERVER, "in_port": port.ofport, "ipv4_src": src}, goto=target
+            PRIO_DHCP,
+            {**CLIENT_TO_SERVER, "in_port": port.ofport, "ipv4_src": src},
+            goto=ctx[DHCP.name],
         )
         for src in (UNSPECIFIED, address)
     )
+    return frozenset({guard, *requests})
 
 
 def answer(ctx: Context, view: View, received: Received) -> Sequence[PacketOut]:
