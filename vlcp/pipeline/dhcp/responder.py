@@ -23,6 +23,7 @@ A relayed request (`giaddr` set) is refused: a port is its own client, never a r
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import struct
 from dataclasses import dataclass
@@ -129,18 +130,7 @@ def _nak(request: Request, port: LocalPort, lease: Offer, settings: Settings, wh
         frame(SERVER_ID, ipaddress.IPv4Address(lease.server_id).packed),
         frame(MESSAGE, why.encode()),
     )
-    reply = Reply(
-        eth_src=settings.server_mac,
-        eth_dst=port.mac,
-        ip_src=lease.server_id,
-        ip_dst=BROADCAST_IP,
-        xid=request.xid,
-        flags=request.flags,
-        ciaddr=UNSPECIFIED,
-        yiaddr=UNSPECIFIED,
-        chaddr=port.mac,
-        options=options,
-    )
+    reply = _addressed(request, port, lease, settings, BROADCAST_IP, options)
     return Answer(build(reply), f"nak: {why}")
 
 
@@ -148,19 +138,40 @@ def _reply(request: Request, port: LocalPort, lease: Offer, settings: Settings, 
     """An OFFER or ACK (an ACK to INFORM carries no lease)."""
     inform = request.message_type == INFORM
     has_address = request.ciaddr != UNSPECIFIED
-    reply = Reply(
+    destination = request.ciaddr if has_address else BROADCAST_IP
+    options = _options(request, lease, kind, inform)
+    reply = _addressed(request, port, lease, settings, destination, options)
+    return build(
+        dataclasses.replace(
+            reply,
+            ciaddr=request.ciaddr if kind == ACK else UNSPECIFIED,
+            yiaddr=UNSPECIFIED if inform else lease.address,
+        )
+    )
+
+
+def _addressed(
+    request: Request,
+    port: LocalPort,
+    lease: Offer,
+    settings: Settings,
+    destination: str,
+    options: tuple[bytes, ...],
+) -> Reply:
+    """A reply to `request` from the server to the port's MAC and `destination`
+    (`ciaddr` and `yiaddr` unset)."""
+    return Reply(
         eth_src=settings.server_mac,
         eth_dst=port.mac,
         ip_src=lease.server_id,
-        ip_dst=request.ciaddr if has_address else BROADCAST_IP,
+        ip_dst=destination,
         xid=request.xid,
         flags=request.flags,
-        ciaddr=request.ciaddr if kind == ACK else UNSPECIFIED,
-        yiaddr=UNSPECIFIED if inform else lease.address,
+        ciaddr=UNSPECIFIED,
+        yiaddr=UNSPECIFIED,
         chaddr=port.mac,
-        options=_options(request, lease, kind, inform),
+        options=options,
     )
-    return build(reply)
 
 
 def _options(request: Request, lease: Offer, kind: int, inform: bool) -> tuple[bytes, ...]:

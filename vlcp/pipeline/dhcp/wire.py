@@ -28,7 +28,6 @@ HTYPE_ETHERNET = 1
 MAGIC_COOKIE = b"\x63\x82\x53\x63"
 END = 255
 OPTION_OVERLOAD = 52
-BROADCAST_FLAG = 0x8000
 MAX_FRAME = 1518
 """Longest client frame looked at: a full-size Ethernet frame (1500 bytes of IP)."""
 MIN_BOOTP = 300
