@@ -232,17 +232,28 @@ def _subnet(view: View, subnet_id: str, new: Subnet | None) -> tuple[View, froze
     if old == new:
         return view, frozenset()
     subnets = dict(view.subnets)
-    if new is None:
+    subnet_ids = dict(view.subnet_ids)
+    if old is not None:
         del subnets[subnet_id]
-    else:
+        _unindex(subnet_ids, old.network, subnet_id)
+    if new is not None:
         subnets[subnet_id] = new
-    new_view = dataclasses.replace(view, subnets=subnets)
+        subnet_ids[new.network] = subnet_ids.get(new.network, frozenset()) | {subnet_id}
+    new_view = dataclasses.replace(view, subnets=subnets, subnet_ids=subnet_ids)
     shape = {(s.network, s.cidr) for s in (old, new) if s is not None}
     if old is not None and new is not None and len(shape) == 1:
         return new_view, frozenset()
     networks = {network for network, _ in shape}
     owners = frozenset(("port", p) for n in networks for p in _members(view, n).ports)
     return new_view, owners
+
+
+def _unindex(index: dict[str, frozenset[str]], key: str, value: str) -> None:
+    rest = index[key] - {value}
+    if rest:
+        index[key] = rest
+    else:
+        del index[key]
 
 
 def _members(view: View, network: str) -> Members:

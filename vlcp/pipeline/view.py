@@ -311,6 +311,8 @@ class View:
     not given; `changes.apply` passes it updated."""
     vni_users: Mapping[int, frozenset[str]] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
     """Index: VNI -> the vxlan networks that use it. Built when not given."""
+    subnet_ids: Mapping[str, frozenset[str]] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+    """Index: network id -> the ids of its subnets in `subnets`. Built when not given."""
 
     def __post_init__(self) -> None:
         if self.members is None:
@@ -327,6 +329,8 @@ class View:
             object.__setattr__(self, "members", build_members(self.ports, self.remotes))
         if self.vni_users is None:
             object.__setattr__(self, "vni_users", build_vni_users(self.networks))
+        if self.subnet_ids is None:
+            object.__setattr__(self, "subnet_ids", build_subnet_ids(self.subnets))
 
     def local_ports_of(self, network: str) -> list[LocalPort]:
         """The local ports of a network, by id."""
@@ -353,8 +357,8 @@ class View:
         return subnet
 
     def has_subnet(self, network: str) -> bool:
-        """Whether a network has a subnet (a pass over the view's subnets: a handful)."""
-        return any(s.network == network for s in self.subnets.values())
+        """Whether a network has a subnet."""
+        return network in self.subnet_ids
 
     def physical_port(self, network: Network) -> int | None:
         """The ofport that carries a vlan or native network here, if any."""
@@ -396,6 +400,14 @@ def build_members(
         n: Members(frozenset(local.get(n, ())), frozenset(remote.get(n, ())))
         for n in local.keys() | remote.keys()
     }
+
+
+def build_subnet_ids(subnets: Mapping[str, Subnet]) -> dict[str, frozenset[str]]:
+    """The subnet index of a view, from scratch."""
+    ids: dict[str, set[str]] = {}
+    for subnet in subnets.values():
+        ids.setdefault(subnet.network, set()).add(subnet.id)
+    return {network: frozenset(found) for network, found in ids.items()}
 
 
 def build_vni_users(networks: Mapping[str, Network]) -> dict[int, frozenset[str]]:

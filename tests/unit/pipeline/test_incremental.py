@@ -27,7 +27,7 @@ from vlcp.pipeline import (
     compile_all,
     compile_owner,
 )
-from vlcp.pipeline.view import build_members, build_vni_users
+from vlcp.pipeline.view import build_members, build_subnet_ids, build_vni_users
 
 from .strategies import changes, tweaks, views
 
@@ -62,6 +62,7 @@ def test_recomputing_the_touched_owners_equals_compile_all(
         assert installed == compile_all(view), change
         assert view.members == build_members(view.ports, view.remotes)
         assert view.vni_users == build_vni_users(view.networks)
+        assert view.subnet_ids == build_subnet_ids(view.subnets)
         assert view == fresh(view)
 
 
