@@ -17,8 +17,9 @@ address in the subnet, B has none. A client built with scapy in A's namespace:
   to its port's rate, and A gets its lease during the flood.
 
 With ISC `dhclient` on the machine, also a real client's lease: what it parsed (its
-script's environment) and what the script applied (`ip addr`, `ip route`, the MTU); the
-same with busybox `udhcpc` where it is installed.
+script's environment), what the script applied (`ip addr`, `ip route`, the MTU), and its
+unicast renewal carrying a DNS server changed meanwhile; the same lease with busybox
+`udhcpc` where it is installed.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from vlcp.layout import modules_key
 from vlcp.model.service import Model
 from vlcp.pipeline import BUILTIN
 from vlcp.pipeline import dhcp as dhcp_module
+from vlcp.pipeline.dhcp.settings import Settings
 from vlcp.store import Store, Transaction, open_store
 from vlcp.tasks import stop_tasks
 
@@ -316,9 +318,21 @@ async def test_dhclient_gets_and_applies_the_lease(lab: Lab, tmp_path: Path) -> 
     await asyncio.to_thread(a.exec, "ip", "addr", "flush", "dev", "eth0")
     files = ["-cf", str(conf), "-sf", str(script)]
     files += ["-lf", str(tmp_path / "leases"), "-pf", str(tmp_path / "pid")]
+    await lab.model.update("subnets", "sub", {"lease_time": 6})  # T1 3 s, T2 5.25 s
     try:
         await asyncio.to_thread(a.exec, "dhclient", "-1", "-4", *files, "eth0", timeout=40)
         await _check_dhclient_lease(a, tmp_path / "script.env.BOUND")
+        # A renewal goes by unicast to the server identifier, the gateway, whose MAC the
+        # gateway responder (still to come) will answer for; a static neighbour stands in.
+        await asyncio.to_thread(a.add_neighbor, GATEWAY, Settings().server_mac)
+        await lab.model.update("subnets", "sub", {"dns_nameservers": ["198.51.100.54"]})
+
+        async def renewed_with_the_new_server() -> bool:
+            env = tmp_path / "script.env.RENEW"
+            return env.exists() and "new_domain_name_servers=198.51.100.54" in env.read_text()
+
+        await eventually(renewed_with_the_new_server, 20, what="a renewal with the new DNS")
+        assert not (tmp_path / "script.env.EXPIRE").exists()
     finally:  # release the lease and stop the client, which went to the background
         await asyncio.to_thread(a.exec, "dhclient", "-r", *files, "eth0", check=False, timeout=20)
 
@@ -328,6 +342,7 @@ async def _check_dhclient_lease(a: Host, env_file: Path) -> None:
     assert env["new_ip_address"] == A_IP and env["new_subnet_mask"] == "255.255.255.0"
     assert env["new_routers"] == GATEWAY and env["new_domain_name_servers"] == DNS
     assert env["new_domain_name"] == DOMAIN and env["new_interface_mtu"] == "1450"
+    assert env["new_dhcp_lease_time"] == "6"
     assert env["new_host_name"] == "host-10-0-0-10"
     routes = "24 198 51 100 10 0 0 254 0 10 0 0 1"
     assert env["new_rfc3442_classless_static_routes"] == routes
