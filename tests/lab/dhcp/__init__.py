@@ -7,7 +7,14 @@ the client scripts.
 
 from __future__ import annotations
 
-from tests.lab.dhcp.clients import DhcpClient, DhcpResult, Dhclient, NoLease, Udhcpc
+from tests.lab.dhcp.clients import (
+    Dhclient,
+    DhcpClient,
+    DhcpResult,
+    NoLease,
+    Udhcpc,
+    dhcp_clients_missing,
+)
 from tests.lab.dhcp.lease import Applied, Event, Lease, Route
 
 CLIENTS: dict[str, type[DhcpClient]] = {"dhclient": Dhclient, "udhcpc": Udhcpc}
@@ -16,12 +23,13 @@ CLIENTS: dict[str, type[DhcpClient]] = {"dhclient": Dhclient, "udhcpc": Udhcpc}
 __all__ = [
     "CLIENTS",
     "Applied",
+    "Dhclient",
     "DhcpClient",
     "DhcpResult",
-    "Dhclient",
     "Event",
     "Lease",
     "NoLease",
     "Route",
     "Udhcpc",
+    "dhcp_clients_missing",
 ]

@@ -15,6 +15,7 @@ time comes from the script itself, so a lease's timing does not depend on the po
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 from abc import ABC, abstractmethod
@@ -50,6 +51,11 @@ from vlcp.lab.processes import read_tail, wait_or_kill
 SCRIPTS = Path(__file__).parent
 POLL = 0.02
 """Seconds between looks at the events directory."""
+
+
+def dhcp_clients_missing() -> list[str]:
+    """The client programs not installed (isc-dhcp-client's dhclient, busybox)."""
+    return [tool for tool in ("dhclient", "busybox") if shutil.which(tool) is None]
 
 
 class NoLease(AssertionError):
