@@ -244,10 +244,12 @@ class Vlcp(System):
             "physical-networks", {"id": "vx", "type": "vxlan", "vnirange": [[5000, 5999]]}
         )
         await self.model.create("logical-networks", {"id": "net", "physicalnetwork": "vx"})
-        await self.model.create(
-            "subnets", {"id": "sub", "logicalnetwork": "net", "cidr": str(SUBNET)}
-        )
+        await self.model.create("subnets", self.subnet())
         await self.model.create("logical-ports", self._body("peer", PEER_IP, PEER_MAC))
+
+    def subnet(self) -> dict[str, Any]:
+        """The one subnet's body (bench/dhcp.py adds its DHCP options)."""
+        return {"id": "sub", "logicalnetwork": "net", "cidr": str(SUBNET)}
 
     @staticmethod
     def _body(id: str, ip: str, mac: str) -> dict[str, Any]:
@@ -331,6 +333,10 @@ class Ovn(System):
 
     def _start(self) -> None:
         self.ovn.start()
+        self._network()
+
+    def _network(self) -> None:
+        """The logical switch and the peer's port (bench/dhcp.py adds DHCP options)."""
         self.nbctl("ls-add", "sw0")
         self.nbctl(*self._lsp("peer", PEER_IP, PEER_MAC))
 
@@ -669,7 +675,7 @@ def run_in_labs(
             f"bench/{name}.py needs root: it starts private Open vSwitch instances and hosts "
             f"in network namespaces (run it as root, e.g. `sudo make bench-{name}`)"
         )
-    ovn = Ovn in args.systems
+    ovn = any(issubclass(kind, Ovn) for kind in args.systems)
     missing = missing_tools() + (ovn_tools_missing() if ovn else [])
     if missing:
         needs = "Open vSwitch and OVN tools" if ovn else "the Open vSwitch tools"

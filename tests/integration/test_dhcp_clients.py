@@ -54,18 +54,7 @@ class OvnSwitch:
     def start(self) -> None:
         self.ovn.start()
         self.ovn.nbctl("ls-add", "sw0")
-        self.dhcp = self.ovn.nbctl("dhcp-options-create", CIDR).strip() or self._options_uuid()
-        self.set_options(OPTIONS)
-
-    def _options_uuid(self) -> str:
-        (uuid,) = self.ovn.nbctl("--bare", "--columns=_uuid", "list", "DHCP_Options").split()
-        return uuid
-
-    def set_options(self, options: dict[str, str]) -> None:
-        """Replace the options; returns once every chassis has the new flows."""
-        pairs = [f"{key}={value}" for key, value in options.items()]
-        self.ovn.nbctl("dhcp-options-set-options", self.dhcp, *pairs)
-        self.ovn.nbctl("--wait=hv", "sync")
+        self.dhcp = self.ovn.create_dhcp_options(CIDR, OPTIONS)
 
     def port(self, name: str, index: int, *, dhcp: bool = True, hostname: str = "") -> Host:
         """A logical port with address 10.0.0.<index> (served by DHCP unless not `dhcp`),
@@ -140,7 +129,9 @@ def test_a_renew_carries_a_changed_option_and_a_release_removes_the_lease(
     host = switch.port("p1", 10)
     with client_class(host.netns) as client:
         first = client.acquire(TIMEOUT).lease
-        switch.set_options({**OPTIONS, "mtu": "1300", "dns_server": "10.0.0.99"})
+        switch.ovn.set_dhcp_options(
+            switch.dhcp, {**OPTIONS, "mtu": "1300", "dns_server": "10.0.0.99"}
+        )
         result = client.renew(TIMEOUT)
         renewed, applied = result.lease, result.applied
 

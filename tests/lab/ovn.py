@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from tests.lab.ovsdb import OvsdbServer
@@ -119,6 +119,22 @@ class OvnLab:
 
     def sbctl(self, *args: str) -> str:
         return run("ovn-sbctl", f"--db={self.sb.db_target}", "--timeout=30", *args).stdout
+
+    def create_dhcp_options(self, cidr: str, options: Mapping[str, str]) -> str:
+        """A DHCP_Options row for `cidr` with `options` (ovn-nb(5): string values in double
+        quotes, lists in braces); returns its UUID for `lsp-set-dhcpv4-options`."""
+        uuid = self.nbctl("create", "DHCP_Options", f"cidr={cidr}").strip()
+        self.set_dhcp_options(uuid, options)
+        return uuid
+
+    def set_dhcp_options(self, uuid: str, options: Mapping[str, str]) -> None:
+        """Replace the options of row `uuid`; returns once every chassis has the new flows.
+
+        A malformed value is not refused here: ovn-controller rejects the flow of every
+        port using the row (a warning in its log) and no port gets an answer."""
+        pairs = [f"{key}={value}" for key, value in options.items()]
+        self.nbctl("dhcp-options-set-options", uuid, *pairs)
+        self.nbctl("--wait=hv", "sync")
 
     def _start_controller(self, k: int, hv: Hypervisor) -> None:
         """ovn-controller in the server's namespace; it has no --unixctl option (its socket
