@@ -94,6 +94,7 @@ class DhcpClient(ABC):
         self.log = self.dir / "client.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self._ref: ProcessRef | None = None
+        self._prepared = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.netns!r}, {self.iface!r}, dir={self.dir})"
@@ -108,16 +109,20 @@ class DhcpClient(ABC):
     def parse(self, event: Event) -> Lease:
         """The lease an event of this client's script carries."""
 
-    def start(self) -> Self:
-        """Spawn the client (it starts asking at once); returns without waiting.
+    def prepare(self) -> Self:
+        """Remove the interface's IPv4 addresses (a lab host is made with one): from then
+        on only the client's script puts addresses there. The first :meth:`start` does it
+        if not done; call it first to start many clients as close together as possible."""
+        run("ip", "-4", "addr", "flush", "dev", self.iface, netns=self.netns)
+        self._prepared = True
+        return self
 
-        The first start removes the interface's IPv4 addresses (a lab host is made with
-        one): from then on only the client's script puts addresses there.
-        """
+    def start(self) -> Self:
+        """Spawn the client (it starts asking at once); returns without waiting."""
         if self._proc is not None:
             raise RuntimeError(f"{self!r} already runs")
-        if not self.events():
-            run("ip", "-4", "addr", "flush", "dev", self.iface, netns=self.netns)
+        if not self._prepared:
+            self.prepare()
         with self.log.open("ab") as log:
             self._proc = subprocess.Popen(
                 [*netns_prefix(self.netns), *self.argv()],

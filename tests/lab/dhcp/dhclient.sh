@@ -3,7 +3,7 @@
 # apply.sh and records each call. Classless routes (121, else 249) win over the router
 # option, as RFC 3442 asks.
 set -e
-. "$(dirname "$0")/apply.sh"
+. "${0%/*}/apply.sh"
 
 rfc3442_pairs() { # "24 10 1 0 10 0 0 1 ..." (the bytes) -> "10.1.0.0/24 10.0.0.1 ..."
     set -- $(echo "$1" | tr , ' ')
@@ -21,7 +21,7 @@ rfc3442_pairs() { # "24 10 1 0 10 0 0 1 ..." (the bytes) -> "10.1.0.0/24 10.0.0.
 
 case "$reason" in
 PREINIT)
-    ip link set dev "$interface" up
+    lab_ip link set dev "$interface" up
     ;;
 BOUND | RENEW | REBIND | REBOOT)
     lab_address "$interface" "$new_ip_address" "$new_subnet_mask" "${old_ip_address:-}"
@@ -40,4 +40,5 @@ EXPIRE | FAIL | RELEASE)
     lab_deconfigure "$interface"
     ;;
 esac
+lab_apply
 lab_record "$reason"

@@ -2,11 +2,13 @@
 # busybox udhcpc's -s script for the test lab: applies the lease with apply.sh and records
 # each call. Classless routes (121, else 249) win over the router option (RFC 3442).
 set -e
-. "$(dirname "$0")/apply.sh"
+. "${0%/*}/apply.sh"
 
 case "$1" in
 bound | renew)
-    lab_address "$interface" "$ip" "$mask" "$(cat "$LAB_DHCP_DIR/address" 2>/dev/null || true)"
+    old=""
+    if [ -e "$LAB_DHCP_DIR/address" ]; then read -r old < "$LAB_DHCP_DIR/address"; fi
+    lab_address "$interface" "$ip" "$mask" "$old"
     echo "$ip" > "$LAB_DHCP_DIR/address"
     lab_mtu "$interface" "${mtu:-}"
     routes=${staticroutes:-${msstaticroutes:-}}
@@ -20,9 +22,10 @@ bound | renew)
     lab_resolv "${domain:-}" ${dns:-}
     ;;
 deconfig)
-    ip link set dev "$interface" up
+    lab_ip link set dev "$interface" up
     lab_deconfigure "$interface"
     rm -f "$LAB_DHCP_DIR/address"
     ;;
 esac
+lab_apply
 lab_record "$1"
