@@ -158,3 +158,12 @@ def test_a_port_without_dhcp_options_gets_no_lease(
     with client_class(host.netns) as client:
         client.expect_no_lease(within=3)
         assert client.applied().addresses == ()
+
+
+def test_expecting_no_lease_fails_when_a_lease_comes(
+    switch: OvnSwitch, client_class: type[DhcpClient]
+) -> None:
+    """The negative fixture must not pass by itself: on a served port it fails."""
+    host = switch.port("p1", 10)
+    with client_class(host.netns) as client, pytest.raises(AssertionError, match="got a lease"):
+        client.expect_no_lease(within=TIMEOUT)

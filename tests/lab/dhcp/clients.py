@@ -159,10 +159,6 @@ class DhcpClient(ABC):
     ) -> None:
         self.close(keep_dir=exc_type is not None)
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
     def signal(self, sig: signal.Signals) -> None:
         """Send ``sig`` to our own client process (through its Popen: never a reused PID)."""
         if self._proc is None or self._proc.poll() is not None:
