@@ -74,16 +74,17 @@ class Applied:
 
     @classmethod
     def read(cls, netns: str, iface: str, resolv_conf: Path) -> Applied:
-        show = run("ip", "-j", "-4", "addr", "show", "dev", iface, netns=netns).stdout
-        (link,) = json.loads(show) or [{}]
-        addresses = tuple(
-            IPv4Interface(f"{a['local']}/{a['prefixlen']}") for a in link.get("addr_info", [])
+        """Read with ``ip`` in the namespace, and the private resolv.conf."""
+        # not `ip -4`: it lists no link at all when the link has no IPv4 address
+        (link,) = json.loads(run("ip", "-j", "addr", "show", "dev", iface, netns=netns).stdout)
+        ifaddrs = tuple(
+            IPv4Interface(f"{a['local']}/{a['prefixlen']}")
+            for a in link.get("addr_info", [])
+            if a.get("family") == "inet"
         )
         routes = run("ip", "-4", "route", "show", netns=netns).stdout.splitlines()
-        mtu_show = run("ip", "-j", "link", "show", "dev", iface, netns=netns).stdout
-        mtu = int(json.loads(mtu_show)[0]["mtu"])
         text = resolv_conf.read_text() if resolv_conf.exists() else None
-        return cls(addresses, tuple(r.strip() for r in routes), mtu, text)
+        return cls(ifaddrs, tuple(r.strip() for r in routes), int(link["mtu"]), text)
 
 
 def addresses(text: str | None) -> tuple[IPv4Address, ...]:
