@@ -167,3 +167,23 @@ def test_expecting_no_lease_fails_when_a_lease_comes(
     host = switch.port("p1", 10)
     with client_class(host.netns) as client, pytest.raises(AssertionError, match="got a lease"):
         client.expect_no_lease(within=TIMEOUT)
+
+
+def test_a_short_lease_is_renewed_by_the_client_itself(
+    switch: OvnSwitch, client_class: type[DhcpClient]
+) -> None:
+    """At T1 the client renews by itself, unicast to the server identifier. OVN answers
+    ARP for no DHCP server address (only for router ports): without the neighbour entry the
+    unicast RENEW never leaves, and the lease survives only by a broadcast REBIND at T2."""
+    lease_time = client_class.shortest_lease
+    switch.ovn.set_dhcp_options(switch.dhcp, {**OPTIONS, "lease_time": str(lease_time)})
+    host = switch.port("p1", 10)
+    with client_class(host.netns) as client:
+        first = client.acquire(TIMEOUT).lease
+        # only now: removing an interface's last IPv4 address (the client does, before
+        # it asks) flushes all its neighbour entries, permanent ones too
+        host.add_neighbor(OPTIONS["server_id"], OPTIONS["server_mac"])
+        again = client.next_lease(lease_time)
+    assert first.lease_time == lease_time
+    assert (again.reason.lower(), again.address) == ("renew", first.address)
+    assert first.at + lease_time / 2 - 1 < again.at < first.at + lease_time

@@ -82,6 +82,8 @@ class DhcpClient(ABC):
     bound_reasons: ClassVar[frozenset[str]]
     """Script reasons that mean "a lease is applied"."""
     released_reason: ClassVar[str]
+    shortest_lease: ClassVar[int]
+    """The shortest lease time (s) the client takes as given: renewal tests use it."""
 
     def __init__(
         self, netns: str, *, iface: str = "eth0", extra_options: Sequence[int] = ()
@@ -190,6 +192,11 @@ class DhcpClient(ABC):
         except TimeoutError:
             raise NoLease(f"no lease within {timeout:g} s\n{self.report()}") from None
 
+    def next_lease(self, timeout: float) -> Lease:
+        """The next lease applied from now on, without asking: the client's own renewal
+        at T1 (or rebinding at T2), for tests with a short lease time."""
+        return self.wait_lease(timeout, after=self._last_seq())
+
     def acquire(self, timeout: float = 10.0) -> DhcpResult:
         """Start the client and return its first lease and what it applied."""
         self.start()
@@ -254,6 +261,7 @@ class Dhclient(DhcpClient):
     program = "dhclient"
     bound_reasons = frozenset({"BOUND", "RENEW", "REBIND", "REBOOT"})
     released_reason = "RELEASE"
+    shortest_lease = 4
 
     def __init__(
         self, netns: str, *, iface: str = "eth0", extra_options: Sequence[int] = ()
@@ -398,6 +406,8 @@ class Udhcpc(DhcpClient):
     program = "udhcpc"
     bound_reasons = frozenset({"bound", "renew"})
     released_reason = "deconfig"
+    shortest_lease = 16
+    """busybox raises anything shorter to 16 s (renewing at 8 s)."""
 
     def argv(self) -> list[str]:
         options = ["mtu", "staticroutes", "msstaticroutes", "ntpsrv", *map(str, self.extra_options)]
