@@ -18,6 +18,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -159,9 +160,12 @@ class DhcpClient(ABC):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        """Keeps the private directory when the block failed, and says where."""
         self.close(keep_dir=exc_type is not None)
+        if exc_type is not None:
+            print(f"DHCP client files kept in: {self.dir}", file=sys.stderr)
 
-    def signal(self, sig: signal.Signals) -> None:
+    def send_signal(self, sig: signal.Signals) -> None:
         """Send ``sig`` to our own client process (through its Popen: never a reused PID)."""
         if self._proc is None or self._proc.poll() is not None:
             raise RuntimeError(f"{self!r} is not running:\n{self.log_tail()}")
@@ -181,7 +185,8 @@ class DhcpClient(ABC):
         return Applied.read(self.netns, self.iface, self.dir / "resolv.conf")
 
     def wait_lease(self, timeout: float, *, after: int = -1) -> Lease:
-        """The first lease applied after event ``after``; :class:`NoLease` at the timeout."""
+        """A lease applied after event ``after`` (the newest when seen); :class:`NoLease`
+        at the timeout, with the client's events and log."""
         try:
             return wait_until(
                 lambda: self._alive() and self.lease(after),
@@ -457,12 +462,12 @@ class Udhcpc(DhcpClient):
 
     def renew(self, timeout: float = 10.0) -> DhcpResult:
         mark = self._last_seq()
-        self.signal(signal.SIGUSR1)
+        self.send_signal(signal.SIGUSR1)
         return DhcpResult(self.wait_lease(timeout, after=mark), self.applied())
 
     def release(self, timeout: float = 10.0) -> None:
         mark = self._last_seq()
-        self.signal(signal.SIGUSR2)
+        self.send_signal(signal.SIGUSR2)
         self._wait_event(self.released_reason, mark, timeout)
         self.stop()
 
