@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: run test deps debian-packages venv lint bench-store bench-api bench-southbound bench-portup bench-batch bench-churn bench-restart
+.PHONY: run test deps debian-packages venv lint bench-store bench-api bench-southbound bench-portup bench-batch bench-churn bench-restart bench-dhcp
 
 run: deps
 	$(VENV)/bin/vlcp demo
@@ -51,3 +51,6 @@ bench-churn: deps
 
 bench-restart: deps
 	$(PY) bench/restart.py
+
+bench-dhcp: deps
+	$(PY) bench/dhcp.py

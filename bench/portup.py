@@ -32,14 +32,12 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from pathlib import Path
@@ -48,21 +46,18 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Checks, percentile, write_results
-from tests.lab.ovsdb import OvsdbServer
+from tests.lab.ovn import OvnLab, UpWatcher, ovn_tools_missing
 from vlcp.lab import naming
 from vlcp.lab.netns import (
-    CommandError,
     ProcessRef,
     cleanup_all,
     register_dir,
     register_process,
     release_dir,
-    run,
     stop_process,
     wait_until,
 )
 from vlcp.lab.ovs import Host, Hypervisor, OvsLab, connect_underlay, missing_tools
-from vlcp.lab.ovs.daemon import register_daemon, start_daemon
 from vlcp.lab.processes import wait_or_kill
 from vlcp.lab.servers import BRIDGE, agent_config
 from vlcp.layout import port_status
@@ -85,9 +80,6 @@ unanswered ARP request after 10 ms (Linux: 1 s), up to 255 times (Linux: 3, then
 address is unreachable and ping gives up): the ping time's resolution. A first ARP
 request sent before the new port is reachable is lost, so with the defaults the ping
 time would mostly measure the kernel's ARP retry timer."""
-NB_SCHEMA = Path("/usr/share/ovn/ovn-nb.ovsschema")
-SB_SCHEMA = Path("/usr/share/ovn/ovn-sb.ovsschema")
-OVN_TOOLS = ("ovn-northd", "ovn-controller", "ovn-nbctl", "ovn-sbctl", "ovsdb-client")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -252,10 +244,12 @@ class Vlcp(System):
             "physical-networks", {"id": "vx", "type": "vxlan", "vnirange": [[5000, 5999]]}
         )
         await self.model.create("logical-networks", {"id": "net", "physicalnetwork": "vx"})
-        await self.model.create(
-            "subnets", {"id": "sub", "logicalnetwork": "net", "cidr": str(SUBNET)}
-        )
+        await self.model.create("subnets", self.subnet())
         await self.model.create("logical-ports", self._body("peer", PEER_IP, PEER_MAC))
+
+    def subnet(self) -> dict[str, Any]:
+        """The one subnet's body (bench/dhcp.py adds its DHCP options)."""
+        return {"id": "sub", "logicalnetwork": "net", "cidr": str(SUBNET)}
 
     @staticmethod
     def _body(id: str, ip: str, mac: str) -> dict[str, Any]:
@@ -327,160 +321,41 @@ class Vlcp(System):
             stop_process(ref)  # only forgets it by now: it has exited
 
 
-class UpWatcher:
-    """NB Logical_Switch_Port rows whose `up` is true, from `ovsdb-client monitor`."""
-
-    def __init__(self, nb: OvsdbServer) -> None:
-        self.up: set[str] = set()
-        self.first_up: dict[str, float] = {}
-        """perf_counter() when a port was first seen up."""
-        self.cond = threading.Condition()
-        self.proc = subprocess.Popen(
-            [
-                "ovsdb-client",
-                "monitor",
-                nb.db_target,
-                "OVN_Northbound",
-                "Logical_Switch_Port",
-                "name,up",
-                "--format=json",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        self.ref = register_process(ProcessRef(str(nb.dir), pid=self.proc.pid))
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            try:
-                update = json.loads(line)
-            except ValueError:
-                continue
-            with self.cond:
-                for _row, action, name, up in update.get("data", []):
-                    if action in ("initial", "insert", "new") and isinstance(name, str):
-                        (self.up.add if up is True else self.up.discard)(name)
-                        if up is True:
-                            self.first_up.setdefault(name, time.perf_counter())
-                self.cond.notify_all()
-
-    def wait(self, name: str, timeout: float) -> None:
-        with self.cond:
-            if not self.cond.wait_for(lambda: name in self.up, timeout):
-                raise TimeoutError(f"OVN port {name} not up after {timeout:g} s")
-
-    def wait_all(self, names: Collection[str], timeout: float) -> dict[str, float]:
-        """`first_up` of `names` once all were up, or at the timeout those that were."""
-        wanted = set(names)
-        with self.cond:
-            self.cond.wait_for(lambda: wanted <= self.first_up.keys(), timeout)
-            return {name: self.first_up[name] for name in wanted if name in self.first_up}
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            wait_or_kill(self.proc, 5, 5)
-        stop_process(self.ref)
-
-
 class Ovn(System):
     name = "OVN"
 
     def __init__(self, lab: OvsLab, workdir: Path, servers: int) -> None:
         super().__init__(lab, workdir, servers)
-        self.nb = OvsdbServer([NB_SCHEMA], tcp=False)
-        self.sb = OvsdbServer([SB_SCHEMA], tcp=False)
-        self.northd: ProcessRef | None = None
-        self.controllers: list[ProcessRef] = []
-        self.watcher: UpWatcher | None = None
+        self.ovn = OvnLab(self.hvs)
 
     def nbctl(self, *args: str) -> str:
-        return run("ovn-nbctl", f"--db={self.nb.db_target}", "--timeout=30", *args).stdout
-
-    def sbctl(self, *args: str) -> str:
-        return run("ovn-sbctl", f"--db={self.sb.db_target}", "--timeout=30", *args).stdout
-
-    def _start_controller(self, k: int, hv: Hypervisor) -> None:
-        """ovn-controller in the server's namespace; it has no --unixctl option (its socket
-        is $OVN_RUNDIR/ovn-controller.PID.ctl), hence not `start_daemon`."""
-        hv.vsctl(
-            "set",
-            "Open_vSwitch",
-            ".",
-            f"external_ids:system-id=chassis-{k}",
-            f"external_ids:ovn-remote={self.sb.db_target}",
-            "external_ids:ovn-encap-type=geneve",
-            f"external_ids:ovn-encap-ip={hv.vtep_ip or '127.0.0.1'}",
-            f"external_ids:ovn-bridge={BRIDGE}",
-            "external_ids:ovn-bridge-datapath-type=netdev",
-        )
-        pidfile = hv.dir / "ovn-controller.pid"
-        self.controllers.append(register_process(ProcessRef(str(hv.dir), pidfile=pidfile)))
-        argv = [
-            "ip",
-            "netns",
-            "exec",
-            hv.netns,
-            "ovn-controller",
-            hv.db_target,
-            f"--pidfile={pidfile}",
-            f"--log-file={hv.dir}/ovn-controller.log",
-            "--detach",
-            "--no-chdir",
-            "-vconsole:off",
-        ]
-        env = {**os.environ, "OVS_RUNDIR": str(hv.dir), "OVN_RUNDIR": str(hv.dir)}
-        with (hv.dir / "ovn-controller.out").open("w") as out:
-            done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env, timeout=15)
-        if done.returncode != 0:
-            raise CommandError(
-                argv, done.returncode, "", (hv.dir / "ovn-controller.out").read_text()
-            )
-
-    def _chassis_ready(self, k: int, hv: Hypervisor) -> bool:
-        found = self.sbctl("--bare", "--columns=name", "find", "Chassis", f"name=chassis-{k}")
-        return bool(found.strip()) and BRIDGE in hv.vsctl("list-br").split()
+        return self.ovn.nbctl(*args)
 
     def _start(self) -> None:
-        self.nb.start()
-        self.sb.start()
-        self.northd = register_daemon(self.nb.dir, "ovn-northd")
-        start_daemon(
-            self.nb.dir,
-            "ovn-northd",
-            f"--ovnnb-db={self.nb.db_target}",
-            f"--ovnsb-db={self.sb.db_target}",
-        )
-        self.nbctl("--wait=sb", "sync")
-        for k, hv in enumerate(self.hvs):
-            self._start_controller(k, hv)
-        for k, hv in enumerate(self.hvs):
-            wait_until(
-                lambda k=k, hv=hv: self._chassis_ready(k, hv),
-                timeout=30,
-                interval=0.05,
-                message=f"OVN chassis-{k}",
-            )
-        self.watcher = UpWatcher(self.nb)
+        self.ovn.start()
+        self._network()
+
+    def _network(self) -> None:
+        """The logical switch and the peer's port (bench/dhcp.py adds DHCP options)."""
         self.nbctl("ls-add", "sw0")
         self.nbctl(*self._lsp("peer", PEER_IP, PEER_MAC))
 
     async def start(self) -> None:
         await asyncio.to_thread(self._start)
 
-    @staticmethod
-    def _lsp(name: str, ip: str, mac: str) -> list[str]:
+    def _lsp(self, name: str, ip: str, mac: str) -> list[str]:
+        """ovn-nbctl arguments creating logical port `name` (bench/dhcp.py adds to them)."""
         return ["lsp-add", "sw0", name, "--", "lsp-set-addresses", name, f"{mac} {ip}"]
 
     async def create(self, i: int) -> None:
         await asyncio.to_thread(self.nbctl, *self._lsp(lport(i), port_ip(i), port_mac(i)))
 
+    @property
+    def watcher(self) -> UpWatcher:
+        assert self.ovn.watcher is not None, "OVN not started"
+        return self.ovn.watcher
+
     async def wait_up(self, name: str) -> None:
-        assert self.watcher is not None
         await asyncio.to_thread(self.watcher.wait, name, UP_TIMEOUT)
 
     async def create_many(self, indexes: Iterable[int]) -> int:
@@ -492,28 +367,17 @@ class Ovn(System):
         return 1
 
     async def wait_all_up(self, names: Collection[str], timeout: float) -> dict[str, float]:
-        assert self.watcher is not None
         return await asyncio.to_thread(self.watcher.wait_all, names, timeout)
 
     def controller_pids(self) -> list[int]:
-        pids = [ref.current_pid() for ref in self.controllers]
-        if None in pids:
-            raise RuntimeError("an ovn-controller wrote no pidfile")
-        return pids  # type: ignore[return-value]
+        return self.ovn.controller_pids()
 
     def central_pids(self) -> list[int]:
-        pid = self.northd.current_pid() if self.northd else None
+        pid = self.ovn.northd_pid()
         return [pid] if pid else []
 
     async def stop(self) -> None:
-        if self.watcher is not None:
-            self.watcher.stop()
-        for ref in [*self.controllers, *([self.northd] if self.northd else [])]:
-            with contextlib.suppress(Exception):
-                stop_process(ref)
-        for server in (self.nb, self.sb):
-            with contextlib.suppress(Exception):
-                server.stop()
+        await asyncio.to_thread(self.ovn.stop)
 
 
 # ---------------------------------------------------------------- one run
@@ -811,8 +675,8 @@ def run_in_labs(
             f"bench/{name}.py needs root: it starts private Open vSwitch instances and hosts "
             f"in network namespaces (run it as root, e.g. `sudo make bench-{name}`)"
         )
-    ovn = OVN_TOOLS if Ovn in args.systems else ()
-    missing = missing_tools() + [t for t in ovn if shutil.which(t) is None]
+    ovn = any(issubclass(kind, Ovn) for kind in args.systems)
+    missing = missing_tools() + (ovn_tools_missing() if ovn else [])
     if missing:
         needs = "Open vSwitch and OVN tools" if ovn else "the Open vSwitch tools"
         sys.exit(f"bench/{name}.py needs {needs}; missing: {missing}")

@@ -8,6 +8,7 @@ PACKAGES=(
   ovn-central ovn-host ovn-common
   zookeeper default-jre-headless etcd-server etcd-client redis-server
   iproute2 ethtool iputils-ping tcpdump iperf3 curl procps python3-venv make
+  isc-dhcp-client busybox
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

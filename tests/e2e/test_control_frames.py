@@ -22,17 +22,12 @@ import os
 import struct
 
 import pytest
-from scapy.contrib.lldp import (
-    LLDPDUChassisID,
-    LLDPDUEndOfLLDPDU,
-    LLDPDUPortID,
-    LLDPDUTimeToLive,
-)
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import LLC, STP, Dot3, Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Packet, Raw
 
+from tests.lab.frames import lldp
 from tests.lab.marks import needs_ovs_lab
 from tests.lab.ovs import UNDERLAY_BRIDGE
 
@@ -50,7 +45,7 @@ PLACEMENT = {"A": "hv0", "B": "hv0", "C": "hv1"}
 TENANTS = pytest.mark.parametrize("tenant", ["a", "b"], ids=["vxlan", "vlan"])
 """describe_tenants: net-a is VXLAN (VNI from 5000), net-b is VLAN on trunk0 (VID from 100)."""
 BROADCAST = "ff:ff:ff:ff:ff:ff"
-STP_DST, LLDP_DST = "01:80:c2:00:00:00", "01:80:c2:00:00:0e"
+STP_DST = "01:80:c2:00:00:00"
 GROUP_SOURCES = ("01:00:5e:00:00:01", "03:00:00:00:00:01")
 EXPERIMENTAL = 0x88B5
 """IEEE 802 local experimental ethertype: nothing in the namespaces sends it by itself."""
@@ -71,17 +66,10 @@ def forbidden_frames(src_mac: str, marker: bytes) -> list[Packet]:
     """Control frames from `src_mac` (a VIF's own MAC, so that anti-spoofing lets them by
     and only the control-frame drop stands in their way) and group-source broadcasts."""
     stp = Dot3(src=src_mac, dst=STP_DST) / LLC() / STP()
-    lldp = (
-        Ether(src=src_mac, dst=LLDP_DST)
-        / LLDPDUChassisID(subtype=4, id=src_mac)
-        / LLDPDUPortID(subtype=7, id=b"eth0")
-        / LLDPDUTimeToLive(ttl=120)
-        / LLDPDUEndOfLLDPDU()
-    )
     sourced = [
         Ether(src=group, dst=BROADCAST, type=EXPERIMENTAL) / Raw(marker) for group in GROUP_SOURCES
     ]
-    return [stp, lldp, *sourced]
+    return [stp, lldp(src_mac), *sourced]
 
 
 def ordinary_frame(src_mac: str, marker: bytes) -> Packet:

@@ -32,17 +32,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
-from scapy.contrib.lldp import (
-    LLDPDUChassisID,
-    LLDPDUEndOfLLDPDU,
-    LLDPDUPortID,
-    LLDPDUTimeToLive,
-)
 from scapy.layers.l2 import ARP, Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Packet, Raw
 
 from tests.examples import import_example, installed_example
+from tests.lab.frames import lldp
 from tests.lab.marks import needs_ovs_lab
 from tests.lab.ovs import Host
 from tests.lab.vlcp_processes import VLCP
@@ -71,7 +66,6 @@ ARP_TABLE = PIPELINE["arp_responder"].id
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 EXPERIMENTAL = 0x88B5
 """IEEE 802 local experimental ethertype: nothing in the namespaces sends it by itself."""
-LLDP_DST = "01:80:c2:00:00:0e"
 COUNTED_TWICE = re.compile(r"vlcp_macdrop: LLDP from port a1 \(.*; 2 from this port$", re.MULTILINE)
 """macdrop's handler logging the second LLDP frame it counted from a1."""
 
@@ -221,16 +215,6 @@ async def with_macdrop(cloud_factory, tmp_path: Path) -> tuple[Cloud, dict[str, 
     assert await asyncio.to_thread(hosts["a3"].ping_ok, hosts["a2"].ip, deadline=10)
     await applied(cloud, lambda r: "macdrop" in r["known"] and "macdrop" not in r["loaded"])
     return cloud, hosts
-
-
-def lldp(src: str) -> Packet:
-    return (
-        Ether(src=src, dst=LLDP_DST)
-        / LLDPDUChassisID(subtype=4, id=src)
-        / LLDPDUPortID(subtype=7, id=b"eth0")
-        / LLDPDUTimeToLive(ttl=120)
-        / LLDPDUEndOfLLDPDU()
-    )
 
 
 def marked(src: str) -> tuple[Packet, bytes]:

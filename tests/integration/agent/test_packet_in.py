@@ -29,17 +29,12 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from scapy.contrib.lldp import (
-    LLDPDUChassisID,
-    LLDPDUEndOfLLDPDU,
-    LLDPDUPortID,
-    LLDPDUTimeToLive,
-)
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet, Raw
 
 from tests.examples import import_example
 from tests.lab.fixtures_ovs import HostFactory, HypervisorFactory
+from tests.lab.frames import lldp
 from tests.lab.marks import needs_ovs_lab
 from tests.lab.ovs import Host, Hypervisor
 from tests.lab.waiting import eventually
@@ -61,7 +56,7 @@ HOSTS = {
     "C": ("02:00:00:00:0a:03", "10.0.0.3"),
 }
 DROPPED = HOSTS["A"][0]
-BROADCAST, LLDP_DST = "ff:ff:ff:ff:ff:ff", "01:80:c2:00:00:0e"
+BROADCAST = "ff:ff:ff:ff:ff:ff"
 EXPERIMENTAL = 0x88B5
 
 
@@ -127,16 +122,6 @@ async def lab(
         await stop_tasks([task])
         with contextlib.suppress(Exception):
             await store.close()
-
-
-def lldp(src: str) -> Packet:
-    return (
-        Ether(src=src, dst=LLDP_DST)
-        / LLDPDUChassisID(subtype=4, id=src)
-        / LLDPDUPortID(subtype=7, id=b"eth0")
-        / LLDPDUTimeToLive(ttl=120)
-        / LLDPDUEndOfLLDPDU()
-    )
 
 
 def broadcast(src: str, marker: bytes) -> Packet:

@@ -11,15 +11,10 @@ from types import ModuleType
 
 import pytest
 from pydantic import ValidationError
-from scapy.contrib.lldp import (
-    LLDPDUChassisID,
-    LLDPDUEndOfLLDPDU,
-    LLDPDUPortID,
-    LLDPDUTimeToLive,
-)
 from scapy.layers.l2 import Ether
 
 from tests.examples import EXAMPLES, import_example
+from tests.lab import frames
 from vlcp.pipeline import BUILTIN, Catalog, ModuleSet, Received, View
 from vlcp.pipeline.fields import NETWORK
 from vlcp.pipeline.ingress import PRIO_DROP_LINK_LOCAL, PRIO_DROP_SOURCE
@@ -44,13 +39,7 @@ def flows_of(modules: ModuleSet, view: View = VIEW) -> frozenset[Flow]:
 
 
 def lldp_frame(src: str) -> bytes:
-    return bytes(
-        Ether(src=src, dst=LLDP_DST)
-        / LLDPDUChassisID(subtype=4, id=src)
-        / LLDPDUPortID(subtype=5, id=b"eth0")
-        / LLDPDUTimeToLive(ttl=120)
-        / LLDPDUEndOfLLDPDU()
-    )
+    return bytes(frames.lldp(src))
 
 
 # ------------------------------------------------------------------ place in the pipeline
