@@ -16,10 +16,9 @@ address in the subnet, B has none. A client built with scapy in A's namespace:
 - a third host C flooding the controller with DISCOVERs and malformed requests is held
   to its port's rate, and A gets its lease during the flood.
 
-With ISC `dhclient` on the machine, also a real client's lease: what it parsed (its
-script's environment), what the script applied (`ip addr`, `ip route`, the MTU), and its
-unicast renewal carrying a DNS server changed meanwhile; the same lease with busybox
-`udhcpc` where it is installed.
+Real clients (ISC dhclient, busybox udhcpc; `tests/lab/dhcp`): the lease each parsed,
+what its script applied (`ip addr`, `ip route`, the MTU, a private resolv.conf), and its
+own renewal carrying a DNS server changed meanwhile.
 """
 
 from __future__ import annotations
@@ -27,9 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
 import pytest
@@ -38,8 +37,9 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet, Raw
 
+from tests.lab.dhcp import CLIENTS, Route
 from tests.lab.fixtures_ovs import HostFactory, HypervisorFactory
-from tests.lab.marks import needs_ovs_lab
+from tests.lab.marks import needs_dhcp_clients, needs_ovs_lab
 from tests.lab.ovs import Host, Hypervisor
 from tests.lab.waiting import eventually
 from vlcp.agent.agent import Agent
@@ -61,6 +61,7 @@ B_MAC = "02:00:00:00:0d:02"
 C_MAC, C_IP = "02:00:00:00:0d:03", "10.0.0.12"
 GATEWAY, DNS, DOMAIN = "10.0.0.1", "198.51.100.53", "tenant.example"
 ROUTE = ["198.51.100.0/24", "10.0.0.254"]
+NEW_DNS = "198.51.100.54"
 OFFER, ACK, NAK = 2, 5, 6
 
 
@@ -207,14 +208,14 @@ async def test_a_host_gets_its_lease_and_a_host_without_an_address_nothing(lab: 
 async def test_a_renewal_carries_a_changed_option_and_each_tenant_gets_its_own(
     lab: Lab, host_factory: HostFactory
 ) -> None:
-    await lab.model.update("subnets", "sub", {"dns_nameservers": ["198.51.100.54"]})
+    await lab.model.update("subnets", "sub", {"dns_nameservers": [NEW_DNS]})
     renew = dhcp(A_MAC, 0, "request")
     renew[IP].src, renew[BOOTP].ciaddr = A_IP, A_IP
 
     async def renewed_with_the_new_server() -> bool:
         renew[BOOTP].xid = int.from_bytes(os.urandom(4), "big")
         ack = await answer(lab.a, renew)
-        return options(ack)["name_server"] == "198.51.100.54"
+        return options(ack)["name_server"] == NEW_DNS
 
     await eventually(renewed_with_the_new_server, 10, what="the new DNS server in a renewal")
 
@@ -229,7 +230,7 @@ async def test_a_renewal_carries_a_changed_option_and_each_tenant_gets_its_own(
     xid = int.from_bytes(os.urandom(4), "big")
     theirs = options(await answer(d, dhcp(A_MAC, xid, "discover")))
     ours = options(await answer(lab.a, dhcp(A_MAC, xid + 1, "discover")))
-    assert (theirs["name_server"], ours["name_server"]) == ("203.0.113.53", "198.51.100.54")
+    assert (theirs["name_server"], ours["name_server"]) == ("203.0.113.53", NEW_DNS)
 
 
 async def test_unloaded_it_answers_nothing_and_dhcp_is_forwarded_as_before(lab: Lab) -> None:
@@ -286,96 +287,33 @@ async def test_a_flooding_port_is_held_to_its_rate_and_others_get_their_leases(l
     assert dhcp_module.OUTCOMES["truncated"] - refused_before == 10  # first in: within the burst
 
 
-DHCLIENT_CONF = """
-option rfc3442-classless-static-routes code 121 = array of unsigned integer 8;
-request subnet-mask, broadcast-address, routers, domain-name-servers, domain-name,
-        host-name, interface-mtu, rfc3442-classless-static-routes;
-timeout 20;
-retry 1;
-"""
-DHCLIENT_SCRIPT = """#!/bin/sh
-# Applies a lease in the namespace (never /etc/resolv.conf: /etc is the host's) and
-# keeps the client's environment for the test.
-env > "$0.env.$reason"
-case "$reason" in BOUND|RENEW|REBIND|REBOOT)
-  ip addr flush dev "$interface"
-  ip addr add "$new_ip_address/$new_subnet_mask" dev "$interface"
-  [ -n "$new_interface_mtu" ] && ip link set "$interface" mtu "$new_interface_mtu"
-  for router in $new_routers; do ip route replace default via "$router" dev "$interface"; done
-  ;;
-esac
-exit 0
-"""
+@needs_dhcp_clients
+@pytest.mark.parametrize("program", sorted(CLIENTS))
+async def test_a_real_client_gets_applies_and_renews_its_lease(lab: Lab, program: str) -> None:
+    kind = CLIENTS[program]
+    await lab.model.update("subnets", "sub", {"lease_time": kind.shortest_lease})
+    with kind(lab.a.netns) as client:
+        result = await asyncio.to_thread(client.acquire, 20)
+        lease, applied = result.lease, result.applied
+        assert lease.address == IPv4Address(A_IP)
+        assert lease.network == IPv4Network("10.0.0.0/24")
+        assert lease.routers == (IPv4Address(GATEWAY),)
+        assert lease.dns == (IPv4Address(DNS),)
+        assert (lease.domain, lease.mtu, lease.hostname) == (DOMAIN, 1450, "host-10-0-0-10")
+        assert lease.classless_routes == (
+            Route(IPv4Network(ROUTE[0]), IPv4Address(ROUTE[1])),
+            Route(IPv4Network("0.0.0.0/0"), IPv4Address(GATEWAY)),
+        )
+        assert lease.ms_classless_routes == lease.classless_routes  # both asked for
+        assert IPv4Interface(f"{A_IP}/24") in applied.addresses and applied.mtu == 1450
+        assert any(r.startswith(f"default via {GATEWAY}") for r in applied.routes)
+        assert f"nameserver {DNS}" in (applied.resolv_conf or "")
 
-
-@pytest.mark.skipif(shutil.which("dhclient") is None, reason="isc-dhcp-client is not installed")
-async def test_dhclient_gets_and_applies_the_lease(lab: Lab, tmp_path: Path) -> None:
-    conf, script = tmp_path / "dhclient.conf", tmp_path / "script"
-    conf.write_text(DHCLIENT_CONF)
-    script.write_text(DHCLIENT_SCRIPT)
-    script.chmod(0o755)
-    a = lab.a
-    await asyncio.to_thread(a.exec, "ip", "addr", "flush", "dev", "eth0")
-    files = ["-cf", str(conf), "-sf", str(script)]
-    files += ["-lf", str(tmp_path / "leases"), "-pf", str(tmp_path / "pid")]
-    await lab.model.update("subnets", "sub", {"lease_time": 6})  # T1 3 s, T2 5.25 s
-    try:
-        await asyncio.to_thread(a.exec, "dhclient", "-1", "-4", *files, "eth0", timeout=40)
-        await _check_dhclient_lease(a, tmp_path / "script.env.BOUND")
-        # A renewal goes by unicast to the server identifier, the gateway, whose MAC the
-        # gateway responder (still to come) will answer for; a static neighbour stands in.
-        await asyncio.to_thread(a.add_neighbor, GATEWAY, Settings().server_mac)
-        await lab.model.update("subnets", "sub", {"dns_nameservers": ["198.51.100.54"]})
-
-        async def renewed_with_the_new_server() -> bool:
-            env = tmp_path / "script.env.RENEW"
-            return env.exists() and "new_domain_name_servers=198.51.100.54" in env.read_text()
-
-        await eventually(renewed_with_the_new_server, 20, what="a renewal with the new DNS")
-        assert not (tmp_path / "script.env.EXPIRE").exists()
-    finally:  # release the lease and stop the client, which went to the background
-        await asyncio.to_thread(a.exec, "dhclient", "-r", *files, "eth0", check=False, timeout=20)
-
-
-async def _check_dhclient_lease(a: Host, env_file: Path) -> None:
-    env = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
-    assert env["new_ip_address"] == A_IP and env["new_subnet_mask"] == "255.255.255.0"
-    assert env["new_routers"] == GATEWAY and env["new_domain_name_servers"] == DNS
-    assert env["new_domain_name"] == DOMAIN and env["new_interface_mtu"] == "1450"
-    assert env["new_dhcp_lease_time"] == "6"
-    assert env["new_host_name"] == "host-10-0-0-10"
-    routes = "24 198 51 100 10 0 0 254 0 10 0 0 1"
-    assert env["new_rfc3442_classless_static_routes"] == routes
-    shown = (await asyncio.to_thread(a.exec, "ip", "-4", "addr", "show", "dev", "eth0")).stdout
-    assert f"{A_IP}/24" in shown and "mtu 1450" in shown
-    routes_shown = (await asyncio.to_thread(a.exec, "ip", "-4", "route")).stdout
-    assert f"default via {GATEWAY}" in routes_shown
-
-
-UDHCPC_SCRIPT = """#!/bin/sh
-# As DHCLIENT_SCRIPT, for busybox udhcpc (the event is $1, the lease in its variables).
-env > "$0.env.$1"
-case "$1" in bound|renew)
-  ip addr flush dev "$interface"
-  ip addr add "$ip/$subnet" dev "$interface"
-  [ -n "$mtu" ] && ip link set "$interface" mtu "$mtu"
-  for r in $router; do ip route replace default via "$r" dev "$interface"; done
-  ;;
-esac
-exit 0
-"""
-
-
-@pytest.mark.skipif(shutil.which("udhcpc") is None, reason="busybox udhcpc is not installed")
-async def test_udhcpc_gets_and_applies_the_lease(lab: Lab, tmp_path: Path) -> None:
-    script = tmp_path / "script"
-    script.write_text(UDHCPC_SCRIPT)
-    script.chmod(0o755)
-    a = lab.a
-    await asyncio.to_thread(a.exec, "ip", "addr", "flush", "dev", "eth0")
-    command = ["udhcpc", "-q", "-n", "-f", "-i", "eth0", "-t", "5", "-O", "mtu", "-s", str(script)]
-    await asyncio.to_thread(a.exec, *command, timeout=40)
-    shown = (await asyncio.to_thread(a.exec, "ip", "-4", "addr", "show", "dev", "eth0")).stdout
-    assert f"{A_IP}/24" in shown and "mtu 1450" in shown
-    routes = (await asyncio.to_thread(a.exec, "ip", "-4", "route")).stdout
-    assert f"default via {GATEWAY}" in routes
+        # The client's own renewal goes by unicast to the server identifier, the gateway,
+        # whose ARP the gateway responder (still to come) will answer: a static neighbour
+        # stands in. It carries a DNS server changed meanwhile.
+        await asyncio.to_thread(lab.a.add_neighbor, GATEWAY, Settings().server_mac)
+        await lab.model.update("subnets", "sub", {"dns_nameservers": [NEW_DNS]})
+        renewed = await asyncio.to_thread(client.next_lease, 3 * kind.shortest_lease)
+        assert renewed.dns == (IPv4Address(NEW_DNS),) and renewed.address == lease.address
+        await asyncio.to_thread(client.release)
