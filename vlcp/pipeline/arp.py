@@ -38,6 +38,7 @@ ARP_RESPONDER = Table(
     miss="l2_forward",
     doc="answer ARP requests from local ports for every known address.",
 )
+"""`eth_dst` is for the gateway module's entries here (frames to a gateway MAC)."""
 
 
 def _set(field: str, value: Any) -> Action:
