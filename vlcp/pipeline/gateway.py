@@ -108,8 +108,7 @@ def gateway_mac(subnet_id: str) -> str:
 
 def mac_of(ctx: Context, subnet: Subnet) -> str:
     """The MAC the gateway of `subnet` answers with (the setting, else derived)."""
-    settings = ctx.settings
-    fixed = settings.mac if isinstance(settings, Settings) else None
+    fixed: str | None = getattr(ctx.settings, "mac", None)  # the class may be a reloaded one
     return fixed or gateway_mac(subnet.id)
 
 
