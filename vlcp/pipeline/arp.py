@@ -34,10 +34,11 @@ PRIO_ANSWER = 100
 ARP_RESPONDER = Table(
     "arp_responder",
     after=("ingress", "port_security", "nd_guard"),
-    matches={NETWORK, IN_KIND, "in_port", "eth_type", "arp_op", "arp_tpa"},
+    matches={NETWORK, IN_KIND, "in_port", "eth_dst", "eth_type", "arp_op", "arp_tpa"},
     miss="l2_forward",
     doc="answer ARP requests from local ports for every known address.",
 )
+"""`eth_dst` is for the gateway module's entries here (frames to a gateway MAC)."""
 
 
 def _set(field: str, value: Any) -> Action:

@@ -227,7 +227,8 @@ def _without_dhcp(network: Network | None) -> Network | None:
 def _subnet(view: View, subnet_id: str, new: Subnet | None) -> tuple[View, frozenset[Owner]]:
     """A subnet changed: the flows of its networks' local ports may differ (whether the
     network has a subnet, `View.has_subnet`; whether a port's address is in one,
-    `View.subnet_of`), unless only what the responder reads changed."""
+    `View.subnet_of`), and those of its networks when a gateway came, went or moved
+    (the gateway module's), unless only what the responder reads changed."""
     old = view.subnets.get(subnet_id)
     if old == new:
         return view, frozenset()
@@ -240,12 +241,17 @@ def _subnet(view: View, subnet_id: str, new: Subnet | None) -> tuple[View, froze
         subnets[subnet_id] = new
         subnet_ids[new.network] = subnet_ids.get(new.network, frozenset()) | {subnet_id}
     new_view = dataclasses.replace(view, subnets=subnets, subnet_ids=subnet_ids)
+    owners: set[Owner] = set()
     shape = {(s.network, s.cidr) for s in (old, new) if s is not None}
-    if old is not None and new is not None and len(shape) == 1:
-        return new_view, frozenset()
-    networks = {network for network, _ in shape}
-    owners = frozenset(("port", p) for n in networks for p in _members(view, n).ports)
-    return new_view, owners
+    if old is None or new is None or len(shape) > 1:
+        networks = {network for network, _ in shape}
+        owners.update(("port", p) for n in networks for p in _members(view, n).ports)
+    # The gateway's flows are its network's: which subnet of the network has which
+    # gateway address (`gateway.gateways`).
+    gateways = {(s.network, s.gateway) for s in (old, new) if s is not None}
+    if old is None or new is None or len(gateways) > 1:
+        owners.update(("network", n) for n, gateway in gateways if gateway is not None)
+    return new_view, frozenset(owners)
 
 
 def _unindex(index: dict[str, frozenset[str]], key: str, value: str) -> None:

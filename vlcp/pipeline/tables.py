@@ -46,6 +46,8 @@ PREREQUISITES: dict[str, tuple[str, frozenset[int]]] = {
     "arp_sha": ("eth_type", frozenset({0x0806})),
     "ip_proto": ("eth_type", _ETH_IP),
     "udp_src": ("ip_proto", frozenset({17})),
+    "icmpv4_type": ("ip_proto", frozenset({1})),
+    "icmpv4_code": ("ip_proto", frozenset({1})),
     "udp_dst": ("ip_proto", frozenset({17})),
     "icmpv6_type": ("ip_proto", frozenset({58})),
     "ipv6_nd_target": ("icmpv6_type", frozenset({135, 136})),

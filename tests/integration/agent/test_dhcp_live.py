@@ -18,7 +18,8 @@ address in the subnet, B has none. A client built with scapy in A's namespace:
 
 Real clients (ISC dhclient, busybox udhcpc; `tests/lab/dhcp`): the lease each parsed,
 what its script applied (`ip addr`, `ip route`, the MTU, a private resolv.conf), and its
-own renewal carrying a DNS server changed meanwhile.
+own renewal (unicast to the gateway at T1: the gateway module answers its ARP) carrying
+a DNS server changed meanwhile.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from vlcp.layout import modules_key
 from vlcp.model.service import Model
 from vlcp.pipeline import BUILTIN
 from vlcp.pipeline import dhcp as dhcp_module
-from vlcp.pipeline.dhcp.settings import Settings
+from vlcp.pipeline.gateway import gateway_mac
 from vlcp.store import Store, Transaction, open_store
 from vlcp.tasks import stop_tasks
 
@@ -309,11 +310,15 @@ async def test_a_real_client_gets_applies_and_renews_its_lease(lab: Lab, program
         assert any(r.startswith(f"default via {GATEWAY}") for r in applied.routes)
         assert f"nameserver {DNS}" in (applied.resolv_conf or "")
 
-        # The client's own renewal goes by unicast to the server identifier, the gateway,
-        # whose ARP the gateway responder (still to come) will answer: a static neighbour
-        # stands in. It carries a DNS server changed meanwhile.
-        await asyncio.to_thread(lab.a.add_neighbor, GATEWAY, Settings().server_mac)
+        # The client's own renewal (T1) goes by unicast to the server identifier, the
+        # gateway, whose ARP the gateway module answers on the switch. It carries a DNS
+        # server changed meanwhile.
+        capture = lab.a.capture("udp port 67")
         await lab.model.update("subnets", "sub", {"dns_nameservers": [NEW_DNS]})
         renewed = await asyncio.to_thread(client.next_lease, 3 * kind.shortest_lease)
         assert renewed.dns == (IPv4Address(NEW_DNS),) and renewed.address == lease.address
+        sent = [p for p in capture.stop() if BOOTP in p and p[BOOTP].op == 1]
+        unicast = [p for p in sent if p[IP].dst == GATEWAY]
+        assert unicast, [p.summary() for p in sent]
+        assert unicast[0][Ether].dst == gateway_mac("sub") and unicast[0][IP].src == A_IP
         await asyncio.to_thread(client.release)

@@ -81,13 +81,14 @@ store_writes = st.one_of(
         st.sampled_from(DHCP),
     ),
     st.builds(
-        lambda s, n, cidr, dhcp: (
+        lambda s, n, cidr, gateway, dhcp: (
             f"subnet/{s}",
-            {"logicalnetwork": n, "cidr": cidr, "gateway": None, **dhcp},
+            {"logicalnetwork": n, "cidr": cidr, "gateway": gateway, **dhcp},
         ),
         st.sampled_from(SUBNET_IDS),
         st.sampled_from(NETWORKS),
         st.sampled_from(["10.0.0.0/24", "10.0.0.0/31", "not-a-cidr"]),
+        st.sampled_from([None, "10.0.0.254", "10.0.0.1"]),  # outside /31: a bad subnet
         st.sampled_from(DHCP),
     ),
     st.builds(
@@ -279,9 +280,14 @@ def test_subnets_come_with_their_network_and_touch_only_what_reads_them() -> Non
     mirror.apply_change("lognet/n0", {**SETUP[1][1], "domain_name": "example.test"})
     assert local.update(mirror, ports, {"lognet/n0"}, set()).owners == frozenset()
     moved = {**options, "cidr": "10.0.1.0/24", "gateway": None}  # p0's address is out
-    mirror.apply_change("subnet/s0", moved)
-    assert local.update(mirror, ports, {"subnet/s0"}, set()).owners == {("port", "p0")}
+    mirror.apply_change("subnet/s0", moved)  # and the gateway (its network's flows) gone
+    owners = {("port", "p0"), ("network", "n0")}
+    assert local.update(mirror, ports, {"subnet/s0"}, set()).owners == owners
     assert local.view.subnet_of(local.view.ports["p0"]) is None
+    mirror.apply_change("subnet/s0", {**moved, "gateway": "10.0.1.1"})  # the gateway only
+    assert local.update(mirror, ports, {"subnet/s0"}, set()).owners == {("network", "n0")}
+    mirror.apply_change("subnet/s0", moved)
+    assert local.update(mirror, ports, {"subnet/s0"}, set()).owners == {("network", "n0")}
 
     bad = {**SETUP[1][1], "dns_nameservers": ["not-an-address"]}
     mirror.apply_change("lognet/n0", bad)  # bad DHCP settings cost only themselves

@@ -17,8 +17,8 @@ NO_STORE: Store = None  # type: ignore[assignment]  # the agent is built, never 
 def test_the_mirror_follows_the_view_and_what_known_modules_watch() -> None:
     builtin = discover(found=[])
     plain = Agent(NO_STORE, AgentConfig(), builtin)
-    assert set(plain.mirror.prefixes) == {*VIEW_PREFIXES, SUBNET}  # dhcp reads subnets
-    without_dhcp = Catalog(m for m in BUILTIN if m.name != "dhcp")
+    assert set(plain.mirror.prefixes) == {*VIEW_PREFIXES, SUBNET}  # dhcp, gateway read subnets
+    without_dhcp = Catalog(m for m in BUILTIN if m.name not in ("dhcp", "gateway"))
     lean = Agent(NO_STORE, AgentConfig(), dataclasses.replace(builtin, catalog=without_dhcp))
     assert set(lean.mirror.prefixes) == set(VIEW_PREFIXES)
     watcher = Module("subnet_watcher", depends=("ingress",), watches=(SUBNET,))

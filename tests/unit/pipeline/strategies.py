@@ -35,8 +35,15 @@ PHYSNETS = ["p0", "p1"]
 MACS = ["02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03"]
 IPS = [None, "10.0.0.1", "10.0.0.2", "fd00::1"]
 SUBNET_IDS = ["s0", "s1", "s2"]
-SHAPES = [("10.0.0.0/24", "10.0.0.254"), ("10.0.0.0/31", None), ("fd00::/64", "fd00::ff")]
-"""(cidr, gateway): holding both IPv4 port addresses, one of them, or only IPv6 ones."""
+SHAPES = [
+    ("10.0.0.0/24", "10.0.0.254"),
+    ("10.0.0.0/24", "10.0.0.1"),
+    ("10.0.0.0/24", None),
+    ("10.0.0.0/31", None),
+    ("fd00::/64", "fd00::ff"),
+]
+"""(cidr, gateway): holding both IPv4 port addresses, one of them, or only IPv6 ones; a
+gateway apart, one that is a port's address, or none (gateway changes alone)."""
 DHCP_FIELDS = st.sampled_from(
     [DhcpFields(), DhcpFields(mtu=1400, dns_nameservers=("192.0.2.53",)), DhcpFields(lease_time=60)]
 )

@@ -56,6 +56,9 @@ REPLY_P1 = (
 )
 REPLY_R1 = REPLY_P1.replace(":01->", ":02->").replace("10.0.0.1", "10.0.0.2")
 ARP_REQ = "arp_op=1,arp_tpa={},eth_type=0x0806"
+GW, GW_MAC = "10.0.0.254", "aa:c5:21:a9:a8:31"
+"""s1's gateway, and its MAC (from the subnet id: the same on every server)."""
+REPLY_GW = REPLY_P1.replace("02:00:00:00:00:01", GW_MAC).replace("10.0.0.1", GW)
 GOLDEN = {
     ("base",): [
         "table=ingress priority=1100 eth_src=01:00:00:00:00:00/01:00:00:00:00:00 actions=drop",
@@ -80,13 +83,23 @@ GOLDEN = {
         "table=dhcp priority=100 eth_type=0x0800,ip_proto=17,udp_dst=67,udp_src=68 "
         "actions=controller(max_len=65535,reason=0)",
         "table=dhcp priority=0 actions=drop",
+        "table=gateway priority=0 actions=drop",
     ],
     ("network", "blue"): [
         "table=ingress priority=100 in_port=100,tun_ipv4_src=192.0.2.2,tunnel_id=5001 "
         "actions=load:0x1->reg4,load:0x2->reg5[0..1],goto_table:arp_responder",
+        f"table=arp_responder priority=90 reg4=0x1,reg5=0x1/0x3,{ARP_REQ.format(GW)} "
+        "actions=goto_table:gateway",
+        f"table=arp_responder priority=90 reg4=0x1,reg5=0x1/0x3,eth_dst={GW_MAC} "
+        "actions=goto_table:gateway",
         "table=l2_forward priority=10 reg4=0x1,reg5=0x1/0x3 actions=output:1,"
         "set_field:5001->tunnel_id,set_field:192.0.2.2->tun_ipv4_dst,output:100",
         "table=l2_forward priority=5 reg4=0x1 actions=output:1",
+        f"table=gateway priority=100 reg4=0x1,{ARP_REQ.format(GW)} actions={REPLY_GW}",
+        f"table=gateway priority=100 reg4=0x1,eth_dst={GW_MAC},eth_type=0x0800,icmpv4_code=0,"
+        f"icmpv4_type=8,ip_proto=1,ipv4_dst={GW} actions=move:eth_src->eth_dst,"
+        f"set_field:{GW_MAC}->eth_src,move:ipv4_src->ipv4_dst,set_field:{GW}->ipv4_src,"
+        "set_field:64->nw_ttl,set_field:0->icmpv4_type,output:IN_PORT",
     ],
     ("network", "red"): [
         "table=ingress priority=100 in_port=200,vlan_vid=0x1064 "

@@ -17,11 +17,14 @@ from vlcp.pipeline import (
     AddressPair,
     Change,
     DropPort,
+    DropSubnet,
     LocalPort,
     Network,
     PutPort,
     PutRemote,
+    PutSubnet,
     RemotePort,
+    Subnet,
     View,
     apply,
     compile_all,
@@ -118,3 +121,17 @@ def test_a_remote_moving_to_another_server_touches_its_networks_flooding() -> No
     )
     moved = dataclasses.replace(remote, vtep="192.0.2.2")
     assert apply(view, PutRemote(moved))[1] == {("remote", "r"), ("network", "n")}
+
+
+def test_a_gateway_change_touches_its_networks_and_nothing_else() -> None:
+    net = Network("n0", "vxlan", 1, 5)
+    port = LocalPort("p0", "n0", 1, "02:00:00:00:00:01", "10.0.0.1", subnet="s0")
+    subnet = Subnet("s0", "n0", "10.0.0.0/24", "10.0.0.254")
+    view = View({"n0": net}, {"p0": port}, subnets={"s0": subnet})
+    for gateway in ("10.0.0.253", None):  # moved, then gone
+        new, touched = apply(view, PutSubnet(dataclasses.replace(subnet, gateway=gateway)))
+        assert touched == {("network", "n0")}
+        assert compile_owner(new, ("network", "n0")) != compile_owner(view, ("network", "n0"))
+    routes = dataclasses.replace(subnet, host_routes=(("192.0.2.0/24", "10.0.0.9"),))
+    assert apply(view, PutSubnet(routes))[1] == frozenset()  # read by DHCP only
+    assert apply(view, DropSubnet("s0"))[1] == {("port", "p0"), ("network", "n0")}

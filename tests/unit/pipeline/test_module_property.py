@@ -101,6 +101,8 @@ def test_unloading_removes_exactly_the_modules_flows(
     for module in gone:
         own = {before.pipeline[t.name].id for t in CATALOG[module].tables}
         if own:  # a module with tables keeps to them (drivers add to ingress and l2,
-            # dhcp to port_security, where it takes its ports' requests and guards)
-            extra = {before.pipeline["port_security"].id} if module == "dhcp" else set()
+            # dhcp to port_security, where it takes its ports' requests and guards,
+            # gateway to arp_responder, where it takes what is for a gateway)
+            entrance = {"dhcp": "port_security", "gateway": "arp_responder"}.get(module)
+            extra = {before.pipeline[entrance].id} if entrance else set()
             assert {f.table for f in produced(before, view, module)} <= own | extra

@@ -52,9 +52,14 @@ def test_the_builtin_modules_compile_what_the_pipeline_always_did() -> None:
     assert (
         DEFAULT.loaded
         == ALL
-        == {"ingress", "port_security", "arp_responder", "l2_forward", "dhcp"} | (DRIVERS)
+        == {"ingress", "port_security", "arp_responder", "l2_forward", "dhcp", "gateway"}
+        | (DRIVERS)
     )
-    assert [(t.id, t.name) for t in DEFAULT.pipeline][-2:] == [(4, "l2_forward"), (5, "dhcp")]
+    assert [(t.id, t.name) for t in DEFAULT.pipeline][-3:] == [
+        (4, "l2_forward"),
+        (5, "dhcp"),
+        (6, "gateway"),
+    ]
     assert DEFAULT.compile_all(VIEW) == compile_all(VIEW)
 
 
@@ -75,7 +80,7 @@ def test_loading_pulls_in_what_a_module_needs() -> None:
 def test_unloading_what_others_need_is_refused_naming_them() -> None:
     with pytest.raises(ModuleError, match="l2_forward: needed by native, vlan, vxlan"):
         DEFAULT.unload("l2_forward")
-    needed = "needed by arp_responder, dhcp, l2_forward, native, port_"
+    needed = "needed by arp_responder, dhcp, gateway, l2_forward, native, port_"
     with pytest.raises(ModuleError, match=needed):
         DEFAULT.unload("ingress")
 
@@ -161,6 +166,7 @@ def test_table_ids_are_the_catalogs_whatever_is_loaded() -> None:
         (4, "arp_responder"),
         (5, "l2_forward"),
         (6, "dhcp"),
+        (7, "gateway"),
     ]
     for loaded in ([], ["ingress"], ["arp_responder"], ["mac_drop", "vxlan"]):
         assert [(t.id, t.name) for t in ModuleSet(CATALOG, loaded).pipeline] == layout

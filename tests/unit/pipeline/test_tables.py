@@ -24,6 +24,7 @@ def test_the_l2_pipeline_ids() -> None:
         (3, "arp_responder"),
         (4, "l2_forward"),
         (5, "dhcp"),
+        (6, "gateway"),
     ]
     assert PIPELINE.name_of(4) == "l2_forward" and PIPELINE.name_of(77) == "77"
 
@@ -71,8 +72,8 @@ def test_bad_declarations_are_refused(tables: list[Table], message: str) -> None
 
 
 def test_a_flow_may_only_match_declared_fields() -> None:
-    with pytest.raises(PipelineError, match="eth_dst is not declared"):
-        ARP_RESPONDER.flow(100, {"eth_dst": "02:00:00:00:00:01"})
+    with pytest.raises(PipelineError, match="eth_src is not declared"):
+        ARP_RESPONDER.flow(100, {"eth_src": "02:00:00:00:00:01"})
     with pytest.raises(PipelineError, match="NETWORK is not declared"):
         INGRESS.flow(100, {NETWORK: 1})
     with pytest.raises(PipelineError, match="reg4 is not declared"):  # a raw register
@@ -108,6 +109,7 @@ def test_misses() -> None:
         (3, 0, 4),
         (4, 0, None),
         (5, 0, None),  # dhcp: only its ports' requests come in, to the controller
+        (6, 0, None),  # gateway: only what is for a gateway comes in
     }
 
 
