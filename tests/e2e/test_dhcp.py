@@ -217,6 +217,9 @@ async def test_real_clients_get_and_apply_their_own_tenants_lease_and_renew_it(
         renewed = await asyncio.gather(*map(renew, clients.values()))
         for port, result in zip(clients, renewed, strict=True):
             assert_tenants_lease(result, port[0], hosts[port].ip, NEW_DNS[port[0]])
+        for port in ("a3", "b3"):  # udhcpc's unicast renewal itself was answered
+            log = clients[port].log.read_text()
+            assert "sending renew to server" in log and "broadcasting renew" not in log, log
     finally:
         for client in [*clients.values(), nothing]:
             client.close()
