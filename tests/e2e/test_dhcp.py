@@ -13,11 +13,13 @@ through the API with different values per tenant.
    are flooded over the tunnel to hv1 and hv2 (seen on the underlay), and no DHCP reply
    ever crosses the underlay.
 2. The `dhcp` module unloaded under a 50 pps ping (a1 -> a2 over VXLAN, b1 -> b2 over
-   VLAN), first on hv0 alone: a new client there (a4, b4: ports *with* an address) gets no
-   lease, its requests are flooded to hv1 and hv2, whose controllers hold that port in
-   their view and still never answer a request from the tunnel or the trunk; then on every
-   server. Exactly the module's flows leave each switch, nothing else changes at any
-   moment. Loaded back: the very same flows, and leases again. No ping lost.
+   VLAN), first on hv0 alone: new clients there (a4, b4: ports *with* an address) get no
+   lease, their requests are flooded to hv1 and hv2 (seen on the underlay), whose
+   controllers hold those ports in their view and still never answer a request from the
+   tunnel or the trunk (no DHCP reply crosses the underlay); then on every server: new
+   clients on hv2 (a5, b5) get none either. Exactly the module's flows leave each switch,
+   nothing else changes at any moment (flow monitors). Loaded back: the very same flows,
+   and all four get their tenant's lease. No ping lost.
 """
 
 from __future__ import annotations
@@ -244,23 +246,27 @@ async def test_unloading_dhcp_stops_leases_changes_nothing_else_and_no_remote_an
     cluster, tmp_path: Path
 ) -> None:
     cloud, hosts = cluster
-    for tenant in "ab":  # a4 and b4 on hv0, with an address: the new clients
-        body = {
-            "id": f"{tenant}4",
-            "logicalnetwork": f"net-{tenant}",
-            "subnet": f"sub-{tenant}",
-            "mac_address": "02:00:00:00:00:04",
-            "ip_address": "10.0.0.4",
-        }
-        await cloud.api.create("logical-ports", body)
-        hosts[body["id"]] = cloud.host(
-            "hv0", "10.0.0.4/24", mac=body["mac_address"], port=body["id"]
-        )
-        await cloud.api.wait_port_up(body["id"], timeout=30)
-    new = ("a4", "b4")
+    # new clients with an address, in both tenants: a4, b4 on hv0 and a5, b5 on hv2
+    for tenant in "ab":
+        for n, server in ((4, "hv0"), (5, "hv2")):
+            port, mac, ip = f"{tenant}{n}", f"02:00:00:00:00:{n:02x}", f"10.0.0.{n}"
+            body = {"logicalnetwork": f"net-{tenant}", "subnet": f"sub-{tenant}"}
+            body |= {"id": port, "mac_address": mac, "ip_address": ip}
+            await cloud.api.create("logical-ports", body)
+            hosts[port] = cloud.host(server, f"{ip}/24", mac=mac, port=port)
+    for port in ("a4", "b4", "a5", "b5"):
+        await cloud.api.wait_port_up(port, timeout=30)
 
-    def clients() -> list[DhcpClient]:
-        return [Udhcpc(hosts[port].netns) for port in new]
+    def clients(*ports: str) -> list[DhcpClient]:
+        return [Udhcpc(hosts[port].netns) for port in ports]
+
+    async def no_leases(*ports: str) -> None:
+        waiting = clients(*ports)
+        try:
+            await asyncio.gather(*(asyncio.to_thread(c.expect_no_lease, QUIET) for c in waiting))
+        finally:
+            for client in waiting:
+                client.close()
 
     async with observe(cloud, hosts, PAIRS, SERVERS, tmp_path, interval=FAST) as seen:
         before = await flows_of(cloud, SERVERS)
@@ -274,44 +280,36 @@ async def test_unloading_dhcp_stops_leases_changes_nothing_else_and_no_remote_an
         assert await flows_of(cloud, SERVERS) == {**before, "hv0": without["hv0"]}
         underlay = Underlay(cloud)
         try:
-            waiting = clients()
-            quiet = [asyncio.to_thread(c.expect_no_lease, QUIET) for c in waiting]
             crossed = [
                 underlay.wait_requests(hosts["a4"].mac, vxlan=True),
                 underlay.wait_requests(hosts["b4"].mac, vxlan=False),
             ]
-            await asyncio.gather(*quiet, *crossed)
+            await asyncio.gather(no_leases("a4", "b4"), *crossed)
         finally:
             replies = underlay.stop()
-            for client in waiting:
-                client.close()
         assert replies == [], "a server answered a DHCP request that came over the underlay"
 
         # every server: leases stop everywhere, exactly the module's flows gone
         await cloud.api.change_modules("unload", ["dhcp"])
         await applied(cloud, lambda r: "dhcp" not in r["loaded"])
         assert await flows_of(cloud, SERVERS) == without
-        waiting = clients()
-        try:
-            await asyncio.gather(*(asyncio.to_thread(c.expect_no_lease, QUIET) for c in waiting))
-        finally:
-            for client in waiting:
-                client.close()
+        await no_leases("a5", "b5")
 
         # loaded back: the very same flows, and leases again
         await cloud.api.change_modules("load", ["dhcp"])
         await applied(cloud, lambda r: "dhcp" in r["loaded"])
         assert await flows_of(cloud, SERVERS) == before
-        waiting = clients()
+        ports = ("a4", "b4", "a5", "b5")
+        waiting = clients(*ports)
         try:
             leases = await asyncio.gather(*map(acquire, waiting))
         finally:
             for client in waiting:
                 client.close()
-        assert [r.lease.address for r in leases] == [IPv4Address("10.0.0.4")] * 2
-        assert [r.lease.dns for r in leases] == [
-            (IPv4Address(OPTIONS[t]["dns_nameservers"][0]),) for t in "ab"
-        ]
+        for port, result in zip(ports, leases, strict=True):
+            tenant = port[0]
+            dns = OPTIONS[tenant]["dns_nameservers"][0]
+            assert_tenants_lease(result, tenant, hosts[port].ip, dns)
     assert seen.lost(PAIRS) == []
     assert seen.ended_early == []
     for s in SERVERS:  # the monitors saw only the module's flows go and come back
