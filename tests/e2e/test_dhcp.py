@@ -5,9 +5,10 @@ through the API with different values per tenant.
 
 1. Every client gets its own port's lease from its own server's controller and applies it:
    dhclient on a2 and b2 (hv1), udhcpc on a3 and b3 (hv2) — the same MAC and address in
-   both tenants, each with its network's address, mask, router, DNS, domain, MTU (the
-   VXLAN default 1450, B's explicit 1400), lease time and classless routes, applied in
-   its namespace (address, routes, MTU, the private resolv.conf), and a1 pings the leased
+   both tenants, each with its network's address, mask, router, DNS, domain, NTP, host
+   name, MTU (the VXLAN default 1450, B's explicit 1400), lease time and classless routes
+   (121 and 249), applied in its namespace (address, routes, MTU, the private
+   resolv.conf), and a1 pings the leased
    address. A renewal after the subnets' DNS changed (through the API) carries each
    tenant's new server. A port without an address (a9 on hv0) gets nothing: its DISCOVERs
    are flooded over the tunnel to hv1 and hv2 (seen on the underlay), and no DHCP reply
@@ -67,6 +68,7 @@ OPTIONS = {
         "gateway": GATEWAY,
         "dns_nameservers": ["198.51.100.53"],
         "domain_name": "tenant-a.example",
+        "ntp_servers": ["198.51.100.123"],
         "host_routes": [["198.51.100.0/24", "10.0.0.253"]],
         "lease_time": 3600,
     },
@@ -74,6 +76,7 @@ OPTIONS = {
         "gateway": GATEWAY,
         "dns_nameservers": ["203.0.113.53"],
         "domain_name": "tenant-b.example",
+        "ntp_servers": ["203.0.113.123"],
         "host_routes": [["203.0.113.0/24", "10.0.0.252"]],
         "lease_time": 7200,
         "mtu": 1400,
@@ -152,6 +155,9 @@ def assert_tenants_lease(result: DhcpResult, tenant: str, address: str, dns: str
         Route(IPv4Network(route[0]), IPv4Address(route[1])),
         Route(IPv4Network("0.0.0.0/0"), IPv4Address(GATEWAY)),
     )
+    assert lease.ms_classless_routes == lease.classless_routes  # both clients ask for 249
+    assert lease.ntp == tuple(map(IPv4Address, options["ntp_servers"]))
+    assert lease.hostname == f"host-{address.replace('.', '-')}"
     assert lease.server_id == IPv4Address(GATEWAY)
     # ... and applied in the client's namespace
     assert applied.addresses == (IPv4Interface(f"{address}/24"),)
