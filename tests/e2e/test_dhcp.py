@@ -10,9 +10,10 @@ through the API with different values per tenant.
    (121 and 249), applied in its namespace (address, routes, MTU, the private
    resolv.conf), and a1 pings the leased
    address. A renewal after the subnets' DNS changed (through the API) carries each
-   tenant's new server. A port without an address (a9 on hv0) gets nothing: its DISCOVERs
-   are flooded over the tunnel to hv1 and hv2 (seen on the underlay), and no DHCP reply
-   ever crosses the underlay.
+   tenant's new server; after b2's address changed, dhclient's INIT-REBOOT for the old
+   one is NAKed and it starts over and gets the new one. A port without an address (a9 on
+   hv0) gets nothing: its DISCOVERs are flooded over the tunnel to hv1 and hv2 (seen on
+   the underlay), and no DHCP reply ever crosses the underlay.
 2. The `dhcp` module unloaded under a 50 pps ping (a1 -> a2 over VXLAN, b1 -> b2 over
    VLAN), first on hv0 alone: new clients there (a4, b4: ports *with* an address) get no
    lease, their requests are flooded to hv1 and hv2 (seen on the underlay), whose
@@ -84,6 +85,8 @@ OPTIONS = {
 }
 MTU = {"a": 1450, "b": 1400}
 """A's the VXLAN default (the 1500-byte underlay minus 50), B's its explicit `mtu`."""
+MOVED = "10.0.0.12"
+"""b2's new address."""
 NEW_DNS = {"a": "198.51.100.54", "b": "203.0.113.54"}
 
 
@@ -228,6 +231,15 @@ async def test_real_clients_get_and_apply_their_own_tenants_lease_and_renew_it(
         for port in ("a3", "b3"):  # udhcpc's unicast renewal itself was answered
             log = clients[port].log.read_text()
             assert "sending renew to server" in log and "broadcasting renew" not in log, log
+
+        # b2's address changed through the API: dhclient's INIT-REBOOT asks for the old
+        # one, is NAKed, and starts over with a DISCOVER that brings the new one
+        await asyncio.to_thread(
+            cloud.api.client.update, "logical-ports", "b2", {"ip_address": MOVED}
+        )
+        moved = await renew(clients["b2"])
+        assert_tenants_lease(moved, "b", MOVED, NEW_DNS["b"])
+        assert "DHCPNAK from 10.0.0.254" in clients["b2"].log.read_text()
     finally:
         for client in [*clients.values(), nothing]:
             client.close()
