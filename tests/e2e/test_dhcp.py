@@ -27,6 +27,7 @@ through the API with different values per tenant.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
@@ -181,50 +182,52 @@ async def test_real_clients_get_and_apply_their_own_tenants_lease_and_renew_it(
     a9 = cloud.host("hv0", "10.0.0.9/24", mac=body["mac_address"], port="a9")
     await cloud.api.wait_port_up("a9", timeout=30)
 
-    underlay = Underlay(cloud)
-    clients = {  # one client kind per server; the same MAC and address in both tenants
-        "a2": Dhclient(hosts["a2"].netns),
-        "b2": Dhclient(hosts["b2"].netns),
-        "a3": Udhcpc(hosts["a3"].netns),
-        "b3": Udhcpc(hosts["b3"].netns),
-    }
-    nothing = Dhclient(a9.netns)
-    try:
-        results = dict(
-            zip(clients, await asyncio.gather(*map(acquire, clients.values())), strict=True)
-        )
-        for port, result in results.items():
-            tenant = port[0]
-            assert_tenants_lease(
-                result, tenant, hosts[port].ip, OPTIONS[tenant]["dns_nameservers"][0]
+    with contextlib.ExitStack() as stack:  # the clients stop however the test ends
+        underlay = Underlay(cloud)
+        clients = {  # one client kind per server; the same MAC and address in both tenants
+            "a2": stack.enter_context(Dhclient(hosts["a2"].netns)),
+            "b2": stack.enter_context(Dhclient(hosts["b2"].netns)),
+            "a3": stack.enter_context(Udhcpc(hosts["a3"].netns)),
+            "b3": stack.enter_context(Udhcpc(hosts["b3"].netns)),
+        }
+        nothing = stack.enter_context(Dhclient(a9.netns))
+        try:
+            results = dict(
+                zip(clients, await asyncio.gather(*map(acquire, clients.values())), strict=True)
             )
-        # the leased address works: hv0 reaches it across each network
-        for port in results:
-            ok = await asyncio.to_thread(hosts[f"{port[0]}1"].ping_ok, hosts[port].ip, deadline=10)
-            assert ok, port
+            for port, result in results.items():
+                tenant = port[0]
+                assert_tenants_lease(
+                    result, tenant, hosts[port].ip, OPTIONS[tenant]["dns_nameservers"][0]
+                )
+            # the leased address works: hv0 reaches it across each network
+            for port in results:
+                ok = await asyncio.to_thread(
+                    hosts[f"{port[0]}1"].ping_ok, hosts[port].ip, deadline=10
+                )
+                assert ok, port
 
-        # no address, no answer: a9's DISCOVERs cross to hv1 and hv2, and nothing comes back
-        no_lease = asyncio.create_task(asyncio.to_thread(nothing.expect_no_lease, QUIET))
-        await underlay.wait_requests(a9.mac, vxlan=True)
-        await no_lease
-    finally:
-        replies = underlay.stop()
-    assert replies == [], "a DHCP reply crossed the underlay: a server answered a remote port"
+            # no address, no answer: a9's DISCOVERs cross to hv1 and hv2, and nothing comes back
+            no_lease = asyncio.create_task(asyncio.to_thread(nothing.expect_no_lease, QUIET))
+            await underlay.wait_requests(a9.mac, vxlan=True)
+            await no_lease
+        finally:
+            replies = underlay.stop()
+        assert replies == [], "a DHCP reply crossed the underlay: a server answered a remote port"
 
-    # a renewal after the options changed carries each tenant's new DNS server
-    for tenant in "ab":
-        update = {"dns_nameservers": [NEW_DNS[tenant]]}
-        await asyncio.to_thread(cloud.api.client.update, "subnets", f"sub-{tenant}", update)
-    for port in ("a3", "b3"):
-        # udhcpc renews by unicast to the server identifier, the gateway, whose ARP the
-        # gateway responder (issue 12, being built) will answer: until then a static
-        # neighbour for the gateway at the replies' source MAC stands in.
-        await asyncio.to_thread(hosts[port].add_neighbor, GATEWAY, SERVER_MAC)
+        # a renewal after the options changed carries each tenant's new DNS server
+        for tenant in "ab":
+            update = {"dns_nameservers": [NEW_DNS[tenant]]}
+            await asyncio.to_thread(cloud.api.client.update, "subnets", f"sub-{tenant}", update)
+        for port in ("a3", "b3"):
+            # udhcpc renews by unicast to the server identifier, the gateway, whose ARP the
+            # gateway responder (issue 12, being built) will answer: until then a static
+            # neighbour for the gateway at the replies' source MAC stands in.
+            await asyncio.to_thread(hosts[port].add_neighbor, GATEWAY, SERVER_MAC)
 
-    async def renew(client: DhcpClient) -> DhcpResult:
-        return await asyncio.to_thread(client.renew, 20)
+        async def renew(client: DhcpClient) -> DhcpResult:
+            return await asyncio.to_thread(client.renew, 20)
 
-    try:
         renewed = await asyncio.gather(*map(renew, clients.values()))
         for port, result in zip(clients, renewed, strict=True):
             assert_tenants_lease(result, port[0], hosts[port].ip, NEW_DNS[port[0]])
@@ -240,9 +243,6 @@ async def test_real_clients_get_and_apply_their_own_tenants_lease_and_renew_it(
         moved = await renew(clients["b2"])
         assert_tenants_lease(moved, "b", MOVED, NEW_DNS["b"])
         assert "DHCPNAK from 10.0.0.254" in clients["b2"].log.read_text()
-    finally:
-        for client in [*clients.values(), nothing]:
-            client.close()
 
 
 def dhcp_flows(flows: dict[int, tuple[int, int]]) -> set[int]:
