@@ -41,6 +41,7 @@ from tests.lab.dhcp import Dhclient, DhcpClient, DhcpResult, Route, Udhcpc
 from tests.lab.marks import needs_dhcp_clients, needs_ovs_lab
 from tests.lab.naming import unique_name
 from tests.lab.ovs import Host
+from tests.lab.waiting import eventually
 from vlcp.pipeline.builtin import PIPELINE
 from vlcp.pipeline.dhcp import PRIO_DHCP
 from vlcp.pipeline.dhcp.settings import Settings
@@ -101,11 +102,10 @@ def store_url(tmp_path: Path) -> str:
 @pytest.fixture
 async def cluster(cloud_factory) -> tuple[Cloud, dict[str, Host]]:
     """`SERVERS` with both tenants plugged (port n on the n-th server), every path warm, and
-    each tenant's subnet given its DHCP options through the API."""
+    each tenant's subnet created with its DHCP options through the API (so every server's
+    view holds them once its ports are up)."""
     cloud = await cloud_factory(SERVERS)
-    hosts = await plug_tenants(cloud, SERVERS)
-    for tenant, options in OPTIONS.items():
-        await asyncio.to_thread(cloud.api.client.update, "subnets", f"sub-{tenant}", options)
+    hosts = await plug_tenants(cloud, SERVERS, subnets=OPTIONS)
     await applied(cloud)
     return cloud, hosts
 
@@ -225,10 +225,22 @@ async def test_real_clients_get_and_apply_their_own_tenants_lease_and_renew_it(
             # neighbour for the gateway at the replies' source MAC stands in.
             await asyncio.to_thread(hosts[port].add_neighbor, GATEWAY, SERVER_MAC)
 
-        async def renew(client: DhcpClient) -> DhcpResult:
-            return await asyncio.to_thread(client.renew, 20)
+        async def renew(client: DhcpClient, address: str, dns: str) -> DhcpResult:
+            """Renew until the lease has `address` and `dns`: each server's view gets the
+            change a moment after the API wrote it (no stale answer is taken for good)."""
+            last: list[DhcpResult] = []
 
-        renewed = await asyncio.gather(*map(renew, clients.values()))
+            async def fresh() -> bool:
+                last[:] = [await asyncio.to_thread(client.renew, 20)]
+                lease = last[0].lease
+                return lease.address == IPv4Address(address) and lease.dns == (IPv4Address(dns),)
+
+            await eventually(fresh, 20, what=f"{client!r}: a renewal with {address}, {dns}")
+            return last[0]
+
+        renewed = await asyncio.gather(
+            *(renew(c, hosts[p].ip, NEW_DNS[p[0]]) for p, c in clients.items())
+        )
         for port, result in zip(clients, renewed, strict=True):
             assert_tenants_lease(result, port[0], hosts[port].ip, NEW_DNS[port[0]])
         for port in ("a3", "b3"):  # udhcpc's unicast renewal itself was answered
@@ -240,7 +252,7 @@ async def test_real_clients_get_and_apply_their_own_tenants_lease_and_renew_it(
         await asyncio.to_thread(
             cloud.api.client.update, "logical-ports", "b2", {"ip_address": MOVED}
         )
-        moved = await renew(clients["b2"])
+        moved = await renew(clients["b2"], MOVED, NEW_DNS["b"])
         assert_tenants_lease(moved, "b", MOVED, NEW_DNS["b"])
         assert "DHCPNAK from 10.0.0.254" in clients["b2"].log.read_text()
 
