@@ -8,6 +8,8 @@ would reach a host that looks the same.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from typing import Any
 
 from tests.lab.ovs import Host
 
@@ -20,8 +22,9 @@ WARM_PATHS = (("a1", "a2"), ("a1", "a3"), ("b1", "b2"), ("b1", "b3"))
 underlay: a ping through each path first keeps that out of the checks that follow."""
 
 
-async def describe_tenants(api) -> None:
-    """Tenant A on VXLAN, tenant B on VLAN, with identical addresses."""
+async def describe_tenants(api, subnets: Mapping[str, Mapping[str, Any]] = {}) -> None:
+    """Tenant A on VXLAN, tenant B on VLAN, with identical addresses; `subnets`: more
+    fields of a tenant's subnet, by tenant ("a", "b"), e.g. its DHCP options."""
     await api.create("physical-networks", {"id": "vx", "type": "vxlan", "vnirange": [[5000, 5999]]})
     await api.create("physical-networks", {"id": "vl", "type": "vlan", "vlanrange": [[100, 199]]})
     await api.create("physical-ports", {"physicalnetwork": "vl", "name": "trunk0"})
@@ -29,7 +32,12 @@ async def describe_tenants(api) -> None:
         await api.create("logical-networks", {"id": f"net-{tenant}", "physicalnetwork": physnet})
         await api.create(
             "subnets",
-            {"id": f"sub-{tenant}", "logicalnetwork": f"net-{tenant}", "cidr": "10.0.0.0/24"},
+            {
+                "id": f"sub-{tenant}",
+                "logicalnetwork": f"net-{tenant}",
+                "cidr": "10.0.0.0/24",
+                **subnets.get(tenant, {}),
+            },
         )
         for n, (mac, ip) in enumerate(ADDRESSES, start=1):
             await api.create(
@@ -44,12 +52,15 @@ async def describe_tenants(api) -> None:
             )
 
 
-async def plug_tenants(cloud, servers: list[str] = SERVERS) -> dict[str, Host]:
+async def plug_tenants(
+    cloud, servers: list[str] = SERVERS, subnets: Mapping[str, Mapping[str, Any]] = {}
+) -> dict[str, Host]:
     """Both tenants on `servers` of `cloud` (`SERVERS` or its first ones): port n on the
     n-th server, every port up and every path of `WARM_PATHS` between them warm. Returns
-    the hosts by port."""
+    the hosts by port. `subnets`: see `describe_tenants` (a port is up once its server's
+    view holds it, hence its subnet as created)."""
     cloud.trunks("trunk0")
-    await describe_tenants(cloud.api)
+    await describe_tenants(cloud.api, subnets)
     hosts = {}
     for tenant in "ab":
         for n, (server, (mac, ip)) in enumerate(zip(servers, ADDRESSES, strict=False), start=1):
