@@ -44,7 +44,6 @@ from tests.lab.ovs import Host
 from tests.lab.waiting import eventually
 from vlcp.pipeline.builtin import PIPELINE
 from vlcp.pipeline.dhcp import PRIO_DHCP
-from vlcp.pipeline.dhcp.settings import Settings
 
 from .conftest import Cloud
 from .converged import installed_flows
@@ -61,7 +60,6 @@ FAST = 0.02
 DHCP_TABLE = PIPELINE["dhcp"].id
 PORT_SECURITY_TABLE = PIPELINE["port_security"].id
 GATEWAY = "10.0.0.254"
-SERVER_MAC = Settings().server_mac
 QUIET = 4.0
 """Seconds a client that must get nothing is given: dhclient and udhcpc (as the lab runs
 them) ask every 1-3 s, so several requests go unanswered."""
@@ -219,11 +217,8 @@ async def test_real_clients_get_and_apply_their_own_tenants_lease_and_renew_it(
         for tenant in "ab":
             update = {"dns_nameservers": [NEW_DNS[tenant]]}
             await asyncio.to_thread(cloud.api.client.update, "subnets", f"sub-{tenant}", update)
-        for port in ("a3", "b3"):
-            # udhcpc renews by unicast to the server identifier, the gateway, whose ARP the
-            # gateway responder (issue 12, being built) will answer: until then a static
-            # neighbour for the gateway at the replies' source MAC stands in.
-            await asyncio.to_thread(hosts[port].add_neighbor, GATEWAY, SERVER_MAC)
+        # udhcpc (a3, b3) renews by unicast to the server identifier, the gateway: the
+        # gateway module answers its ARP on the switch, no neighbour entry is added here.
 
         async def renew(client: DhcpClient, address: str, dns: str) -> DhcpResult:
             """Renew until the lease has `address` and `dns`: each server's view gets the
