@@ -47,13 +47,14 @@ from vlcp.agent.agent import Agent
 from vlcp.agent.modules import discover
 from vlcp.agent.packet_in import Counters
 from vlcp.lab.servers import BRIDGE, agent_config, wait_for_bridge
-from vlcp.layout import modules_key
 from vlcp.model.service import Model
 from vlcp.pipeline import BUILTIN
 from vlcp.pipeline import dhcp as dhcp_module
 from vlcp.pipeline.gateway import gateway_mac
-from vlcp.store import Store, Transaction, open_store
+from vlcp.store import Store, open_store
 from vlcp.tasks import stop_tasks
+
+from .wanted import want
 
 pytestmark = [pytest.mark.root, needs_ovs_lab]
 
@@ -75,14 +76,6 @@ class Lab:
     a: Host
     b: Host
     c: Host
-
-    async def want(self, modules: list[str]) -> None:
-        """This server's wanted module set, as the API writes it."""
-
-        async def write(txn: Transaction) -> None:
-            txn.put(modules_key("hv0"), {"modules": modules, "reload": {}})
-
-        await self.store.transact(write)
 
 
 @pytest.fixture
@@ -236,7 +229,7 @@ async def test_a_renewal_carries_a_changed_option_and_each_tenant_gets_its_own(
 
 async def test_unloaded_it_answers_nothing_and_dhcp_is_forwarded_as_before(lab: Lab) -> None:
     every = sorted(m.name for m in BUILTIN)
-    await lab.want([m for m in every if m != "dhcp"])
+    await want(lab.store, [m for m in every if m != "dhcp"], server="hv0")
 
     async def forwarded() -> bool:
         xid = int.from_bytes(os.urandom(4), "big")
@@ -247,7 +240,7 @@ async def test_unloaded_it_answers_nothing_and_dhcp_is_forwarded_as_before(lab: 
         return unanswered and seen
 
     await eventually(forwarded, 30, what="A's DISCOVER forwarded to B, unanswered")
-    await lab.want(every)
+    await want(lab.store, every, server="hv0")
 
     async def answered() -> bool:
         xid = int.from_bytes(os.urandom(4), "big")

@@ -29,12 +29,13 @@ from tests.lab.waiting import eventually
 from vlcp.agent.agent import Agent
 from vlcp.agent.modules import discover
 from vlcp.lab.servers import BRIDGE, agent_config, wait_for_bridge
-from vlcp.layout import modules_key
 from vlcp.model.service import Model
 from vlcp.pipeline import BUILTIN
 from vlcp.pipeline.gateway import REPLY_TTL, gateway_mac
-from vlcp.store import Store, Transaction, open_store
+from vlcp.store import Store, open_store
 from vlcp.tasks import stop_tasks
+
+from .wanted import want
 
 pytestmark = [pytest.mark.root, needs_ovs_lab]
 
@@ -47,14 +48,6 @@ GATEWAY_MAC = gateway_mac("sub")
 class Lab:
     store: Store
     a: Host
-
-    async def want(self, modules: list[str]) -> None:
-        """This server's wanted module set, as the API writes it."""
-
-        async def write(txn: Transaction) -> None:
-            txn.put(modules_key("hv0"), {"modules": modules, "reload": {}})
-
-        await self.store.transact(write)
 
 
 @pytest.fixture
@@ -131,7 +124,7 @@ async def test_a_host_pings_its_gateway_and_unloaded_nobody_answers(lab: Lab) ->
     assert await arp_answer(lab.a, GATEWAY) == GATEWAY_MAC
 
     every = sorted(m.name for m in BUILTIN)
-    await lab.want([m for m in every if m != "gateway"])
+    await want(lab.store, [m for m in every if m != "gateway"], server="hv0")
 
     async def unanswered() -> bool:
         lab.a.exec("ip", "neigh", "flush", "dev", "eth0")
@@ -141,6 +134,6 @@ async def test_a_host_pings_its_gateway_and_unloaded_nobody_answers(lab: Lab) ->
     await eventually(unanswered, 30, what="neither ARP nor ping answered for the gateway")
     assert f"lladdr {GATEWAY_MAC}" not in neighbour(lab.a, GATEWAY)
 
-    await lab.want(every)
+    await want(lab.store, every, server="hv0")
     await eventually(lambda: answered(lab.a), 30, what="the gateway answering again")
     assert await arp_answer(lab.a, GATEWAY) == GATEWAY_MAC

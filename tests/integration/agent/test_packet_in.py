@@ -42,11 +42,11 @@ from vlcp.agent.agent import Agent
 from vlcp.agent.modules import GROUP, discover
 from vlcp.agent.packet_in import Counters
 from vlcp.lab.servers import BRIDGE, agent_config, wait_for_bridge
-from vlcp.layout import MODULES_ALL
 from vlcp.model.service import Model
-from vlcp.store import Transaction, open_store
+from vlcp.store import open_store
 from vlcp.tasks import stop_tasks
-from vlcp.wanted_set import WantedSet
+
+from .wanted import want
 
 pytestmark = [pytest.mark.root, needs_ovs_lab]
 
@@ -100,12 +100,7 @@ async def lab(
     installed = EntryPoint("macdrop", "vlcp_macdrop:MODULE", GROUP)
     discovery = discover(found=[installed])
     wanted = [m.name for m in discovery.catalog]
-    document = WantedSet(frozenset(wanted), settings={"macdrop": {"macs": [DROPPED]}}).value()
-
-    async def write(txn: Transaction) -> None:
-        txn.put(MODULES_ALL, document)
-
-    await store.transact(write)
+    await want(store, wanted, settings={"macdrop": {"macs": [DROPPED]}})
     hv = hypervisor_factory("hv0")
     agent = Agent(store, agent_config(hv, "hv0", listen=request.param), discovery)
     task = asyncio.create_task(agent.run())
