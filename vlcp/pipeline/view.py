@@ -12,6 +12,7 @@ one change at a time.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -347,6 +348,17 @@ class View:
     def remote(self, remote_id: str) -> RemotePort | None:
         """A remote port, unless a local port of the same id shadows it."""
         return None if remote_id in self.ports else self.remotes.get(remote_id)
+
+    def port_at(self, ofport: int) -> LocalPort | None:
+        """The local port on an OpenFlow port number (what a packet-in names)."""
+        return self._by_ofport.get(ofport)
+
+    @functools.cached_property
+    def _by_ofport(self) -> Mapping[int, LocalPort]:
+        """Index: ofport -> local port. Built on first use, once per view (a view is a
+        value: a change makes a new one), so packet-ins do not each pass over every port
+        and flow compilation, which never asks, does not pay for it."""
+        return {port.ofport: port for port in self.ports.values()}
 
     def subnet_of(self, port: LocalPort) -> Subnet | None:
         """The subnet of a local port's address: the one the port names, if it is in the

@@ -110,7 +110,7 @@ def count_lldp(ctx: Context, view: View, received: Received) -> Sequence[PacketO
     """Count and log an LLDP frame from a VIF; answer nothing."""
     sender = parse_sender(received.data)
     SEEN[received.in_port] += 1
-    port = next((p.id for p in view.ports.values() if p.ofport == received.in_port), "?")
+    port = local.id if (local := view.port_at(received.in_port)) else "?"
     log.info(
         "LLDP from port %s (ofport %d, network %s): chassis %s, port %s; %d from this port",
         port,

@@ -69,15 +69,9 @@ def respond(view: View, settings: Settings, received: Received) -> Answer:
         return Answer(None, refused.reason)
 
 
-def find_port(view: View, ofport: int) -> LocalPort | None:
-    """The local port of an OpenFlow port number (a pass over the local ports: a packet
-    in costs far more than this)."""
-    return next((p for p in view.ports.values() if p.ofport == ofport), None)
-
-
 def _respond(view: View, settings: Settings, received: Received) -> Answer:
     request = parse(received.data)
-    port = find_port(view, received.in_port)
+    port = view.port_at(received.in_port)
     if port is None:
         raise Refused("not from a local port")
     network = view.networks.get(port.network)
