@@ -25,7 +25,6 @@ a DNS server changed meanwhile.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -46,14 +45,14 @@ from tests.lab.waiting import eventually
 from vlcp.agent.agent import Agent
 from vlcp.agent.modules import discover
 from vlcp.agent.packet_in import Counters
-from vlcp.lab.servers import BRIDGE, agent_config, wait_for_bridge
+from vlcp.lab.servers import BRIDGE, agent_config
 from vlcp.model.service import Model
 from vlcp.pipeline import BUILTIN
 from vlcp.pipeline import dhcp as dhcp_module
 from vlcp.pipeline.gateway import gateway_mac
 from vlcp.store import Store, open_store
-from vlcp.tasks import stop_tasks
 
+from .running import running
 from .wanted import want
 
 pytestmark = [pytest.mark.root, needs_ovs_lab]
@@ -107,19 +106,13 @@ async def lab(
     )
     hv = hypervisor_factory("hv0")
     agent = Agent(store, agent_config(hv, "hv0"), discover(found=[]))
-    task = asyncio.create_task(agent.run())
-    try:
-        await wait_for_bridge(hv, task)
+    async with running(agent, hv, store):
         a = host_factory(hv, BRIDGE, f"{A_IP}/24", mac=A_MAC, iface_id="A", name="A")
         b = host_factory(hv, BRIDGE, "10.0.0.99/24", mac=B_MAC, iface_id="B", name="B")
         c = host_factory(hv, BRIDGE, f"{C_IP}/24", mac=C_MAC, iface_id="C", name="C")
         for name in "ABC":
             await model.wait_port_up(name, timeout=30)
         yield Lab(hv, agent, store, model, a, b, c)
-    finally:
-        await stop_tasks([task])
-        with contextlib.suppress(Exception):
-            await store.close()
 
 
 def dhcp(mac: str, xid: int, kind: str, *options: tuple[str, object]) -> Packet:

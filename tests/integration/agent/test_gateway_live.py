@@ -13,7 +13,6 @@ VXLAN network with a subnet and its gateway, and a host A with an address in it:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +27,13 @@ from tests.lab.ovs import Host
 from tests.lab.waiting import eventually
 from vlcp.agent.agent import Agent
 from vlcp.agent.modules import discover
-from vlcp.lab.servers import BRIDGE, agent_config, wait_for_bridge
+from vlcp.lab.servers import BRIDGE, agent_config
 from vlcp.model.service import Model
 from vlcp.pipeline import BUILTIN
 from vlcp.pipeline.gateway import REPLY_TTL, gateway_mac
 from vlcp.store import Store, open_store
-from vlcp.tasks import stop_tasks
 
+from .running import running
 from .wanted import want
 
 pytestmark = [pytest.mark.root, needs_ovs_lab]
@@ -64,16 +63,10 @@ async def lab(
     await model.create("logical-ports", port)
     hv = hypervisor_factory("hv0")
     agent = Agent(store, agent_config(hv, "hv0"), discover(found=[]))
-    task = asyncio.create_task(agent.run())
-    try:
-        await wait_for_bridge(hv, task)
+    async with running(agent, hv, store):
         a = host_factory(hv, BRIDGE, f"{A_IP}/24", mac=A_MAC, iface_id="A", name="A")
         await model.wait_port_up("A", timeout=30)
         yield Lab(store, a)
-    finally:
-        await stop_tasks([task])
-        with contextlib.suppress(Exception):
-            await store.close()
 
 
 def neighbour(host: Host, ip: str) -> str:

@@ -17,7 +17,6 @@ bridge dialling the agent (a "primary" controller).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
@@ -41,11 +40,11 @@ from tests.lab.waiting import eventually
 from vlcp.agent.agent import Agent
 from vlcp.agent.modules import GROUP, discover
 from vlcp.agent.packet_in import Counters
-from vlcp.lab.servers import BRIDGE, agent_config, wait_for_bridge
+from vlcp.lab.servers import BRIDGE, agent_config
 from vlcp.model.service import Model
 from vlcp.store import open_store
-from vlcp.tasks import stop_tasks
 
+from .running import running
 from .wanted import want
 
 pytestmark = [pytest.mark.root, needs_ovs_lab]
@@ -103,9 +102,7 @@ async def lab(
     await want(store, wanted, settings={"macdrop": {"macs": [DROPPED]}})
     hv = hypervisor_factory("hv0")
     agent = Agent(store, agent_config(hv, "hv0", listen=request.param), discovery)
-    task = asyncio.create_task(agent.run())
-    try:
-        await wait_for_bridge(hv, task)
+    async with running(agent, hv, store):
         hosts = {
             name: host_factory(hv, BRIDGE, f"{ip}/24", mac=mac, iface_id=name, name=name)
             for name, (mac, ip) in HOSTS.items()
@@ -113,10 +110,6 @@ async def lab(
         for name in hosts:
             await model.wait_port_up(name, timeout=30)
         yield Lab(hv, agent, hosts)
-    finally:
-        await stop_tasks([task])
-        with contextlib.suppress(Exception):
-            await store.close()
 
 
 def broadcast(src: str, marker: bytes) -> Packet:
