@@ -30,3 +30,22 @@ async def eventually(
     except TimeoutError:
         extra = f"\n{await details()}" if details is not None else ""
         raise AssertionError(f"timed out after {timeout:g} s waiting for {what}{extra}") from None
+
+
+async def settled(
+    count: Callable[[], int], quiet: float = 0.5, timeout: float = 20.0, *, what: str = "a count"
+) -> int:
+    """Return ``count()`` once it has not changed for ``quiet`` seconds (packets still
+    queued somewhere have arrived); fail after ``timeout`` seconds naming ``what``."""
+    last = -1
+
+    async def unchanged() -> bool:
+        nonlocal last
+        before, last = last, count()
+        if before == last:
+            return True
+        await asyncio.sleep(quiet)
+        return False
+
+    await eventually(unchanged, timeout, what=f"{what} to settle")
+    return last

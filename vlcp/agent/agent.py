@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from vlcp.pipeline.catalog import ModuleSet
 from vlcp.pipeline.module import ModuleFailed
 from vlcp.pipeline.view import Owner, View
 from vlcp.southbound.flow_manager import FlowManager
+from vlcp.southbound.openflow.messages import Meter
 from vlcp.southbound.openflow.server import OpenFlowServer
 from vlcp.southbound.ovsdb.cache import ChangeSet
 from vlcp.southbound.ovsdb.client import OvsdbClient
@@ -231,7 +233,9 @@ class Agent:
         if dpid is None:
             return  # no switch yet: seeding it, once it is there, sends everything
         reconciler = self.flows.reconciler(dpid)
-        if dpid in self._seeded:
+        seeded = dpid in self._seeded
+        await self._meter(dpid, view, None if not seeded else delta.ports)
+        if seeded:
             self._push(reconciler, view, delta.owners)
         else:  # a new bridge, new modules or starting over: every owner, base included
             log.info(
@@ -256,6 +260,23 @@ class Agent:
             except Exception:
                 self._undated = undated | self._undated
                 raise
+
+    async def _meter(self, dpid: int, view: View, ports: Iterable[str] | None) -> None:
+        """Give the `ports` (None: every local port) their packet-in meters, on the switch
+        before the flows that name them: OVS binds a flow to its meter when the flow is
+        added, and one added before its meter stays unmetered."""
+        assert self.modules is not None
+        meters = self.flows.meter_keeper(dpid)
+        budget = self.modules.current.packet_in_budget()
+        if ports is None:
+            meters.replace(
+                {p: m for p in view.ports if (m := port_meter(view, p, budget)) is not None}
+            )
+        else:
+            for port_id in ports:
+                meters.set_meter(port_id, port_meter(view, port_id, budget))
+        meters.complete()
+        await meters.sync()
 
     def _push(self, reconciler: Reconciler, view: View, touched: Iterable[Owner] | None) -> None:
         assert self.modules is not None
@@ -362,6 +383,16 @@ def push_isolated(
         except ModuleFailed as failure:
             modules.fail(failure)
             failed, touched = True, None
+
+
+def port_meter(view: View, port_id: str, budget: tuple[float, int] | None) -> Meter | None:
+    """The meter a local port's packet-ins go through (`to_controller`): the loaded
+    modules' packet-in budget, rounded up to whole packets; none without packet-ins."""
+    port = view.ports.get(port_id)
+    if port is None or budget is None or not port.ofport:
+        return None
+    rate, burst = budget
+    return Meter(port.ofport, max(1, math.ceil(rate)), burst)
 
 
 def _datapath_id(row: dict) -> int | None:

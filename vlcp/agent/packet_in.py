@@ -7,7 +7,8 @@ A module's flow sends a packet to the controller from one of the module's own ta
 1. drops it, counted, if no loaded module handles its table (an unloaded module's flows
    are gone, but packets already queued, or sent by a switch's stale flows after a
    restart, still arrive);
-2. checks it is a whole Ethernet frame from a port (`Malformed` otherwise);
+2. checks it is a whole Ethernet frame from a port (`Malformed` otherwise; a handler
+   raises `BadPacket` for a packet malformed in its own protocol, counted the same way);
 3. spends a token of that port's bucket for that kind of packet, so a VIF flooding the
    controller costs its own packets only (`PortRateLimiter`, one per handled table);
 4. calls the handler, pure, with the module's context, the current view and the packet
@@ -40,7 +41,7 @@ from typing import Protocol
 
 from vlcp.pipeline.catalog import ModuleSet
 from vlcp.pipeline.fields import NETWORK
-from vlcp.pipeline.module import Context, PacketIn, PacketOut, Received
+from vlcp.pipeline.module import BadPacket, Context, PacketIn, PacketOut, Received
 from vlcp.pipeline.ratelimit import PortRateLimiter
 from vlcp.pipeline.view import View
 from vlcp.southbound.openflow.flow import Action, output
@@ -180,15 +181,7 @@ class PacketInDispatcher:
         try:
             received = parse(packet)
         except Malformed as exc:
-            counters.malformed += 1
-            self._throttle.log(
-                ("malformed", module),
-                now,
-                logging.WARNING,
-                "%s: packet-in dropped: %s",
-                module,
-                exc,
-            )
+            self._malformed(counters, module, packet.in_port, exc, now)
             return
         if not self._limiter(declared).allow(received.in_port, now):
             counters.limited += 1  # no log line: the summary counts them
@@ -200,6 +193,9 @@ class PacketInDispatcher:
                 raise TypeError(f"a handler answers PacketOut values, not {wrong[0]!r}")
             for answer in answers:
                 switch.packet_out(answer.data, (output(answer.port),))
+        except BadPacket as exc:
+            self._malformed(counters, module, received.in_port, exc, now)
+            return
         except Exception as exc:  # the packet is lost, the controller is not
             counters.errors += 1
             self._throttle.log(
@@ -215,6 +211,20 @@ class PacketInDispatcher:
             )
             return
         counters.handled += 1
+
+    def _malformed(
+        self, counters: Counters, module: str, port: int | None, exc: ValueError, now: float
+    ) -> None:
+        counters.malformed += 1
+        self._throttle.log(
+            ("malformed", module),
+            now,
+            logging.WARNING,
+            "%s: malformed packet-in from port %s dropped: %s",
+            module,
+            port,
+            exc,
+        )
 
     def _limiter(self, declared: PacketIn) -> PortRateLimiter:
         entry = self._limiters.get(declared.table)

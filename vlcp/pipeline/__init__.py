@@ -27,7 +27,17 @@ from .changes import (
     apply_all,
 )
 from .compile import compile_all, compile_owner, owners
-from .module import Context, Module, ModuleError, ModuleFailed, PacketIn, PacketOut, Received
+from .module import (
+    BadPacket,
+    Context,
+    Module,
+    ModuleError,
+    ModuleFailed,
+    PacketIn,
+    PacketOut,
+    Received,
+    to_controller,
+)
 from .ratelimit import PortRateLimiter, TokenBucket
 from .render import render, render_all
 from .tables import BoundTable, Pipeline, PipelineError, Table
@@ -51,6 +61,7 @@ __all__ = [
     "DEFAULT",
     "PIPELINE",
     "AddressPair",
+    "BadPacket",
     "BoundTable",
     "Catalog",
     "Change",
@@ -93,4 +104,5 @@ __all__ = [
     "owners",
     "render",
     "render_all",
+    "to_controller",
 ]

@@ -240,6 +240,16 @@ class ModuleSet:
         """The store prefixes the loaded modules need to see."""
         return frozenset(w for m in self.modules() for w in m.watches)
 
+    def packet_in_budget(self) -> tuple[float, int] | None:
+        """What one port may send to the controller, every kind together: the loaded
+        modules' packet-in rates and bursts, summed (None when none sends any). The
+        switch's per-port meter (`to_controller`) lets this much through, so the
+        controller's own buckets rarely have to drop one."""
+        packet_ins = [p for m in self.modules() for p in m.packet_ins]
+        if not packet_ins:
+            return None
+        return sum(p.rate for p in packet_ins), sum(p.burst for p in packet_ins)
+
     def packet_in(self, table_id: int) -> tuple[Context, PacketIn] | None:
         """The handler of a packet-in from `table_id`, if a loaded module has one."""
         table = self.pipeline.by_id(table_id)

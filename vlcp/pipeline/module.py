@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from vlcp.layout import PREFIXES, SINGLE_KEYS
-from vlcp.southbound.openflow.flow import Flow
+from vlcp.southbound.openflow.flow import Action, Flow, controller
 
 from .ratelimit import PortRateLimiter
 from .tables import BoundTable, Pipeline, Table
@@ -96,6 +96,21 @@ class PacketOut:
 
 Handler = Callable[[Context, View, Received], Sequence[PacketOut]]
 """Answers a packet: pure, like the flow functions; the agent sends what it returns."""
+
+
+class BadPacket(ValueError):
+    """Raised by a handler for a packet that is malformed (truncated, oversized, not the
+    protocol it claims): the agent counts it and logs it, a line per module at most every
+    so often, whatever a workload sends. A packet that is well formed but not answered
+    is not one: the handler just returns no packet-out."""
+
+
+def to_controller(ofport: int) -> Action:
+    """The action a module's flow sends a packet from local port `ofport` to the
+    controller with: through that port's meter, whose id is the ofport (the agent keeps
+    one per local port at the loaded modules' `packet_in_budget`, `vlcp.southbound.meters`),
+    so a flooding port is cut down on the switch. A flow so metered matches `in_port`."""
+    return controller(meter_id=ofport)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,10 @@
 
 One `Reconciler` per datapath id holds that bridge's desired flows whether or not the
 switch is connected; when the switch (re)connects it is attached (its table read and
-only the difference applied), when it goes away it is detached and its flows stay.
+only the difference applied), when it goes away it is detached and its flows stay. A
+`MeterKeeper` per datapath id does the same for the bridge's meters, before the flows
+(OVS binds a flow to its meter when the flow is added); a meter it cannot set holds no
+flow back.
 
 The manager is the one reader of the server's events; `on_event` sees each of them first
 (the agent's packet-in dispatch), so another consumer needs no queue of its own.
@@ -15,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from ..tasks import stop_tasks
+from .meters import MeterKeeper
 from .openflow.channel import ConnectionClosed
 from .openflow.server import Connected, Disconnected, OpenFlowServer, Switch, SwitchEvent
 from .reconciler import Plan, Reconciler
@@ -40,6 +44,7 @@ class FlowManager:
         self.on_event = on_event
         """Called with every event of the server, before the manager acts on it."""
         self.reconcilers: dict[int, Reconciler] = {}
+        self.meters: dict[int, MeterKeeper] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def reconciler(self, dpid: int) -> Reconciler:
@@ -49,6 +54,12 @@ class FlowManager:
             self.reconcilers[dpid] = reconciler
             self._spawn(reconciler.run())
         return self.reconcilers[dpid]
+
+    def meter_keeper(self, dpid: int) -> MeterKeeper:
+        """The meters of one bridge, created on first use."""
+        if dpid not in self.meters:
+            self.meters[dpid] = MeterKeeper(f"dpid {dpid:016x}")
+        return self.meters[dpid]
 
     async def run(self) -> None:
         """Follow the server's connection events until cancelled."""
@@ -66,6 +77,8 @@ class FlowManager:
                     reconciler = self.reconcilers.get(event.switch.dpid)
                     if reconciler is not None:
                         reconciler.detach()
+                    if (keeper := self.meters.get(event.switch.dpid)) is not None:
+                        keeper.detach()
         finally:
             await stop_tasks(self._tasks)
 
@@ -91,6 +104,10 @@ class FlowManager:
 
     async def _attach(self, switch: Switch) -> None:
         reconciler = self.reconciler(switch.dpid)
+        try:  # meters first: a flow added before the meter it names stays unmetered
+            await self.meter_keeper(switch.dpid).attach(switch)
+        except Exception as exc:  # packet-ins stay bounded by the controller meanwhile
+            log.warning("%s: could not read or set meters: %s", switch, exc)
         try:
             plan = await reconciler.attach(switch)
             await reconciler.synced()

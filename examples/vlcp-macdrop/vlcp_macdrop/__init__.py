@@ -11,7 +11,8 @@ after classification and anti-spoofing, and before anything answers or forwards 
   port and logs who sent it. Ingress drops link-local frames (LLDP's destination among
   them) before any other table sees them, so this module adds one flow per local port to
   the `ingress` table, above that drop, that classifies the port's LLDP frames and sends
-  them here; here they go to the controller and nowhere else (a frame to a link-local
+  them here; here they go to the controller, through the port's packet-in meter
+  (`to_controller`), and nowhere else (a frame to a link-local
   address is still never bridged).
 
 Unloaded, the table passes everything on to `arp_responder` (its miss) and its ingress
@@ -28,10 +29,10 @@ from collections.abc import Sequence
 from pydantic import BaseModel, field_validator
 
 from vlcp.layout import LOGNET, LPORT
-from vlcp.pipeline import Context, Module, PacketIn, PacketOut, Received, Table, View
+from vlcp.pipeline import Context, Module, PacketIn, PacketOut, Received, Table, View, to_controller
 from vlcp.pipeline.fields import IN_KIND, InKind
 from vlcp.pipeline.ingress import INGRESS, enter
-from vlcp.southbound.openflow.flow import Flow, controller
+from vlcp.southbound.openflow.flow import Flow
 
 from .lldp import ETH_TYPE_LLDP, parse_sender
 
@@ -68,7 +69,7 @@ MACDROP = Table(
     "macdrop",
     after=("ingress", "port_security", "nd_guard"),
     before=("arp_responder",),
-    matches={IN_KIND, "eth_src", "eth_dst", "eth_type"},
+    matches={IN_KIND, "in_port", "eth_src", "eth_dst", "eth_type"},
     miss="arp_responder",
     doc="drop frames from the listed MACs; LLDP from VIFs to the controller.",
 )
@@ -83,11 +84,9 @@ def base_flows(ctx: Context) -> frozenset[Flow]:
     settings = ctx.settings
     assert isinstance(settings, Settings)
     table = ctx[MACDROP.name]
-    lldp = {IN_KIND: InKind.LOCAL, "eth_dst": LLDP_DST, "eth_type": ETH_TYPE_LLDP}
     return frozenset(
         {
             *(table.flow(PRIO_DROP, {"eth_src": mac}) for mac in settings.macs),
-            table.flow(PRIO_LLDP, lldp, (controller(),)),
             table.flow(PRIO_LINK_LOCAL, {"eth_dst": LLDP_DST}),
         }
     )
@@ -95,15 +94,21 @@ def base_flows(ctx: Context) -> frozenset[Flow]:
 
 def port_flows(ctx: Context, view: View, port_id: str) -> frozenset[Flow]:
     """A VIF's LLDP frames, classified into its network, come here instead of being
-    dropped by ingress."""
+    dropped by ingress, and go on to the controller through the port's meter."""
     port = view.ports.get(port_id)
     network = view.networks.get(port.network) if port else None
     if port is None or network is None:
         return frozenset()
     match = {"in_port": port.ofport, "eth_dst": LLDP_DST}
     actions = enter(network, InKind.LOCAL)
-    flow = ctx[INGRESS.name].flow(PRIO_LLDP_INGRESS, match, actions, goto=ctx[MACDROP.name])
-    return frozenset({flow})
+    table = ctx[MACDROP.name]
+    lldp = {IN_KIND: InKind.LOCAL, **match, "eth_type": ETH_TYPE_LLDP}
+    return frozenset(
+        {
+            ctx[INGRESS.name].flow(PRIO_LLDP_INGRESS, match, actions, goto=table),
+            table.flow(PRIO_LLDP, lldp, (to_controller(port.ofport),)),
+        }
+    )
 
 
 def count_lldp(ctx: Context, view: View, received: Received) -> Sequence[PacketOut]:

@@ -16,6 +16,7 @@ import pytest
 from vlcp.agent.packet_in import WHOLE_PACKETS, Counters, PacketInDispatcher
 from vlcp.pipeline import (
     BUILTIN,
+    BadPacket,
     Catalog,
     Context,
     Module,
@@ -245,6 +246,22 @@ def test_a_malformed_packet_in_is_counted_logged_and_dropped(
     assert CALLS == []
     assert s.counters() == Counters(received=3, malformed=3)
     assert len(caplog.records) == 1
+
+
+def test_a_packet_its_handler_calls_malformed_is_counted_so_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def picky(ctx: Context, view: View, received: Received) -> Sequence[PacketOut]:
+        raise BadPacket("truncated option")
+
+    s = Setup(ModuleSet.all(CATALOG.replace(module("echo", picky))))
+    caplog.set_level(logging.WARNING, logger="vlcp.agent.packet_in")
+    for port in range(1, 11):
+        s.send(ECHO_TABLE, port)
+    assert s.counters() == Counters(received=10, malformed=10)
+    (line,) = caplog.records
+    assert "malformed packet-in from port 1" in line.getMessage()
+    assert "truncated option" in line.getMessage() and line.exc_info is None
 
 
 def test_a_connected_switch_is_asked_for_whole_packet_ins() -> None:

@@ -99,7 +99,7 @@ def _apply(
                 return
             out.append(Output(port, dict(packet)))
         case "controller":
-            out.append(Output(CONTROLLER, dict(packet)))
+            out.append(Output(CONTROLLER, {**packet, "meter": a("meter_id")}))
         case "set_field":
             packet[a("field")] = a("value")
         case "push_vlan":

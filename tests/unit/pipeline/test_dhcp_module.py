@@ -61,6 +61,7 @@ def test_a_ports_requests_reach_the_controller_and_nowhere_else() -> None:
     for packet in (DISCOVER, RENEW):
         (out,) = trace(flows(), PORT["a1"].ofport, packet)
         assert out.port == CONTROLLER
+        assert out["meter"] == PORT["a1"].ofport  # through the port's own meter
         assert NETWORK.extract(out[NETWORK.reg]) == NUMBERS["tenant-a"]
     (out,) = trace(flows(), PORT["b1"].ofport, DISCOVER)  # the other tenant's: its network
     assert NETWORK.extract(out[NETWORK.reg]) == NUMBERS["tenant-b"]

@@ -347,6 +347,8 @@ def test_malformed_frames_are_refused_with_a_reason() -> None:
     for reason, data in cases.items():
         answer = ask(data)
         assert answer.reply is None and reason in answer.reason, (reason, answer)
+        assert answer.malformed, reason  # to log, unlike a well-formed request not answered
+    assert not ask(frame("offer")).malformed
     assert ask(no_end).reason == "offer"  # an unterminated options field is read to its end
     assert "no DHCP message type" in ask(good.replace(b"\x35\x01\x01", b"\x00\x00\x00")).reason
 

@@ -80,8 +80,6 @@ GOLDEN = {
         "table=nd_guard priority=0 actions=goto_table:arp_responder",
         "table=arp_responder priority=0 actions=goto_table:l2_forward",
         "table=l2_forward priority=0 actions=drop",
-        "table=dhcp priority=100 eth_type=0x0800,ip_proto=17,udp_dst=67,udp_src=68 "
-        "actions=controller(max_len=65535,reason=0)",
         "table=dhcp priority=0 actions=drop",
         "table=gateway priority=0 actions=drop",
     ],
@@ -134,6 +132,8 @@ GOLDEN = {
         f"table=arp_responder priority=100 reg4=0x1,reg5=0x1/0x3,{ARP_REQ.format('10.0.0.1')} "
         f"actions={REPLY_P1}",
         "table=l2_forward priority=100 reg4=0x1,eth_dst=02:00:00:00:00:01 actions=output:1",
+        "table=dhcp priority=100 in_port=1,eth_type=0x0800,ip_proto=17,udp_dst=67,udp_src=68 "
+        "actions=controller(max_len=65535,meter_id=1,reason=0)",
     ],
     ("port", "p2"): [
         "table=ingress priority=100 in_port=2,eth_src=02:00:00:00:00:01,vlan_vid=0x0000 "

@@ -11,7 +11,9 @@ Flows (docs/pipeline.md, "DHCP"):
   every check there: the broadcast is answered, never flooded to the network. Ingress
   already checked the source MAC, and the address is matched here, so a spoofed source
   never reaches the responder;
-- in `dhcp`, that traffic goes to the controller, and nothing else is there (miss: drop).
+- in `dhcp`, per such port, that traffic goes to the controller through the port's meter
+  (`to_controller`), so a port flooding DHCP is cut down on the switch; nothing else is
+  there (miss: drop).
   The table is declared after `l2_forward` as well as `port_security` only to come after
   every other table, so that no table id moves (ingress .. l2_forward keep 0 .. 4, and a
   table interposed before `arp_responder` still lands right after `nd_guard`);
@@ -33,9 +35,9 @@ from collections import Counter
 from collections.abc import Sequence
 
 from vlcp.layout import LOGNET, LPORT, SUBNET
-from vlcp.southbound.openflow.flow import Flow, controller
+from vlcp.southbound.openflow.flow import Flow
 
-from ..module import Context, Module, PacketIn, PacketOut, Received
+from ..module import BadPacket, Context, Module, PacketIn, PacketOut, Received, to_controller
 from ..port_security import PORT_SECURITY
 from ..tables import Table
 from ..view import View, ipv4
@@ -56,7 +58,7 @@ SERVER_TO_CLIENT = {**_UDP, "udp_src": SERVER_PORT, "udp_dst": CLIENT_PORT}
 DHCP = Table(
     "dhcp",
     after=("port_security", "l2_forward"),
-    matches={"eth_type", "ip_proto", "udp_src", "udp_dst"},
+    matches={"in_port", "eth_type", "ip_proto", "udp_src", "udp_dst"},
     doc="DHCP requests of local ports with an address, to the controller.",
 )
 
@@ -65,14 +67,10 @@ OUTCOMES: Counter[str] = Counter()
 An observation only: the answer depends on the packet and the view alone."""
 
 
-def base_flows(ctx: Context) -> frozenset[Flow]:
-    """The controller as the only destination of `dhcp`."""
-    return frozenset({ctx[DHCP.name].flow(PRIO_TO_CONTROLLER, CLIENT_TO_SERVER, (controller(),))})
-
-
 def port_flows(ctx: Context, view: View, port_id: str) -> frozenset[Flow]:
     """In a network vlcp serves (one with a subnet), the port's DHCP server replies
-    dropped; if the port has an address in a subnet, its DHCP requests to `dhcp`."""
+    dropped; if the port has an address in a subnet, its DHCP requests to `dhcp`, and
+    from there to the controller through the port's meter."""
     port = view.ports.get(port_id)
     if port is None or port.network not in view.networks or not view.has_subnet(port.network):
         return frozenset()
@@ -81,15 +79,21 @@ def port_flows(ctx: Context, view: View, port_id: str) -> frozenset[Flow]:
     address = ipv4(port.ip)
     if address is None or view.subnet_of(port) is None:
         return frozenset({guard})
+    dhcp = ctx[DHCP.name]
     requests = (
         table.flow(
             PRIO_DHCP,
             {**CLIENT_TO_SERVER, "in_port": port.ofport, "ipv4_src": src},
-            goto=ctx[DHCP.name],
+            goto=dhcp,
         )
         for src in (UNSPECIFIED, address)
     )
-    return frozenset({guard, *requests})
+    metered = dhcp.flow(
+        PRIO_TO_CONTROLLER,
+        {**CLIENT_TO_SERVER, "in_port": port.ofport},
+        (to_controller(port.ofport),),
+    )
+    return frozenset({guard, *requests, metered})
 
 
 def answer(ctx: Context, view: View, received: Received) -> Sequence[PacketOut]:
@@ -99,6 +103,8 @@ def answer(ctx: Context, view: View, received: Received) -> Sequence[PacketOut]:
     result = respond(view, settings, received)
     OUTCOMES[result.reason] += 1
     log.debug("DHCP from ofport %d: %s", received.in_port, result.reason)
+    if result.malformed:
+        raise BadPacket(f"DHCP: {result.reason}")
     if result.reply is None:
         return ()
     return (PacketOut(received.in_port, result.reply),)
@@ -111,7 +117,6 @@ MODULE = Module(
     "replies from VIFs dropped.",
     depends=("ingress",),
     tables=(DHCP,),
-    base=base_flows,
     port=port_flows,
     watches=(LPORT, LOGNET, SUBNET),
     packet_ins=(

@@ -44,7 +44,7 @@ from .offer import (
     offer,
 )
 from .settings import Settings
-from .wire import BOOTP_FIXED, IP_UDP_HEADERS, Refused, Reply, Request, build, parse
+from .wire import BOOTP_FIXED, IP_UDP_HEADERS, Malformed, Refused, Reply, Request, build, parse
 
 DISCOVER, OFFER, REQUEST, DECLINE, ACK, NAK, RELEASE, INFORM = range(1, 9)
 UNSPECIFIED, BROADCAST_IP = "0.0.0.0", "255.255.255.255"
@@ -59,6 +59,8 @@ class Answer:
 
     reply: bytes | None
     reason: str
+    malformed: bool = False
+    """Not a well-formed DHCP request (wire.Malformed), rather than one not answered."""
 
 
 def respond(view: View, settings: Settings, received: Received) -> Answer:
@@ -66,7 +68,7 @@ def respond(view: View, settings: Settings, received: Received) -> Answer:
     try:
         return _respond(view, settings, received)
     except Refused as refused:
-        return Answer(None, refused.reason)
+        return Answer(None, refused.reason, isinstance(refused, Malformed))
 
 
 def _respond(view: View, settings: Settings, received: Received) -> Answer:

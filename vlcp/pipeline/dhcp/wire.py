@@ -51,6 +51,11 @@ class Refused(ValueError):
         self.reason = reason
 
 
+class Malformed(Refused):
+    """A frame that is not a well-formed DHCP request at all (what a broken or hostile
+    client sends, worth a log line), rather than a request vlcp does not answer."""
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """What a client sent: the fields the responder reads."""
@@ -97,40 +102,40 @@ def _ip(raw: bytes) -> str:
 def parse(frame: bytes) -> Request:
     """A client's DHCP frame (Ethernet, IPv4, UDP 68 -> 67, BOOTP, options)."""
     if len(frame) > MAX_FRAME:
-        raise Refused("oversized")
+        raise Malformed("oversized")
     if len(frame) < HEADERS:
-        raise Refused("truncated")
+        raise Malformed("truncated")
     _dst, _src, eth_type = _ETH.unpack_from(frame)
     if eth_type != ETH_TYPE_IPV4:
-        raise Refused("not IPv4")
+        raise Malformed("not IPv4")
     ip = frame[_ETH.size :]
     ver_ihl, _tos, total, _id, frag, _ttl, proto, _sum, _src, _dst = _IP.unpack_from(ip)
     ihl = (ver_ihl & 0x0F) * 4
     if ver_ihl >> 4 != 4 or ihl < 20 or total < ihl + _UDP.size:
-        raise Refused("bad IPv4 header")
+        raise Malformed("bad IPv4 header")
     if total > len(ip):
-        raise Refused("truncated")
+        raise Malformed("truncated")
     if frag & 0x3FFF:
-        raise Refused("IPv4 fragment")
+        raise Malformed("IPv4 fragment")
     if proto != IPPROTO_UDP:
-        raise Refused("not UDP")
+        raise Malformed("not UDP")
     sport, dport, length, _csum = _UDP.unpack_from(ip, ihl)
     if (sport, dport) != (CLIENT_PORT, SERVER_PORT):
-        raise Refused("not from a DHCP client to a server")
+        raise Malformed("not from a DHCP client to a server")
     if not _UDP.size <= length <= total - ihl:
-        raise Refused("bad UDP length")
+        raise Malformed("bad UDP length")
     bootp = ip[ihl + _UDP.size : ihl + length]
     if len(bootp) < BOOTP_FIXED:
-        raise Refused("truncated")
+        raise Malformed("truncated")
     op, htype, hlen, _hops, xid, _secs, flags, ciaddr, _yi, _si, giaddr, chaddr, sname, file = (
         _BOOTP.unpack_from(bootp)
     )
     if op != BOOTREQUEST:
-        raise Refused("not a BOOTREQUEST")
+        raise Malformed("not a BOOTREQUEST")
     if (htype, hlen) != (HTYPE_ETHERNET, 6):
-        raise Refused("not an Ethernet client")
+        raise Malformed("not an Ethernet client")
     if bootp[_BOOTP.size : BOOTP_FIXED] != MAGIC_COOKIE:
-        raise Refused("BOOTP, not DHCP (no magic cookie)")
+        raise Malformed("BOOTP, not DHCP (no magic cookie)")
     options = _options(bootp[BOOTP_FIXED:], sname, file)
     return Request(
         xid=xid,
@@ -151,13 +156,13 @@ def _options(area: bytes, sname: bytes, file: bytes) -> dict[int, bytes]:
         if overload is None:
             return options
         if len(overload) != 1 or overload[0] not in (1, 2, 3):
-            raise Refused("bad option overload")
+            raise Malformed("bad option overload")
         for flag, field in ((1, file), (2, sname)):
             if overload[0] & flag:
                 for code, payload in parse_options(field).items():
                     options[code] = options.get(code, b"") + payload
     except OptionError:
-        raise Refused("truncated option") from None
+        raise Malformed("truncated option") from None
     return options
 
 

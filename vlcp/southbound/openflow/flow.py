@@ -140,5 +140,8 @@ def resubmit(table: int, in_port: int | None = None) -> Action:
     return Action.make("nx_resubmit", table=table, in_port=in_port)
 
 
-def controller(max_len: int = 0xFFFF, reason: int = 0) -> Action:
-    return Action.make("controller", max_len=max_len, reason=reason)
+def controller(max_len: int = 0xFFFF, reason: int = 0, meter_id: int | None = None) -> Action:
+    """To the controller; through meter `meter_id` (which need not exist) when given."""
+    if meter_id is None:
+        return Action.make("controller", max_len=max_len, reason=reason)
+    return Action.make("controller", max_len=max_len, reason=reason, meter_id=meter_id)

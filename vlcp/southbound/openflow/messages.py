@@ -73,6 +73,25 @@ class GroupStats:
 
 
 @dataclass(frozen=True, slots=True)
+class Meter:
+    """A packets-per-second meter that drops what exceeds `rate`, after a `burst`: the one
+    kind vlcp sets (read back, a meter of any other kind has rate and burst 0)."""
+
+    meter_id: int
+    rate: int
+    burst: int
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSupport:
+    """Whether a switch can keep the meters vlcp sets, and how many."""
+
+    max_meter: int
+    usable: bool
+    """Packets-per-second drop bands with a burst size are supported."""
+
+
+@dataclass(frozen=True, slots=True)
 class Features:
     datapath_id: int
     n_buffers: int

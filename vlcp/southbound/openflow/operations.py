@@ -21,6 +21,8 @@ from vlcp.southbound.openflow.messages import (
     FlowMod,
     InstalledFlow,
     InstalledGroup,
+    Meter,
+    MeterSupport,
     SwitchError,
 )
 from vlcp.southbound.openflow.wire import OFPET_BAD_REQUEST
@@ -159,3 +161,21 @@ class SwitchOperations:
 
     async def groups(self) -> list[InstalledGroup]:
         return self.codec.decode_group_desc(await self.multipart(self.codec.group_desc_request()))
+
+    async def meter_support(self) -> MeterSupport:
+        """What meters the switch can keep (none, if it does not answer the request)."""
+        try:
+            replies = await self.multipart(self.codec.meter_features_request())
+        except SwitchError:  # no meters at all
+            return MeterSupport(0, False)
+        return self.codec.decode_meter_features(replies)
+
+    async def meters(self) -> list[Meter]:
+        return self.codec.decode_meter_config(
+            await self.multipart(self.codec.meter_config_request())
+        )
+
+    async def send_meter_mods(self, mods: Iterable[bytes]) -> None:
+        """Apply meter-mods in order and wait for the switch (FlowModsRejected names the
+        ones it refused)."""
+        await self.send_flow_mods(mods, atomic=False)
