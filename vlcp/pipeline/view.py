@@ -44,12 +44,20 @@ def _ofport(owner: str, value: int) -> int:
     return value
 
 
+@functools.lru_cache(maxsize=65536)
 def ipv4(address: str | None) -> str | None:
-    """The address if it is IPv4 (ARP knows nothing else), else None."""
+    """The address if it is IPv4 (ARP knows nothing else), else None. Remembered: flows
+    and DHCP answers ask it of the same addresses over and over."""
     if address is None:
         return None
     ip = ipaddress.ip_address(address)
     return str(ip) if ip.version == 4 else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _network_of(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A subnet's parsed CIDR (parsing is most of `Subnet.holds`), remembered."""
+    return ipaddress.ip_network(cidr)
 
 
 INFINITE_LEASE = 0xFFFFFFFF
@@ -194,7 +202,7 @@ class Subnet:
 
     @property
     def ip_network(self) -> IPNetwork:
-        return ipaddress.ip_network(self.cidr)
+        return _network_of(self.cidr)
 
     def holds(self, address: str | None) -> bool:
         """Whether an address is in this subnet."""

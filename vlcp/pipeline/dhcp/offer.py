@@ -26,10 +26,12 @@ Every payload is encoded by the codec the model checks `extra_dhcp_options` with
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from vlcp.dhcp_options import OptionError, check_extra, classless_routes, encode
@@ -57,10 +59,11 @@ class Offer:
 
     address: str
     server_id: str
-    lease: dict[int, bytes]
+    lease: Mapping[int, bytes]
     """Lease time and T1/T2 (not sent in an answer to INFORM)."""
-    options: dict[int, bytes]
-    """Every other option, by code."""
+    options: Mapping[int, bytes]
+    """Every other option, by code. Both are shared between answers (`_offer` remembers
+    offers): read them, never change them."""
 
 
 def offer(view: View, port: LocalPort, settings: Settings) -> Offer | None:
@@ -71,6 +74,17 @@ def offer(view: View, port: LocalPort, settings: Settings) -> Offer | None:
     network = view.networks.get(port.network)
     if address is None or subnet is None or network is None:
         return None
+    return _offer(address, port, subnet, network, settings)
+
+
+@functools.lru_cache(maxsize=4096)
+def _offer(
+    address: str, port: LocalPort, subnet: Subnet, network: Network, settings: Settings
+) -> Offer:
+    """`offer` from the values it depends on, all immutable: remembered, because a lease
+    takes two requests (and a renewal one more) with the same answer, and encoding the
+    options was half the cost of answering. A changed port, subnet, network or setting is
+    another value, hence a new entry; the oldest go first (bounded memory)."""
     fields = merged(subnet.dhcp, network.dhcp)
     net = ipaddress.IPv4Network(subnet.cidr)
     values: dict[int, Any] = {
@@ -89,11 +103,12 @@ def offer(view: View, port: LocalPort, settings: Settings) -> Offer | None:
     if routes:
         options[CLASSLESS_ROUTES] = options[MS_CLASSLESS_ROUTES] = routes
     options.update(extra_options((*fields.extra, *port.dhcp_extra)))
+    lease = {c: options.pop(c) for c in sorted(LEASE_CODES & options.keys())}
     return Offer(
         address=address,
         server_id=subnet.gateway or settings.server_address,
-        lease={c: options.pop(c) for c in sorted(LEASE_CODES & options.keys())},
-        options=options,
+        lease=MappingProxyType(lease),
+        options=MappingProxyType(options),
     )
 
 

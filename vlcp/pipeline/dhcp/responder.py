@@ -44,7 +44,17 @@ from .offer import (
     offer,
 )
 from .settings import Settings
-from .wire import BOOTP_FIXED, IP_UDP_HEADERS, Malformed, Refused, Reply, Request, build, parse
+from .wire import (
+    BOOTP_FIXED,
+    IP_UDP_HEADERS,
+    Malformed,
+    Refused,
+    Reply,
+    Request,
+    build,
+    packed,
+    parse,
+)
 
 DISCOVER, OFFER, REQUEST, DECLINE, ACK, NAK, RELEASE, INFORM = range(1, 9)
 UNSPECIFIED, BROADCAST_IP = "0.0.0.0", "255.255.255.255"
@@ -104,7 +114,7 @@ def _respond(view: View, settings: Settings, received: Received) -> Answer:
 
 def _request(request: Request, port: LocalPort, lease: Offer, settings: Settings) -> Answer:
     server = request.options.get(SERVER_ID)
-    if server is not None and server != ipaddress.IPv4Address(lease.server_id).packed:
+    if server is not None and server != packed(lease.server_id):
         return _nak(request, port, lease, settings, "selected another server")
     wanted = request.options.get(REQUESTED_ADDRESS)
     if wanted is not None:
@@ -123,7 +133,7 @@ def _request(request: Request, port: LocalPort, lease: Offer, settings: Settings
 def _nak(request: Request, port: LocalPort, lease: Offer, settings: Settings, why: str) -> Answer:
     options = (
         frame(MESSAGE_TYPE, bytes((NAK,))),
-        frame(SERVER_ID, ipaddress.IPv4Address(lease.server_id).packed),
+        frame(SERVER_ID, packed(lease.server_id)),
         frame(MESSAGE, why.encode()),
     )
     reply = _addressed(request, port, lease, settings, BROADCAST_IP, options)
@@ -174,7 +184,7 @@ def _options(request: Request, lease: Offer, kind: int, inform: bool) -> tuple[b
     """The options in the order the client asked for them (RFC 2132, 9.8), after the
     ones every reply needs; unrequested ones last, and only while they fit the largest
     message the client takes."""
-    first = {MESSAGE_TYPE: bytes((kind,)), SERVER_ID: ipaddress.IPv4Address(lease.server_id).packed}
+    first = {MESSAGE_TYPE: bytes((kind,)), SERVER_ID: packed(lease.server_id)}
     if not inform:
         first.update(lease.lease)
     asked = list(dict.fromkeys(request.options.get(PARAMETER_LIST, b"")))

@@ -5,13 +5,16 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
 class Settings(BaseModel):
-    """What an operator may choose; the defaults serve a plain 1500-byte underlay."""
+    """What an operator may choose; the defaults serve a plain 1500-byte underlay.
+    Frozen (hence hashable): offers are remembered per settings value."""
+
+    model_config = ConfigDict(frozen=True)
 
     underlay_mtu: int = Field(1500, ge=118, le=65535)
     """The MTU of the servers' underlay. A network's default MTU is what it can carry:

@@ -14,6 +14,7 @@ they mean); the codec splits long ones and joins repeated ones as RFC 3396 says.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
 from dataclasses import dataclass
@@ -179,8 +180,8 @@ def build(reply: Reply) -> bytes:
             reply.xid,
             0,
             reply.flags,
-            _packed(reply.ciaddr),
-            _packed(reply.yiaddr),
+            packed(reply.ciaddr),
+            packed(reply.yiaddr),
             bytes(4),
             bytes(4),
             bytes.fromhex(reply.chaddr.replace(":", "")),
@@ -190,7 +191,7 @@ def build(reply: Reply) -> bytes:
         + MAGIC_COOKIE
         + options
     )
-    src, dst = _packed(reply.ip_src), _packed(reply.ip_dst)
+    src, dst = packed(reply.ip_src), packed(reply.ip_dst)
     udp_length = _UDP.size + len(bootp)
     pseudo = src + dst + struct.pack("!BBH", 0, IPPROTO_UDP, udp_length)
     udp = _UDP.pack(SERVER_PORT, CLIENT_PORT, udp_length, 0) + bootp
@@ -201,7 +202,10 @@ def build(reply: Reply) -> bytes:
     return eth + header + udp
 
 
-def _packed(address: str) -> bytes:
+@functools.lru_cache(maxsize=4096)
+def packed(address: str) -> bytes:
+    """An IPv4 address's 4 bytes; remembered, as the same few addresses (a port's, its
+    server identifier) are packed in every reply."""
     return ipaddress.IPv4Address(address).packed
 
 
