@@ -2,8 +2,8 @@
 
 ``python -I pinger.py DESTINATION INTERVAL`` (root: a raw ICMP socket) sends one echo
 request every INTERVAL seconds. iputils ping exits the moment it is signalled, so a request
-still on its way would count as lost; this one stops sending, waits ``DRAIN`` seconds for
-the last replies, then prints one JSON line: requests sent, replies received, and the wall
+still on its way would count as lost; this one stops sending, waits for the last replies
+(until every request is answered, or ``DRAIN`` seconds at most), then prints one JSON line: requests sent, replies received, and the wall
 time each unanswered request left (to set a loss beside the events of a test). A line
 ``{"first_reply": SEQ}`` comes first, once traffic flows.
 
@@ -22,8 +22,10 @@ import struct
 import sys
 import time
 
-DRAIN = 1.0
-"""Seconds to wait for replies after the last request (a round trip here is < 10 ms)."""
+DRAIN = 5.0
+"""Seconds at most to wait for replies after the last request. A round trip here is
+< 10 ms, but on a loaded machine a switch busy with new flows can hold a reply for a
+second: the wait ends as soon as every request is answered, so only a lost one costs it."""
 MAX_REQUESTS = 0xFFFF
 """ICMP sequence numbers are 16 bits: at 20 per second, 54 minutes; it stops sending then."""
 ECHO_REQUEST, ECHO_REPLY = 8, 0
@@ -74,7 +76,7 @@ def run(destination: str, interval: float) -> dict[str, object]:
         now = time.monotonic()
         if deadline is None and (stopping or len(sent) >= MAX_REQUESTS):
             deadline = now + DRAIN
-        if deadline is not None and now >= deadline:
+        if deadline is not None and (now >= deadline or len(answered) == len(sent)):
             break
         if deadline is None and now >= next_send:
             seq = len(sent) + 1
