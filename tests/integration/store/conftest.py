@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -65,19 +65,43 @@ def target_for(
     raise AssertionError(backend)
 
 
+_TARGET = pytest.StashKey[StoreTarget]()
+
+
+def _kept(request: pytest.FixtureRequest, target: StoreTarget) -> StoreTarget:
+    """`target`, remembered for the test's report (see `pytest_runtest_makereport`)."""
+    request.node.stash[_TARGET] = target
+    return target
+
+
 @pytest.fixture(params=ALL_BACKENDS)
 def target(request: pytest.FixtureRequest) -> StoreTarget:
-    return target_for(request.param, request)
+    return _kept(request, target_for(request.param, request))
 
 
 @pytest.fixture(params=SERVER_BACKENDS)
 def server_target(request: pytest.FixtureRequest) -> StoreTarget:
-    return target_for(request.param, request)
+    return _kept(request, target_for(request.param, request))
 
 
 @pytest.fixture(params=CLUSTER_BACKENDS)
 def cluster_target(request: pytest.FixtureRequest) -> StoreTarget:
-    return target_for(request.param, request, cluster=True)
+    return _kept(request, target_for(request.param, request, cluster=True))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Iterator[pytest.TestReport]:
+    """A failing test's report ends with the tail of its store servers' logs (their
+    directories go with the fixture: without this, a failure seen once in a full run
+    leaves nothing to read)."""
+    report: pytest.TestReport = yield
+    target = item.stash.get(_TARGET, None)
+    tail = getattr(target.server, "log_tail", None) if target is not None else None
+    if report.failed and tail is not None:
+        report.sections.append(("store servers' logs", tail(40)))
+    return report
 
 
 StoreFactory = Callable[..., "AsyncIterator[Store]"]
