@@ -3,8 +3,9 @@
 ``python -I pinger.py DESTINATION INTERVAL`` (root: a raw ICMP socket) sends one echo
 request every INTERVAL seconds. iputils ping exits the moment it is signalled, so a request
 still on its way would count as lost; this one stops sending, waits for the last replies
-(until every request is answered, or ``DRAIN`` seconds at most), then prints one JSON line: requests sent, replies received, and the wall
-time each unanswered request left (to set a loss beside the events of a test). A line
+(until every request is answered, or ``DRAIN`` seconds at most), then prints one JSON
+line: requests sent, replies received, and the wall time each unanswered request left (to
+set a loss beside the events of a test). A line
 ``{"first_reply": SEQ}`` comes first, once traffic flows.
 
 Standard library only: it runs with ``-I``, outside the test's environment.
