@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: run test deps debian-packages venv lint bench-store bench-api bench-southbound bench-portup bench-batch bench-churn bench-restart bench-dhcp
+.PHONY: run test deps debian-packages venv lint bench-store bench-api bench-southbound bench-portup bench-batch bench-churn bench-restart bench-dhcp bench-router
 
 run: deps
 	$(VENV)/bin/vlcp demo
@@ -54,3 +54,6 @@ bench-restart: deps
 
 bench-dhcp: deps
 	$(PY) bench/dhcp.py
+
+bench-router: deps
+	$(PY) bench/router.py
