@@ -9,6 +9,8 @@ from __future__ import annotations
 import inspect
 import re
 import struct
+import subprocess
+import sys
 
 import pytest
 
@@ -154,6 +156,53 @@ def test_output_controller_and_named_ports(c: codec.Codec) -> None:
     nx = only_action(c, controller(max_len=128, reason=1))
     assert type(nx).__name__ == "NXActionController"
     assert (nx.max_len, nx.reason) == (128, 1)
+
+
+def test_a_metered_controller_action_is_ovs_controller2_with_its_meter(c: codec.Codec) -> None:
+    metered = only_action(c, controller(meter_id=7))
+    assert type(metered).__name__ == "NXActionController2"
+    assert (metered.max_len, metered.meter_id) == (0xFFFF, 7)
+    assert not hasattr(metered, "reason")  # OVS's default (ACTION), as plain output has
+
+
+FLOW_STATS_READER = """
+import sys
+from vlcp.southbound.openflow.codec import codec_for
+(flow,) = codec_for(int(sys.argv[1])).decode_flow_stats([codec_for(int(sys.argv[1])).parse(
+    bytes.fromhex(sys.argv[2]))])
+print(flow.cookie)
+"""
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=["of13", "of14"])
+def test_a_fresh_process_reads_back_flows_with_a_metered_controller_action(version: int) -> None:
+    """What a restarted controller does first: read the switch's flows, before it has
+    encoded any metered action (os-ken must know the meter property from the import)."""
+    c = codec_for(version)
+    flow = Flow.make(5, 100, {"in_port": 7}, [controller(meter_id=7)])
+    mod = c.add_flow(flow)
+    assert struct.pack("!HHI", 5, 8, 7) in mod  # NXAC2PT_METER_ID, 8 bytes, meter 7
+    match_and_instructions = mod[48:]  # a flow-mod and a flow-stats entry: 48 fixed bytes
+    entry = struct.pack(
+        "!HBxIIHHHHxxxxQQQ",
+        48 + len(match_and_instructions),
+        5,
+        0,
+        0,
+        100,
+        0,
+        0,
+        0,
+        flow.cookie,
+        0,
+        0,
+    )
+    body = struct.pack("!HH4x", 1, 0) + entry + match_and_instructions  # OFPMP_FLOW
+    reply = struct.pack("!BBHI", version, 19, 8 + len(body), 1) + body
+    argv = [sys.executable, "-c", FLOW_STATS_READER, str(version), reply.hex()]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == flow.cookie
 
 
 def test_set_field_push_pop_vlan_and_group(c: codec.Codec) -> None:

@@ -729,14 +729,13 @@ def _output(c: Codec, a: Action) -> list[Any]:
 
 def _controller(c: Codec, a: Action) -> list[Any]:
     """Plain output:CONTROLLER, Nicira controller() when a reason or id is asked for, or
-    Nicira controller2 with its meter property when a meter is (see `_metered_controller`)."""
+    Nicira controller2 with its meter property when a meter is (`_register_meter_property`)."""
     max_len = a.arg("max_len", c.ofproto.OFPCML_NO_BUFFER)
     reason, cid, meter = a.arg("reason", 0), a.arg("controller_id", 0), a.arg("meter_id")
     if meter is not None:
         optional = {"controller_id": cid, "reason": reason}  # absent: OVS's defaults (ACTION)
         properties = {name: value for name, value in optional.items() if value}
-        metered = _metered_controller(c.parser)
-        return [metered(max_len=max_len, meter_id=meter, **properties)]
+        return [c.parser.NXActionController2(max_len=max_len, meter_id=meter, **properties)]
     if reason or cid:
         return [c.parser.NXActionController(max_len, cid, reason)]
     return [c.parser.OFPActionOutput(OFPP_CONTROLLER, max_len)]
@@ -748,20 +747,21 @@ _METER_PROPERTY = struct.Struct("!HHI")
 _METER_ID = struct.Struct("!I")
 
 
-@functools.cache
-def _metered_controller(parser: Any) -> type:
-    """os-ken's NXActionController2 with the meter property, which os-ken does not know.
+def _register_meter_property(parser: Any) -> None:
+    """Teach os-ken's NXActionController2 the meter property, which it does not know.
 
     Why this action and not OpenFlow's meter instruction: OVS accepts a flow naming a
-    meter here whether or not the meter exists (packet-ins then go unmetered), and
-    deleting the meter leaves the flow alone; a meter instruction is refused without its
-    meter and deleted with it. So meters need no ordering against flows, and a bridge's
-    meters can be kept apart from its flows (`vlcp.southbound.meters`).
+    meter here whether or not the meter exists, and deleting the meter leaves the flow
+    alone; a meter instruction is refused without its meter and deleted with it. So a
+    bridge's meters can be kept apart from its flows (`vlcp.southbound.meters`, which says
+    the one order that matters).
 
     os-ken keeps controller2's property types in a registry its generated classes close
     over, and fails to parse a property it does not know (so a flow-stats reply holding
     one of these flows could not be read at all): the meter property is registered there,
-    once per protocol version, and encodes and parses like the others.
+    once per protocol version when this module is imported: before the first flow-stats
+    reply is parsed, not at the first metered action encoded (a restarted controller reads
+    the switch's flows before it encodes any).
     """
     action = parser.NXActionController2
     cells = dict(
@@ -786,7 +786,9 @@ def _metered_controller(parser: Any) -> type:
             def serialize_prop(cls, meter_id: int) -> bytes:
                 return _METER_PROPERTY.pack(NXAC2PT_METER_ID, _METER_PROPERTY.size, meter_id)
 
-    return action
+
+for _parser in (ofproto_v1_3_parser, ofproto_v1_4_parser):
+    _register_meter_property(_parser)
 
 
 def _set_field(c: Codec, a: Action) -> list[Any]:
