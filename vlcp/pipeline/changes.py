@@ -16,8 +16,9 @@ unit tests check, for random views and changes, that recomputing only them gives
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .view import (
     NO_DHCP_FIELDS,
@@ -31,6 +32,8 @@ from .view import (
     Subnet,
     View,
 )
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,14 +265,7 @@ def _subnet(view: View, subnet_id: str, new: Subnet | None) -> tuple[View, froze
     old = view.subnets.get(subnet_id)
     if old == new:
         return view, frozenset()
-    subnets = dict(view.subnets)
-    subnet_ids = dict(view.subnet_ids)
-    if old is not None:
-        del subnets[subnet_id]
-        _unindex(subnet_ids, old.network, subnet_id)
-    if new is not None:
-        subnets[subnet_id] = new
-        subnet_ids[new.network] = subnet_ids.get(new.network, frozenset()) | {subnet_id}
+    subnets, subnet_ids = _swap(view.subnets, view.subnet_ids, subnet_id, new, _subnet_network)
     new_view = dataclasses.replace(view, subnets=subnets, subnet_ids=subnet_ids)
     owners: set[Owner] = set()
     shape = {(s.network, s.cidr) for s in (old, new) if s is not None}
@@ -298,16 +294,7 @@ def _router(view: View, router_id: str, new: Router | None) -> tuple[View, froze
     old = view.routers.get(router_id)
     if old == new:
         return view, frozenset()
-    routers = dict(view.routers)
-    router_ids = dict(view.router_ids)
-    if old is not None:
-        del routers[router_id]
-        for network in old.networks:
-            _unindex(router_ids, network, router_id)
-    if new is not None:
-        routers[router_id] = new
-        for network in new.networks:
-            router_ids[network] = router_ids.get(network, frozenset()) | {router_id}
+    routers, router_ids = _swap(view.routers, view.router_ids, router_id, new, _router_networks)
     new_view = dataclasses.replace(view, routers=routers, router_ids=router_ids)
     before, after = _interfaces(old), _interfaces(new)
     changed = before ^ after
@@ -320,6 +307,36 @@ def _router(view: View, router_id: str, new: Router | None) -> tuple[View, froze
     if len(networks) == 1 or networks[0] != networks[-1]:
         owners.update(("network", n) for n in frozenset().union(*networks))
     return new_view, frozenset(owners)
+
+
+def _subnet_network(subnet: Subnet) -> Iterable[str]:
+    return (subnet.network,)
+
+
+def _router_networks(router: Router) -> Iterable[str]:
+    return router.networks
+
+
+def _swap(
+    objects: Mapping[str, _T],
+    index: Mapping[str, frozenset[str]],
+    key: str,
+    new: _T | None,
+    index_keys: Callable[[_T], Iterable[str]],
+) -> tuple[dict[str, _T], dict[str, frozenset[str]]]:
+    """Copies of a view's objects with `key` now `new` (None: gone), and of their index
+    (index key -> object keys, by `index_keys` of each object) kept in step."""
+    old = objects.get(key)
+    objects, index = dict(objects), dict(index)
+    if old is not None:
+        del objects[key]
+        for found in index_keys(old):
+            _unindex(index, found, key)
+    if new is not None:
+        objects[key] = new
+        for found in index_keys(new):
+            index[found] = index.get(found, frozenset()) | {key}
+    return objects, index
 
 
 def _interfaces(router: Router | None) -> set[tuple[str, int, RouterInterface]]:
