@@ -3,7 +3,9 @@
 The agent builds a `View` from the store and OVSDB; the pipeline turns it into flows and
 never looks anywhere else, so the flows are a pure function of it (a restart computes the
 same flows from the same view). The view holds only what this server's endpoints need:
-their networks, the remote ports in those networks, and the ports that carry them.
+their networks, the remote ports in those networks, and the ports that carry them; and
+for routing, the routers attached to those networks and the networks (with their remote
+ports) those routers reach, since each server routes its own ports' packets.
 
 `View.members` indexes ports by network so that the flows of one network cost work in
 proportion to that network, not to the whole server; `changes.apply` keeps it up to date

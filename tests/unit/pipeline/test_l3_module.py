@@ -19,10 +19,14 @@ from vlcp.pipeline import (
     Subnet,
     View,
     network_numbers,
+    render_all,
 )
 from vlcp.pipeline.fields import NETWORK
 from vlcp.pipeline.gateway import gateway_mac
+from vlcp.pipeline.l3 import PRIO_ENTER
+from vlcp.southbound.openflow.codec import codec_for
 from vlcp.southbound.openflow.flow import Flow
+from vlcp.southbound.openflow.wire import OFP13, OFP14
 
 from .scenario import (
     M1,
@@ -197,3 +201,49 @@ def test_flows_per_interface_and_per_routed_port_and_unloading() -> None:
     assert len(routes) == 11
     assert without | ours == FLOWS
     assert flows(ModuleSet(BUILTIN, set(DEFAULT.loaded) - {"l3"})) == without
+
+
+def test_golden_flows_and_every_one_encodes() -> None:
+    """One router joining blue (a local port) to red (a port on another server): the
+    entry is blue's, each route its port's; os-ken parses each back."""
+    iface = {
+        name: RouterInterface(f"s-{name}", name, cidr, gw, mac)
+        for name, cidr, gw, mac in (
+            ("blue", "10.0.0.0/24", GW0, "02:00:00:00:aa:00"),
+            ("red", "10.0.1.0/24", GW1, "02:00:00:00:aa:01"),
+        )
+    }
+    view = View(
+        networks={
+            "blue": Network("blue", "vxlan", 1, 5001),
+            "red": Network("red", "vxlan", 2, 5002),
+        },
+        ports={"p": LocalPort("p", "blue", 1, M1, "10.0.0.1")},
+        remotes={"r": RemotePort("r", "red", M3, VTEP2, "10.0.1.3")},
+        tunnel_ofport=TUNNEL,
+        routers={"R": Router("R", 7, tuple(iface.values()))},
+    )
+    route = (
+        "table=l3 priority=100 reg6=0x7,eth_type=0x0800,ipv4_dst={ip} actions="
+        "set_field:{mac}->eth_dst,set_field:{gw}->eth_src,dec_ttl(),load:{net}->reg4,"
+        "resubmit(,l2_forward)"
+    )
+    l3, entrance = BUILTIN.pipeline["l3"].id, BUILTIN.pipeline["gateway"].id
+    ours = {
+        owner: render_all(
+            f for f in flows if f.table == l3 or (f.table, f.priority) == (entrance, PRIO_ENTER)
+        )
+        for owner, flows in DEFAULT.compile_all(view).items()
+    }
+    assert {o: r for o, r in ours.items() if r and o != ("base",)} == {
+        ("network", "blue"): [
+            "table=gateway priority=50 reg4=0x1,eth_dst=02:00:00:00:aa:00,eth_type=0x0800 "
+            "actions=load:0x7->reg6,goto_table:l3"
+        ],
+        ("port", "p"): [route.format(ip="10.0.0.1", mac=M1, gw="02:00:00:00:aa:00", net="0x1")],
+        ("remote", "r"): [route.format(ip="10.0.1.3", mac=M3, gw="02:00:00:00:aa:01", net="0x2")],
+    }
+    for version in (OFP13, OFP14):
+        codec = codec_for(version)
+        for flow in flows(view=view) | FLOWS:
+            assert codec.parse(codec.add_flow(flow)).cookie == flow.cookie
