@@ -406,8 +406,11 @@ class LocalView:
             elif key.startswith(PHYSPORT):
                 physports_changed = True
             elif key.startswith(SUBNET):
-                subnets.add(key.removeprefix(SUBNET))
-                routing = True  # an interface's network or CIDR, or a router attached
+                subnet_id = key.removeprefix(SUBNET)
+                subnets.add(subnet_id)
+                # A subnet on a router: its interface's network or CIDR (a subnet on no
+                # router attaches nothing, and its DHCP settings change often)
+                routing = routing or bool(mirror.routers_on(subnet_id))
             elif key.startswith(ROUTER):
                 routing = True
         own = self._relocate(mirror.values, port_ids)
