@@ -64,7 +64,7 @@ def network_flows(ctx: Context, view: View, network_id: str) -> frozenset[Flow]:
     """IPv4 from this network's local ports to a router interface's MAC enters routing
     by that router (one flow per interface; one router per MAC, the lowest id)."""
     network = view.networks.get(network_id)
-    if network is None or not view.local_ports_of(network_id):
+    if network is None or not view.has_local_ports(network_id):
         return frozenset()
     entries: dict[str, int] = {}
     for router_id in sorted(view.router_ids.get(network_id, ())):

@@ -405,6 +405,12 @@ class View:
         m = self.members.get(network)
         return [self.ports[p] for p in sorted(m.ports)] if m else []
 
+    def has_local_ports(self, network: str) -> bool:
+        """Whether a local port is in a network (else it is here only because a router
+        reaches it: nothing is delivered into it here, only routed out of this server)."""
+        m = self.members.get(network)
+        return bool(m and m.ports)
+
     def remotes_of(self, network: str) -> list[RemotePort]:
         """The remote ports of a network that no local port shadows, by id."""
         m = self.members.get(network)

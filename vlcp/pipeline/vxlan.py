@@ -28,10 +28,13 @@ from .view import View
 
 
 def network_flows(ctx: Context, view: View, network_id: str) -> frozenset[Flow]:
-    """Tunnel ingress from each peer server, and the flood from local ports to them."""
+    """Tunnel ingress from each peer server, and the flood from local ports to them; none
+    for a network without a local port here (a router's: only routed out of here)."""
     network = view.networks.get(network_id)
-    if network is None or not view.tunnel_usable(network):
+    usable = network is not None and view.tunnel_usable(network)
+    if not usable or not view.has_local_ports(network_id):
         return frozenset()
+    assert network is not None
     tunnel = view.tunnel_ofport
     assert tunnel is not None
     vteps = view.peer_vteps(network_id)
