@@ -11,8 +11,9 @@ Routed pings go through the same server, across servers and across network types
 way through exactly one router hop (the request arrives with TTL 63, the reply too),
 while every host of the other tenant captures nothing. One of B's paths starts on hv2,
 which has no port in B's second network: hv1 lets that routed traffic in from hv2's
-tunnel endpoint. A port spoofing its source address is not routed. Removing a router
-interface stops routing into its subnet, and only there.
+tunnel endpoint. A packet whose TTL runs out is dropped on the switch. A port spoofing
+its source address is not routed. Removing a router interface stops routing into its
+subnet, and only there.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tests.lab.marks import needs_ovs_lab
 from tests.lab.ovs import Host
 from tests.lab.vlcp_processes import AsyncApi
 from tests.lab.waiting import eventually
+from vlcp.lab.ovs.host import parse_ping
 from vlcp.pipeline.gateway import gateway_mac
 
 from .tenants import SERVERS, plug_tenants
@@ -185,3 +187,18 @@ async def test_removing_a_router_interface_stops_routing_to_its_subnet(world: Wo
     assert await unrouted("a1", "a4")
     for src, dst in (("b1", "b4"), ("b3", "b5"), ("a1", "a2")):  # B's router, A's own network
         assert await asyncio.to_thread(hosts[src].ping_ok, hosts[dst].ip), (src, dst)
+
+
+async def test_a_packet_whose_ttl_runs_out_is_dropped_on_the_switch(world: World) -> None:
+    """Echo requests with TTL 1 leave a1 and are not routed (no reply; ICMP time exceeded
+    comes later), then TTL 2 ones arrive at a4 with 1 left: on one path, in order, so the
+    first ones would be in the capture too had they been routed."""
+    a1, a4 = world.hosts["a1"], world.hosts["a4"]
+    arrived = a4.capture("icmp")
+    for ttl, replies in ((1, 0), (2, 2)):
+        ping = ("ping", "-n", "-c", "2", "-i", "0.2", "-W", "1", "-t", str(ttl), a4.ip)
+        proc = await asyncio.to_thread(a1.exec, *ping, check=False)
+        assert parse_ping(proc.stdout + proc.stderr, proc.returncode).received == replies, ttl
+    await asyncio.to_thread(arrived.wait_for, echo_requests_to(a4.ip), count=2)
+    requests = [p for p in arrived.stop() if echo_requests_to(a4.ip)(p)]
+    assert [p[IP].ttl for p in requests] == [1, 1]
