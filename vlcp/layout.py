@@ -14,7 +14,7 @@ so following a logical port from the REST API to its flows is following one name
 | `lognet/<id>` | a logical network | API | API, controllers | deleted through the API |
 | `lport/<id>` | a logical port | API | API, controllers | deleted through the API |
 | `subnet/<id>` | a subnet | API | API, controllers | deleted through the API |
-| `router/<id>` | a router and its interfaces | API | API | deleted through the API |
+| `router/<id>` | a router and its interfaces | API | API, controllers | deleted through the API |
 | `physnet-state/<id>` | counts and the next free tag | API | API | with its network |
 | `lognet-state/<id>` | counts, CIDRs of its subnets | API | API | with its network |
 | `subnet-state/<id>` | counts | API | API | with its subnet |

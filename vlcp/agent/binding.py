@@ -159,6 +159,12 @@ class BridgePorts:
         return dataclasses.replace(port, bound_at=given[1])
 
 
+def _ofport_then_name(port: OvsPort) -> tuple[int, str]:
+    """OVS never gives two interfaces one ofport, but a view rebuilt while one is being
+    replaced may see both: the name decides then, not the order they were seen in."""
+    return port.ofport, port.name
+
+
 def bound_ports(ports: Mapping[str, OvsPort]) -> dict[str, OvsPort]:
     """Interfaces by the logical port they carry.
 
@@ -166,7 +172,7 @@ def bound_ports(ports: Mapping[str, OvsPort]) -> dict[str, OvsPort]:
     lowest OpenFlow port number, deterministically, and the conflict is logged.
     """
     bound: dict[str, OvsPort] = {}
-    for port in sorted(ports.values(), key=lambda p: p.ofport):
+    for port in sorted(ports.values(), key=_ofport_then_name):
         if port.iface_id is None:
             continue
         if port.iface_id in bound:

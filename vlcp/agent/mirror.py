@@ -5,18 +5,27 @@ docs/store-backends.md), so one watch over everything, filtered here to the pref
 controller uses, costs no more than many narrow watches and has one revision order. What
 the controller then *computes* is limited to its own endpoints (see `view_builder.py`),
 so the mirror also keeps the indexes that computation needs, to never scan itself: the
-ports announced in each network, the subnets of each network and the physical-port
-objects.
+ports announced in each network, the subnets of each network, the routers attached to
+each subnet and the physical-port objects.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from vlcp.layout import LOGNET, LPORT, NETPORTS, PHYSNET, PHYSPORT, SUBNET, split_netports_key
+from vlcp.layout import (
+    LOGNET,
+    LPORT,
+    NETPORTS,
+    PHYSNET,
+    PHYSPORT,
+    ROUTER,
+    SUBNET,
+    split_netports_key,
+)
 from vlcp.store import Resync, Store
 
 log = logging.getLogger(__name__)
@@ -43,9 +52,20 @@ class Mirror:
         """Index: every `physport/...` object by key (a handful per cluster)."""
         self.subnets: dict[str, dict[str, Any]] = {}
         """Index: network id -> {subnet id: its `subnet/<id>` object} (when watched)."""
+        self.routers: dict[str, set[str]] = {}
+        """Index: subnet id -> the ids of the routers with an interface on it (when watched)."""
         self.revision = 0
         self.ready = asyncio.Event()
         self._listeners: list[Listener] = []
+
+    @classmethod
+    def snapshot(cls, values: Mapping[str, Any]) -> Mirror:
+        """A mirror of these values and their indexes, never run: what `build_view`
+        reads, built from scratch (so tests compare it with the indexes kept live)."""
+        mirror = cls(store=None)  # type: ignore[arg-type]  # never run
+        for key, value in values.items():
+            mirror.apply_change(key, value)
+        return mirror
 
     def follow(self, *prefixes: str) -> None:
         """Watch these prefixes (or single keys) too; before `run`, for keys named after
@@ -67,6 +87,10 @@ class Mirror:
         """The subnets of a network: {subnet id: object} (do not modify)."""
         return self.subnets.get(network, {})
 
+    def routers_on(self, subnet: str) -> set[str]:
+        """The routers with an interface on a subnet (do not modify)."""
+        return self.routers.get(subnet, set())
+
     def _wanted(self, key: str) -> bool:
         return key.startswith(self.prefixes)
 
@@ -74,6 +98,8 @@ class Mirror:
         """Store one key's new value (None: deleted) and keep the indexes in step."""
         if key.startswith(SUBNET):
             self._index_subnet(key.removeprefix(SUBNET), self.values.get(key), value)
+        elif key.startswith(ROUTER):
+            self._index_router(key.removeprefix(ROUTER), self.values.get(key), value)
         if value is None:
             self.values.pop(key, None)
         else:
@@ -97,6 +123,17 @@ class Mirror:
             if not subnets:
                 del self.subnets[network]
 
+    def _index_router(self, router_id: str, old: Any, new: Any) -> None:
+        for value, add in ((old, False), (new, True)):
+            for subnet in _interface_subnets(value):
+                routers = self.routers.setdefault(subnet, set())
+                if add:
+                    routers.add(router_id)
+                else:
+                    routers.discard(router_id)
+                if not routers:
+                    del self.routers[subnet]
+
     async def run(self) -> None:
         """Follow the store forever (a task); survives store outages (the watch resumes)."""
         async for item in self.store.watch(prefix=""):
@@ -117,6 +154,16 @@ class Mirror:
             if changed:
                 for listener in self._listeners:
                     listener(changed)
+
+
+def _interface_subnets(router: Any) -> list[str]:
+    """The subnets a stored router has interfaces on (nothing for malformed data)."""
+    interfaces = router.get("interfaces") if isinstance(router, dict) else None
+    if not isinstance(interfaces, list):
+        return []
+    return [
+        i["subnet"] for i in interfaces if isinstance(i, dict) and isinstance(i.get("subnet"), str)
+    ]
 
 
 def _put(index: dict[str, Any], key: str, value: Any) -> None:

@@ -3,7 +3,11 @@
 Only this server's endpoints pull things in: a logical port is local when an interface
 of the integration bridge carries its id; its network comes with it, and so do the other
 ports of that network that other servers announce under `netports/<network>/`, and the
-network's subnets (`subnet/<id>`, followed when a known module watches them).
+network's subnets (`subnet/<id>`, followed when a known module watches them). So do the
+routers with an interface on one of those subnets (`router/<id>`), and the networks of
+their other interfaces, with their ports on other servers and their subnets: this server
+routes its own ports' packets to them (module `l3`). Not further: a router attached only
+to such a network is not this server's.
 
 `build_view` says what the view is, from scratch. `LocalView` keeps it up to date from
 the store keys and bridge ports that changed, at the cost of what they touch: a new port
@@ -24,6 +28,7 @@ When the winner's binding goes, the key goes with it and the older binding serve
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -35,6 +40,7 @@ from vlcp.layout import (
     NETPORTS,
     PHYSNET,
     PHYSPORT,
+    ROUTER,
     SUBNET,
     netports_key,
     split_netports_key,
@@ -44,15 +50,18 @@ from vlcp.pipeline.changes import (
     DropNetwork,
     DropPort,
     DropRemote,
+    DropRouter,
     DropSubnet,
     PutNetwork,
     PutPort,
     PutRemote,
+    PutRouter,
     PutSubnet,
     SetPhysicalPort,
     SetTunnel,
     apply_all,
 )
+from vlcp.pipeline.gateway import gateway_mac
 from vlcp.pipeline.view import (
     AddressPair,
     DhcpFields,
@@ -61,6 +70,8 @@ from vlcp.pipeline.view import (
     Network,
     Owner,
     RemotePort,
+    Router,
+    RouterInterface,
     Subnet,
     View,
     extra_dhcp_options,
@@ -193,6 +204,65 @@ def _remote(network_id: str, port_id: str, entry: Any, me: Identity) -> RemotePo
     )
 
 
+Interfaces = dict[str, tuple[RouterInterface, ...]]
+"""Router id -> its interfaces, before routers are numbered."""
+
+
+def _attached_routers(mirror: Mirror, networks: Iterable[str]) -> Interfaces:
+    """The routers with an interface on a subnet of these networks (this server's own),
+    each with its interfaces whose subnets are known and valid."""
+    found: Interfaces = {}
+    for network in networks:
+        for subnet_id in mirror.subnets_of(network):
+            for router_id in mirror.routers_on(subnet_id):
+                if router_id not in found:
+                    found[router_id] = _interfaces(mirror, router_id)
+    return found
+
+
+def _interfaces(mirror: Mirror, router_id: str) -> tuple[RouterInterface, ...]:
+    """A router's interfaces, with their subnet's network and CIDR and the subnet's
+    gateway MAC; one with bad data is logged and left out, alone."""
+    found = []
+    for entry in mirror.get(f"{ROUTER}{router_id}").get("interfaces") or ():
+        subnet_id = entry.get("subnet") if isinstance(entry, dict) else None
+        subnet = mirror.get(f"{SUBNET}{subnet_id}") if isinstance(subnet_id, str) else None
+        if subnet is None:
+            continue
+        what = f"interface of router {router_id} on subnet {subnet_id}"
+        interface = _valid(what, functools.partial(_interface, subnet_id, subnet, entry))
+        if interface is not None:
+            found.append(interface)
+    return tuple(found)
+
+
+def _interface(subnet_id: str, subnet: Mapping[str, Any], entry: Any) -> RouterInterface:
+    return RouterInterface(
+        subnet_id,
+        subnet["logicalnetwork"],
+        subnet["cidr"],
+        entry["ip_address"],
+        gateway_mac(subnet_id),
+    )
+
+
+def _routed_networks(routers: Interfaces) -> set[str]:
+    return {i.network for interfaces in routers.values() for i in interfaces}
+
+
+def _routers(routers: Interfaces) -> dict[str, Router]:
+    """Routers numbered (a function of the set of ids, like networks); a router the
+    pipeline refuses is logged and left out."""
+    numbers = network_numbers(routers)
+    found = {}
+    for router_id, interfaces in routers.items():
+        make = functools.partial(Router, router_id, numbers[router_id], interfaces)
+        router = _valid(f"router {router_id}", make)
+        if router is not None:
+            found[router_id] = router
+    return found
+
+
 def _physical_ports(
     candidates: Iterable[Any],
     physnets: Iterable[str],
@@ -236,7 +306,9 @@ def build_view(values: Mapping[str, Any], ports: Mapping[str, OvsPort], me: Iden
         port = _local_port(values, port_id, ovs_port, me)
         if port is not None:
             local[port_id] = port
-    numbers = network_numbers({p.network for p in local.values()})
+    index = Mirror.snapshot(values)
+    attached = _attached_routers(index, {p.network for p in local.values()})
+    numbers = network_numbers({p.network for p in local.values()} | _routed_networks(attached))
     networks = {}
     for network_id, number in numbers.items():
         network = _network(values, network_id, number)
@@ -262,6 +334,7 @@ def build_view(values: Mapping[str, Any], ports: Mapping[str, OvsPort], me: Iden
         ports={p.id: p for p in local.values() if p.network in networks},
         remotes=remotes,
         subnets=subnets,
+        routers=_routers(attached),
         physical_ports=_physical_ports(physports, physnets, ports, me),
         tunnel_ofport=_tunnel(ports),
     )
@@ -293,8 +366,11 @@ class LocalView:
         self._local: dict[str, LocalPort] = {}
         """Every bound logical port, whether or not its network is usable."""
         self._users: dict[str, set[str]] = {}
-        """Network id -> the ids in `_local` that use it: the networks this server needs."""
+        """Network id -> the ids in `_local` that use it: this server's own networks."""
+        self._attached: Interfaces = {}
+        """The routers attached to this server's own networks (`_attached_routers`)."""
         self._numbers: dict[str, int] = {}
+        """The networks this server needs (its own and those its routers reach), numbered."""
 
     def update(
         self,
@@ -314,6 +390,7 @@ class LocalView:
         netports: list[tuple[str, str]] = []
         subnets: set[str] = set()
         physports_changed = False
+        routing = False
         for key in keys:
             if key.startswith(LPORT):
                 port_ids.add(key.removeprefix(LPORT))
@@ -321,7 +398,7 @@ class LocalView:
                 networks.add(key.removeprefix(LOGNET))
             elif key.startswith(PHYSNET):
                 physnet = key.removeprefix(PHYSNET)
-                networks.update(n for n in self._users if self._physnet_of(mirror, n) == physnet)
+                networks.update(n for n in self._numbers if self._physnet_of(mirror, n) == physnet)
             elif key.startswith(NETPORTS):
                 network_id, port_id = split_netports_key(key)
                 netports.append((network_id, port_id))
@@ -329,9 +406,20 @@ class LocalView:
             elif key.startswith(PHYSPORT):
                 physports_changed = True
             elif key.startswith(SUBNET):
-                subnets.add(key.removeprefix(SUBNET))
-        networks |= self._relocate(mirror.values, port_ids)
+                subnet_id = key.removeprefix(SUBNET)
+                subnets.add(subnet_id)
+                # A subnet on a router: its interface's network or CIDR (a subnet on no
+                # router attaches nothing, and its DHCP settings change often)
+                routing = routing or bool(mirror.routers_on(subnet_id))
+            elif key.startswith(ROUTER):
+                routing = True
+        own = self._relocate(mirror.values, port_ids)
+        if own or routing:
+            self._attached = _attached_routers(mirror, self._users)
+            networks |= own | self._renumber(set(self._users) | _routed_networks(self._attached))
         plan = _Plan(self.view)
+        if own or routing:
+            plan.routers = _routers(self._attached)
         self._plan_networks(mirror, networks, plan)
         for port_id in port_ids:
             port = self._local.get(port_id)
@@ -399,15 +487,21 @@ class LocalView:
                 if new.network not in self._users:
                     networks.add(new.network)
                 self._users.setdefault(new.network, set()).add(port_id)
-        if networks:  # the set changed: numbers are a function of the set
-            numbers = network_numbers(self._users)
-            networks.update(
-                n
-                for n in numbers.keys() | self._numbers.keys()
-                if numbers.get(n) != self._numbers.get(n)
-            )
-            self._numbers = numbers
         return networks
+
+    def _renumber(self, needed: set[str]) -> set[str]:
+        """Number the networks this server needs; those that came, went or were
+        renumbered (numbers are a function of the set)."""
+        if needed == self._numbers.keys():
+            return set()
+        numbers = network_numbers(needed)
+        changed = {
+            n
+            for n in numbers.keys() | self._numbers.keys()
+            if numbers.get(n) != self._numbers.get(n)
+        }
+        self._numbers = numbers
+        return changed
 
     def _plan_networks(self, mirror: Mirror, network_ids: set[str], plan: _Plan) -> None:
         for network_id in network_ids:
@@ -455,6 +549,7 @@ class _Plan:
         self.subnet_changes: dict[str, Subnet | None] = {}
         self.tunnel = view.tunnel_ofport
         self.physical: Mapping[str, int] = view.physical_ports
+        self.routers: Mapping[str, Router] = view.routers
 
     def network(self, network_id: str, network: Network | None) -> None:
         self.network_changes[network_id] = network
@@ -485,14 +580,17 @@ class _Plan:
             self.remote_changes.pop(port_id, None)
 
     def changes(self) -> list[Change]:
-        """Networks in first, then ports, remotes and subnets, the underlay, networks out
-        last."""
+        """Networks in first, then ports, remotes, subnets and routers, the underlay,
+        networks out last."""
         changes: list[Change] = [
             PutNetwork(n) for n in self.network_changes.values() if n is not None
         ]
         changes += [PutPort(p) for p in self.port_changes.values() if p is not None]
         changes += [PutRemote(r) for r in self.remote_changes.values() if r is not None]
         changes += [PutSubnet(s) for s in self.subnet_changes.values() if s is not None]
+        old_routers = self.view.routers
+        changes += [PutRouter(r) for r in self.routers.values() if old_routers.get(r.id) != r]
+        changes += [DropRouter(k) for k in old_routers.keys() - self.routers.keys()]
         changes += [DropPort(k) for k, p in self.port_changes.items() if p is None]
         changes += [DropRemote(k) for k, r in self.remote_changes.items() if r is None]
         changes += [DropSubnet(k) for k, s in self.subnet_changes.items() if s is None]

@@ -16,10 +16,24 @@ unit tests check, for random views and changes, that recomputing only them gives
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
-from .view import NO_DHCP_FIELDS, LocalPort, Members, Network, Owner, RemotePort, Subnet, View
+from .view import (
+    NO_DHCP_FIELDS,
+    LocalPort,
+    Members,
+    Network,
+    Owner,
+    RemotePort,
+    Router,
+    RouterInterface,
+    Subnet,
+    View,
+)
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +77,16 @@ class DropSubnet:
 
 
 @dataclass(frozen=True, slots=True)
+class PutRouter:
+    router: Router
+
+
+@dataclass(frozen=True, slots=True)
+class DropRouter:
+    router_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class SetTunnel:
     ofport: int | None
 
@@ -82,6 +106,8 @@ Change = (
     | DropRemote
     | PutSubnet
     | DropSubnet
+    | PutRouter
+    | DropRouter
     | SetTunnel
     | SetPhysicalPort
 )
@@ -106,6 +132,10 @@ def apply(view: View, change: Change) -> tuple[View, frozenset[Owner]]:
             return _subnet(view, subnet.id, subnet)
         case DropSubnet(subnet_id):
             return _subnet(view, subnet_id, None)
+        case PutRouter(router):
+            return _router(view, router.id, router)
+        case DropRouter(router_id):
+            return _router(view, router_id, None)
         case SetTunnel(ofport):
             if ofport == view.tunnel_ofport:
                 return view, frozenset()
@@ -163,7 +193,8 @@ def _port(view: View, port_id: str, new: LocalPort | None) -> tuple[View, frozen
         owners.update(("network", p.network) for p in (old, new) if p is not None)
     shadowed = view.remotes.get(port_id)
     if shadowed is not None and (old is None) != (new is None):
-        owners.update({("remote", port_id), ("network", shadowed.network)})
+        owners.add(("remote", port_id))
+        owners |= _peer_owners(view, shadowed.network)
     return dataclasses.replace(view, ports=ports, members=members), frozenset(owners)
 
 
@@ -183,7 +214,9 @@ def _remote(view: View, remote_id: str, new: RemotePort | None) -> tuple[View, f
     if remote_id not in view.ports and (
         old is None or new is None or (old.network, old.vtep) != (new.network, new.vtep)
     ):
-        owners.update(("network", r.network) for r in (old, new) if r is not None)
+        for r in (old, new):
+            if r is not None:
+                owners |= _peer_owners(view, r.network)
     return dataclasses.replace(view, remotes=remotes, members=members), frozenset(owners)
 
 
@@ -232,14 +265,7 @@ def _subnet(view: View, subnet_id: str, new: Subnet | None) -> tuple[View, froze
     old = view.subnets.get(subnet_id)
     if old == new:
         return view, frozenset()
-    subnets = dict(view.subnets)
-    subnet_ids = dict(view.subnet_ids)
-    if old is not None:
-        del subnets[subnet_id]
-        _unindex(subnet_ids, old.network, subnet_id)
-    if new is not None:
-        subnets[subnet_id] = new
-        subnet_ids[new.network] = subnet_ids.get(new.network, frozenset()) | {subnet_id}
+    subnets, subnet_ids = _swap(view.subnets, view.subnet_ids, subnet_id, new, _subnet_network)
     new_view = dataclasses.replace(view, subnets=subnets, subnet_ids=subnet_ids)
     owners: set[Owner] = set()
     shape = {(s.network, s.cidr) for s in (old, new) if s is not None}
@@ -252,6 +278,72 @@ def _subnet(view: View, subnet_id: str, new: Subnet | None) -> tuple[View, froze
     if old is None or new is None or len(gateways) > 1:
         owners.update(("network", n) for n, gateway in gateways if gateway is not None)
     return new_view, frozenset(owners)
+
+
+def _peer_owners(view: View, network: str) -> set[Owner]:
+    """The peers of a network changed: its flooding, and the tunnel ingress of the
+    networks routed to it (`View.ingress_vteps`)."""
+    return {("network", n) for n in (network, *view.routed_neighbours(network))}
+
+
+def _router(view: View, router_id: str, new: Router | None) -> tuple[View, frozenset[Owner]]:
+    """A router changed: the ports and remote ports in the subnets of the interfaces
+    that changed (their routes, `l3`), the networks whose entry into routing changed
+    (an interface's MAC or the router's number), and, when the networks it joins
+    changed, all of them (which servers may tunnel into each, `View.ingress_vteps`)."""
+    old = view.routers.get(router_id)
+    if old == new:
+        return view, frozenset()
+    routers, router_ids = _swap(view.routers, view.router_ids, router_id, new, _router_networks)
+    new_view = dataclasses.replace(view, routers=routers, router_ids=router_ids)
+    before, after = _interfaces(old), _interfaces(new)
+    changed = before ^ after
+    owners: set[Owner] = {("network", network) for network, *_ in changed}
+    for network, _, interface in changed:
+        members = _members(view, network)
+        owners.update(("port", p) for p in members.ports if interface.holds(view.ports[p].ip))
+        owners.update(("remote", r) for r in members.remotes if interface.holds(view.remotes[r].ip))
+    networks = [r.networks for r in (old, new) if r is not None]
+    if len(networks) == 1 or networks[0] != networks[-1]:
+        owners.update(("network", n) for n in frozenset().union(*networks))
+    return new_view, frozenset(owners)
+
+
+def _subnet_network(subnet: Subnet) -> Iterable[str]:
+    return (subnet.network,)
+
+
+def _router_networks(router: Router) -> Iterable[str]:
+    return router.networks
+
+
+def _swap(
+    objects: Mapping[str, _T],
+    index: Mapping[str, frozenset[str]],
+    key: str,
+    new: _T | None,
+    index_keys: Callable[[_T], Iterable[str]],
+) -> tuple[dict[str, _T], dict[str, frozenset[str]]]:
+    """Copies of a view's objects with `key` now `new` (None: gone), and of their index
+    (index key -> object keys, by `index_keys` of each object) kept in step."""
+    old = objects.get(key)
+    objects, index = dict(objects), dict(index)
+    if old is not None:
+        del objects[key]
+        for found in index_keys(old):
+            _unindex(index, found, key)
+    if new is not None:
+        objects[key] = new
+        for found in index_keys(new):
+            index[found] = index.get(found, frozenset()) | {key}
+    return objects, index
+
+
+def _interfaces(router: Router | None) -> set[tuple[str, int, RouterInterface]]:
+    """What the flows read of a router: (network, number, interface) per interface."""
+    if router is None:
+        return set()
+    return {(i.network, router.number, i) for i in router.interfaces}
 
 
 def _unindex(index: dict[str, frozenset[str]], key: str, value: str) -> None:

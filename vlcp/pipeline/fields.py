@@ -88,7 +88,12 @@ FLOOD_PART = RegField("FLOOD_PART", "reg5", 2, 6)
 """Which part of a network's flooding a frame is at, when it is too long for one flow:
 0 at the start (registers start at zero), then 1, 2, ... (see `l2.FLOOD_CHUNK`)."""
 
-REGISTRY: tuple[RegField, ...] = (NETWORK, IN_KIND, FLOOD_PART)
+ROUTER = RegField("ROUTER", "reg6")
+"""The local number of the router a frame is being routed by (`view.Router.number`): set
+where a frame to a router interface's MAC enters routing, read by `l3` to find the
+destination among that router's subnets only (two tenants' routers never mix)."""
+
+REGISTRY: tuple[RegField, ...] = (NETWORK, IN_KIND, FLOOD_PART, ROUTER)
 """Every register field in use. `OUT_PORT` and friends come with the features that need them."""
 
 

@@ -21,8 +21,8 @@ Flows, all owned by the subnet's network (docs/pipeline.md, "Gateway"):
 - in `gateway`, per network and gateway address: the ARP reply "gateway is at the gateway
   MAC", built in the switch (`arp.reply_actions`), and the ICMP echo reply (Ethernet and
   IP addresses swapped, type 0, TTL reset; the switch fixes the IP and ICMP checksums),
-  both out of the in_port. Anything else to the gateway MAC is dropped (the table's miss)
-  until routing comes.
+  both out of the in_port. IPv4 to the gateway MAC of a subnet on a router goes on to
+  routing (module `l3`'s entries in this table); anything else is dropped (the miss).
 
 The table is declared after `l2_forward` (as well as `arp_responder`, its one entrance)
 only to come after every other table: no table id moves (dhcp keeps 5, this is 6).

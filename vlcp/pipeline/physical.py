@@ -43,10 +43,11 @@ def _out(network: Network, physical: int) -> tuple[Action, ...]:
 
 def _driver(kind: Kind, doc: str) -> Module:
     def network_flows(ctx: Context, view: View, network_id: str) -> frozenset[Flow]:
-        """Ingress from the physical port, and the flood from local ports out of it."""
+        """Ingress from the physical port, and the flood from local ports out of it; none
+        for a network without a local port here (a router's: only routed out of here)."""
         network = view.networks.get(network_id)
         physical = _carrier(view, network, kind)
-        if network is None or physical is None:
+        if network is None or physical is None or not view.has_local_ports(network_id):
             return frozenset()
         if kind == "vlan":
             assert network.tag is not None

@@ -63,6 +63,8 @@ def render_action(action: Action, pipeline: Pipeline = PIPELINE) -> str:
             return f"move:{a('src')}->{a('dst')}"
         case "nx_resubmit":
             return f"resubmit(,{pipeline.name_of(a('table'))})"
+        case "nx_dec_ttl":
+            return f"dec_ttl({','.join(str(c) for c in a('controllers', ()))})"
         case "group":
             return f"group:{a('group_id')}"
     args = ",".join(f"{k}={v}" for k, v in action.args)

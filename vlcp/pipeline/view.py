@@ -3,7 +3,9 @@
 The agent builds a `View` from the store and OVSDB; the pipeline turns it into flows and
 never looks anywhere else, so the flows are a pure function of it (a restart computes the
 same flows from the same view). The view holds only what this server's endpoints need:
-their networks, the remote ports in those networks, and the ports that carry them.
+their networks, the remote ports in those networks, and the ports that carry them; and
+for routing, the routers attached to those networks and the networks (with their remote
+ports) those routers reach, since each server routes its own ports' packets.
 
 `View.members` indexes ports by network so that the flows of one network cost work in
 proportion to that network, not to the whole server; `changes.apply` keeps it up to date
@@ -292,6 +294,62 @@ class RemotePort:
 
 
 @dataclass(frozen=True, slots=True)
+class RouterInterface:
+    """Where a router meets one subnet: what routing into and out of it needs.
+
+    The subnet's network and CIDR are copied in from the subnet, so that the routing
+    flows read the router alone (a subnet change reaches them as a router change).
+    The MAC is the subnet's gateway MAC (`gateway.gateway_mac`): hosts send to their
+    gateway, and the interface that holds the gateway address is that gateway."""
+
+    subnet: str
+    network: str
+    cidr: str
+    ip: str
+    mac: str
+
+    def __post_init__(self) -> None:
+        net = ipaddress.ip_network(self.cidr)
+        ip = ipaddress.ip_address(self.ip)
+        if ip not in net:
+            raise ValueError(f"interface on subnet {self.subnet}: {ip} not in {net}")
+        object.__setattr__(self, "cidr", str(net))
+        object.__setattr__(self, "ip", str(ip))
+        object.__setattr__(self, "mac", _mac(self.mac))
+
+    def holds(self, address: str | None) -> bool:
+        """Whether an IPv4 address is in the interface's subnet (routing is IPv4 only)."""
+        ip = ipv4(address)
+        return ip is not None and ipaddress.IPv4Address(ip) in ipaddress.ip_network(self.cidr)
+
+
+@dataclass(frozen=True, slots=True)
+class Router:
+    """A virtual router that has an interface on a subnet of one of this server's
+    networks, with its local number (the ROUTER register) and its interfaces."""
+
+    id: str
+    number: int
+    interfaces: tuple[RouterInterface, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.number <= 0xFFFFFFFF:
+            raise ValueError(f"router {self.id}: local number {self.number} not in 1..2^32-1")
+        interfaces = tuple(sorted(self.interfaces, key=_by_subnet))
+        if len({i.subnet for i in interfaces}) != len(interfaces):
+            raise ValueError(f"router {self.id}: two interfaces on one subnet")
+        object.__setattr__(self, "interfaces", interfaces)
+
+    @property
+    def networks(self) -> frozenset[str]:
+        return frozenset(i.network for i in self.interfaces)
+
+
+def _by_subnet(interface: RouterInterface) -> str:
+    return interface.subnet
+
+
+@dataclass(frozen=True, slots=True)
 class Members:
     """The ids of the local and remote ports that name one network."""
 
@@ -315,6 +373,10 @@ class View:
     subnets: Mapping[str, Subnet] = field(default_factory=dict)
     """The subnets of the networks of this view (a subnet of another network may be
     here for a while: what reads it checks its network)."""
+    routers: Mapping[str, Router] = field(default_factory=dict)
+    """The routers with an interface on a subnet of a network with a local port here.
+    Their other interfaces' networks are in `networks` too (with their remote ports), so
+    that this server routes its own ports' traffic into them."""
     members: Mapping[str, Members] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
     """Index: network id -> its ports (also for networks not in `networks`). Built when
     not given; `changes.apply` passes it updated."""
@@ -322,6 +384,8 @@ class View:
     """Index: VNI -> the vxlan networks that use it. Built when not given."""
     subnet_ids: Mapping[str, frozenset[str]] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
     """Index: network id -> the ids of its subnets in `subnets`. Built when not given."""
+    router_ids: Mapping[str, frozenset[str]] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+    """Index: network id -> the routers with an interface on it. Built when not given."""
 
     def __post_init__(self) -> None:
         if self.members is None:
@@ -330,6 +394,7 @@ class View:
                 ("port", self.ports),
                 ("remote port", self.remotes),
                 ("subnet", self.subnets),
+                ("router", self.routers),
             )
             for kind, objs in kinds:
                 for key, obj in objs.items():
@@ -340,11 +405,19 @@ class View:
             object.__setattr__(self, "vni_users", build_vni_users(self.networks))
         if self.subnet_ids is None:
             object.__setattr__(self, "subnet_ids", build_subnet_ids(self.subnets))
+        if self.router_ids is None:
+            object.__setattr__(self, "router_ids", build_router_ids(self.routers))
 
     def local_ports_of(self, network: str) -> list[LocalPort]:
         """The local ports of a network, by id."""
         m = self.members.get(network)
         return [self.ports[p] for p in sorted(m.ports)] if m else []
+
+    def has_local_ports(self, network: str) -> bool:
+        """Whether a local port is in a network (else it is here only because a router
+        reaches it: nothing is delivered into it here, only routed out of this server)."""
+        m = self.members.get(network)
+        return bool(m and m.ports)
 
     def remotes_of(self, network: str) -> list[RemotePort]:
         """The remote ports of a network that no local port shadows, by id."""
@@ -379,6 +452,30 @@ class View:
     def has_subnet(self, network: str) -> bool:
         """Whether a network has a subnet."""
         return network in self.subnet_ids
+
+    def route_to(self, network: str, address: str | None) -> tuple[Router, RouterInterface] | None:
+        """The router and interface that route to an address of a network: the first
+        router (by id) with an interface on the network whose subnet holds it."""
+        for router_id in sorted(self.router_ids.get(network, ())):
+            router = self.routers[router_id]
+            for interface in router.interfaces:
+                if interface.network == network and interface.holds(address):
+                    return router, interface
+        return None
+
+    def routed_neighbours(self, network: str) -> frozenset[str]:
+        """The other networks a router of this network reaches."""
+        found = {n for r in self.router_ids.get(network, ()) for n in self.routers[r].networks}
+        return frozenset(found - {network})
+
+    def ingress_vteps(self, network: str) -> list[str]:
+        """The servers that may send into a network through the tunnel: its peers, and
+        those with ports in a network routed to it (each server routes its own ports'
+        traffic, so a routed packet enters from the sender's server)."""
+        vteps = set(self.peer_vteps(network))
+        for neighbour in self.routed_neighbours(network):
+            vteps.update(self.peer_vteps(neighbour))
+        return sorted(vteps, key=ipaddress.IPv4Address)
 
     def physical_port(self, network: Network) -> int | None:
         """The ofport that carries a vlan or native network here, if any."""
@@ -427,6 +524,15 @@ def build_subnet_ids(subnets: Mapping[str, Subnet]) -> dict[str, frozenset[str]]
     ids: dict[str, set[str]] = {}
     for subnet in subnets.values():
         ids.setdefault(subnet.network, set()).add(subnet.id)
+    return {network: frozenset(found) for network, found in ids.items()}
+
+
+def build_router_ids(routers: Mapping[str, Router]) -> dict[str, frozenset[str]]:
+    """The router index of a view, from scratch."""
+    ids: dict[str, set[str]] = {}
+    for router in routers.values():
+        for network in router.networks:
+            ids.setdefault(network, set()).add(router.id)
     return {network: frozenset(found) for network, found in ids.items()}
 
 

@@ -2,11 +2,13 @@
 
 The tunnel port is flow-based (`remote_ip=flow`, `key=flow`): the flows choose the peer
 server and the VNI. In table `ingress`, a frame from the tunnel enters a vxlan network by
-its VNI, and only from the servers that have ports in that network (by the packet's
-outer source address: anyone else on the underlay could otherwise inject frames into any
-VNI). In table `l2_forward`, a frame to a remote port's MAC goes through the tunnel to
-that port's server, and a flood from a local port reaches every peer server once
-(`tunnel_id` set once, then each server's address and an output, in address order).
+its VNI, and only from the servers that have ports in that network or in a network a
+router joins to it (by the packet's outer source address: anyone else on the underlay
+could otherwise inject frames into any VNI; a routed packet comes from the sender's
+server, `View.ingress_vteps`). In table `l2_forward`, a frame to a remote port's MAC
+goes through the tunnel to that port's server, and a flood from a local port reaches
+every peer server once (`tunnel_id` set once, then each server's address and an output,
+in address order).
 
 A network that cannot use the tunnel (no tunnel port, or another network here claims
 its VNI: `View.tunnel_usable`) gets none of these. Without this module, vxlan networks
@@ -26,10 +28,13 @@ from .view import View
 
 
 def network_flows(ctx: Context, view: View, network_id: str) -> frozenset[Flow]:
-    """Tunnel ingress from each peer server, and the flood from local ports to them."""
+    """Tunnel ingress from each peer server, and the flood from local ports to them; none
+    for a network without a local port here (a router's: only routed out of here)."""
     network = view.networks.get(network_id)
-    if network is None or not view.tunnel_usable(network):
+    usable = network is not None and view.tunnel_usable(network)
+    if not usable or not view.has_local_ports(network_id):
         return frozenset()
+    assert network is not None
     tunnel = view.tunnel_ofport
     assert tunnel is not None
     vteps = view.peer_vteps(network_id)
@@ -41,7 +46,7 @@ def network_flows(ctx: Context, view: View, network_id: str) -> frozenset[Flow]:
             actions,
             goto=ctx["arp_responder"],
         )
-        for vtep in vteps
+        for vtep in view.ingress_vteps(network_id)
     }
     if vteps:
         copies: list[Action] = []
@@ -70,7 +75,8 @@ def remote_flows(ctx: Context, view: View, remote_id: str) -> frozenset[Flow]:
 MODULE = Module(
     "vxlan",
     doc="Carries vxlan networks between servers through the VXLAN tunnel port: ingress by "
-    "VNI from peer servers only, remote MACs and floods to their servers.",
+    "VNI from peer servers (and those routing into the network) only, remote MACs and "
+    "floods to their servers.",
     depends=("ingress", "l2_forward"),
     network=network_flows,
     remote=remote_flows,

@@ -1,7 +1,8 @@
 """`LocalView` kept up to date one change at a time always equals `build_view` from scratch.
 
 Random sequences of store writes (ports, networks, physical networks and ports, ports
-announced by other servers with older or newer bindings, bad data among them) and bridge
+announced by other servers with older or newer bindings, subnets, routers joining them,
+bad data among them) and bridge
 port changes (plug, unplug, replug elsewhere, two interfaces claiming one port, undated
 bindings, the tunnel port) are applied one at a time; after each, the incrementally kept
 view must equal the from-scratch one, and the flows obtained by recompiling only the
@@ -19,6 +20,7 @@ from vlcp.agent.binding import OvsPort
 from vlcp.agent.mirror import Mirror
 from vlcp.agent.view_builder import TUNNEL_PORT, Identity, LocalView, build_view
 from vlcp.pipeline.compile import compile_all, compile_owner
+from vlcp.pipeline.gateway import gateway_mac
 from vlcp.pipeline.view import AddressPair, DhcpFields, DhcpOption, Subnet, build_members
 
 ME = Identity("me", "br-int", "192.0.2.1")
@@ -39,7 +41,18 @@ PAIRS = [
     [{"ip_address": "not-an-address"}],
 ]
 """Allowed address pairs as stored: none, a network, an address with its MAC, bad data."""
-SUBNET_IDS = ["s0", "s1"]
+SUBNET_IDS = ["s0", "s1", "s2"]
+ROUTER_IDS = ["r0", "r1"]
+INTERFACES = st.lists(
+    st.builds(
+        lambda s, ip: {"id": f"i-{s}", "subnet": s, "ip_address": ip},
+        st.sampled_from(SUBNET_IDS),
+        st.sampled_from(["10.0.0.254", "10.0.0.1", None, "not-an-address"]),
+    ),
+    max_size=3,
+)
+"""A router's interfaces as stored: on any subnet (two on one is refused: the router is
+left out), at the gateway, a port's address, or bad data (the interface is left out)."""
 DHCP = [
     {},
     {"dns_nameservers": ["192.0.2.53"], "lease_time": 600, "extra_dhcp_options": {"66": "tftp"}},
@@ -92,6 +105,11 @@ store_writes = st.one_of(
         st.sampled_from(DHCP),
     ),
     st.builds(
+        lambda r, interfaces: (f"router/{r}", {"id": r, "routes": [], "interfaces": interfaces}),
+        st.sampled_from(ROUTER_IDS),
+        INTERFACES,
+    ),
+    st.builds(
         lambda phys, kind: (f"physnet/{phys}", {"type": kind}),
         st.sampled_from(PHYSNETS),
         st.sampled_from(["vxlan", "vlan", "native", "local"]),
@@ -124,7 +142,9 @@ store_deletes = st.builds(
         + [f"lognet/{n}" for n in NETWORKS]
         + [f"physnet/{p}" for p in PHYSNETS]
         + [f"subnet/{s}" for s in SUBNET_IDS]
+        + [f"router/{r}" for r in ROUTER_IDS]
         + [f"netports/{n}/{p}" for n in NETWORKS for p in ("p0", "r0")]
+        + ["netports/n1/q0"]
         + ["physport/%/vl", "physport/me/vl"]
     ),
 )
@@ -144,8 +164,31 @@ SETUP: list[Any] = [
 ]
 """A network with a subnet, known before any port is plugged: some examples start here,
 so that networks (and their subnets) come and go with the ports plugged in them."""
+ROUTED: list[Any] = [
+    *SETUP,
+    ("lognet/n1", {"physicalnetwork": "vx", "vni": 6}),
+    ("subnet/s1", {"logicalnetwork": "n1", "cidr": "10.0.0.0/24", "gateway": "10.0.0.254"}),
+    (
+        "router/r0",
+        {
+            "id": "r0",
+            "routes": [],
+            "interfaces": [
+                {"id": "a", "subnet": "s0", "ip_address": "10.0.0.254"},
+                {"id": "b", "subnet": "s1", "ip_address": "10.0.0.254"},
+            ],
+        },
+    ),
+    ("netports/n1/q0", {"host": "hv2", "vtep": "192.0.2.2", "mac": MACS[1], "ip": "10.0.0.2"}),
+    ("plug", "i0", "p0", 1, 1.0),
+]
+"""p0 plugged in n0, and a router joining n0 to n1, where hv2 has a port: the routed
+network and its port are in the view from the start, to come and go with what follows.
+(The port's id, q0, is announced nowhere else: a port announced in two networks at once,
+which no server writes, has no one right view, and the random writes make enough of
+those already.)"""
 steps = st.tuples(
-    st.sampled_from([[], SETUP]),
+    st.sampled_from([[], SETUP, ROUTED]),
     st.lists(st.one_of(store_writes, store_deletes, plugs, unplugs), max_size=40),
 ).map(lambda t: [*t[0], *t[1]])
 
@@ -176,6 +219,8 @@ def test_the_incremental_view_always_equals_the_view_from_scratch(steps: list[An
         assert local.view == expected
         assert local.view.members == build_members(expected.ports, expected.remotes)
         assert local.view.subnets == expected.subnets
+        assert local.view.routers == expected.routers
+        assert mirror.routers == Mirror.snapshot(mirror.values).routers
         for owner in delta.owners:
             owned = compile_owner(local.view, owner)
             if owned:
@@ -296,3 +341,44 @@ def test_subnets_come_with_their_network_and_touch_only_what_reads_them() -> Non
     mirror.apply_change("subnet/s0", None)
     assert local.update(mirror, ports, {"subnet/s0"}, set()).owners == {("port", "p0")}
     assert local.view.subnets == {} and mirror.subnets_of("n0") == {}
+
+
+def test_a_router_brings_in_the_networks_it_joins_to_this_servers_and_their_ports() -> None:
+    """p0's network n0 is routed to n1, where only hv2 has a port: n1 and that port come
+    into the view (this server routes to them), with the router; removing the interface
+    on n1 takes them out again."""
+    mirror = Mirror(store=None)  # type: ignore[arg-type]
+    setup = [
+        *SETUP,
+        ("lognet/n1", {"physicalnetwork": "vx", "vni": 6}),
+        ("subnet/s1", {"logicalnetwork": "n1", "cidr": "10.0.1.0/24", "gateway": "10.0.1.254"}),
+        ("netports/n1/r0", {"host": "hv2", "vtep": "192.0.2.2", "mac": MACS[1], "ip": "10.0.1.3"}),
+    ]
+    for key, value in setup:
+        mirror.apply_change(key, value)
+    ports = {"i0": OvsPort("i0", 1, "p0", None, bound_at=1.0)}
+    local = LocalView(ME)
+    local.update(mirror, ports, {key for key, _ in setup}, {"i0"})
+    assert set(local.view.networks) == {"n0"}
+    interfaces = [
+        {"id": "a", "subnet": "s0", "ip_address": "10.0.0.254"},
+        {"id": "b", "subnet": "s1", "ip_address": "10.0.1.254"},
+    ]
+    mirror.apply_change("router/r", {"id": "r", "routes": [], "interfaces": interfaces})
+    delta = local.update(mirror, ports, {"router/r"}, set())
+    view = local.view
+    assert set(view.networks) == {"n0", "n1"} and set(view.remotes) == {"r0"}
+    assert set(view.subnets) == {"s0", "s1"}
+    (router,) = view.routers.values()
+    assert [(i.subnet, i.network, i.ip) for i in router.interfaces] == [
+        ("s0", "n0", "10.0.0.254"),
+        ("s1", "n1", "10.0.1.254"),
+    ]
+    assert router.interfaces[0].mac == gateway_mac("s0")
+    assert {("port", "p0"), ("remote", "r0"), ("network", "n0")} <= delta.owners
+    assert view == build_view(mirror.values, ports, ME)
+
+    mirror.apply_change("router/r", {"id": "r", "routes": [], "interfaces": interfaces[:1]})
+    local.update(mirror, ports, {"router/r"}, set())
+    assert set(local.view.networks) == {"n0"} and local.view.remotes == {}
+    assert local.view == build_view(mirror.values, ports, ME)

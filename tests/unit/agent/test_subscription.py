@@ -7,7 +7,7 @@ import dataclasses
 from vlcp.agent.agent import Agent, AgentConfig
 from vlcp.agent.mirror import VIEW_PREFIXES
 from vlcp.agent.modules import discover
-from vlcp.layout import SUBNET
+from vlcp.layout import ROUTER, SUBNET
 from vlcp.pipeline import BUILTIN, Catalog, Module
 from vlcp.store import Store
 
@@ -17,8 +17,9 @@ NO_STORE: Store = None  # type: ignore[assignment]  # the agent is built, never 
 def test_the_mirror_follows_the_view_and_what_known_modules_watch() -> None:
     builtin = discover(found=[])
     plain = Agent(NO_STORE, AgentConfig(), builtin)
-    assert set(plain.mirror.prefixes) == {*VIEW_PREFIXES, SUBNET}  # dhcp, gateway read subnets
-    without_dhcp = Catalog(m for m in BUILTIN if m.name not in ("dhcp", "gateway"))
+    # dhcp, gateway and l3 read subnets; l3 routers
+    assert set(plain.mirror.prefixes) == {*VIEW_PREFIXES, SUBNET, ROUTER}
+    without_dhcp = Catalog(m for m in BUILTIN if m.name not in ("dhcp", "gateway", "l3"))
     lean = Agent(NO_STORE, AgentConfig(), dataclasses.replace(builtin, catalog=without_dhcp))
     assert set(lean.mirror.prefixes) == set(VIEW_PREFIXES)
     watcher = Module("subnet_watcher", depends=("ingress",), watches=(SUBNET,))

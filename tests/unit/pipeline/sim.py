@@ -2,13 +2,15 @@
 
 Only what the pipeline uses: exact and masked matches, apply-actions, goto, and the
 actions output, controller, set_field, push_vlan, pop_vlan, nx_reg_load, nx_reg_move,
-nx_resubmit.
+nx_resubmit, nx_dec_ttl.
 It follows the switch where the pipeline relies on it:
 
 - a table miss drops (the pipeline installs explicit misses anyway);
 - output to the port the packet came in on is suppressed (OpenFlow and OVS send there only
   through the IN_PORT pseudo-port), which is how the sender is left out of a flood;
-- registers start at 0; an absent vlan_vid is 0 (untagged).
+- registers start at 0; an absent vlan_vid is 0 (untagged);
+- `nx_dec_ttl` decrements `nw_ttl` (64 when the packet does not say); at 0 or 1 it stops
+  the flow's actions there (and its goto), as OVS does, sending to no controller.
 
 Two flows of equal top priority that both match with different effects are an error
 here (the switch would pick one arbitrarily), so overlapping flows fail the test.
@@ -84,9 +86,17 @@ def lookup(flows: Iterable[Flow], table: int, packet: Packet) -> Flow | None:
 
 def _apply(
     action: Action, packet: Packet, out: list[Output], flows: list[Flow], depth: int
-) -> None:
+) -> bool:
+    """Do one action; True when the rest of the flow must not run (TTL expired)."""
     a = action.arg
     match action.kind:
+        case "nx_dec_ttl":
+            if a("controllers"):
+                raise NotImplementedError("dec_ttl to controllers")
+            ttl = packet.get("nw_ttl", 64)
+            if ttl <= 1:
+                return True
+            packet["nw_ttl"] = ttl - 1
         case "nx_resubmit":
             if a("in_port") is not None:
                 raise NotImplementedError("resubmit with another in_port")
@@ -116,6 +126,7 @@ def _apply(
             packet[a("dst")] = packet[a("src")]
         case _:
             raise NotImplementedError(f"action {action.kind}")
+    return False
 
 
 def trace(flows: Iterable[Flow], in_port: int, packet: Mapping[str, Any]) -> list[Output]:
@@ -137,6 +148,6 @@ def _run(flows: list[Flow], table: int | None, pkt: Packet, out: list[Output], d
         flow = lookup(flows, table, pkt)
         if flow is None:
             break
-        for action in flow.actions:
-            _apply(action, pkt, out, flows, depth)
+        if any(_apply(action, pkt, out, flows, depth) for action in flow.actions):
+            break
         table = flow.goto

@@ -16,14 +16,18 @@ from vlcp.pipeline import (
     DropNetwork,
     DropPort,
     DropRemote,
+    DropRouter,
     DropSubnet,
     LocalPort,
     Network,
     PutNetwork,
     PutPort,
     PutRemote,
+    PutRouter,
     PutSubnet,
     RemotePort,
+    Router,
+    RouterInterface,
     SetPhysicalPort,
     SetTunnel,
     Subnet,
@@ -74,6 +78,34 @@ def subnets(draw: st.DrawFn) -> Subnet:
     return Subnet(draw(st.sampled_from(SUBNET_IDS)), network, cidr, gateway, dhcp=draw(DHCP_FIELDS))
 
 
+ROUTER_IDS = ["r0", "r1"]
+INTERFACE_SHAPES = [
+    ("10.0.0.0/24", "10.0.0.254"),
+    ("10.0.0.0/24", "10.0.0.1"),
+    ("10.0.0.0/31", "10.0.0.0"),
+    ("10.0.0.2/31", "10.0.0.3"),
+]
+"""(cidr, interface address): holding both IPv4 port addresses, one, or neither."""
+INTERFACE_MACS = ["02:00:00:00:01:01", "02:00:00:00:01:02"]
+
+
+@st.composite
+def interfaces(draw: st.DrawFn) -> RouterInterface:
+    cidr, ip = draw(st.sampled_from(INTERFACE_SHAPES))
+    network = draw(st.sampled_from([*NETS, "gone"]))
+    return RouterInterface(
+        draw(st.sampled_from(SUBNET_IDS)), network, cidr, ip, draw(st.sampled_from(INTERFACE_MACS))
+    )
+
+
+@st.composite
+def routers(draw: st.DrawFn) -> Router:
+    """A router of two tenants' messy world: interfaces on any network, MACs shared with
+    another router's, numbers that collide."""
+    found = draw(st.lists(interfaces(), max_size=3, unique_by=lambda i: i.subnet))
+    return Router(draw(st.sampled_from(ROUTER_IDS)), draw(st.integers(1, 2)), tuple(found))
+
+
 ports = st.builds(
     LocalPort,
     id=st.sampled_from(["a", "b", "c", "d"]),
@@ -93,13 +125,14 @@ remotes = st.builds(
     ip=st.sampled_from(IPS),
 )
 views = st.builds(
-    lambda nets, lps, rps, phys, tunnel, subs: View(
+    lambda nets, lps, rps, phys, tunnel, subs, rts: View(
         networks={n.id: n for n in nets},
         ports={p.id: p for p in lps},
         remotes={r.id: r for r in rps},
         physical_ports=phys,
         tunnel_ofport=tunnel,
         subnets={s.id: s for s in subs},
+        routers={r.id: r for r in rts},
     ),
     st.lists(networks(), max_size=5),
     st.lists(ports, max_size=6),
@@ -107,6 +140,7 @@ views = st.builds(
     st.dictionaries(st.sampled_from(PHYSNETS), st.integers(20, 21)),
     st.sampled_from([100, 100, 101, None]),
     st.lists(subnets(), max_size=3),
+    st.lists(routers(), max_size=2),
 )
 changes: st.SearchStrategy[Change] = st.one_of(
     st.builds(PutNetwork, networks()),
@@ -117,6 +151,8 @@ changes: st.SearchStrategy[Change] = st.one_of(
     st.builds(DropRemote, st.sampled_from(["c", "d", "e", "f", "g"])),
     st.builds(PutSubnet, subnets()),
     st.builds(DropSubnet, st.sampled_from(SUBNET_IDS)),
+    st.builds(PutRouter, routers()),
+    st.builds(DropRouter, st.sampled_from(ROUTER_IDS)),
     st.builds(SetTunnel, st.sampled_from([None, 100, 101])),
     st.builds(SetPhysicalPort, st.sampled_from(PHYSNETS), st.sampled_from([None, 20, 21])),
 )
@@ -186,6 +222,21 @@ def tweaks(view: View) -> st.SearchStrategy[Change]:
                 st.sampled_from(SHAPES),
                 st.sampled_from(NETS),
                 DHCP_FIELDS,
+            )
+        )
+    if view.routers:
+        options.append(
+            st.builds(
+                lambda r, number, extra: PutRouter(
+                    dataclasses.replace(
+                        r,
+                        number=number,
+                        interfaces=tuple({i.subnet: i for i in (*r.interfaces, *extra)}.values()),
+                    )
+                ),
+                st.sampled_from(sorted(view.routers.values(), key=lambda r: r.id)),
+                st.integers(1, 2),
+                st.lists(interfaces(), max_size=1),
             )
         )
     return st.one_of(options)

@@ -17,20 +17,29 @@ from vlcp.pipeline import (
     AddressPair,
     Change,
     DropPort,
+    DropRouter,
     DropSubnet,
     LocalPort,
     Network,
     PutPort,
     PutRemote,
+    PutRouter,
     PutSubnet,
     RemotePort,
+    Router,
+    RouterInterface,
     Subnet,
     View,
     apply,
     compile_all,
     compile_owner,
 )
-from vlcp.pipeline.view import build_members, build_subnet_ids, build_vni_users
+from vlcp.pipeline.view import (
+    build_members,
+    build_router_ids,
+    build_subnet_ids,
+    build_vni_users,
+)
 
 from .strategies import changes, tweaks, views
 
@@ -44,6 +53,7 @@ def fresh(view: View) -> View:
         dict(view.physical_ports),
         view.tunnel_ofport,
         dict(view.subnets),
+        dict(view.routers),
     )
 
 
@@ -66,6 +76,7 @@ def test_recomputing_the_touched_owners_equals_compile_all(
         assert view.members == build_members(view.ports, view.remotes)
         assert view.vni_users == build_vni_users(view.networks)
         assert view.subnet_ids == build_subnet_ids(view.subnets)
+        assert view.router_ids == build_router_ids(view.routers)
         assert view == fresh(view)
 
 
@@ -135,3 +146,31 @@ def test_a_gateway_change_touches_its_networks_and_nothing_else() -> None:
     routes = dataclasses.replace(subnet, host_routes=(("192.0.2.0/24", "10.0.0.9"),))
     assert apply(view, PutSubnet(routes))[1] == frozenset()  # read by DHCP only
     assert apply(view, DropSubnet("s0"))[1] == {("port", "p0"), ("network", "n0")}
+
+
+def test_a_router_change_touches_what_it_routes_and_the_networks_it_joins() -> None:
+    """Its routed ports and remote ports, and the networks it joins (their entry into
+    routing, and which servers may tunnel into them); a remote port of one network
+    touches the tunnel ingress of the networks routed to it."""
+    nets = {"n": Network("n", "vxlan", 1, 5), "m": Network("m", "vxlan", 2, 6)}
+    port = LocalPort("p", "n", 1, "02:00:00:00:00:01", "10.0.0.1")
+    other = LocalPort("q", "n", 2, "02:00:00:00:00:02", "10.0.9.1")  # not in a routed subnet
+    remote = RemotePort("r", "m", "02:00:00:00:00:03", "192.0.2.1", "10.0.1.3")
+    view = View(nets, {"p": port, "q": other}, {"r": remote}, tunnel_ofport=100)
+    router = Router(
+        "R",
+        1,
+        (
+            RouterInterface("s", "n", "10.0.0.0/24", "10.0.0.254", "02:00:00:00:01:01"),
+            RouterInterface("t", "m", "10.0.1.0/24", "10.0.1.254", "02:00:00:00:01:02"),
+        ),
+    )
+    view, touched = apply(view, PutRouter(router))
+    assert touched == {("network", "n"), ("network", "m"), ("port", "p"), ("remote", "r")}
+    renumbered = dataclasses.replace(router, number=2)
+    assert apply(view, PutRouter(renumbered))[1] == touched
+    peer = RemotePort("r2", "m", "02:00:00:00:00:04", "192.0.2.9", "10.0.1.4")
+    new, touched = apply(view, PutRemote(peer))
+    assert touched == {("remote", "r2"), ("network", "m"), ("network", "n")}
+    assert compile_owner(new, ("network", "n")) != compile_owner(view, ("network", "n"))
+    assert apply(view, DropRouter("R"))[0] == fresh(dataclasses.replace(view, routers={}))

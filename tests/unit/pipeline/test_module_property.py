@@ -102,7 +102,10 @@ def test_unloading_removes_exactly_the_modules_flows(
         own = {before.pipeline[t.name].id for t in CATALOG[module].tables}
         if own:  # a module with tables keeps to them (drivers add to ingress and l2,
             # dhcp to port_security, where it takes its ports' requests and guards,
-            # gateway to arp_responder, where it takes what is for a gateway)
-            entrance = {"dhcp": "port_security", "gateway": "arp_responder"}.get(module)
+            # gateway to arp_responder, where it takes what is for a gateway, l3 to
+            # gateway, where it takes what is for a router interface)
+            entrance = {"dhcp": "port_security", "gateway": "arp_responder", "l3": "gateway"}.get(
+                module
+            )
             extra = {before.pipeline[entrance].id} if entrance else set()
             assert {f.table for f in produced(before, view, module)} <= own | extra

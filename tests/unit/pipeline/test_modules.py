@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from vlcp.agent.mirror import VIEW_PREFIXES
-from vlcp.layout import SUBNET
+from vlcp.layout import ROUTER, SUBNET
 from vlcp.pipeline import (
     BASE,
     BUILTIN,
@@ -52,19 +52,21 @@ def test_the_builtin_modules_compile_what_the_pipeline_always_did() -> None:
     assert (
         DEFAULT.loaded
         == ALL
-        == {"ingress", "port_security", "arp_responder", "l2_forward", "dhcp", "gateway"}
+        == {"ingress", "port_security", "arp_responder", "l2_forward", "dhcp", "gateway", "l3"}
         | (DRIVERS)
     )
-    assert [(t.id, t.name) for t in DEFAULT.pipeline][-3:] == [
+    assert [(t.id, t.name) for t in DEFAULT.pipeline][-4:] == [
         (4, "l2_forward"),
         (5, "dhcp"),
         (6, "gateway"),
+        (7, "l3"),
     ]
     assert DEFAULT.compile_all(VIEW) == compile_all(VIEW)
 
 
 def test_the_builtin_modules_watch_what_the_view_is_built_from() -> None:
-    assert DEFAULT.watches() == {*VIEW_PREFIXES, SUBNET} == BUILTIN.watches()  # dhcp: subnets
+    # dhcp: subnets; l3: routers
+    assert DEFAULT.watches() == {*VIEW_PREFIXES, SUBNET, ROUTER} == BUILTIN.watches()
     assert ModuleSet(BUILTIN, ["port_security"]).watches() < DEFAULT.watches()
 
 
@@ -78,15 +80,18 @@ def test_loading_pulls_in_what_a_module_needs() -> None:
 
 
 def test_unloading_what_others_need_is_refused_naming_them() -> None:
-    with pytest.raises(ModuleError, match="l2_forward: needed by native, vlan, vxlan"):
+    with pytest.raises(ModuleError, match="l2_forward: needed by l3, native, vlan, vxlan"):
         DEFAULT.unload("l2_forward")
-    needed = "needed by arp_responder, dhcp, gateway, l2_forward, native, port_"
+    needed = "needed by arp_responder, dhcp, gateway, l2_forward, l3, native, port_"
     with pytest.raises(ModuleError, match=needed):
         DEFAULT.unload("ingress")
 
 
 def test_unloading_with_dependents_takes_them_too() -> None:
-    assert DEFAULT.unload("l2_forward", dependents=True).loaded == ALL - DRIVERS - {"l2_forward"}
+    assert DEFAULT.unload("l2_forward", dependents=True).loaded == ALL - DRIVERS - {
+        "l2_forward",
+        "l3",
+    }
     nothing = DEFAULT.unload("ingress", dependents=True)
     assert nothing.loaded == frozenset()
     assert flows_of(nothing) == DEFAULT.pipeline.miss_flows()
@@ -167,6 +172,7 @@ def test_table_ids_are_the_catalogs_whatever_is_loaded() -> None:
         (5, "l2_forward"),
         (6, "dhcp"),
         (7, "gateway"),
+        (8, "l3"),
     ]
     for loaded in ([], ["ingress"], ["arp_responder"], ["mac_drop", "vxlan"]):
         assert [(t.id, t.name) for t in ModuleSet(CATALOG, loaded).pipeline] == layout

@@ -16,7 +16,7 @@ from tests.unit.pipeline.test_incremental import views
 from vlcp.pipeline.compile import compile_all
 from vlcp.pipeline.view import View
 from vlcp.southbound.openflow.codec import ACTIONS, codec_for
-from vlcp.southbound.openflow.flow import Action, Flow
+from vlcp.southbound.openflow.flow import Action, Flow, dec_ttl
 from vlcp.southbound.openflow.flow_mod import NATIVE_FIELDS, assemble, native_oxm
 from vlcp.southbound.openflow.wire import OFP13, OFP14
 
@@ -119,6 +119,8 @@ EVERY_KIND = list(
             Action.make("group", group_id=12),
             Action.make("drop"),
             Action.make("nx_nat", flags=1, ipv4_min="10.0.0.1", ipv4_max="10.0.0.9"),
+            dec_ttl(),
+            dec_ttl(1, 2),
         ]
     )
 )

@@ -20,6 +20,7 @@ from vlcp.southbound.openflow.flow import (
     Action,
     Flow,
     controller,
+    dec_ttl,
     output,
     pop_vlan,
     push_vlan,
@@ -242,6 +243,13 @@ def test_nx_resubmit(c: codec.Codec) -> None:
     assert only_action(c, resubmit(7, in_port=3)).in_port == 3
 
 
+def test_nx_dec_ttl_names_no_controller_unless_told(c: codec.Codec) -> None:
+    """A routed packet whose TTL runs out is dropped on the switch, not sent up."""
+    act = only_action(c, dec_ttl())
+    assert (type(act).__name__, act.cnt_ids) == ("NXActionDecTtlCntIds", [])
+    assert only_action(c, dec_ttl(1, 2)).cnt_ids == [1, 2]
+
+
 def test_nx_conjunction_counts_clauses_from_one_like_ovs_ofctl(c: codec.Codec) -> None:
     act = only_action(c, Action.make("nx_conjunction", id=10, clause=2, n_clauses=3))
     assert (act.id, act.clause, act.n_clauses) == (10, 1, 3)  # wire clause is 0-based
@@ -314,6 +322,7 @@ def test_every_action_kind_in_the_table_is_covered() -> None:
         "group",
         "drop",
         "nx_resubmit",
+        "nx_dec_ttl",
         "nx_learn",
         "nx_conjunction",
         "nx_ct",

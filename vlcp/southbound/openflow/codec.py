@@ -879,6 +879,12 @@ def _resubmit(c: Codec, a: Action) -> list[Any]:
     ]
 
 
+def _dec_ttl(c: Codec, a: Action) -> list[Any]:
+    """Nicira dec_ttl(ids): an IPv4 packet at TTL 0 or 1 is dropped, sent to the
+    controllers named (none: dropped silently, no controller on the path)."""
+    return [c.parser.NXActionDecTtlCntIds(cnt_ids=list(a.arg("controllers", ())))]
+
+
 _Builder = Callable[[Codec, Action], list[Any]]
 ACTIONS: dict[str, tuple[_Builder, frozenset[str]]] = {
     "output": (_output, frozenset({"port", "max_len"})),
@@ -892,6 +898,7 @@ ACTIONS: dict[str, tuple[_Builder, frozenset[str]]] = {
     "group": (lambda c, a: [c.parser.OFPActionGroup(a.arg("group_id"))], frozenset({"group_id"})),
     "drop": (lambda c, a: [], frozenset()),
     "nx_resubmit": (_resubmit, frozenset({"table", "in_port"})),
+    "nx_dec_ttl": (_dec_ttl, frozenset({"controllers"})),
     "nx_learn": (
         _learn,
         frozenset(

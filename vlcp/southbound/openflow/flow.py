@@ -140,6 +140,13 @@ def resubmit(table: int, in_port: int | None = None) -> Action:
     return Action.make("nx_resubmit", table=table, in_port=in_port)
 
 
+def dec_ttl(*controllers: int) -> Action:
+    """Nicira `dec_ttl(ids)`: decrement the IP TTL; at TTL 0 or 1 the packet stops here and
+    goes to the controllers named, if any (without ids, it is dropped on the switch:
+    plain OpenFlow `dec_nw_ttl` would name controller 0)."""
+    return Action.make("nx_dec_ttl", controllers=tuple(controllers))
+
+
 def controller(max_len: int = 0xFFFF, reason: int = 0, meter_id: int | None = None) -> Action:
     """To the controller; through meter `meter_id` (which need not exist) when given."""
     if meter_id is None:
