@@ -53,6 +53,16 @@ def busybox_rootfs() -> bytes:
     return buffer.getvalue()
 
 
+def remove_root(root: Path) -> None:
+    """Remove a runtime's private root: what it still mounts there first (a runtime
+    killed half-way leaves its shm and netns mounts behind)."""
+    for line in reversed(Path("/proc/mounts").read_text().splitlines()):
+        fields = line.split()
+        if len(fields) > 1 and Path(fields[1]).is_relative_to(root):
+            subprocess.run(["umount", "-l", fields[1]], check=False)
+    shutil.rmtree(root, ignore_errors=True)
+
+
 class Podman:
     """podman for one lab server `hv`, with vlcp's API at `api`."""
 
@@ -139,9 +149,4 @@ class Podman:
             self("rm", "-a", "-f", "-t", "0", check=False)
             self("rmi", "-a", "-f", check=False)
         finally:
-            mounts = Path("/proc/mounts").read_text().split("\n")
-            for line in reversed(mounts):
-                fields = line.split()
-                if len(fields) > 1 and Path(fields[1]).is_relative_to(self.root):
-                    subprocess.run(["umount", "-l", fields[1]], check=False)
-            shutil.rmtree(self.root, ignore_errors=True)
+            remove_root(self.root)

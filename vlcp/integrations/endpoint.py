@@ -87,17 +87,20 @@ def network_mtu(client: Client, network: Mapping[str, Any], subnet: Mapping | No
 
 def ensure_port(
     client: Client,
-    port: str,
+    port: str | None,
     network: str,
     subnet: str | None,
     attributes: Mapping[str, str],
     *,
     ip_address: str | None = None,
 ) -> dict[str, Any]:
-    """Create logical port `port` (address from the subnet's pool unless `ip_address`),
-    or return it if an earlier attempt created it with the same `attributes`: a runtime
-    retries an interrupted add with the same ids, and must get the same port back."""
-    body: dict[str, Any] = {"id": port, "logicalnetwork": network, **attributes}
+    """Create logical port `port` (None: an id generated) with its address from the
+    subnet's pool unless `ip_address`, or return it if an earlier attempt created it with
+    the same `attributes`: a runtime retries an interrupted add with the same ids, and must
+    get the same port back."""
+    body: dict[str, Any] = {"logicalnetwork": network, **attributes}
+    if port is not None:
+        body["id"] = port
     if subnet is not None:
         body["subnet"] = subnet
     if ip_address is not None:
@@ -105,7 +108,7 @@ def ensure_port(
     try:
         return client.create("logical-ports", body)
     except ApiError as exc:
-        if exc.status != 409:
+        if exc.status != 409 or port is None:
             raise EndpointError(f"vlcp refused the port: {exc.message}") from None
         refused = exc
     try:

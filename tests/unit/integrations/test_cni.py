@@ -1,6 +1,6 @@
 """vlcp-cni without a runtime: the config and the variables it accepts or refuses (with
 the spec's codes), the error object and the result it prints, and the names it derives.
-ADD, DEL and CHECK against real podman and OVS are in tests/e2e/test_containers_cni.py."""
+ADD, DEL and CHECK against real podman and OVS are in tests/e2e/containers/test_cni.py."""
 
 from __future__ import annotations
 

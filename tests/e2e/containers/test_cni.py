@@ -17,18 +17,18 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 
 from tests.lab.marks import needs_ovs_lab
-from tests.lab.naming import private_dir, unique_name
+from tests.lab.naming import private_dir
 from tests.lab.podman import Podman, podman_missing
 from tests.lab.waiting import eventually
 from vlcp.client import ApiError
 from vlcp.lab.servers import BRIDGE
 
-from .conftest import Cloud, CloudFactory
+from ..conftest import Cloud, CloudFactory
+from .checks import pings, vlcp_ports
 
 pytestmark = [
     pytest.mark.root,
@@ -38,12 +38,6 @@ pytestmark = [
 ]
 
 PodmanFactory = Callable[[Cloud, str], Podman]
-
-
-@pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    """The embedded store only: the plugin talks to the API, whatever store is behind it."""
-    return f"sqlite://{tmp_path}/{unique_name('s')}.db"
 
 
 @pytest.fixture
@@ -90,11 +84,6 @@ def cni_port(cloud: Cloud, container: str) -> dict:
     return ports[0]
 
 
-def pings(podman: Podman, container: str, ip: str, count: int = 1) -> bool:
-    output = podman.exec(container, "ping", "-c", str(count), "-W", "1", ip, check=False)
-    return f"{count} packets received" in output
-
-
 def plugin(
     command: str, config: dict, container: str, netns: str | None
 ) -> subprocess.CompletedProcess:
@@ -117,12 +106,6 @@ def plugin(
         timeout=60,
         check=False,
     )
-
-
-def vlcp_ports(cloud: Cloud, server: str) -> list[str]:
-    """The plugin's OVS ports on `server`'s bridge (host ends are named vl...)."""
-    ports = cloud.servers[server].hv.vsctl("list-ports", BRIDGE).split()
-    return [p for p in ports if p.startswith("vl")]
 
 
 async def test_containers_on_two_servers(cloud_factory: CloudFactory, podmans: PodmanFactory):
