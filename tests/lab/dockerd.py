@@ -75,10 +75,12 @@ class Dockerd:
         ]  # fmt: skip
         self.process = ManagedProcess(argv, cwd=root, output=self.log, env={"PATH": PATH})
         self.imported = False
+        self.plugin: DockerPlugin | None = None
 
-    def start(self, plugin_socket: Path) -> None:
-        """Start with the plugin `vlcp` at `plugin_socket`; return once dockerd answers."""
-        (self.etc / "plugins" / "vlcp.spec").write_text(f"unix://{plugin_socket}\n")
+    def start(self, plugin: DockerPlugin) -> None:
+        """Start with `plugin` as `vlcp`; return once dockerd answers."""
+        self.plugin = plugin
+        (self.etc / "plugins" / "vlcp.spec").write_text(f"unix://{plugin.socket}\n")
         self.process.start()
         wait_until(
             lambda: not self.process.running or self("version", check=False).returncode == 0,

@@ -219,9 +219,10 @@ def attachment(conf: NetConf, invocation: Invocation) -> dict[str, str]:
     }
 
 
-def result(conf: NetConf, invocation: Invocation, endpoint: Endpoint, host_mac: str) -> dict:
+def result(
+    conf: NetConf, invocation: Invocation, endpoint: Endpoint, host: str, host_mac: str
+) -> dict:
     """The ADD result in the config's version (0.3.x/0.4.0 add each IP's `version`)."""
-    host = host_ifname(f"{conf.name}/{invocation.key}")
     interfaces = [
         {"name": host, "mac": host_mac},
         {"name": invocation.ifname, "mac": endpoint.mac, "sandbox": invocation.netns},
@@ -281,9 +282,10 @@ class Plugin:
             self._wait_up()
             host = switch.link(self.host, switch.ovs_netns) or {}
         except BaseException:
-            self.delete()
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                self.delete()
             raise
-        return result(conf, self.invocation, endpoint, host.get("address", ""))
+        return result(conf, self.invocation, endpoint, self.host, host.get("address", ""))
 
     def _wait_up(self) -> None:
         if not self.conf.wait_up:

@@ -4,8 +4,9 @@ each of two lab servers (a private OVS with its own `vlcp run`), one `vlcp api`,
 The same `docker network create -d vlcp --ipam-driver vlcp` on both hosts joins one vlcp
 network, which the plugin creates; containers on the two servers ping each other with
 addresses from vlcp's IPAM; a second network with the same subnet is not reached; a bad
-option is refused in `docker network create`'s output; `docker rm` removes the port and
-its OVS interface, and the last `docker network rm` the vlcp network.
+option is refused in `docker network create`'s output; the plugin restarted, containers
+still reach each other, and (through the new process) `docker rm` removes the port and its
+OVS interface, and the last `docker network rm` the vlcp network.
 """
 
 from __future__ import annotations
@@ -38,23 +39,24 @@ SUBNET = "10.0.0.0/24"
 async def dockers() -> AsyncIterator[Callable[[Cloud, str], Dockerd]]:
     """dockerd and the plugin per server; containers, networks, daemons and plugins are
     removed however the test ends (dockerd first: its deletes go through the plugin)."""
-    made: list[tuple[Dockerd, DockerPlugin]] = []
+    made: list[Dockerd] = []
 
     def make(cloud: Cloud, server: str) -> Dockerd:
         dockerd = Dockerd(private_dir("dk"))
         plugin = DockerPlugin(dockerd.root, cloud.servers[server].hv, cloud.api.client.url, "vx")
-        made.append((dockerd, plugin))
+        made.append(dockerd)
         plugin.start()
         plugin.ready()
-        dockerd.start(plugin.socket)
+        dockerd.start(plugin)
         return dockerd
 
     yield make
-    for dockerd, plugin in made:
+    for dockerd in made:
         try:
             await asyncio.to_thread(dockerd.close)
         finally:
-            plugin.stop()
+            if dockerd.plugin is not None:
+                dockerd.plugin.stop()
 
 
 def create_network(docker: Dockerd, name: str, *options: str, check: bool = True):
@@ -108,6 +110,12 @@ async def test_docker_networks_on_two_servers(cloud_factory: CloudFactory, docke
     (only_in_a,) = {a0_ip, a1_ip} - {"10.0.0.2"}
     assert not await asyncio.to_thread(pings, hv1, "b1", only_in_a, 3)
 
+    # the plugin keeps nothing in memory: restarted, it still unplugs and deletes
+    assert hv1.plugin is not None
+    hv1.plugin.stop()
+    hv1.plugin.start()
+    hv1.plugin.ready()
+    assert await asyncio.to_thread(pings, hv0, "a0", a1_ip)
     assert len(vlcp_ports(cloud, "hv1")) == 2
     hv1("rm", "-f", "a1")
     assert len(vlcp_ports(cloud, "hv1")) == 1

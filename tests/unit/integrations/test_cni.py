@@ -120,7 +120,7 @@ def test_names_are_stable_distinct_and_short():
 def test_result_1_0_0_and_0_4_0():
     invocation = cni.Invocation("ADD", "c0ffee", "/run/netns/x", "eth0")
     conf = cni.parse_config(json.dumps(CONFIG))
-    answer = cni.result(conf, invocation, ENDPOINT, "aa:bb:cc:dd:ee:ff")
+    answer = cni.result(conf, invocation, ENDPOINT, "vl0", "aa:bb:cc:dd:ee:ff")
     assert answer["interfaces"][1] == {
         "name": "eth0",
         "mac": "02:00:00:00:00:01",
@@ -133,7 +133,7 @@ def test_result_1_0_0_and_0_4_0():
     ]
     assert answer["dns"] == {"nameservers": ["198.51.100.53"], "domain": "example.org"}
     old = cni.parse_config(json.dumps({**CONFIG, "cniVersion": "0.4.0"}))
-    assert cni.result(old, invocation, ENDPOINT, "")["ips"][0]["version"] == "4"
+    assert cni.result(old, invocation, ENDPOINT, "vl0", "")["ips"][0]["version"] == "4"
 
 
 def test_interface_commands():
