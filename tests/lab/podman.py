@@ -76,8 +76,10 @@ class Podman:
             directory.mkdir(parents=True, exist_ok=True)
         wrapper = self.plugins / "vlcp-cni"
         checkout = Path(vlcp.__file__).resolve().parents[1]
+        # exported: a prefix assignment before `exec` does not reach the plugin in dash
         wrapper.write_text(
-            f"#!/bin/sh\nPYTHONPATH={checkout} exec {sys.executable} -m vlcp.integrations.cni\n"
+            f"#!/bin/sh\nexport PYTHONPATH={checkout}\n"
+            f"exec {sys.executable} -m vlcp.integrations.cni\n"
         )
         wrapper.chmod(0o755)
         (root / "containers.conf").write_text(
