@@ -107,14 +107,14 @@ class Dockerd:
             )
         return result
 
-    def start_container(self, name: str, network: str) -> str:
-        """A busybox container `name` on `network`, in the background: its id."""
+    def start_container(self, name: str, network: str, *options: str) -> str:
+        """A busybox container `name` on `network` (`options`: more of `docker run`'s), in
+        the background: its id."""
         if not self.imported:
             self("import", "-", IMAGE, stdin=busybox_rootfs())
             self.imported = True
-        return self(
-            "run", "-d", "--name", name, "--network", network, IMAGE, "sleep", "600"
-        ).stdout.strip()
+        argv = ["run", "-d", "--name", name, "--network", network, *options, IMAGE, "sleep", "600"]
+        return self(*argv).stdout.strip()
 
     def exec(self, name: str, *command: str, check: bool = True) -> str:
         return self("exec", name, *command, check=check).stdout

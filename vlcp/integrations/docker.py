@@ -157,7 +157,7 @@ class DockerPlugin:
         network, cidr = parse_pool(body["PoolID"])
         asked = body.get("Address") or None
         options = body.get("Options") or {}
-        subnet = self._subnet(network, cidr) if self._has(network) else None
+        subnet = self._subnet(network, cidr)
         if options.get("RequestAddressType") == GATEWAY_REQUEST:
             gateway = asked or (subnet or {}).get("gateway") or str(next(cidr.hosts()))
             return {"Address": f"{gateway}/{cidr.prefixlen}", "Data": {}}
@@ -183,7 +183,7 @@ class DockerPlugin:
     def release_address(self, body: Reply) -> Reply:
         """Delete the logical port holding the address; the gateway holds none."""
         network, cidr = parse_pool(body["PoolID"])
-        subnet = self._subnet(network, cidr) if self._has(network) else None
+        subnet = self._subnet(network, cidr)
         if subnet is None or subnet.get("gateway") == body["Address"]:
             return {}
         for port in self.client.list(
@@ -275,7 +275,10 @@ class DockerPlugin:
         )
         port = next(iter(ports), None)
         if port is None:
-            raise DockerError(f"no vlcp port holds {address} in {network['id']}")
+            raise DockerError(
+                f"no vlcp port holds {address} in {network['id']}: give the Docker network"
+                " the same vlcp.network as -o and --ipam-opt"
+            )
         change: dict[str, Any] = {"docker_endpoint": body["EndpointID"]}
         if interface.get("MacAddress"):
             change["mac_address"] = interface["MacAddress"]

@@ -2,11 +2,12 @@
 each of two lab servers (a private OVS with its own `vlcp run`), one `vlcp api`, one store.
 
 The same `docker network create -d vlcp --ipam-driver vlcp` on both hosts joins one vlcp
-network, which the plugin creates; containers on the two servers ping each other with
-addresses from vlcp's IPAM; a second network with the same subnet is not reached; a bad
-option is refused in `docker network create`'s output; the plugin restarted, containers
-still reach each other, and (through the new process) `docker rm` removes the port and its
-OVS interface, and the last `docker network rm` the vlcp network.
+network, which the plugin creates; containers on the two servers ping each other and the
+gateway, with addresses from vlcp's IPAM (or the one `docker run --ip` asked for); a
+second network with the same subnet is not reached; a bad option is refused in `docker
+network create`'s output; the plugin restarted, containers still reach each other, and
+(through the new process) `docker rm` removes the port and its OVS interface, and the last
+`docker network rm` the vlcp network.
 """
 
 from __future__ import annotations
@@ -90,13 +91,13 @@ async def test_docker_networks_on_two_servers(cloud_factory: CloudFactory, docke
     assert len([k for k in network if k.startswith("docker_") and k != "docker_created"]) == 2
 
     await asyncio.gather(
-        asyncio.to_thread(hv0.start_container, "a0", "a"),
+        asyncio.to_thread(hv0.start_container, "a0", "a", "--ip", "10.0.0.9"),
         asyncio.to_thread(hv1.start_container, "a1", "a"),
         asyncio.to_thread(hv1.start_container, "b1", "b"),
     )
     a0_ip, a1_ip = address(hv0, "a0"), address(hv1, "a1")
-    assert {a0_ip, a1_ip} == {"10.0.0.2", "10.0.0.3"}  # .1: the gateway Docker asked for
-    assert address(hv1, "b1") == "10.0.0.2"
+    # .1 is the gateway Docker asked for; a0's is the one `docker run --ip` asked for
+    assert (a0_ip, a1_ip, address(hv1, "b1")) == ("10.0.0.9", "10.0.0.2", "10.0.0.2")
     port = next(
         cloud.api.client.list("logical-ports", {"ip_address": a0_ip, "logicalnetwork": "net-a"})
     )
@@ -105,10 +106,8 @@ async def test_docker_networks_on_two_servers(cloud_factory: CloudFactory, docke
     await eventually(lambda: asyncio.to_thread(pings, hv0, "a0", a1_ip), 15, what="a0 -> a1")
     assert await asyncio.to_thread(pings, hv1, "a1", a0_ip)
     assert await asyncio.to_thread(pings, hv0, "a0", "10.0.0.1")  # the gateway, on the switch
-    # b1 has one of net-a's two addresses (the IPAM of either network hands out .2 first):
-    # the other exists only in net-a
-    (only_in_a,) = {a0_ip, a1_ip} - {"10.0.0.2"}
-    assert not await asyncio.to_thread(pings, hv1, "b1", only_in_a, 3)
+    # a0's address exists only in net-a (b1 has a1's: each network's pool starts at .2)
+    assert not await asyncio.to_thread(pings, hv1, "b1", a0_ip, 3)
 
     # the plugin keeps nothing in memory: restarted, it still unplugs and deletes
     assert hv1.plugin is not None
