@@ -4,8 +4,9 @@ private OVS with its own `vlcp run`, one `vlcp api`, one store.
 1. Containers of one vlcp network on two servers ping each other, with the address vlcp's
    IPAM chose, the port's MAC and the VXLAN MTU; a second network with the same subnet is
    not reached from the first, nor the first from it. CHECK (run as the runtime runs it)
-   passes on a running container. Removing a container removes its logical port, its OVS
-   port and its veth; a second DEL of it succeeds (DEL is idempotent).
+   passes on a running container. Their server's controller restarted, they still reach
+   each other. Removing a container removes its logical port, its OVS port and its veth;
+   a second DEL of it succeeds (DEL is idempotent).
 2. A bad option is refused with a message `podman run` shows, and leaves nothing behind.
 """
 
@@ -28,7 +29,7 @@ from vlcp.client import ApiError
 from vlcp.lab.servers import BRIDGE
 
 from ..conftest import Cloud, CloudFactory
-from .checks import pings, vlcp_ports
+from .checks import host_ends, pings, vlcp_ports
 
 pytestmark = [
     pytest.mark.root,
@@ -151,12 +152,20 @@ async def test_containers_on_two_servers(cloud_factory: CloudFactory, podmans: P
     check = await asyncio.to_thread(plugin, "CHECK", config_hv0, ids["a0"], hv0.sandbox("a0"))
     assert (check.returncode, check.stdout) == (0, ""), check
 
+    # hv1's controller stopped and started again: the containers keep their network
+    controller = cloud.servers["hv1"].controller
+    assert controller.stop() == 0, controller.log_tail()
+    assert await asyncio.to_thread(pings, hv0, "a0", a1_ip)
+    controller.start()
+    await controller.ready(cloud.store)
+    assert await asyncio.to_thread(pings, hv0, "a0", a1_ip)
+
     assert len(vlcp_ports(cloud, "hv1")) == 2
     await asyncio.to_thread(hv1, "rm", "-f", "-t", "0", "a1")
     with pytest.raises(ApiError) as gone:
         await cloud.api.get("logical-ports", ports["a1"]["id"])
     assert gone.value.status == 404
-    assert len(vlcp_ports(cloud, "hv1")) == 1  # b1's
+    assert len(vlcp_ports(cloud, "hv1")) == len(host_ends(cloud, "hv1")) == 1  # b1's
     config_hv1 = {**config, "ovsdb": hv1.hv.db_target, "ovs_netns": hv1.hv.netns}
     again = await asyncio.to_thread(plugin, "DEL", config_hv1, ids["a1"], None)
     assert (again.returncode, again.stdout) == (0, ""), again
