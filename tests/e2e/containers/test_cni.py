@@ -6,7 +6,8 @@ private OVS with its own `vlcp run`, one `vlcp api`, one store.
    not reached from the first, nor the first from it. CHECK (run as the runtime runs it)
    passes on a running container. Their server's controller restarted, they still reach
    each other. Removing a container removes its logical port, its OVS port and its veth;
-   a second DEL of it succeeds (DEL is idempotent).
+   a second DEL of it succeeds (DEL is idempotent). STATUS passes; GC removes the port,
+   OVS port and veth of an attachment the runtime no longer lists, and only those.
 2. A bad option is refused with a message `podman run` shows, and leaves nothing behind.
 """
 
@@ -89,7 +90,7 @@ def plugin(
     command: str, config: dict, container: str, netns: str | None
 ) -> subprocess.CompletedProcess:
     """`vlcp-cni` called the way a runtime calls it (for the commands podman 4 never sends
-    on its own: CHECK, a second DEL)."""
+    on its own: CHECK, GC, STATUS, a second DEL)."""
     env = {
         **os.environ,
         "CNI_COMMAND": command,
@@ -169,6 +170,18 @@ async def test_containers_on_two_servers(cloud_factory: CloudFactory, podmans: P
     config_hv1 = {**config, "ovsdb": hv1.hv.db_target, "ovs_netns": hv1.hv.netns}
     again = await asyncio.to_thread(plugin, "DEL", config_hv1, ids["a1"], None)
     assert (again.returncode, again.stdout) == (0, ""), again
+
+    status = await asyncio.to_thread(plugin, "STATUS", config_hv0, "", None)
+    assert (status.returncode, status.stdout) == (0, ""), status
+    # GC keeps the attachments the runtime lists, and removes the others of its network
+    a0 = [{"containerID": ids["a0"], "ifname": "eth0"}]
+    for valid, left in ((a0, 1), ([], 0)):
+        config_gc = {**config_hv0, "cni.dev/valid-attachments": valid}
+        gc = await asyncio.to_thread(plugin, "GC", config_gc, "", None)
+        assert gc.returncode == 0, gc
+        assert len(vlcp_ports(cloud, "hv0")) == len(host_ends(cloud, "hv0")) == left
+    with pytest.raises(ApiError):
+        await cloud.api.get("logical-ports", ports["a0"]["id"])
 
 
 async def test_bad_options_are_refused_in_podman_output(
