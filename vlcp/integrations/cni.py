@@ -35,11 +35,13 @@ from vlcp.client import DEFAULT_URL, Client
 from .endpoint import (
     Endpoint,
     EndpointError,
+    NotBound,
     choose_subnet,
     describe,
     ensure_port,
     lookup,
     remove_port,
+    wait_bound,
 )
 from .plumbing import PlumbingError, Switch, configure_commands, host_ifname, in_netns, run
 
@@ -274,33 +276,16 @@ class Plugin:
         )
         try:
             endpoint = describe(self.client, port)
-            switch.unplug(self.host)  # what an interrupted ADD may have left
-            switch.create_veth(self.host, self.invocation.ifname, endpoint, self.invocation.netns)
+            switch.attach(self.host, self.invocation.ifname, endpoint, self.invocation.netns)
             lines = configure_commands(self.invocation.ifname, endpoint)
             run([*in_netns(self.invocation.netns), "ip", "-batch", "-"], input="\n".join(lines))
-            switch.plug(self.host, self.port, endpoint.mac)
-            self._wait_up()
+            wait_bound(self.client, self.port, conf.wait_up)
             host = switch.link(self.host, switch.ovs_netns) or {}
         except BaseException:
             with contextlib.suppress(Exception):  # the first error is the one to report
                 self.delete()
             raise
         return result(conf, self.invocation, endpoint, self.host, host.get("address", ""))
-
-    def _wait_up(self) -> None:
-        if not self.conf.wait_up:
-            return
-        try:
-            self.client.get("logical-ports", self.port, wait="up", timeout=self.conf.wait_up)
-        except ApiError as exc:
-            if exc.status != 408:
-                raise
-            raise CniError(
-                TRY_AGAIN_LATER,
-                f"logical port {self.port} was not bound within {self.conf.wait_up:g} s",
-                f"is `vlcp run` controlling bridge {self.conf.switch.bridge}"
-                f" of {self.conf.switch.ovsdb}?",
-            ) from None
 
     def delete(self) -> None:
         self.conf.switch.unplug(self.host)
@@ -373,6 +358,8 @@ def handle(env: Mapping[str, str], stdin: str) -> dict[str, Any] | None:
         return actions[invocation.command]()
     except EndpointError as exc:
         raise CniError(INVALID_CONFIG, f"vlcp-cni: {exc}") from None
+    except NotBound as exc:
+        raise CniError(TRY_AGAIN_LATER, f"vlcp-cni: {exc}") from None
     except PlumbingError as exc:
         raise CniError(IO_FAILURE, f"vlcp-cni: {exc}") from None
     except ApiError as exc:

@@ -30,7 +30,15 @@ from typing import Any
 from vlcp.api_error import ApiError
 from vlcp.client import Client
 
-from .endpoint import EndpointError, describe, ensure_port, lookup, remove_port
+from .endpoint import (
+    EndpointError,
+    NotBound,
+    describe,
+    ensure_port,
+    lookup,
+    remove_port,
+    wait_bound,
+)
 from .plumbing import PlumbingError, Switch, host_ifname
 
 GENERIC = "com.docker.network.generic"
@@ -294,15 +302,12 @@ class DockerPlugin:
         port = self._port_of(body["EndpointID"])
         endpoint = describe(self.client, port)
         host, peer = host_ifname(body["EndpointID"]), veth_peer(body["EndpointID"])
-        self.switch.unplug(host)
-        self.switch.create_veth(host, peer, endpoint, None)
-        self.switch.plug(host, port["id"], endpoint.mac)
-        if self.wait_up:
-            try:
-                self.client.get("logical-ports", port["id"], wait="up", timeout=self.wait_up)
-            except ApiError as exc:
-                self.switch.unplug(host)
-                raise DockerError(f"logical port {port['id']} was not bound: {exc}") from None
+        self.switch.attach(host, peer, endpoint, None)
+        try:
+            wait_bound(self.client, port["id"], self.wait_up)
+        except BaseException:
+            self.switch.unplug(host)
+            raise
         routes = [{"Destination": d, "RouteType": 0, "NextHop": h} for d, h in endpoint.routes]
         reply: Reply = {"InterfaceName": {"SrcName": peer, "DstPrefix": "eth"}}
         if endpoint.gateway:
@@ -324,7 +329,7 @@ class DockerPlugin:
             return {"Err": f"vlcp does not implement {call}"}
         try:
             return action(body)
-        except (DockerError, EndpointError, ApiError, PlumbingError) as exc:
+        except (DockerError, EndpointError, NotBound, ApiError, PlumbingError) as exc:
             return {"Err": f"vlcp: {exc}"}
         except Exception as exc:  # a bug still reaches the user, named, not as a bare 500
             return {"Err": f"vlcp: {type(exc).__name__}: {exc}"}

@@ -27,6 +27,10 @@ class EndpointError(Exception):
     request: `message` is meant for the user of the runtime (shown by `podman run`)."""
 
 
+class NotBound(Exception):
+    """No controller reported the port up in time: the workload would have no network."""
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """One interface as vlcp described it: the logical port and its addressing."""
@@ -149,3 +153,19 @@ def describe(client: Client, port: Mapping[str, Any]) -> Endpoint:
         nameservers=list(dns_from.get("dns_nameservers") or []),
         domain=(subnet or {}).get("domain_name") or network.get("domain_name"),
     )
+
+
+def wait_bound(client: Client, port: str, timeout: float) -> None:
+    """Return once a controller reports `port` up (0: at once), so a runtime starts the
+    workload with its network working; `NotBound` after `timeout` seconds."""
+    if not timeout:
+        return
+    try:
+        client.get("logical-ports", port, wait="up", timeout=timeout)
+    except ApiError as exc:
+        if exc.status != 408:
+            raise
+        raise NotBound(
+            f"logical port {port} was not bound within {timeout:g} s:"
+            " is `vlcp run` controlling this server's bridge?"
+        ) from None

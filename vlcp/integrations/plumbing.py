@@ -92,6 +92,13 @@ class Switch:
         run(argv)
         run([*in_netns(self.ovs_netns), "ip", "link", "set", host, "up"])
 
+    def attach(self, host: str, peer: str, endpoint: Endpoint, peer_netns: str | None) -> None:
+        """The pair of `endpoint`'s interface, `host` plugged as its port; first removing
+        whatever an interrupted attempt left under the same name."""
+        self.unplug(host)
+        self.create_veth(host, peer, endpoint, peer_netns)
+        self.plug(host, endpoint.port, endpoint.mac)
+
     def plug(self, host: str, port: str, mac: str) -> None:
         """Add `host` to the bridge as logical port `port` (`external_ids:iface-id`)."""
         self.vsctl(

@@ -8,7 +8,8 @@ private OVS with its own `vlcp run`, one `vlcp api`, one store.
    each other. Removing a container removes its logical port, its OVS port and its veth;
    a second DEL of it succeeds (DEL is idempotent). STATUS passes; GC removes the port,
    OVS port and veth of an attachment the runtime no longer lists, and only those.
-2. A bad option is refused with a message `podman run` shows, and leaves nothing behind.
+2. A bad option is refused with a message `podman run` shows, and so is a port no
+   controller binds (its server's `vlcp run` stopped); neither leaves anything behind.
 """
 
 from __future__ import annotations
@@ -184,7 +185,7 @@ async def test_containers_on_two_servers(cloud_factory: CloudFactory, podmans: P
         await cloud.api.get("logical-ports", ports["a0"]["id"])
 
 
-async def test_bad_options_are_refused_in_podman_output(
+async def test_refusals_show_in_podman_output_and_leave_nothing(
     cloud_factory: CloudFactory, podmans: PodmanFactory
 ):
     cloud = await cloud_factory(["hv0"])
@@ -196,5 +197,11 @@ async def test_bad_options_are_refused_in_podman_output(
     assert "vlcp-cni: unknown option 'netwrok'" in output, output
     output = await asyncio.to_thread(podman.start, "c2", "nowhere", check=False)
     assert "logical network nope does not exist" in output, output
+    # no controller binds the port: ADD fails after wait_up, and undoes what it made
+    podman.network("unbound", network="net-a", wait_up=1)
+    controller = cloud.servers["hv0"].controller
+    assert controller.stop() == 0, controller.log_tail()
+    output = await asyncio.to_thread(podman.start, "c3", "unbound", check=False)
+    assert "was not bound within 1 s" in output, output
     assert [p["id"] for p in cloud.api.client.list("logical-ports")] == []
     assert vlcp_ports(cloud, "hv0") == []
