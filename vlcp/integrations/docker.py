@@ -218,7 +218,7 @@ class DockerPlugin:
             subnet = {"logicalnetwork": network, "cidr": str(cidr)}
             if gateway:
                 subnet["gateway"] = str(ip_interface(gateway).ip)
-            self.client.create("subnets", subnet)
+            self._create_once("subnets", subnet, lambda: self._subnet(network, cidr) is not None)
         attribute = network_attribute(body["NetworkID"])
         self.client.update("logical-networks", network, {attribute: self.host})
         return {}
@@ -238,7 +238,17 @@ class DockerPlugin:
                     body[field] = int(options[option])
                 except ValueError:
                     raise DockerError(f"{option}: {options[option]!r} is not a number") from None
-        self.client.create("logical-networks", body)
+        self._create_once("logical-networks", body, lambda: self._has(network))
+
+    def _create_once(self, kind: str, body: Reply, exists: Callable[[], bool]) -> None:
+        """Create an object another Docker host may be creating at the same moment (the
+        same `docker network create` run on several hosts): its 409 is fine if the object
+        is there now."""
+        try:
+            self.client.create(kind, body)
+        except ApiError as exc:
+            if exc.status != 409 or not exists():
+                raise
 
     def network_of(self, docker_network: str) -> dict[str, Any]:
         """The vlcp network a Docker network of this host was created on."""

@@ -84,8 +84,8 @@ async def test_docker_networks_on_two_servers(cloud_factory: CloudFactory, docke
     bad = create_network(hv0, "bad", "-o", "vlcp.netwrok=x", check=False)
     assert bad.returncode != 0 and "unknown option vlcp.netwrok" in bad.stderr, bad.stderr
 
-    for docker in (hv0, hv1):
-        create_network(docker, "a")
+    # both hosts at once: one creates the vlcp network, the other adopts it
+    await asyncio.gather(*(asyncio.to_thread(create_network, d, "a") for d in (hv0, hv1)))
     create_network(hv1, "b")
     network = await cloud.api.get("logical-networks", "net-a")
     assert len([k for k in network if k.startswith("docker_") and k != "docker_created"]) == 2
