@@ -8,7 +8,11 @@ PACKAGES=(
   ovn-central ovn-host ovn-common
   zookeeper default-jre-headless etcd-server etcd-client redis-server
   iproute2 ethtool iputils-ping tcpdump iperf3 curl procps python3-venv make
-  isc-dhcp-client busybox
+  isc-dhcp-client
+  # the container integrations' end-to-end tests (tests/e2e/containers): real runtimes with a
+  # busybox rootfs image; busybox-static replaces busybox (udhcpc included) and is what the
+  # image copies, since a container has no shared libraries
+  busybox-static podman runc containernetworking-plugins docker.io
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

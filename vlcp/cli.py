@@ -231,6 +231,55 @@ def demo(check: bool, listen: str | None) -> None:
         raise SystemExit(1)
 
 
+@main.command("docker-plugin")
+@click.option(
+    "--socket",
+    "socket_path",
+    type=click.Path(path_type=Path),
+    default=Path("/run/docker/plugins/vlcp.sock"),
+    show_default=True,
+    help="Where Docker finds the plugin (its name is the file's stem).",
+)
+@click.option("--api", "api_url", help="REST v1 URL [default: api.url].")
+@click.option("--token", help="The API's bearer token [default: api.token].")
+@click.option("--bridge", default="br-int", show_default=True, help="The integration bridge.")
+@click.option(
+    "--ovsdb", default="unix:/var/run/openvswitch/db.sock", show_default=True, help="Local OVSDB."
+)
+@click.option("--ovs-netns", help="Network namespace of the OVS [default: this one].")
+@click.option("--physical-network", help="Physical network of the vlcp networks it creates.")
+@click.option(
+    "--wait-up", default=10.0, show_default=True, help="Seconds a join waits for the binding."
+)
+@click.pass_obj
+def docker_plugin(
+    settings: Settings,
+    socket_path: Path,
+    api_url: str | None,
+    token: str | None,
+    bridge: str,
+    ovsdb: str,
+    ovs_netns: str | None,
+    physical_network: str | None,
+    wait_up: float,
+) -> None:
+    """Serve Docker's remote network and IPAM drivers until interrupted: `docker network
+    create -d vlcp --ipam-driver vlcp --subnet CIDR NAME` (docs/integrations.md)."""
+    from .client import Client
+    from .integrations.docker import DockerPlugin
+    from .integrations.docker_server import serve
+    from .integrations.plumbing import Switch
+
+    plugin = DockerPlugin(
+        Client(api_url or settings.api.url, token=token or settings.api.token),
+        Switch(bridge=bridge, ovsdb=ovsdb, ovs_netns=ovs_netns),
+        physical_network=physical_network,
+        wait_up=wait_up,
+    )
+    log.info("vlcp docker-plugin on %s, API %s, bridge %s", socket_path, plugin.client.url, bridge)
+    _run_async(serve(plugin, socket_path))
+
+
 @main.group()
 def server() -> None:
     """Servers known to the store (for operators)."""

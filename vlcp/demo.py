@@ -141,7 +141,7 @@ async def _demo(
             _, task = start_agent(store, agent_config(hv, name))
             tasks.append(task)
             await wait_for_bridge(hv, task)
-            echo(f"  {name}: netns {hv.netns}, VTEP {hv.vtep_ip}, agent running")
+            echo(f"  {name}: netns {hv.netns}, OVSDB {hv.db_target}, VTEP {hv.vtep_ip}, agent up")
         await asyncio.to_thread(_add_trunk, hvs)
         api_store = await open_store(url)
         stores.append(api_store)
