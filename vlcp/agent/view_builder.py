@@ -36,8 +36,9 @@ from vlcp.layout import (
     PHYSNET,
     PHYSPORT,
     SUBNET,
+    VTEP_MACS,
     netports_key,
-    split_netports_key,
+    split_remote_key,
 )
 from vlcp.pipeline.changes import (
     Change,
@@ -73,6 +74,8 @@ from .mirror import Mirror
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+REMOTES = (NETPORTS, VTEP_MACS)
+"""The prefixes of remote endpoints: other servers' ports, MACs hardware switches learned."""
 TUNNEL_PORT = "vxlan0"
 """The VXLAN port the agent keeps on its bridge (remote_ip=flow, key=flow)."""
 
@@ -244,8 +247,8 @@ def build_view(values: Mapping[str, Any], ports: Mapping[str, OvsPort], me: Iden
             networks[network_id] = network
     remotes = {}
     for key, entry in values.items():
-        if key.startswith(NETPORTS):
-            network_id, port_id = split_netports_key(key)
+        if key.startswith(REMOTES):
+            network_id, port_id = split_remote_key(key)
             remote = _remote(network_id, port_id, entry, me) if network_id in networks else None
             if remote is not None:
                 remotes[port_id] = remote
@@ -322,8 +325,8 @@ class LocalView:
             elif key.startswith(PHYSNET):
                 physnet = key.removeprefix(PHYSNET)
                 networks.update(n for n in self._users if self._physnet_of(mirror, n) == physnet)
-            elif key.startswith(NETPORTS):
-                network_id, port_id = split_netports_key(key)
+            elif key.startswith(REMOTES):
+                network_id, port_id = split_remote_key(key)
                 netports.append((network_id, port_id))
                 port_ids.add(port_id)  # a newer binding elsewhere, or the end of one
             elif key.startswith(PHYSPORT):
