@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from . import __version__
 from .agent.vtep import resolve_vtep
-from .cli_client import register_client_commands
+from .cli_client import register_client_commands, vtep_group
 from .config import Settings, VtepSettings, load_settings, parse_listen
 from .layout import server_key
 from .store import Resync, Store, StoreError, StoreUnavailable, open_store
@@ -206,11 +206,15 @@ async def _serve_api(store_url: str, host: str, port: int, token: str | None) ->
         await db.close()
 
 
-@main.command()
+vtep = vtep_group()
+main.add_command(vtep)
+
+
+@vtep.command("run")
 @click.option("--manager", help="The switch's hardware_vtep OVSDB [default: vtep.manager].")
 @click.option("--switch", help="The Physical_Switch to control [default: vtep.switch].")
 @click.pass_obj
-def vtep(settings: Settings, manager: str | None, switch: str | None) -> None:
+def vtep_run(settings: Settings, manager: str | None, switch: str | None) -> None:
     """Control one hardware VTEP switch until interrupted (Ctrl-C or SIGTERM).
 
     Run it on two or more machines for failover: the instance holding the switch's OVSDB

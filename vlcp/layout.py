@@ -253,11 +253,16 @@ def vtep_bindings(switch: str) -> str:
     return f"{VTEP_BINDING}{switch}/"
 
 
+def vtep_port_bindings(switch: str, port: str) -> str:
+    """The prefix of `vtep_binding` keys of one port of a switch."""
+    return f"{vtep_bindings(switch)}{port}/"
+
+
 def vtep_binding(switch: str, port: str, vlan: int) -> str:
     """(switch, port, VLAN) -> {"logicalnetwork"}: the one network that VLAN of the port
     carries (VLAN 0: untagged). One key per binding, so binding one port never rewrites
     another's."""
-    return f"{vtep_bindings(switch)}{port}/{vlan}"
+    return f"{vtep_port_bindings(switch, port)}{vlan}"
 
 
 def split_vtep_binding(key: str) -> tuple[str, str, int]:

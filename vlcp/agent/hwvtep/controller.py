@@ -160,6 +160,8 @@ class VtepController:
                 return {
                     "description": row.get("description") or "",
                     "tunnel_ips": sorted(row.get("tunnel_ips") or ()),
+                    "management_ips": sorted(row.get("management_ips") or ()),
+                    "switch_fault_status": sorted(row.get("switch_fault_status") or ()),
                     "ports": dict(sorted(bound.items())),
                     "controller": self.node,
                 }
