@@ -18,6 +18,10 @@ from vlcp.southbound.ovsdb import NamedUuid, ops
 from .wanted import ENCAPSULATION, MARK, UNKNOWN_DST, Tables, Wanted, owned_switches
 
 Op = ops.Op
+REPLICATION = "source_node"
+"""The switch copies a flood to every endpoint of `Mcast_Macs_Remote` itself: vlcp runs no
+replication service node (the schema's default, under which a switch sends floods to one
+endpoint only)."""
 Ref = uuid.UUID | NamedUuid
 
 
@@ -79,14 +83,14 @@ def _logical_switches(p: _Plan, want: Wanted) -> dict[str, Ref]:
     refs: dict[str, Ref] = {}
     for name, vni in sorted(want.switches.items()):
         found = rows.get(name)
+        settings = {"tunnel_key": vni, "replication_mode": REPLICATION}
         if found is None:
-            row = {"name": name, "description": MARK, "tunnel_key": vni}
-            refs[name] = p.insert("Logical_Switch", row)
+            refs[name] = p.insert("Logical_Switch", {"name": name, "description": MARK, **settings})
         elif found[1].get("description") == MARK:
             refs[name] = found[0]
-            if found[1].get("tunnel_key") != vni:
+            if any(found[1].get(column) != value for column, value in settings.items()):
                 where = [ops.by_uuid(found[0])]
-                p.ops.append(ops.update("Logical_Switch", where, {"tunnel_key": vni}))
+                p.ops.append(ops.update("Logical_Switch", where, settings))
     return refs
 
 

@@ -1,0 +1,86 @@
+"""Bare-metal servers behind a hardware VTEP switch in vlcp's VXLAN networks, end to end.
+
+Two vlcp servers (`vlcp run` each), the API (`vlcp api`), an emulated hardware switch
+(openvswitch-vtep's `ovs-vtep`) on the same underlay, and its VTEP controller (`vlcp vtep
+run`). A bare-metal host sits behind the switch on VLAN 100 of port p0; the binding of that
+VLAN to a vxlan logical network is made through the API, and everything else follows from
+the store: the switch learns the host's MAC, the servers tunnel to the switch.
+
+The emulator polls its databases about once a second, in both directions (it sees a
+binding, and it reports a learned MAC, each on its next poll): the time from binding to
+the first ping is printed, and most of it is that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tests.lab.ovs import Host, connect_underlay
+from tests.lab.vtep import BareMetal, VtepLab
+from tests.lab.waiting import eventually
+
+from .conftest import Cloud, CloudFactory, VtepFactory
+
+BM_MAC = "02:00:00:00:00:99"
+BM_IP = "10.0.0.99"
+VMS = {
+    "a1": ("hv0", "02:00:00:00:00:01", "10.0.0.1"),
+    "a2": ("hv1", "02:00:00:00:00:02", "10.0.0.2"),
+}
+PING_DEADLINE = 30.0
+
+
+async def vxlan_tenant(cloud: Cloud) -> dict[str, Host]:
+    """Logical network net-a over VXLAN with a VM on each server, both up."""
+    api = cloud.api
+    await api.create("physical-networks", {"id": "vx", "type": "vxlan", "vnirange": [[5000, 5999]]})
+    await api.create("logical-networks", {"id": "net-a", "physicalnetwork": "vx"})
+    await api.create("subnets", {"id": "sub-a", "logicalnetwork": "net-a", "cidr": "10.0.0.0/24"})
+    hosts = {}
+    for port, (server, mac, ip) in VMS.items():
+        body = {"id": port, "logicalnetwork": "net-a", "subnet": "sub-a", "mac_address": mac}
+        await api.create("logical-ports", {**body, "ip_address": ip})
+        hosts[port] = cloud.host(server, f"{ip}/24", mac=mac, port=port)
+    for port in hosts:
+        await api.wait_port_up(port, timeout=30)
+    return hosts
+
+
+async def pings(src: Host, ip: str, deadline: float = PING_DEADLINE) -> bool:
+    return await asyncio.to_thread(src.ping_ok, ip, deadline=deadline)
+
+
+async def silent(src: Host, ip: str) -> bool:
+    """No reply to three pings."""
+    return (await asyncio.to_thread(src.ping, ip, count=3, timeout=1.0)).received == 0
+
+
+async def test_bare_metal_and_vms_ping_both_ways_until_unbound(
+    cloud_factory: CloudFactory, vtep_lab: VtepLab, vtep_factory: VtepFactory
+) -> None:
+    cloud = await cloud_factory(["hv0", "hv1"])
+    switch = vtep_lab.switch("ps0")
+    connect_underlay(cloud.servers["hv1"].hv, switch)
+    switch.start_emulator()
+    bm: BareMetal = vtep_lab.bare_metal(switch, f"{BM_IP}/24", vlan=100, mac=BM_MAC, port="p0")
+    vms = await vxlan_tenant(cloud)
+    controller = vtep_factory(switch, "vtep-a")
+    await controller.ready(cloud.store)
+
+    bound_at = time.monotonic()
+    await asyncio.to_thread(cloud.api.client.vtep_bind, "ps0", "p0", 100, "net-a")
+    assert await pings(bm, vms["a1"].ip), "bare metal -> VM on hv0"
+    first_ping = time.monotonic() - bound_at
+    assert await pings(bm, vms["a2"].ip), "bare metal -> VM on hv1"
+    for vm in vms.values():
+        assert await pings(vm, BM_IP), f"{vm} -> bare metal"
+    print(f"\nbinding -> first bare-metal ping to a VM: {first_ping:.2f} s")
+
+    await asyncio.to_thread(cloud.api.client.vtep_unbind, "ps0", "p0", 100)
+
+    async def cut() -> bool:
+        return await silent(bm, vms["a1"].ip) and await silent(vms["a2"], BM_IP)
+
+    await eventually(cut, 30, what="unbinding to cut the bare-metal host off")
+    assert "net-a" not in switch.vtep_ctl("list-ls")
