@@ -283,6 +283,11 @@ def vtep_mac(network: str, switch: str, mac: str) -> str:
     return f"{VTEP_MACS}{network}/{switch}/{mac}"
 
 
+REMOTES = (NETPORTS, VTEP_MACS)
+"""The prefixes of a network's remote endpoints: the ports other servers bind and the MACs
+hardware VTEP switches learned; `split_remote_key` reads both."""
+
+
 def split_remote_key(key: str) -> tuple[str, str]:
     """A remote endpoint's key -> (network, endpoint id), for both kinds of endpoint: a
     port another server binds (`netports/<network>/<port>`: the port id) and a MAC a

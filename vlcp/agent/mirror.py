@@ -16,21 +16,12 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from vlcp.layout import (
-    LOGNET,
-    LPORT,
-    NETPORTS,
-    PHYSNET,
-    PHYSPORT,
-    SUBNET,
-    VTEP_MACS,
-    split_remote_key,
-)
+from vlcp.layout import LOGNET, LPORT, PHYSNET, PHYSPORT, REMOTES, SUBNET, split_remote_key
 from vlcp.store import Resync, Store
 
 log = logging.getLogger(__name__)
 
-VIEW_PREFIXES = (PHYSNET, PHYSPORT, LOGNET, LPORT, NETPORTS, VTEP_MACS)
+VIEW_PREFIXES = (PHYSNET, PHYSPORT, LOGNET, LPORT, *REMOTES)
 """What the view is built from (`view_builder`): the objects of the networks and ports,
 where ports are (`netports/<network>/<port>`) and the MACs hardware VTEP switches learned
 (`vtep-macs/<network>/...`), which are remote endpoints like other servers' ports. The
@@ -91,7 +82,7 @@ class Mirror:
             self.values[key] = value
         if key.startswith(PHYSPORT):
             _put(self.physports, key, value)
-        elif key.startswith((NETPORTS, VTEP_MACS)):
+        elif key.startswith(REMOTES):
             network, port = split_remote_key(key)
             ports = self.netports.setdefault(network, {})
             _put(ports, port, value)

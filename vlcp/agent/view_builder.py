@@ -2,8 +2,10 @@
 
 Only this server's endpoints pull things in: a logical port is local when an interface
 of the integration bridge carries its id; its network comes with it, and so do the other
-ports of that network that other servers announce under `netports/<network>/`, and the
-network's subnets (`subnet/<id>`, followed when a known module watches them).
+ports of that network that other servers announce under `netports/<network>/` and the
+MACs hardware VTEP switches learned in it (`vtep-macs/<network>/`, whose VTEP is the
+switch's tunnel IP: frames to them, and floods, go to the switch), and the network's
+subnets (`subnet/<id>`, followed when a known module watches them).
 
 `build_view` says what the view is, from scratch. `LocalView` keeps it up to date from
 the store keys and bridge ports that changed, at the cost of what they touch: a new port
@@ -32,11 +34,10 @@ from typing import Any, TypeVar
 from vlcp.layout import (
     LOGNET,
     LPORT,
-    NETPORTS,
     PHYSNET,
     PHYSPORT,
+    REMOTES,
     SUBNET,
-    VTEP_MACS,
     netports_key,
     split_remote_key,
 )
@@ -74,8 +75,6 @@ from .mirror import Mirror
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-REMOTES = (NETPORTS, VTEP_MACS)
-"""The prefixes of remote endpoints: other servers' ports, MACs hardware switches learned."""
 TUNNEL_PORT = "vxlan0"
 """The VXLAN port the agent keeps on its bridge (remote_ip=flow, key=flow)."""
 
