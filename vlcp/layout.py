@@ -30,7 +30,7 @@ so following a logical port from the REST API to its flows is following one name
 | `servers/<node>` | a running `vlcp run`: PID, version, what it serves | `vlcp run` (session key) | operators, tests | its session ends or expires |
 | `vtep-binding/<switch>/<port>/<vlan>` | the logical network a hardware switch port's VLAN carries | API | VTEP controllers, API | unbound through the API |
 | `vtep-switch/<switch>` | what a hardware VTEP switch reports: tunnel IPs, ports, bindings | its active VTEP controller | API (`listphysicalswitches`) | never: the last state seen |
-| `vtep-macs/<network>/<switch>/<mac>` | a MAC a hardware switch learned on a bound port: MAC, IP, the switch's tunnel IP | its active VTEP controller | controllers (as remote ports) | the switch forgets it, or the binding goes |
+| `vtep-macs/<network>/<switch>/<mac>` | a MAC a hardware switch learned on a bound port (MAC, IP, the switch's tunnel IP); `unknown-dst`: the switch as a flood endpoint | its active VTEP controller | controllers (as remote ports) | the switch forgets it, or the binding goes |
 | `modules-all` | the modules every server without its own set should run, and reload requests | API | controllers, API | never (an operator's choice) |
 | `modules/<system-id>` | one server's own module set, and reload requests | API | its controller, API | `vlcp server forget` |
 | `module-status/<system-id>` | the modules a controller knows, has loaded, and why any failed | its controller | API (`vlcp module list`) | `vlcp server forget` |
@@ -282,6 +282,17 @@ def vtep_mac(network: str, switch: str, mac: str) -> str:
     with the network sends frames for it to the switch's tunnel IP."""
     return f"{VTEP_MACS}{network}/{switch}/{mac}"
 
+
+def vtep_flood(network: str, switch: str) -> str:
+    """`switch` as a flood endpoint of `network` while the network is bound on it ({"vtep",
+    "switch"}, no MAC): servers send it the network's floods even before (and after) it
+    learned a MAC, so a VM reaches a quiet bare-metal host by ARP."""
+    return f"{VTEP_MACS}{network}/{switch}/{FLOOD}"
+
+
+FLOOD = "unknown-dst"
+"""The last segment of `vtep_flood` keys (the `hardware_vtep` name of flood entries; never
+a MAC)."""
 
 REMOTES = (NETPORTS, VTEP_MACS)
 """The prefixes of a network's remote endpoints: the ports other servers bind and the MACs

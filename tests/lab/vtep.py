@@ -21,7 +21,14 @@ from typing import Self
 import pytest
 
 from vlcp.lab.naming import unique_name
-from vlcp.lab.netns import ProcessRef, create_veth, run, stop_process
+from vlcp.lab.netns import (
+    CommandError,
+    ProcessRef,
+    create_veth,
+    link_exists,
+    run,
+    stop_process,
+)
 from vlcp.lab.ovs.daemon import register_daemon, start_daemon
 from vlcp.lab.ovs.host import Host
 from vlcp.lab.ovs.hypervisor import Hypervisor
@@ -87,6 +94,14 @@ class VtepSwitch(Hypervisor):
         cmd = ("vtep-ctl", f"--db={self.db_target}", "--timeout=10", *args)
         return run(*cmd, env=self._ovs_env()).stdout.strip()
 
+    def shows(self, text: str, *args: str) -> bool:
+        """Whether vtep-ctl's answer to `args` holds `text`; False while vtep-ctl fails (a
+        port the emulator has not reported yet is "no port named ...")."""
+        try:
+            return text in self.vtep_ctl(*args)
+        except CommandError:
+            return False
+
 
 class BareMetal(Host):
     """A server behind the switch, on VLAN `vlan` (0: untagged) of the switch's port `port`.
@@ -103,13 +118,16 @@ class BareMetal(Host):
         self.vlan = vlan
 
     def start(self) -> Self:
-        """The access bridge and its trunk into the switch's port, then the host on it."""
+        """The access bridge and its trunk into the switch's port (the first host on that
+        port makes them), then the host on it."""
         ps = self.switch
-        ps.vsctl("add-br", self.bridge, "--", "set", "bridge", self.bridge, "datapath_type=netdev")
-        trunk = f"{self.switch_port}-t"
-        create_veth(self.switch_port, ps.netns, trunk, ps.netns)
-        ps.vsctl("add-port", ps.name, self.switch_port)
-        ps.vsctl("add-port", self.bridge, trunk)
+        if not link_exists(ps.netns, self.switch_port):
+            netdev = ("--", "set", "bridge", self.bridge, "datapath_type=netdev")
+            ps.vsctl("add-br", self.bridge, *netdev)
+            trunk = f"{self.switch_port}-t"
+            create_veth(self.switch_port, ps.netns, trunk, ps.netns)
+            ps.vsctl("add-port", ps.name, self.switch_port)
+            ps.vsctl("add-port", self.bridge, trunk)
         super().start()
         if self.vlan:
             ps.vsctl("set", "port", self.port_name, f"tag={self.vlan}")

@@ -191,8 +191,14 @@ def _remote(network_id: str, port_id: str, entry: Any, me: Identity) -> RemotePo
         return None  # ours, or a server without a tunnel endpoint (vlan only)
     return _valid(
         f"port {port_id} announced in {network_id}",
-        lambda: RemotePort(port_id, network_id, entry["mac"], entry["vtep"], entry.get("ip")),
+        lambda: RemotePort(port_id, network_id, _remote_mac(entry), entry["vtep"], entry.get("ip")),
     )
+
+
+def _remote_mac(entry: Any) -> str | None:
+    """A remote endpoint's MAC: a server's port has one; a hardware switch's flood entry
+    (`layout.vtep_flood`) has none."""
+    return entry.get("mac") if entry.get("switch") else entry["mac"]
 
 
 def _physical_ports(

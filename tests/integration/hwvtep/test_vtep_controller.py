@@ -17,7 +17,6 @@ from tests.lab.ovs import Hypervisor, connect_underlay
 from tests.lab.vtep import VtepLab, VtepSwitch
 from tests.lab.waiting import eventually
 from vlcp.agent.hwvtep.controller import VtepController
-from vlcp.lab.netns import CommandError
 from vlcp.layout import LOGNET, PHYSNET, netports_key, vtep_binding, vtep_mac
 from vlcp.store import Store, open_store
 
@@ -116,12 +115,7 @@ async def _gone(store: Store, key: str) -> bool:
 
 
 async def _has(switch: VtepSwitch, args: tuple[str, ...], text: str) -> bool:
-    """Whether vtep-ctl's answer holds `text` (False while it fails: a port the emulator
-    has not reported yet)."""
-    try:
-        return text in await asyncio.to_thread(switch.vtep_ctl, *args)
-    except CommandError:
-        return False
+    return await asyncio.to_thread(switch.shows, text, *args)
 
 
 async def _lacks(switch: VtepSwitch, args: tuple[str, ...], text: str) -> bool:

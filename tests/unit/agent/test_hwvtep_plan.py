@@ -8,7 +8,7 @@ from typing import Any
 
 from vlcp.agent.hwvtep.plan import REPLICATION, plan
 from vlcp.agent.hwvtep.wanted import MARK, Endpoint, Wanted, learned, wanted
-from vlcp.layout import vtep_mac
+from vlcp.layout import vtep_flood, vtep_mac
 from vlcp.southbound.ovsdb import NamedUuid
 
 PS, PORT, LS, LOC = (uuid.uuid4() for _ in range(4))
@@ -27,6 +27,7 @@ REMOTES = {
         "a1": {"host": "hv0", "vtep": "192.0.2.1", "mac": "02:00:00:00:00:01", "ip": "10.0.0.1"},
         "ps0/02:00:00:00:00:09": {"switch": "ps0", "vtep": "192.0.2.9", "mac": "02:00:00:00:00:09"},
         "ps1/02:00:00:00:00:08": {"switch": "ps1", "vtep": "192.0.2.8", "mac": "02:00:00:00:00:08"},
+        "ps2/unknown-dst": {"switch": "ps2", "vtep": "192.0.2.7"},
     }
 }
 
@@ -47,14 +48,14 @@ def test_wanted_keeps_vxlan_bindings_and_every_endpoint_but_the_switch_own() -> 
         ("net-a", "02:00:00:00:00:01"): Endpoint("10.0.0.1", "192.0.2.1"),
         ("net-a", "02:00:00:00:00:08"): Endpoint(None, "192.0.2.8"),  # behind another switch
     }
-    assert want.flood == {"net-a": frozenset({"192.0.2.1", "192.0.2.8"})}
+    assert want.flood == {"net-a": frozenset({"192.0.2.1", "192.0.2.7", "192.0.2.8"})}
 
 
 def test_an_empty_switch_gets_everything_in_one_plan() -> None:
     ops = plan(switch_rows(), "ps0", wanted(VALUES, REMOTES, "ps0"))
     tables = [(op["op"], op["table"]) for op in ops]
     assert tables.count(("insert", "Logical_Switch")) == 1
-    assert tables.count(("insert", "Physical_Locator")) == 2  # one per endpoint, shared
+    assert tables.count(("insert", "Physical_Locator")) == 3  # one per endpoint, shared
     assert tables.count(("insert", "Ucast_Macs_Remote")) == 2
     assert tables.count(("insert", "Mcast_Macs_Remote")) == 1
     assert ("update", "Physical_Port") in tables
@@ -146,6 +147,7 @@ def test_an_operator_logical_switch_of_the_same_name_is_not_taken() -> None:
 def test_learned_macs_of_vlcp_networks_become_store_entries() -> None:
     theirs = uuid.uuid4()
     rows = switch_rows(
+        Physical_Switch={PS: {"name": "ps0", "tunnel_ips": frozenset({"192.0.2.9"})}},
         Logical_Switch={
             LS: {"name": "net-a", "description": MARK},
             theirs: {"name": "ops", "description": ""},
@@ -167,9 +169,33 @@ def test_learned_macs_of_vlcp_networks_become_store_entries() -> None:
         },
     )
     assert learned(rows, "ps0") == {
+        vtep_flood("net-a", "ps0"): {"vtep": "192.0.2.9", "switch": "ps0"},
         vtep_mac("net-a", "ps0", "02:00:00:00:00:09"): {
             "mac": "02:00:00:00:00:09",
             "vtep": "192.0.2.9",
             "switch": "ps0",
-        }
+        },
     }
+
+
+def test_a_switch_flood_entry_is_a_remote_that_takes_only_floods() -> None:
+    """Servers send a bound network's floods to the switch before it learned any MAC."""
+    from vlcp.agent.binding import OvsPort
+    from vlcp.agent.view_builder import TUNNEL_PORT, Identity, build_view
+    from vlcp.pipeline.compile import compile_all
+
+    values = {
+        "physnet/vx": {"type": "vxlan"},
+        "lognet/net-a": {"physicalnetwork": "vx", "vni": 5001},
+        "lport/a1": {"logicalnetwork": "net-a", "mac_address": "02:00:00:00:00:01"},
+        vtep_flood("net-a", "ps0"): {"vtep": "192.0.2.9", "switch": "ps0"},
+    }
+    ports = {
+        "i0": OvsPort("i0", 1, "a1", None, 1.0),
+        TUNNEL_PORT: OvsPort(TUNNEL_PORT, 9, None, None),
+    }
+    view = build_view(values, ports, Identity("hv0", "br-int", "192.0.2.1"))
+    assert view.peer_vteps("net-a") == ["192.0.2.9"]
+    network_flows = compile_all(view)[("network", "net-a")]
+    assert sum("192.0.2.9" in repr(flow) for flow in network_flows) >= 2  # ingress, flood
+    assert ("remote", "ps0/unknown-dst") not in compile_all(view)  # no MAC: no unicast flow

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from vlcp.layout import LOGNET, PHYSNET, split_vtep_binding, vtep_bindings, vtep_mac
+from vlcp.layout import LOGNET, PHYSNET, split_vtep_binding, vtep_bindings, vtep_flood, vtep_mac
 
 Tables = Mapping[str, Mapping[uuid.UUID, Mapping[str, Any]]]
 """The switch's rows as the OVSDB monitor caches them: {table: {uuid: row}}."""
@@ -79,10 +79,12 @@ def wanted(
     for network in result.switches:
         vteps = set()
         for entry in remotes.get(network, {}).values():
-            if entry.get("switch") == switch or not entry.get("vtep") or not entry.get("mac"):
+            if entry.get("switch") == switch or not entry.get("vtep"):
                 continue
-            result.ucast[(network, entry["mac"].lower())] = Endpoint(entry.get("ip"), entry["vtep"])
             vteps.add(entry["vtep"])
+            if entry.get("mac"):  # (another switch's flood entry has none)
+                mac = entry["mac"].lower()
+                result.ucast[(network, mac)] = Endpoint(entry.get("ip"), entry["vtep"])
         if vteps:
             result.flood[network] = frozenset(vteps)
     return result
@@ -90,10 +92,15 @@ def wanted(
 
 def learned(tables: Tables, switch: str) -> dict[str, dict[str, Any]]:
     """The store entries (`vtep-macs/...`) for the MACs the switch learned in vlcp's
-    logical switches (`Ucast_Macs_Local`), with the switch's tunnel IP as their VTEP."""
+    logical switches (`Ucast_Macs_Local`), with the switch's tunnel IP as their VTEP, and
+    the switch itself as a flood endpoint of each of those networks."""
     ours = owned_switches(tables)
     locators = tables.get("Physical_Locator", {})
     entries = {}
+    tunnel_ip = _tunnel_ip(tables, switch)
+    if tunnel_ip is not None:
+        for network in ours.values():
+            entries[vtep_flood(network, switch)] = {"vtep": tunnel_ip, "switch": switch}
     for row in tables.get("Ucast_Macs_Local", {}).values():
         network = ours.get(row.get("logical_switch"))  # type: ignore[arg-type]
         locator = locators.get(row.get("locator"))  # type: ignore[arg-type]
@@ -105,6 +112,15 @@ def learned(tables: Tables, switch: str) -> dict[str, dict[str, Any]]:
             entry["ip"] = row["ipaddr"]
         entries[vtep_mac(network, switch, mac)] = entry
     return entries
+
+
+def _tunnel_ip(tables: Tables, switch: str) -> str | None:
+    """The switch's tunnel IP (the first, when it has several: one is what it sends from)."""
+    for row in tables.get("Physical_Switch", {}).values():
+        if row.get("name") == switch:
+            ips = sorted(row.get("tunnel_ips") or ())
+            return str(ips[0]) if ips else None
+    return None
 
 
 def owned_switches(tables: Tables) -> dict[uuid.UUID, str]:
