@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 from scapy.layers.inet import IP
 
+from tests.lab.continuous_ping import ContinuousPing
 from tests.lab.ovs import Host, connect_underlay
 from tests.lab.vtep import BareMetal, VtepLab
 from tests.lab.waiting import eventually
 
 from .conftest import Cloud, CloudFactory, VtepFactory
+from .converged import wait_like_fresh_controllers
 
 BM_MAC = "02:00:00:00:00:99"
 BM_IP = "10.0.0.99"
@@ -151,3 +154,44 @@ async def test_two_tenants_with_the_same_addresses_behind_one_switch_and_failove
 
     await eventually(b_cut, 30, what="the second instance to unbind tenant B")
     assert await pings(bms["a"], vms["a2"].ip), "tenant A still served after the failover"
+
+
+async def test_restarting_every_controller_loses_no_ping(
+    cloud_factory: CloudFactory, vtep_lab: VtepLab, vtep_factory: VtepFactory, tmp_path: Path
+) -> None:
+    """Continuous pings (20/s) between the bare-metal host and VMs on both servers while
+    the VTEP controller and both servers' controllers are restarted one after the other:
+    neither side flushes what it finds, so not one request is lost."""
+    cloud = await cloud_factory(["hv0", "hv1"])
+    switch = vtep_lab.switch("ps0")
+    connect_underlay(cloud.servers["hv1"].hv, switch)
+    switch.start_emulator()
+    bm = vtep_lab.bare_metal(switch, f"{BM_IP}/24", vlan=100, mac=BM_MAC, port="p0")
+    vms = await vxlan_tenant(cloud)
+    controller = vtep_factory(switch, "vtep-a")
+    await controller.ready(cloud.store)
+    await asyncio.to_thread(cloud.api.client.vtep_bind, "ps0", "p0", 100, "net-a")
+    assert await pings(bm, vms["a1"].ip) and await pings(vms["a2"], BM_IP)
+
+    flows = [
+        ContinuousPing(bm, vms["a1"].ip, tmp_path, label="bm-a1"),
+        ContinuousPing(vms["a2"], BM_IP, tmp_path, label="a2-bm"),
+    ]
+    for flow in flows:
+        await asyncio.to_thread(flow.start)
+    try:
+        assert controller.stop() == 0, controller.log_tail()
+        controller.start()
+        await controller.ready(cloud.store)
+        for server in cloud.servers.values():
+            assert server.controller.stop() == 0, server.controller.log_tail()
+            server.controller.start()
+            await server.controller.ready(cloud.store)
+        # the pings keep running until the restarted controllers reconciled their flows
+        await wait_like_fresh_controllers(cloud.store, cloud.servers.values())
+    finally:
+        for flow in flows:
+            flow.terminate()
+    reports = [await asyncio.to_thread(flow.stop) for flow in flows]
+    for report in reports:
+        assert report.sent > 20 and report.lost == 0, str(report)
