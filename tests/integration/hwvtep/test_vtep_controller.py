@@ -168,3 +168,20 @@ async def test_one_writer_per_switch_and_failover(switch: VtepSwitch, store: Sto
             await asyncio.wait_for(two.active.wait(), 20)
             await store.transact(_deleting(vtep_binding("ps0", "p0", 100)))
             await eventually(lambda: _lacks(switch, ("list-ls",), "net-a"), 20)
+
+
+async def test_a_deleted_network_leaves_nothing_on_the_switch(
+    switch: VtepSwitch, store: Store
+) -> None:
+    """The binding stays (the API lists it for unbinding), but the switch forgets the
+    network at once: a binding applies only to an existing vxlan network."""
+    await describe(store)
+    controller = VtepController(store, switch.manager, "ps0", "test")
+    async with running(controller):
+        await eventually(lambda: _has(switch, ("list-remote-macs", "net-a"), PORT_MAC), 20)
+        await store.transact(_deleting(f"{LOGNET}net-a"))
+        await eventually(lambda: _lacks(switch, ("list-ls",), "net-a"), 20)
+    assert switch.vtep_ctl("--bare", "--columns=MAC", "list", "Ucast_Macs_Remote") == ""
+    assert "100" not in switch.vtep_ctl(
+        "--bare", "--columns=vlan_bindings", "list", "Physical_Port"
+    )
