@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from vlcp.layout import (
     VTEP_BINDING,
     VTEP_SWITCH,
+    lognet_state,
     split_vtep_binding,
     vtep_binding,
     vtep_port_bindings,
@@ -22,10 +23,10 @@ from vlcp.layout import (
 )
 from vlcp.store import Transaction
 
-from .common import prefix_reader, require
+from .common import bump, prefix_reader, require
 from .errors import Conflict, Invalid, NotFound
 from .keys import check_id
-from .lognet import LOGNETS
+from .lognet import LOGNETS, VTEP_BOUND
 from .physnet import PHYSNETS
 
 MAX_VLAN = 4095
@@ -88,9 +89,10 @@ async def bind(txn: Transaction, body: Any) -> dict[str, Any]:
             f"{current.get('logicalnetwork')}: unbind it first",
             field="vlan",
         )
-    value = {"logicalnetwork": network}
+    value = binding.model_dump()
     if current is None:
         txn.put(key, value)
+        await bump(txn, lognet_state(network), VTEP_BOUND, 1)  # guards the network's deletion
     return _shown(key, value)
 
 
@@ -113,6 +115,14 @@ async def unbind(
             field="logicalnetwork",
         )
     txn.delete(key)
+    await _released(txn, current)
+
+
+async def _released(txn: Transaction, binding: dict[str, Any]) -> None:
+    """One binding fewer holding its network (gone already: nothing to count)."""
+    state_key = lognet_state(binding["logicalnetwork"])
+    if await txn.get(state_key) is not None:
+        await bump(txn, state_key, VTEP_BOUND, -1)
 
 
 async def unbind_port(txn: Transaction, switch: str, port: str) -> list[dict[str, Any]]:
@@ -127,8 +137,10 @@ async def unbind_port(txn: Transaction, switch: str, port: str) -> list[dict[str
     removed = [_shown(k, v) for k, v in sorted(current.items()) if v is not None]
     if not removed:
         raise NotFound(f"port {port} on switch {switch} has no binding")
-    for key in current:
-        txn.delete(key)
+    for key, value in current.items():
+        if value is not None:
+            txn.delete(key)
+            await _released(txn, value)
     return removed
 
 

@@ -12,6 +12,7 @@ from vlcp.layout import vtep_binding, vtep_switch
 from vlcp.model import Model
 from vlcp.store import Store
 
+from ..model.invariants import check
 from .asgi import Reply, call
 
 
@@ -49,7 +50,7 @@ async def stored(store: Store, key: str) -> Any:
 async def test_bind_list_unbind(app: Any, store: Store) -> None:
     reply = await call(app, "POST", "/v1/vtep/bindings", json=binding())
     assert reply.status == 201 and reply.json() == binding()
-    assert await stored(store, vtep_binding("ps0", "p0", 100)) == {"logicalnetwork": "net-a"}
+    assert await stored(store, vtep_binding("ps0", "p0", 100)) == binding()
     again = await call(app, "POST", "/v1/vtep/bindings", json=binding())
     assert again.status == 201  # idempotent
     await call(app, "POST", "/v1/vtep/bindings", json=binding(200, "net-b"))
@@ -123,7 +124,7 @@ async def test_original_vtepcontroller_calls(app: Any, store: Store) -> None:
         query={**params, "logicalnetwork": "net-a"},
     )
     assert bound.json() == {"result": None}
-    assert await stored(store, vtep_binding("ps0", "p0", 100)) == {"logicalnetwork": "net-a"}
+    assert await stored(store, vtep_binding("ps0", "p0", 100)) == binding()
     wrong = {**params, "logicalnetwork": "net-a", "vni": "4"}
     refused(await call(app, "POST", "/vtepcontroller/updatelogicalswitch", query=wrong), 422, "VNI")
     other = {**params, "logicalnetwork": "net-b"}
@@ -144,3 +145,21 @@ async def test_original_vtepcontroller_calls(app: Any, store: Store) -> None:
     )
     assert done.json() == {"result": None}
     assert await stored(store, vtep_binding("ps0", "p0", 100)) is None
+
+
+async def test_a_bound_network_is_not_deleted(app: Any) -> None:
+    await call(app, "POST", "/v1/vtep/bindings", json=binding())
+    refused(await call(app, "DELETE", "/v1/logical-networks/net-a"), 409, "ps0/p0/100")
+    await call(app, "DELETE", "/v1/vtep/bindings/ps0/p0")
+    assert (await call(app, "DELETE", "/v1/logical-networks/net-a")).status == 204
+
+
+async def test_bindings_keep_the_model_invariants(app: Any, store: Store) -> None:
+    """The bindings' counter in the network's state follows binds and unbinds."""
+    await call(app, "POST", "/v1/vtep/bindings", json=binding())
+    await call(app, "POST", "/v1/vtep/bindings", json=binding(200))
+    check((await store.read_prefix("")).values)
+    await call(app, "DELETE", "/v1/vtep/bindings/ps0/p0/100")
+    check((await store.read_prefix("")).values)
+    await call(app, "DELETE", "/v1/vtep/bindings/ps0/p0")
+    check((await store.read_prefix("")).values)
