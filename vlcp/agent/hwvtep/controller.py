@@ -23,8 +23,8 @@ from typing import Any
 
 from vlcp.layout import (
     LOGNET,
-    NETPORTS,
     PHYSNET,
+    REMOTES,
     VTEP_MACS,
     split_remote_key,
     vtep_bindings,
@@ -74,7 +74,7 @@ class VtepController:
         self.client = OvsdbClient(manager)
         self.monitor = Monitor(self.client, DB, TABLES)
         self.report_key = vtep_switch(switch)
-        prefixes = (LOGNET, PHYSNET, NETPORTS, VTEP_MACS, vtep_bindings(switch), self.report_key)
+        prefixes = (LOGNET, PHYSNET, *REMOTES, vtep_bindings(switch), self.report_key)
         self.mirror = Mirror(store, prefixes)
         self.lock = lock_name(switch)
         self.active = asyncio.Event()
