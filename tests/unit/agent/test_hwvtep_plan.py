@@ -6,9 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from vlcp.agent.binding import OvsPort
 from vlcp.agent.hwvtep.plan import REPLICATION, plan
 from vlcp.agent.hwvtep.wanted import MARK, Endpoint, Wanted, learned, wanted
+from vlcp.agent.view_builder import TUNNEL_PORT, Identity, build_view
 from vlcp.layout import vtep_flood, vtep_mac
+from vlcp.pipeline.compile import compile_all
 from vlcp.southbound.ovsdb import NamedUuid
 
 PS, PORT, LS, LOC = (uuid.uuid4() for _ in range(4))
@@ -178,24 +181,33 @@ def test_learned_macs_of_vlcp_networks_become_store_entries() -> None:
     }
 
 
-def test_a_switch_flood_entry_is_a_remote_that_takes_only_floods() -> None:
-    """Servers send a bound network's floods to the switch before it learned any MAC."""
-    from vlcp.agent.binding import OvsPort
-    from vlcp.agent.view_builder import TUNNEL_PORT, Identity, build_view
-    from vlcp.pipeline.compile import compile_all
-
+def server_view(entries: dict[str, Any]) -> Any:
+    """hv0's view with its port a1 in vxlan network net-a, and `entries` in the store."""
     values = {
         "physnet/vx": {"type": "vxlan"},
         "lognet/net-a": {"physicalnetwork": "vx", "vni": 5001},
         "lport/a1": {"logicalnetwork": "net-a", "mac_address": "02:00:00:00:00:01"},
-        vtep_flood("net-a", "ps0"): {"vtep": "192.0.2.9", "switch": "ps0"},
+        **entries,
     }
     ports = {
         "i0": OvsPort("i0", 1, "a1", None, 1.0),
         TUNNEL_PORT: OvsPort(TUNNEL_PORT, 9, None, None),
     }
-    view = build_view(values, ports, Identity("hv0", "br-int", "192.0.2.1"))
+    return build_view(values, ports, Identity("hv0", "br-int", "192.0.2.1"))
+
+
+def test_a_switch_flood_entry_is_a_remote_that_takes_only_floods() -> None:
+    """Servers send a bound network's floods to the switch before it learned any MAC."""
+    view = server_view({vtep_flood("net-a", "ps0"): {"vtep": "192.0.2.9", "switch": "ps0"}})
     assert view.peer_vteps("net-a") == ["192.0.2.9"]
     network_flows = compile_all(view)[("network", "net-a")]
     assert sum("192.0.2.9" in repr(flow) for flow in network_flows) >= 2  # ingress, flood
     assert ("remote", "ps0/unknown-dst") not in compile_all(view)  # no MAC: no unicast flow
+
+
+def test_servers_answer_arp_for_a_learned_mac_whose_ip_the_switch_knows() -> None:
+    entry = {"mac": "02:00:00:00:00:09", "ip": "10.0.0.9", "vtep": "192.0.2.9", "switch": "ps0"}
+    view = server_view({vtep_mac("net-a", "ps0", "02:00:00:00:00:09"): entry})
+    flows = compile_all(view)[("remote", "ps0/02:00:00:00:00:09")]
+    assert any("10.0.0.9" in repr(f) for f in flows)  # the ARP answer
+    assert any("192.0.2.9" in repr(f) for f in flows)  # unicast to the switch
