@@ -14,4 +14,5 @@ settings.load_profile("vlcp")
 pytest_plugins = [
     "tests.lab.fixtures_services",
     "tests.lab.fixtures_ovs",
+    "tests.lab.vtep",
 ]

@@ -15,8 +15,8 @@ from pydantic import ValidationError
 
 from . import __version__
 from .agent.vtep import resolve_vtep
-from .cli_client import register_client_commands
-from .config import Settings, load_settings, parse_listen
+from .cli_client import register_client_commands, vtep_group
+from .config import Settings, VtepSettings, load_settings, parse_listen
 from .layout import server_key
 from .store import Resync, Store, StoreError, StoreUnavailable, open_store
 from .store.presence import Presence
@@ -204,6 +204,51 @@ async def _serve_api(store_url: str, host: str, port: int, token: str | None) ->
         log.info("stopped")
     finally:
         await db.close()
+
+
+vtep = vtep_group()
+main.add_command(vtep)
+
+
+@vtep.command("run")
+@click.option("--manager", help="The switch's hardware_vtep OVSDB [default: vtep.manager].")
+@click.option("--switch", help="The Physical_Switch to control [default: vtep.switch].")
+@click.pass_obj
+def vtep_run(settings: Settings, manager: str | None, switch: str | None) -> None:
+    """Control one hardware VTEP switch until interrupted (Ctrl-C or SIGTERM).
+
+    Run it on two or more machines for failover: the instance holding the switch's OVSDB
+    lock writes, the others wait for the lock (docs/hardware-vtep.md).
+    """
+    try:
+        overrides = {k: v for k, v in (("manager", manager), ("switch", switch)) if v}
+        chosen = VtepSettings.model_validate({**settings.vtep.model_dump(), **overrides})
+    except ValidationError as exc:
+        raise click.ClickException(f"bad configuration: vtep: {exc}") from None
+    if chosen.manager is None or chosen.switch is None:
+        raise click.ClickException("give the switch's --manager and --switch (or [vtep])")
+    _run_async(_serve_vtep(settings, chosen.manager, chosen.switch))
+
+
+async def _serve_vtep(settings: Settings, manager: str, switch: str) -> None:
+    from .agent.hwvtep.controller import VtepController
+    from .tasks import stop_tasks
+
+    store = await _open_store_patiently(settings.store.url)
+    controller = VtepController(store, manager, switch, settings.node_name)
+    task = asyncio.create_task(controller.run(), name="vtep controller")
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    stopped = asyncio.create_task(stop.wait(), name="waiting for a signal")
+    log.info("vlcp vtep %s: switch %s at %s, store %s", __version__, switch, manager, store.name)
+    try:
+        await asyncio.wait([task, stopped], return_when="FIRST_COMPLETED")
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise click.ClickException(f"VTEP controller stopped: {task.exception()!r}")
+    finally:
+        await stop_tasks([task, stopped])
+        await store.close()
 
 
 def _stopped(signum: int, frame: object) -> None:

@@ -392,6 +392,53 @@ def _json_object(text: str, hint: str) -> dict[str, Any]:
     return value
 
 
+def vtep_group() -> click.Group:
+    """`vlcp vtep switches|bindings|bind|unbind` (and `run`, the controller, from `vlcp.cli`)."""
+
+    @click.group(name="vtep", help="Hardware VTEP switches: bind their ports' VLANs to networks.")
+    def group() -> None:
+        pass
+
+    @group.command("switches")
+    @click.option("--switch", help="Only this switch.")
+    @client_options
+    def switches(client: Client, switch: str | None, as_json: bool) -> None:
+        """The switches as their VTEP controllers report them, with their bindings."""
+        show(client.vtep_switches(switch), as_json)
+
+    @group.command("bindings")
+    @click.option("--switch", help="Only this switch's.")
+    @client_options
+    def bindings(client: Client, switch: str | None, as_json: bool) -> None:
+        """Every binding of a switch port's VLAN to a logical network."""
+        show(client.vtep_bindings(switch), as_json)
+
+    @group.command("bind")
+    @click.argument("switch")
+    @click.argument("port")
+    @click.argument("vlan", type=click.IntRange(0, 4095))
+    @click.argument("network")
+    @client_options
+    def bind(
+        client: Client, switch: str, port: str, vlan: int, network: str, as_json: bool
+    ) -> None:
+        """Bind VLAN (0: untagged) of PORT on SWITCH to the vxlan logical NETWORK."""
+        show(client.vtep_bind(switch, port, vlan, network), as_json)
+
+    @group.command("unbind")
+    @click.argument("switch")
+    @click.argument("port")
+    @click.argument("vlan", type=click.IntRange(0, 4095), required=False)
+    @client_options
+    def unbind(client: Client, switch: str, port: str, vlan: int | None, as_json: bool) -> None:
+        """Unbind VLAN of PORT on SWITCH, or every VLAN of the port without VLAN."""
+        removed = client.vtep_unbind(switch, port, vlan)
+        if removed is not None:
+            show(removed, as_json)
+
+    return group
+
+
 def register_client_commands(main: click.Group) -> None:
     """Add the client verbs to the `vlcp` command."""
     for kind in KINDS:

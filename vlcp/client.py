@@ -155,6 +155,29 @@ class Client:
         body = {"module": module, "settings": settings, "server": server}
         return self.request("POST", "/v1/modules/configure", body=body)
 
+    # -- hardware VTEP -----------------------------------------------------------------------
+
+    def vtep_switches(self, switch: str | None = None) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/vtep/switches", query={"switch": switch})
+
+    def vtep_bindings(self, switch: str | None = None) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/vtep/bindings", query={"physicalswitch": switch})
+
+    def vtep_bind(self, switch: str, port: str, vlan: int, network: str) -> dict[str, Any]:
+        """Bind VLAN `vlan` (0: untagged) of `port` on `switch` to logical network `network`."""
+        body = {
+            "physicalswitch": switch,
+            "physicalport": port,
+            "vlan": vlan,
+            "logicalnetwork": network,
+        }
+        return self.request("POST", "/v1/vtep/bindings", body=body)
+
+    def vtep_unbind(self, switch: str, port: str, vlan: int | None = None) -> Any:
+        """Unbind one VLAN of a port, or (`vlan` None) all of them (returned)."""
+        path = f"/v1/vtep/bindings/{_segment(switch)}/{_segment(port)}"
+        return self.request("DELETE", path if vlan is None else f"{path}/{vlan}")
+
     def health(self) -> dict[str, Any]:
         return self.request("GET", "/v1/health")
 

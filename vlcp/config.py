@@ -76,6 +76,24 @@ class AgentSettings(BaseModel):
     )
 
 
+class VtepSettings(BaseModel):
+    """The hardware VTEP controller that `vlcp vtep` runs for one switch
+    (docs/hardware-vtep.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    manager: str | None = Field(
+        None,
+        description='the switch\'s hardware_vtep OVSDB: "tcp:HOST:PORT", "ssl:..." or "unix:PATH"',
+        pattern=r"^(tcp:.+:\d+|unix:/.+)$",
+    )
+    switch: str | None = Field(
+        None,
+        description="the Physical_Switch name to control",
+        pattern=r"^[A-Za-z0-9_.:@+=~-]{1,64}$",
+    )
+
+
 class Settings(BaseSettings):
     """Everything a vlcp process is configured with."""
 
@@ -85,6 +103,7 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     api: ApiSettings = ApiSettings()
     agent: AgentSettings = AgentSettings()
+    vtep: VtepSettings = VtepSettings()
 
     @classmethod
     def settings_customise_sources(

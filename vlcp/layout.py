@@ -28,6 +28,9 @@ so following a logical port from the REST API to its flows is following one name
 | `lport-status/<port>` | up or down, on which host, since when | the binding controller | API (`status`, `?wait=up`) | as `netports/` |
 | `chassis/<system-id>` | a running controller: VTEP, bridge, node | its controller (session key) | API (`vlcp server forget`) | its session ends or expires |
 | `servers/<node>` | a running `vlcp run`: PID, version, what it serves | `vlcp run` (session key) | operators, tests | its session ends or expires |
+| `vtep-binding/<switch>/<port>/<vlan>` | the logical network a hardware switch port's VLAN carries | API | VTEP controllers, API | unbound through the API |
+| `vtep-switch/<switch>` | what a hardware VTEP switch reports: tunnel IPs, ports, bindings | its active VTEP controller | API (`listphysicalswitches`) | never: the last state seen |
+| `vtep-macs/<network>/<switch>/<mac>` | a MAC a hardware switch learned on a bound port (MAC, IP, the switch's tunnel IP); `unknown-dst`: the switch as a flood endpoint | its active VTEP controller | controllers (as remote ports) | the switch forgets it, or the binding goes |
 | `modules-all` | the modules every server without its own set should run, and reload requests | API | controllers, API | never (an operator's choice) |
 | `modules/<system-id>` | one server's own module set, and reload requests | API | its controller, API | `vlcp server forget` |
 | `module-status/<system-id>` | the modules a controller knows, has loaded, and why any failed | its controller | API (`vlcp module list`) | `vlcp server forget` |
@@ -80,6 +83,11 @@ PORT_STATUSES = "lport-status/"
 CHASSIS = "chassis/"
 SERVERS = "servers/"
 
+# -- hardware VTEP switches (docs/hardware-vtep.md) ----------------------------------------
+VTEP_BINDING = "vtep-binding/"
+VTEP_SWITCH = "vtep-switch/"
+VTEP_MACS = "vtep-macs/"
+
 # -- the modules each controller runs ----------------------------------------------------------
 MODULES_ALL = "modules-all"
 """The set every server runs unless it has its own `modules_key` (the document is
@@ -113,6 +121,9 @@ PREFIXES = (
     PORT_STATUSES,
     CHASSIS,
     SERVERS,
+    VTEP_BINDING,
+    VTEP_SWITCH,
+    VTEP_MACS,
     MODULES,
     MODULE_STATUSES,
     SESSIONS,
@@ -207,12 +218,6 @@ def netports_key(network: str, port: str) -> str:
     return f"{NETPORTS}{network}/{port}"
 
 
-def split_netports_key(key: str) -> tuple[str, str]:
-    """`netports/<network>/<port>` -> (network, port)."""
-    network, _, port = key.removeprefix(NETPORTS).partition("/")
-    return network, port
-
-
 def port_status(port: str) -> str:
     """{"state", "host", "since"}, written by the controller that binds the port. Durable,
     like `netports_key`."""
@@ -241,3 +246,64 @@ def module_status(system_id: str) -> str:
     "tables", "source", "settings"}}, "default": [names], "loaded": [names], "generations":
     {name: generation}, "settings": {name: {...}}, "errors": {name: why}, "since": time}. Durable, like `netports_key`."""
     return f"{MODULE_STATUSES}{system_id}"
+
+
+def vtep_bindings(switch: str) -> str:
+    """The prefix of `vtep_binding` keys of one switch: what its controller applies."""
+    return f"{VTEP_BINDING}{switch}/"
+
+
+def vtep_port_bindings(switch: str, port: str) -> str:
+    """The prefix of `vtep_binding` keys of one port of a switch."""
+    return f"{vtep_bindings(switch)}{port}/"
+
+
+def vtep_binding(switch: str, port: str, vlan: int) -> str:
+    """(switch, port, VLAN) -> {"logicalnetwork"}: the one network that VLAN of the port
+    carries (VLAN 0: untagged). One key per binding, so binding one port never rewrites
+    another's."""
+    return f"{vtep_port_bindings(switch, port)}{vlan}"
+
+
+def split_vtep_binding(key: str) -> tuple[str, str, int]:
+    """`vtep-binding/<switch>/<port>/<vlan>` -> (switch, port, vlan)."""
+    switch, port, vlan = key.removeprefix(VTEP_BINDING).split("/")
+    return switch, port, int(vlan)
+
+
+def vtep_switch(switch: str) -> str:
+    """What a switch's active VTEP controller last saw of it ({"description",
+    "tunnel_ips", "ports": {name: {vlan: network}}, "controller"})."""
+    return f"{VTEP_SWITCH}{switch}"
+
+
+def vtep_mac(network: str, switch: str, mac: str) -> str:
+    """A MAC `switch` learned in `network` ({"mac", "ip", "vtep", "switch"}): every server
+    with the network sends frames for it to the switch's tunnel IP."""
+    return f"{VTEP_MACS}{network}/{switch}/{mac}"
+
+
+def vtep_flood(network: str, switch: str) -> str:
+    """`switch` as a flood endpoint of `network` while the network is bound on it ({"vtep",
+    "switch"}, no MAC): servers send it the network's floods even before (and after) it
+    learned a MAC, so a VM reaches a quiet bare-metal host by ARP."""
+    return f"{VTEP_MACS}{network}/{switch}/{FLOOD}"
+
+
+FLOOD = "unknown-dst"
+"""The last segment of `vtep_flood` keys (the `hardware_vtep` name of flood entries; never
+a MAC)."""
+
+REMOTES = (NETPORTS, VTEP_MACS)
+"""The prefixes of a network's remote endpoints: the ports other servers bind and the MACs
+hardware VTEP switches learned; `split_remote_key` reads both."""
+
+
+def split_remote_key(key: str) -> tuple[str, str]:
+    """A remote endpoint's key -> (network, endpoint id), for both kinds of endpoint: a
+    port another server binds (`netports/<network>/<port>`: the port id) and a MAC a
+    hardware switch learned (`vtep-macs/<network>/<switch>/<mac>`: "<switch>/<mac>", which
+    no port id can be since ids have no '/')."""
+    prefix = NETPORTS if key.startswith(NETPORTS) else VTEP_MACS
+    network, _, endpoint = key.removeprefix(prefix).partition("/")
+    return network, endpoint

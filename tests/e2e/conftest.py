@@ -23,7 +23,14 @@ from tests.lab.fixtures_ovs import HostFactory, HypervisorFactory
 from tests.lab.naming import unique_name
 from tests.lab.netns import create_veth
 from tests.lab.ovs import Host, Hypervisor, UnderlayLink, connect_underlay
-from tests.lab.vlcp_processes import ApiProcess, AsyncApi, Controller, VlcpProcess
+from tests.lab.vlcp_processes import (
+    ApiProcess,
+    AsyncApi,
+    Controller,
+    VlcpProcess,
+    VtepProcess,
+)
+from tests.lab.vtep import VtepSwitch
 from vlcp.lab.servers import BRIDGE
 from vlcp.layout import port_status
 from vlcp.store import Store, open_store
@@ -126,8 +133,7 @@ async def cloud_factory(
     tmp_path: Path,
 ) -> AsyncIterator[CloudFactory]:
     """Builds N servers joined by an underlay, each with its `vlcp run`, and one `vlcp api`."""
-    processes: list[VlcpProcess] = []
-    request.node.stash[_PROCESSES] = processes
+    processes: list[VlcpProcess] = request.node.stash.setdefault(_PROCESSES, [])
     stores: list[Store] = []
 
     async def build(
@@ -169,6 +175,30 @@ async def cloud_factory(
     for store in stores:
         with contextlib.suppress(Exception):
             await store.close()
+
+
+VtepFactory = Callable[[VtepSwitch, str], VtepProcess]
+"""``vtep_factory(switch, node)``: a started `vlcp vtep run` for `switch`, named `node`."""
+
+
+@pytest.fixture
+def vtep_factory(
+    request: pytest.FixtureRequest, store_url: str, tmp_path: Path
+) -> Iterator[VtepFactory]:
+    """VTEP controllers of emulated switches, stopped by PID after the test; their logs
+    join a failing test's report (with the cloud's, when `cloud_factory` runs too)."""
+    started: list[VtepProcess] = []
+
+    def start(switch: VtepSwitch, node: str) -> VtepProcess:
+        process = VtepProcess(switch.manager, switch.name, tmp_path, store_url, node)
+        started.append(process)
+        request.node.stash.setdefault(_PROCESSES, []).append(process)
+        process.start()
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
 
 
 @pytest.fixture

@@ -5,8 +5,10 @@ is started, stopped (SIGTERM), killed (SIGKILL) and started again by its own PID
 :class:`~tests.lab.services.process.ManagedProcess`, so a test sees exactly what a crash or
 a restart does to the others. A :class:`Controller` is the `vlcp run` of one lab hypervisor
 (`[api] enabled = false`, `[agent] enabled = true`); an :class:`ApiProcess` is the cloud's
-`vlcp api`. Readiness is a condition, never a delay: the API answers `/v1/health`; a
-controller's run announced itself (`servers/<node>` names its PID) and its bridge exists.
+`vlcp api`; a :class:`VtepProcess` the `vlcp vtep run` of one hardware switch. Readiness
+is a condition, never a delay: the API answers `/v1/health`; a controller's run announced
+itself (`servers/<node>` names its PID) and its bridge exists; a VTEP controller reported
+its switch.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from vlcp.lab.naming import free_tcp_ports
 from vlcp.lab.ovs import Hypervisor
 from vlcp.lab.processes import read_tail
 from vlcp.lab.servers import BRIDGE, agent_config, run_settings
+from vlcp.layout import vtep_switch
 from vlcp.store import Store
 
 VLCP = (sys.executable, "-m", "vlcp.cli")
@@ -172,6 +175,35 @@ class Controller(VlcpProcess):
             return BRIDGE in (await asyncio.to_thread(self.hv.vsctl, "list-br")).split()
 
         await eventually(announced, timeout, what=f"{self.name} to start", details=self.details)
+
+
+class VtepProcess(VlcpProcess):
+    """A `vlcp vtep run`: the VTEP controller of one emulated hardware switch."""
+
+    def __init__(
+        self, manager: str, switch: str, directory: Path, store_url: str, node: str
+    ) -> None:
+        self.node = node
+        self.switch = switch
+        settings = {
+            "node_name": node,
+            "store": {"url": store_url},
+            "vtep": {"manager": manager, "switch": switch},
+        }
+        super().__init__(f"vlcp-vtep-{node}", directory, settings, ["vtep", "run"])
+
+    async def active(self, store: Store) -> bool:
+        """Whether this instance writes the switch: it holds the lock and reported so."""
+        self.assert_running()
+        key = vtep_switch(self.switch)
+        report = (await store.read([key])).values.get(key)
+        return isinstance(report, dict) and report.get("controller") == self.node
+
+    async def ready(self, store: Store, timeout: float = START_TIMEOUT) -> None:
+        """Wait until this instance is the switch's active controller."""
+        await eventually(
+            lambda: self.active(store), timeout, what=f"{self.name} active", details=self.details
+        )
 
 
 class ApiProcess(VlcpProcess):

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from vlcp.layout import NETPORTS, chassis_key, netports_key, split_netports_key
+from vlcp.layout import NETPORTS, chassis_key, netports_key, split_remote_key
 from vlcp.pipeline.builtin import DEFAULT
 from vlcp.pipeline.catalog import ModuleSet
 from vlcp.pipeline.module import ModuleFailed
@@ -226,7 +226,7 @@ class Agent:
         view = self.local.view
         self._unannounced |= delta.ports
         for key in keys:
-            if key.startswith(NETPORTS) and (port := split_netports_key(key)[1]) in view.ports:
+            if key.startswith(NETPORTS) and (port := split_remote_key(key)[1]) in view.ports:
                 self._unannounced.add(port)  # replaced by another server
         bridge = self.monitor.find("Bridge", name=self.config.bridge)
         dpid = _datapath_id(bridge[0][1]) if bridge else None

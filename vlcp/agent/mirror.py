@@ -19,22 +19,23 @@ from typing import Any
 from vlcp.layout import (
     LOGNET,
     LPORT,
-    NETPORTS,
     PHYSNET,
     PHYSPORT,
+    REMOTES,
     ROUTER,
     SUBNET,
-    split_netports_key,
+    split_remote_key,
 )
 from vlcp.store import Resync, Store
 
 log = logging.getLogger(__name__)
 
-VIEW_PREFIXES = (PHYSNET, PHYSPORT, LOGNET, LPORT, NETPORTS)
-"""What the view is built from (`view_builder`): the objects of the networks and ports and
-where ports are (`netports/<network>/<port>`). The agent adds what its known modules
-watch (`Catalog.watches`). Not the servers' presence (`chassis/`): whether a controller
-runs changes no flow anywhere."""
+VIEW_PREFIXES = (PHYSNET, PHYSPORT, LOGNET, LPORT, *REMOTES)
+"""What the view is built from (`view_builder`): the objects of the networks and ports,
+where ports are (`netports/<network>/<port>`) and the MACs hardware VTEP switches learned
+(`vtep-macs/<network>/...`), which are remote endpoints like other servers' ports. The
+agent adds what its known modules watch (`Catalog.watches`). Not the servers' presence
+(`chassis/`): whether a controller runs changes no flow anywhere."""
 
 Listener = Callable[[set[str]], None]
 
@@ -47,7 +48,8 @@ class Mirror:
         self.prefixes = tuple(prefixes)
         self.values: dict[str, Any] = {}
         self.netports: dict[str, dict[str, Any]] = {}
-        """Index: network id -> {port id: its `netports/<network>/<port>` entry}."""
+        """Index: network id -> {endpoint id: its `netports/<network>/<port>` or
+        `vtep-macs/<network>/<switch>/<mac>` entry} (`layout.split_remote_key`)."""
         self.physports: dict[str, Any] = {}
         """Index: every `physport/...` object by key (a handful per cluster)."""
         self.subnets: dict[str, dict[str, Any]] = {}
@@ -106,8 +108,8 @@ class Mirror:
             self.values[key] = value
         if key.startswith(PHYSPORT):
             _put(self.physports, key, value)
-        elif key.startswith(NETPORTS):
-            network, port = split_netports_key(key)
+        elif key.startswith(REMOTES):
+            network, port = split_remote_key(key)
             ports = self.netports.setdefault(network, {})
             _put(ports, port, value)
             if not ports:

@@ -2,12 +2,14 @@
 
 Only this server's endpoints pull things in: a logical port is local when an interface
 of the integration bridge carries its id; its network comes with it, and so do the other
-ports of that network that other servers announce under `netports/<network>/`, and the
-network's subnets (`subnet/<id>`, followed when a known module watches them). So do the
-routers with an interface on one of those subnets (`router/<id>`), and the networks of
-their other interfaces, with their ports on other servers and their subnets: this server
-routes its own ports' packets to them (module `l3`). Not further: a router attached only
-to such a network is not this server's.
+ports of that network that other servers announce under `netports/<network>/` and the
+MACs hardware VTEP switches learned in it (`vtep-macs/<network>/`, whose VTEP is the
+switch's tunnel IP: frames to them, and floods, go to the switch), and the network's
+subnets (`subnet/<id>`, followed when a known module watches them). So do the routers
+with an interface on one of those subnets (`router/<id>`), and the networks of their
+other interfaces, with their remote endpoints and their subnets: this server routes its
+own ports' packets to them (module `l3`). Not further: a router attached only to such a
+network is not this server's.
 
 `build_view` says what the view is, from scratch. `LocalView` keeps it up to date from
 the store keys and bridge ports that changed, at the cost of what they touch: a new port
@@ -37,13 +39,13 @@ from typing import Any, TypeVar
 from vlcp.layout import (
     LOGNET,
     LPORT,
-    NETPORTS,
     PHYSNET,
     PHYSPORT,
+    REMOTES,
     ROUTER,
     SUBNET,
     netports_key,
-    split_netports_key,
+    split_remote_key,
 )
 from vlcp.pipeline.changes import (
     Change,
@@ -200,8 +202,14 @@ def _remote(network_id: str, port_id: str, entry: Any, me: Identity) -> RemotePo
         return None  # ours, or a server without a tunnel endpoint (vlan only)
     return _valid(
         f"port {port_id} announced in {network_id}",
-        lambda: RemotePort(port_id, network_id, entry["mac"], entry["vtep"], entry.get("ip")),
+        lambda: RemotePort(port_id, network_id, _remote_mac(entry), entry["vtep"], entry.get("ip")),
     )
+
+
+def _remote_mac(entry: Any) -> str | None:
+    """A remote endpoint's MAC: a server's port has one; a hardware switch's flood entry
+    (`layout.vtep_flood`) has none."""
+    return entry.get("mac") if entry.get("switch") else entry["mac"]
 
 
 Interfaces = dict[str, tuple[RouterInterface, ...]]
@@ -316,8 +324,8 @@ def build_view(values: Mapping[str, Any], ports: Mapping[str, OvsPort], me: Iden
             networks[network_id] = network
     remotes = {}
     for key, entry in values.items():
-        if key.startswith(NETPORTS):
-            network_id, port_id = split_netports_key(key)
+        if key.startswith(REMOTES):
+            network_id, port_id = split_remote_key(key)
             remote = _remote(network_id, port_id, entry, me) if network_id in networks else None
             if remote is not None:
                 remotes[port_id] = remote
@@ -399,8 +407,8 @@ class LocalView:
             elif key.startswith(PHYSNET):
                 physnet = key.removeprefix(PHYSNET)
                 networks.update(n for n in self._numbers if self._physnet_of(mirror, n) == physnet)
-            elif key.startswith(NETPORTS):
-                network_id, port_id = split_netports_key(key)
+            elif key.startswith(REMOTES):
+                network_id, port_id = split_remote_key(key)
                 netports.append((network_id, port_id))
                 port_ids.add(port_id)  # a newer binding elsewhere, or the end of one
             elif key.startswith(PHYSPORT):

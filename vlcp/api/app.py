@@ -16,7 +16,7 @@ from starlette.types import ASGIApp
 from vlcp import __version__
 from vlcp.model.service import Model
 
-from . import rest, vlcp_compat, vlcp_manager
+from . import rest, vlcp_compat, vlcp_manager, vlcp_vtep
 from .auth import BearerAuth
 from .errors import install_error_handlers
 from .limits import MAX_BODY, BodyLimit
@@ -42,6 +42,7 @@ def create_app(model: Model, *, token: str | None = None, max_wait: float = MAX_
     app.include_router(rest.build_router(model, max_wait=max_wait))
     app.include_router(vlcp_compat.build_router(model))
     app.include_router(vlcp_manager.build_router(model))
+    app.include_router(vlcp_vtep.build_router(model))
     app.state.model = model
     app.vlcp_token = token
     if token:

@@ -32,6 +32,7 @@ from .schemas import (
     Object,
     Page,
 )
+from .vtep_routes import add_vtep_routes
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
@@ -61,6 +62,7 @@ def build_router(model: Model, *, max_wait: float) -> APIRouter:
         _add_kind(router, model, kind, max_wait)
     _add_interfaces(router, model)
     add_module_routes(router, model)
+    add_vtep_routes(router, model)
 
     @router.post(
         "/batch", response_model=BatchResult, tags=["batch"], responses=_errors(404, 409, 413)

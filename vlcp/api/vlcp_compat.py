@@ -63,6 +63,19 @@ def add_call(router: APIRouter, module: str, method: str, run: Run, params: Sequ
         )
 
 
+def checked(calls: object, method: str, allowed: tuple[str, ...]) -> Run:
+    """`calls.<method>`, refusing parameters the method does not take (a typo does nothing
+    else): the call of a module served by one object with a method per call."""
+
+    async def run(params: dict[str, Any]) -> Any:
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            raise CompatError(f"{method} takes only {', '.join(allowed)}; got {unknown}")
+        return await getattr(calls, method)(params)
+
+    return run
+
+
 def _endpoint(module: str, method: str, run: Run) -> Any:
     async def endpoint(request: Request) -> JSONResponse:
         try:

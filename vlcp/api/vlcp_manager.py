@@ -18,7 +18,7 @@ from fastapi import APIRouter
 from vlcp.model.modules import Action, Change
 from vlcp.model.service import Model
 
-from .vlcp_compat import CompatError, Run, add_call, required
+from .vlcp_compat import CompatError, add_call, checked, required
 from .vlcp_names import MANAGER, ORIGINAL_MODULES
 
 _BY_SERVICE = {path.rpartition(".")[2].lower(): name for path, name in ORIGINAL_MODULES.items()}
@@ -52,20 +52,8 @@ def build_router(model: Model) -> APIRouter:
         ("reloadmodules", ("pathlist", "server")),
         ("enableautoreload", ("enabled",)),
     ):
-        add_call(router, MANAGER, method, _checked(calls, method, params), params)
+        add_call(router, MANAGER, method, checked(calls, method, params), params)
     return router
-
-
-def _checked(calls: Calls, method: str, allowed: tuple[str, ...]) -> Run:
-    """The call, refusing parameters the method does not take (a typo does nothing else)."""
-
-    async def run(params: dict[str, Any]) -> Any:
-        unknown = sorted(set(params) - set(allowed))
-        if unknown:
-            raise CompatError(f"{method} takes only {', '.join(allowed)}; got {unknown}")
-        return await getattr(calls, method)(params)
-
-    return run
 
 
 class Calls:

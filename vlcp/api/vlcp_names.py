@@ -76,7 +76,9 @@ def _crud(kind: Kind) -> list[Call]:
 CALLS: dict[tuple[str, str], Call] = _build()
 MANAGER = "manager"
 """The original module that loaded, unloaded and reloaded the controller's modules."""
-MODULES = ("viperflow", "vrouterapi", MANAGER)
+VTEPCONTROLLER = "vtepcontroller"
+"""The original module that bound hardware VTEP switch ports to logical networks."""
+MODULES = ("viperflow", "vrouterapi", MANAGER, VTEPCONTROLLER)
 """Every original module served: their paths answer in the original API's shapes."""
 
 ORIGINAL_MODULES: dict[str, str] = {

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from vlcp.layout import LOGNET, lognet_macs, lognet_state, physnet_state, physnet_tag
+from vlcp.layout import (
+    LOGNET,
+    VTEP_BINDING,
+    lognet_macs,
+    lognet_state,
+    physnet_state,
+    physnet_tag,
+)
 from vlcp.store import Transaction
 
 from . import allocation, checks
@@ -152,11 +159,30 @@ async def _lognet_in_the_way(txn: Transaction, id: str, state: dict[str, Any]) -
     return in_the_way(f"logical network {id}", parts)
 
 
+VTEP_BOUND = "vtep_bindings"
+"""The state document's count of the hardware switch bindings that carry the network
+(`vtep.py`): it cannot be deleted while a switch port is bound to it."""
+
+
+def _binding_of(binding: Any, network: str) -> str | None:
+    """'<switch>/<port>/<vlan>' of a binding to `network` (`vtep.py` stores them whole)."""
+    if not isinstance(binding, dict) or binding.get("logicalnetwork") != network:
+        return None
+    return f"{binding.get('physicalswitch')}/{binding.get('physicalport')}/{binding.get('vlan')}"
+
+
 async def delete_lognet(txn: Transaction, id: str) -> None:
     lognet = await require(txn, LOGNETS, id)
     state = await load_state(txn, lognet_state(id))
     if state["ports"] or state["subnets"]:
         raise await _lognet_in_the_way(txn, id, state)
+    if state.get(VTEP_BOUND):
+        bound = await holders(txn, VTEP_BINDING, lambda b: _binding_of(b, id))
+        raise Conflict(
+            f"logical network {id} is carried by "
+            f"{named(state[VTEP_BOUND], 'hardware switch binding', bound)}: unbind first",
+            field="id",
+        )
     physnet = await require(txn, PHYSNETS, lognet["physicalnetwork"], "physicalnetwork")
     await _release_tag(txn, lognet, physnet)
     txn.delete(LOGNETS.key(id))

@@ -18,7 +18,16 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from vlcp.layout import LOGNET_STATE, PHYSNET_STATE, ROUTER, SUBNET_STATE, VNI_RANGES, port_status
+from vlcp.layout import (
+    LOGNET_STATE,
+    PHYSNET_STATE,
+    ROUTER,
+    SUBNET_STATE,
+    VNI_RANGES,
+    VTEP_BINDING,
+    VTEP_SWITCH,
+    port_status,
+)
 from vlcp.store import (
     ConflictRetriesExhausted,
     InvalidKey,
@@ -33,6 +42,7 @@ from vlcp.store import (
 from vlcp.store.errors import Conflict as StoreConflict
 from vlcp.store.limits import MAX_TXN_READS
 
+from . import vtep
 from .common import prefix_reader
 from .errors import Busy, Invalid, ModelError, NotFound, TimedOut
 from .keys import check_id
@@ -292,6 +302,39 @@ class Model:
         if server is not None:
             check_id(server, "server")
         return await self.transact(lambda txn: change_modules(txn, change, server))
+
+    # -- hardware VTEP bindings (see `vtep.py`) ------------------------------------------
+
+    async def bind_vtep(self, body: Any) -> dict:
+        """Bind a switch port's VLAN to a vxlan logical network (one transaction)."""
+        return await self.transact(lambda txn: vtep.bind(txn, body))
+
+    async def unbind_vtep(
+        self, switch: str, port: str, vlan: int, network: str | None = None
+    ) -> None:
+        await self.transact(lambda txn: vtep.unbind(txn, switch, port, vlan, network))
+
+    async def unbind_vtep_port(self, switch: str, port: str) -> list[dict]:
+        """Every binding of a port, removed in one transaction; returns them."""
+        return await self.transact(lambda txn: vtep.unbind_port(txn, switch, port))
+
+    async def vtep_bindings(self, switch: str | None = None) -> list[dict]:
+        if switch is not None:
+            check_id(switch, "physicalswitch")
+        return vtep.bindings_of(await self._read_prefix(VTEP_BINDING), switch)
+
+    async def vtep_switches(self, switch: str | None = None) -> list[dict]:
+        """The switches (or `switch`) as their controllers report them, with their bindings."""
+        bindings = await self.vtep_bindings(switch)
+        reports = await self._read_prefix(VTEP_SWITCH)
+        listed = vtep.switches_of(reports, bindings)
+        return [s for s in listed if switch is None or s["name"] == switch]
+
+    async def _read_prefix(self, prefix: str) -> dict[str, Any]:
+        try:
+            return (await self.store.read_prefix(prefix)).values
+        except StoreError as exc:
+            raise Busy(f"the store is unavailable ({exc})") from None
 
     async def _read(self, keys: list[str]) -> dict[str, Any]:
         try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vlcp.layout import LPORT, NETPORTS
+from vlcp.layout import LPORT, REMOTES
 from vlcp.southbound.openflow.flow import Action, Flow, output
 
 from .fields import IN_KIND, NETWORK, InKind
@@ -105,7 +105,9 @@ def remote_flows(ctx: Context, view: View, remote_id: str) -> frozenset[Flow]:
     remote: RemotePort | None = view.remote(remote_id)
     network = view.networks.get(remote.network) if remote else None
     ip = ipv4(remote.ip) if remote else None
-    if remote is None or network is None or ip is None or network.type == "local":
+    if remote is None or remote.mac is None or network is None or ip is None:
+        return frozenset()
+    if network.type == "local":
         return frozenset()
     return frozenset({_answer(ctx[ARP_RESPONDER.name], network, remote.mac, ip)})
 
@@ -118,5 +120,5 @@ MODULE = Module(
     tables=(ARP_RESPONDER,),
     port=port_flows,
     remote=remote_flows,
-    watches=(LPORT, NETPORTS),
+    watches=(LPORT, *REMOTES),
 )

@@ -36,7 +36,7 @@ dependency so that the gateway can still be unloaded alone, as before.
 
 from __future__ import annotations
 
-from vlcp.layout import LOGNET, LPORT, NETPORTS, SUBNET
+from vlcp.layout import LOGNET, LPORT, REMOTES, SUBNET
 from vlcp.layout import ROUTER as ROUTER_PREFIX
 from vlcp.southbound.openflow.flow import Flow, dec_ttl, resubmit, set_field
 
@@ -125,5 +125,5 @@ MODULE = Module(
     port=port_flows,
     network=network_flows,
     remote=remote_flows,
-    watches=(LPORT, LOGNET, NETPORTS, SUBNET, ROUTER_PREFIX),
+    watches=(LPORT, LOGNET, *REMOTES, SUBNET, ROUTER_PREFIX),
 )

@@ -64,7 +64,7 @@ def _driver(kind: Kind, doc: str) -> Module:
         remote = view.remote(remote_id)
         network = view.networks.get(remote.network) if remote else None
         physical = _carrier(view, network, kind)
-        if remote is None or network is None or physical is None:
+        if remote is None or remote.mac is None or network is None or physical is None:
             return frozenset()
         match = {NETWORK: network.number, "eth_dst": remote.mac}
         return frozenset({ctx["l2_forward"].flow(PRIO_KNOWN, match, _out(network, physical))})

@@ -277,17 +277,22 @@ class LocalPort:
 
 @dataclass(frozen=True, slots=True)
 class RemotePort:
-    """A logical port on another server, in one of this server's networks."""
+    """A logical port on another server, or a MAC a hardware VTEP switch learned, in one of
+    this server's networks."""
 
     id: str
     network: str
-    mac: str
+    mac: str | None
+    """None: an endpoint that only takes the network's floods (a hardware VTEP switch bound
+    to the network: its hosts' MACs are learned only once they speak, and a quiet one is
+    forgotten, yet a VM must reach it by ARP)."""
     vtep: str
-    """The tunnel endpoint (underlay IPv4) of the server that has the port."""
+    """The tunnel endpoint (underlay IPv4) of the server or switch that has the port."""
     ip: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "mac", _mac(self.mac))
+        if self.mac is not None:
+            object.__setattr__(self, "mac", _mac(self.mac))
         object.__setattr__(self, "vtep", str(ipaddress.IPv4Address(self.vtep)))
         if self.ip is not None:
             object.__setattr__(self, "ip", str(ipaddress.ip_address(self.ip)))

@@ -17,7 +17,7 @@ stay inside each server.
 
 from __future__ import annotations
 
-from vlcp.layout import LOGNET, NETPORTS, PHYSNET
+from vlcp.layout import LOGNET, PHYSNET, REMOTES
 from vlcp.southbound.openflow.flow import Action, Flow, output, set_field
 
 from .fields import NETWORK, InKind
@@ -61,7 +61,9 @@ def remote_flows(ctx: Context, view: View, remote_id: str) -> frozenset[Flow]:
     """Frames to a remote port's MAC go through the tunnel to its server."""
     remote = view.remote(remote_id)
     network = view.networks.get(remote.network) if remote else None
-    if remote is None or network is None or not view.tunnel_usable(network):
+    if remote is None or remote.mac is None or network is None:
+        return frozenset()  # (an endpoint without a MAC takes only floods)
+    if not view.tunnel_usable(network):
         return frozenset()
     assert view.tunnel_ofport is not None
     actions = (
@@ -80,5 +82,5 @@ MODULE = Module(
     depends=("ingress", "l2_forward"),
     network=network_flows,
     remote=remote_flows,
-    watches=(LOGNET, PHYSNET, NETPORTS),
+    watches=(LOGNET, PHYSNET, *REMOTES),  # servers' ports, and hardware switches' MACs
 )

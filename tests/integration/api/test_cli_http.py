@@ -139,3 +139,25 @@ def test_show_and_list_say_where_a_port_is_up(api: ApiServer) -> None:
     assert listing[3].startswith("lq") and listing[3].endswith("not reported")
     refused = api.vlcp("logical-port", "update", "lp", "status=null")
     assert refused.returncode == 1 and "error 422: status: is read only" in refused.stderr
+
+
+def test_vtep_bind_list_unbind(api: ApiServer) -> None:
+    ok(api, "physical-network", "create", "id=vx", "type=vxlan", "vnirange=[[100,200]]")
+    ok(api, "logical-network", "create", "id=ln", "physicalnetwork=vx")
+    bound = as_json(api, "vtep", "bind", "ps0", "p0", "100", "ln")
+    assert bound == {
+        "physicalswitch": "ps0",
+        "physicalport": "p0",
+        "vlan": 100,
+        "logicalnetwork": "ln",
+    }
+    assert "ps0" in ok(api, "vtep", "bindings", "--switch", "ps0")
+    switches = as_json(api, "vtep", "switches")
+    assert switches[0]["name"] == "ps0" and switches[0]["reported"] is False  # type: ignore[index]
+    taken = api.vlcp("vtep", "bind", "ps0", "p0", "100", "other")
+    assert taken.returncode == 1 and "error 422" in taken.stderr
+    assert api.vlcp("vtep", "bind", "ps0", "p0", "4096", "ln").returncode == 2  # usage
+    ok(api, "vtep", "unbind", "ps0", "p0", "100")
+    assert ok(api, "vtep", "bindings") == "(none)\n"
+    gone = api.vlcp("vtep", "unbind", "ps0", "p0")
+    assert gone.returncode == 1 and "error 404" in gone.stderr

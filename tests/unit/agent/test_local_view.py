@@ -2,7 +2,7 @@
 
 Random sequences of store writes (ports, networks, physical networks and ports, ports
 announced by other servers with older or newer bindings, subnets, routers joining them,
-bad data among them) and bridge
+MACs and flood entries of hardware VTEP switches, bad data among them) and bridge
 port changes (plug, unplug, replug elsewhere, two interfaces claiming one port, undated
 bindings, the tunnel port) are applied one at a time; after each, the incrementally kept
 view must equal the from-scratch one, and the flows obtained by recompiling only the
@@ -126,6 +126,16 @@ store_writes = st.one_of(
         st.sampled_from(MACS),
         st.sampled_from(BOUND_AT),
     ),
+    st.builds(  # what a hardware VTEP switch learned, and its flood entry (no MAC)
+        lambda n, switch, mac, vtep: (
+            f"vtep-macs/{n}/{switch}/{mac or 'unknown-dst'}",
+            {"switch": switch, "vtep": vtep} | ({"mac": mac} if mac else {}),
+        ),
+        st.sampled_from(NETWORKS),
+        st.sampled_from(["ps0", "ps1"]),
+        st.sampled_from([None, *MACS]),
+        st.sampled_from(["192.0.2.9", "192.0.2.2"]),
+    ),
     st.builds(
         lambda phys, system: (
             f"physport/{system}/{phys}",
@@ -145,6 +155,7 @@ store_deletes = st.builds(
         + [f"router/{r}" for r in ROUTER_IDS]
         + [f"netports/{n}/{p}" for n in NETWORKS for p in ("p0", "r0")]
         + ["netports/n1/q0"]
+        + [f"vtep-macs/{n}/ps0/{m}" for n in NETWORKS for m in ("unknown-dst", MACS[0])]
         + ["physport/%/vl", "physport/me/vl"]
     ),
 )

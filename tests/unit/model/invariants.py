@@ -24,6 +24,12 @@ LIVE = ("chassis/", "servers/")
 """Presence keys of running processes."""
 MODULES = ("modules-all", "modules/", "module-status/")
 """The modules each server should run (operators) and runs (controllers)."""
+VTEP = ("vtep-binding/", "vtep-switch/", "vtep-macs/")
+"""Hardware VTEP bindings (operators) and what switches report (their controllers)."""
+
+
+BOUND = "vtep_bindings"
+"""A logical network's count of hardware switch bindings, in its state document."""
 
 
 def _ip_key(ip: str) -> str:
@@ -45,7 +51,7 @@ def check(values: dict[str, Any]) -> None:
         k
         for k in values
         if k != VNI_RANGES
-        and not k.startswith((*DERIVED, *STATES, *OBJECTS, *REPORTED, *LIVE, *MODULES))
+        and not k.startswith((*DERIVED, *STATES, *OBJECTS, *REPORTED, *LIVE, *MODULES, *VTEP))
     ]
     assert not unknown, f"unexpected keys {unknown}"
     _check_reports(values)
@@ -114,6 +120,11 @@ def check(values: dict[str, Any]) -> None:
         for i, a in enumerate(nets):
             for b in nets[i + 1 :]:
                 assert a.version != b.version or not a.overlaps(b), f"{ln}: {a} overlaps {b}"
+    for key, binding in _objects(values, "vtep-binding/").items():
+        ln = binding["logicalnetwork"]
+        assert ln in lognets, f"vtep-binding/{key} binds missing {ln}"
+        state = states[f"lognet-state/{ln}"]
+        state["vtep_bindings"] = state.get("vtep_bindings", 0) + 1
     seen_mac: dict[str, set[str]] = defaultdict(set)
     seen_ip: dict[str, set[str]] = defaultdict(set)
     for id, port in lports.items():
@@ -154,8 +165,8 @@ def check(values: dict[str, Any]) -> None:
 
     actual_derived = {k: v for k, v in values.items() if k.startswith(DERIVED)}
     assert actual_derived == derived, _diff("derived keys", derived, actual_derived)
-    actual_states = {
-        k: {f: x for f, x in v.items() if f not in ("next", "next_tag")}
+    actual_states = {  # allocation hints are free; no binding left is as none ever made
+        k: {f: x for f, x in v.items() if f not in ("next", "next_tag") and (f, x) != (BOUND, 0)}
         for k, v in values.items()
         if k.startswith(STATES)
     }

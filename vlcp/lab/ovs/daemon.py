@@ -78,8 +78,12 @@ def start_daemon(
     *args: str,
     netns: str | None = None,
     env: Mapping[str, str] | None = None,
+    unixctl: bool = True,
 ) -> None:
     """Start ``binary --detach`` (optionally in ``netns``) with its files in ``rundir``.
+
+    ``unixctl=False`` for the Python daemons (``ovs-vtep``), which take no ``--unixctl``
+    and open their control socket in ``OVS_RUNDIR`` by themselves.
 
     Output goes to ``<binary>.out``, not a pipe: a detached child inheriting a pipe would keep
     ``communicate()`` waiting until the timeout. Raises :class:`CommandError` with that output
@@ -88,7 +92,7 @@ def start_daemon(
     pidfile = rundir / f"{binary}.pid"
     common = (
         f"--pidfile={pidfile}",
-        f"--unixctl={rundir / binary}.ctl",
+        *([f"--unixctl={rundir / binary}.ctl"] if unixctl else []),
         f"--log-file={rundir / binary}.log",
         "--detach",
         "--no-chdir",

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
-_Obj = TypeVar("_Obj", Hypervisor, Host)
+_Obj = TypeVar("_Obj", bound=Hypervisor | Host)
 
 
 def _parameters_of(
@@ -52,15 +52,16 @@ class OvsLab:
 
     def hypervisor(self, name: str = "hv") -> Hypervisor:
         """A started Hypervisor."""
-        return self._started(Hypervisor(name))
+        return self.adopt(Hypervisor(name))
 
     @_parameters_of(Host)
     def host(self, *args: Any, **kwargs: Any) -> Host:
         """A started Host: the arguments are :class:`Host`'s, passed on as they are."""
-        return self._started(Host(*args, **kwargs))
+        return self.adopt(Host(*args, **kwargs))
 
-    def _started(self, obj: _Obj) -> _Obj:
-        """Record ``obj`` before starting it, so a half-started one is cleaned up too."""
+    def adopt(self, obj: _Obj) -> _Obj:
+        """Record ``obj`` before starting it, so a half-started one is cleaned up too; for
+        kinds of lab object this class does not make itself (an emulated VTEP switch)."""
         self._objects.append(obj)
         return obj.start()
 
