@@ -1,8 +1,9 @@
 """An in-memory copy of the parts of the store a controller reads, kept by one watch.
 
-The store's change log carries every commit to every watcher anyway (see
-docs/store-backends.md), so one watch over everything, filtered here to the prefixes a
-controller uses, costs no more than many narrow watches and has one revision order. What
+One watch of the prefixes (and single keys) a controller uses: it starts from a snapshot
+of those alone (on ZooKeeper and sqlite only they are read, never the sessions'
+bookkeeping or the port statuses), then the store's change log brings every commit, of
+which the watch keeps what is under them (see docs/store-backends.md). What
 the controller then *computes* is limited to its own endpoints (see `view_builder.py`),
 so the mirror also keeps the indexes that computation needs, to never scan itself: the
 ports announced in each network, the subnets of each network, the routers attached to
@@ -138,7 +139,9 @@ class Mirror:
 
     async def run(self) -> None:
         """Follow the store forever (a task); survives store outages (the watch resumes)."""
-        async for item in self.store.watch(prefix=""):
+        prefixes = [p for p in self.prefixes if p.endswith("/")]
+        keys = [k for k in self.prefixes if not k.endswith("/")]
+        async for item in self.store.watch(prefixes=prefixes, keys=keys):
             changed = self._resync(item) if isinstance(item, Resync) else self._apply(item)
             self.revision = item.revision
             # A Resync holds every value of the store, wanted or not: not until the next
