@@ -1,0 +1,156 @@
+"""ICMP errors from routers, on real OVS: the routed world of test_routing.py (three
+servers, two tenants with the same addresses, each with a router joining 10.0.0.0/24
+and 10.0.1.0/24 over different network types).
+
+- `traceroute` (busybox's, UDP probes) from a host to a host of the other subnet shows
+  exactly one hop, its gateway's address, then the destination: same server, across
+  servers, across network types, from hv2 (no port in B's second network), and back;
+- a ping with TTL 1 gets "time exceeded" from the sender's gateway (its address and
+  MAC); a ping to an address in none of the router's subnets gets "net unreachable";
+- every host of the other tenant, with the same addresses, captures nothing of it;
+- `icmp_errors` unloaded, such packets are dropped on the switch again (no answer at
+  all), and loaded back they are answered again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+
+import pytest
+from scapy.layers.inet import ICMP, IP, IPerror
+from scapy.layers.l2 import Ether
+from scapy.packet import Packet
+
+from tests.lab.marks import needs_ovs_lab
+from tests.lab.ovs import Host
+from vlcp.pipeline.gateway import gateway_mac
+
+from . import test_routing
+from .modules import applied
+from .test_routing import FIRST_GATEWAY, PATHS, SECOND_GATEWAY, World, routed, subnet_of
+
+world = test_routing.world
+"""test_routing.py's fixture, a fixture of this module too."""
+
+pytestmark = [pytest.mark.root, pytest.mark.slow, needs_ovs_lab]
+
+NOWHERE = "198.51.100.7"
+"""An address in none of the routers' subnets; each sender routes it to its gateway, as
+a host with a default route would."""
+TIME_EXCEEDED, UNREACHABLE = 11, 3
+
+
+def gateway_of(port: str) -> str:
+    return SECOND_GATEWAY if routed(port) else FIRST_GATEWAY
+
+
+PROBES = 3
+
+
+def traceroute(host: Host, destination: str) -> list[tuple[list[str], int]]:
+    """busybox traceroute's hops (three probes each): the addresses that answered, and
+    how many probes were answered (a round-trip time each; `*` for the others)."""
+    done = host.exec(
+        "busybox",
+        "traceroute",
+        "-n",
+        *("-q", str(PROBES), "-w", "2", "-m", "4"),
+        destination,
+        timeout=60,
+    )
+    hops = []
+    for line in done.stdout.splitlines()[1:]:
+        words = line.split()[1:]
+        hops.append(([w for w in words if _is_address(w)], words.count("ms")))
+    return hops
+
+
+def _is_address(word: str) -> bool:
+    try:
+        ipaddress.IPv4Address(word)
+    except ValueError:
+        return False
+    return True
+
+
+def icmp_error(kind: int, source: str, mac: str, about: str):
+    """An ICMP error of type `kind` from `source` at `mac`, about a datagram to `about`."""
+
+    def matches(p: Packet) -> bool:
+        return (
+            ICMP in p
+            and p[ICMP].type == kind
+            and p[ICMP].code == 0
+            and (p[Ether].src, p[IP].src) == (mac, source)
+            and IPerror in p
+            and p[IPerror].dst == about
+        )
+
+    return matches
+
+
+def other_tenant_captures(world: World, tenant: str) -> dict:
+    other = "b" if tenant == "a" else "a"
+    return {n: h.capture("icmp or udp") for n, h in world.hosts.items() if n.startswith(other)}
+
+
+def assert_nothing_seen(captures: dict) -> None:
+    for name, capture in captures.items():
+        assert capture.stop() == [], f"{name} of the other tenant saw something"
+
+
+def ping_once(host: Host, destination: str, *extra: str) -> str:
+    done = host.exec(
+        "ping", "-n", "-c", "1", "-W", "2", *extra, destination, check=False, timeout=30
+    )
+    return done.stdout + done.stderr
+
+
+async def test_traceroute_shows_one_router_hop_then_the_destination(world: World) -> None:
+    hosts = world.hosts
+    for tenant in ("a", "b"):
+        watchers = other_tenant_captures(world, tenant)
+        for src, dst in PATHS[tenant]:
+            hops = await asyncio.to_thread(traceroute, hosts[src], hosts[dst].ip)
+            expected = [([gateway_of(src)], PROBES), ([hosts[dst].ip], PROBES)]
+            assert hops == expected, (src, dst, hops)
+        assert_nothing_seen(watchers)
+
+
+async def test_ttl_expiry_and_no_route_are_answered_by_the_senders_gateway(world: World) -> None:
+    hosts = world.hosts
+    for tenant in ("a", "b"):
+        watchers = other_tenant_captures(world, tenant)
+        for src, dst in PATHS[tenant]:
+            sender, gateway = hosts[src], gateway_of(src)
+            mac = gateway_mac(subnet_of(src))
+            sender.exec("ip", "route", "replace", f"{NOWHERE}/32", "via", gateway)
+            errors = sender.capture("icmp")
+            expired = await asyncio.to_thread(ping_once, sender, hosts[dst].ip, "-t", "1")
+            assert f"From {gateway} icmp_seq=1 Time to live exceeded" in expired, (src, expired)
+            unreachable = await asyncio.to_thread(ping_once, sender, NOWHERE)
+            assert f"From {gateway} icmp_seq=1 Destination Net Unreachable" in unreachable
+            for kind, about in ((TIME_EXCEEDED, hosts[dst].ip), (UNREACHABLE, NOWHERE)):
+                await asyncio.to_thread(errors.wait_for, icmp_error(kind, gateway, mac, about))
+            errors.stop()
+        assert_nothing_seen(watchers)
+
+
+async def test_unloaded_they_are_dropped_again_and_loaded_answered_again(world: World) -> None:
+    cloud, a1, a5 = world.cloud, world.hosts["a1"], world.hosts["a5"]
+    a1.exec("ip", "route", "replace", f"{NOWHERE}/32", "via", FIRST_GATEWAY)
+    await cloud.api.change_modules("unload", ["icmp_errors"])
+    await applied(cloud, lambda r: "icmp_errors" not in r["loaded"])
+    errors = a1.capture("icmp")
+    expired = await asyncio.to_thread(ping_once, a1, a5.ip, "-t", "1")
+    unreachable = await asyncio.to_thread(ping_once, a1, NOWHERE)
+    routed_ping = await asyncio.to_thread(a1.ping, a5.ip, count=1)
+    assert routed_ping.received == 1  # routing is untouched
+    assert [p for p in errors.stop() if ICMP in p and p[ICMP].type not in (0, 8)] == []
+    assert "From" not in expired + unreachable
+
+    await cloud.api.change_modules("load", ["icmp_errors"])
+    await applied(cloud, lambda r: "icmp_errors" in r["loaded"])
+    expired = await asyncio.to_thread(ping_once, a1, a5.ip, "-t", "1")
+    assert f"From {FIRST_GATEWAY} icmp_seq=1 Time to live exceeded" in expired
