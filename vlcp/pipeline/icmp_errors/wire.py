@@ -17,17 +17,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from ..inet import (
-    ETH_TYPE_IPV4,
-    ETHERNET,
-    IPV4,
-    address,
-    checksum,
-    ethernet,
-    ipv4_header,
-    mac_text,
-    packed,
-)
+from .. import inet
+from ..inet import ETHERNET, IPV4, checksum
 from ..module import BadPacket
 
 IPPROTO_ICMP = 1
@@ -72,7 +63,7 @@ def parse(frame: bytes) -> Offending:
     if len(frame) < ETHERNET.size + IPV4.size:
         raise Malformed(f"{len(frame)} bytes: truncated IPv4 frame")
     eth_dst, eth_src, eth_type = ETHERNET.unpack_from(frame)
-    if eth_type != ETH_TYPE_IPV4:
+    if eth_type != inet.ETH_TYPE_IPV4:
         raise Malformed(f"EtherType {eth_type:#06x}, not IPv4")
     ip = frame[ETHERNET.size :]
     ver_ihl, _tos, total, _id, frag, ttl, proto, _sum, src, dst = IPV4.unpack_from(ip)
@@ -86,10 +77,10 @@ def parse(frame: bytes) -> Offending:
     first = frag & 0x1FFF == 0
     icmp = proto == IPPROTO_ICMP and first and total > ihl
     return Offending(
-        eth_src=mac_text(eth_src),
-        eth_dst=mac_text(eth_dst),
-        ip_src=address(src),
-        ip_dst=address(dst),
+        eth_src=inet.mac_text(eth_src),
+        eth_dst=inet.mac_text(eth_dst),
+        ip_src=inet.address(src),
+        ip_dst=inet.address(dst),
         ttl=ttl,
         first_fragment=first,
         icmp_type=ip[ihl] if icmp else None,
@@ -101,12 +92,12 @@ def error_frame(offending: Offending, icmp_type: int, code: int, *, mac: str, so
     """The ICMP error about `offending`, from `mac` and `source` back to its sender."""
     body = _ICMP.pack(icmp_type, code, 0, 0) + offending.datagram[:QUOTED]
     body = body[:2] + struct.pack("!H", checksum(body)) + body[4:]
-    header = ipv4_header(
-        packed(source),
-        packed(offending.ip_src),
+    header = inet.ipv4_header(
+        inet.packed(source),
+        inet.packed(offending.ip_src),
         IPPROTO_ICMP,
         len(body),
         tos=INTERNETWORK_CONTROL,
         flags=0,
     )
-    return ethernet(offending.eth_src, mac) + header + body
+    return inet.ethernet(offending.eth_src, mac) + header + body
