@@ -8,6 +8,10 @@ and 10.0.1.0/24 over different network types).
 - a ping with TTL 1 gets "time exceeded" from the sender's gateway (its address and
   MAC); a ping to an address in none of the router's subnets gets "net unreachable";
 - every host of the other tenant, with the same addresses, captures nothing of it;
+- a port flooding expiring packets gets at most its bound of answers (the handler's
+  per-port bucket, behind the port's meter), and another port of the same server is
+  answered right after; a frame with a broken IPv4 header is logged as malformed and
+  the controller answers on;
 - `icmp_errors` unloaded, such packets are dropped on the switch again (no answer at
   all), and loaded back they are answered again.
 """
@@ -18,13 +22,14 @@ import asyncio
 import ipaddress
 
 import pytest
-from scapy.layers.inet import ICMP, IP, IPerror
+from scapy.layers.inet import ICMP, IP, UDP, IPerror
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
 from tests.lab.marks import needs_ovs_lab
 from tests.lab.ovs import Host
 from vlcp.pipeline.gateway import gateway_mac
+from vlcp.pipeline.icmp_errors import MODULE
 
 from . import test_routing
 from .modules import applied
@@ -39,6 +44,9 @@ NOWHERE = "198.51.100.7"
 """An address in none of the routers' subnets; each sender routes it to its gateway, as
 a host with a default route would."""
 TIME_EXCEEDED, UNREACHABLE = 11, 3
+FLOOD = 2000
+(BOUND,) = MODULE.packet_ins
+PROBE_PORT = 33434
 
 
 def gateway_of(port: str) -> str:
@@ -154,3 +162,38 @@ async def test_unloaded_they_are_dropped_again_and_loaded_answered_again(world: 
     await applied(cloud, lambda r: "icmp_errors" in r["loaded"])
     expired = await asyncio.to_thread(ping_once, a1, a5.ip, "-t", "1")
     assert f"From {FIRST_GATEWAY} icmp_seq=1 Time to live exceeded" in expired
+
+
+def expiring(host: Host, subnet: str, destination: str, **ip: object) -> Packet:
+    """A UDP probe with TTL 1 from `host` to the gateway MAC of its `subnet`."""
+    frame = Ether(src=host.mac, dst=gateway_mac(subnet))
+    return frame / IP(src=host.ip, dst=destination, ttl=1, **ip) / UDP(dport=PROBE_PORT)
+
+
+async def test_a_flood_gets_its_ports_bound_of_answers_and_others_are_answered(
+    world: World,
+) -> None:
+    """a1 sends 2000 expiring probes at once: the meter lets the packet-in budget's burst
+    through and the handler answers its own burst of them (a bucket full to begin with),
+    then at most its rate; b1 on the same server (its own buckets) is answered after a
+    probe with a broken IPv4 header, which is logged as malformed."""
+    a1, b1 = world.hosts["a1"], world.hosts["b1"]  # both on hv0
+    a5, b5 = world.hosts["a5"].ip, world.hosts["b5"].ip
+    at_a1, at_b1 = a1.capture("icmp"), b1.capture("icmp")
+    await asyncio.to_thread(a1.send, *(expiring(a1, "sub-a", a5, id=n) for n in range(FLOOD)))
+    exceeded = icmp_error(TIME_EXCEEDED, FIRST_GATEWAY, gateway_mac("sub-a"), a5)
+    await asyncio.to_thread(at_a1.wait_for, exceeded, count=BOUND.burst)
+    broken = expiring(b1, "sub-b", b5, chksum=0x1234)
+    await asyncio.to_thread(b1.send, broken, expiring(b1, "sub-b", b5))
+    exceeded_b = icmp_error(TIME_EXCEEDED, FIRST_GATEWAY, gateway_mac("sub-b"), b5)
+    (answer,) = await asyncio.to_thread(at_b1.wait_for, exceeded_b)
+    assert answer[IPerror].chksum != 0x1234  # the well-formed probe's
+    at_b1.stop()
+    answers = [p for p in at_a1.stop() if exceeded(p)]
+    # each answer spent a token of a1's bucket, full (the burst) at the first one and
+    # refilled at the rate until the last
+    span = float(answers[-1].time - answers[0].time)
+    assert len(answers) <= BOUND.burst + BOUND.rate * span + 1, (len(answers), span)
+    log = world.cloud.servers["hv0"].controller.log.read_text()
+    assert "icmp_errors: malformed packet-in from port" in log
+    assert "bad IPv4 header checksum" in log
