@@ -28,10 +28,18 @@ from scapy.packet import Packet
 
 from tests.lab.marks import needs_ovs_lab
 from tests.lab.ovs import Host
+from vlcp.pipeline.builtin import PIPELINE
 from vlcp.pipeline.gateway import gateway_mac
-from vlcp.pipeline.icmp_errors import MODULE
+from vlcp.pipeline.icmp_errors import (
+    ICMP_ERRORS,
+    MODULE,
+    PRIO_NO_ROUTE,
+    PRIO_TO_CONTROLLER,
+    PRIO_TTL,
+)
 
 from . import test_routing
+from .converged import installed_flows
 from .modules import applied
 from .test_routing import FIRST_GATEWAY, PATHS, SECOND_GATEWAY, World, routed, subnet_of
 
@@ -47,6 +55,15 @@ TIME_EXCEEDED, UNREACHABLE = 11, 3
 FLOOD = 2000
 (BOUND,) = MODULE.packet_ins
 PROBE_PORT = 33434
+PORTS_ON = {"hv0": 4, "hv1": 4, "hv2": 2}
+"""Local ports per server, all in routed networks (ports 1-3 of both tenants on hv0-hv2,
+4 and 5 on hv0 and hv1)."""
+
+
+def module_flows(ports: int) -> list[tuple[int, int]]:
+    """(table, priority) of the module's flows on a switch with `ports` routed ports."""
+    l3, table = PIPELINE["l3"].id, PIPELINE[ICMP_ERRORS.name].id
+    return [(l3, PRIO_TTL)] * 2 + [(l3, PRIO_NO_ROUTE)] + [(table, PRIO_TO_CONTROLLER)] * ports
 
 
 def gateway_of(port: str) -> str:
@@ -146,10 +163,18 @@ async def test_ttl_expiry_and_no_route_are_answered_by_the_senders_gateway(world
 
 
 async def test_unloaded_they_are_dropped_again_and_loaded_answered_again(world: World) -> None:
+    """Unloading takes exactly the module's flows off each switch: 3 in `l3`, and one per
+    local port of a routed network (every port here: 4 on hv0 and hv1, 2 on hv2)."""
     cloud, a1, a5 = world.cloud, world.hosts["a1"], world.hosts["a5"]
     a1.exec("ip", "route", "replace", f"{NOWHERE}/32", "via", FIRST_GATEWAY)
+    before = {s: await installed_flows(server) for s, server in cloud.servers.items()}
     await cloud.api.change_modules("unload", ["icmp_errors"])
     await applied(cloud, lambda r: "icmp_errors" not in r["loaded"])
+    for s, server in cloud.servers.items():
+        after = await installed_flows(server)
+        gone = [before[s][c] for c in before[s].keys() - after.keys()]
+        assert after.items() <= before[s].items(), s
+        assert sorted(gone) == sorted(module_flows(PORTS_ON[s])), s
     errors = a1.capture("icmp")
     expired = await asyncio.to_thread(ping_once, a1, a5.ip, "-t", "1")
     unreachable = await asyncio.to_thread(ping_once, a1, NOWHERE)
@@ -160,6 +185,8 @@ async def test_unloaded_they_are_dropped_again_and_loaded_answered_again(world: 
 
     await cloud.api.change_modules("load", ["icmp_errors"])
     await applied(cloud, lambda r: "icmp_errors" in r["loaded"])
+    for s, server in cloud.servers.items():
+        assert await installed_flows(server) == before[s], s
     expired = await asyncio.to_thread(ping_once, a1, a5.ip, "-t", "1")
     assert f"From {FIRST_GATEWAY} icmp_seq=1 Time to live exceeded" in expired
 
