@@ -15,7 +15,7 @@ destination), and the view says which router and interface it came to:
   address, which no flow answers) gets nothing: no answer rather than a wrong one.
 
 Never answered (RFC 1122, 3.2.2; RFC 1812, 4.3.2.7): ICMP errors, fragments after the
-first, and senders that are not one unicast host. Those are counted as such, with the
+first, and packets from or to anything but one unicast host. Those are counted as such, with the
 other reasons (`Answer.reason`); a frame that is not well-formed IPv4 raises `Malformed`.
 """
 
@@ -89,12 +89,9 @@ def _unanswerable(offending: Offending) -> str | None:
     if not offending.first_fragment:
         return "a fragment after the first"
     source = ipaddress.IPv4Address(offending.ip_src)
-    if (
-        source.is_unspecified
-        or source.is_multicast
-        or source.is_loopback
-        or source.is_reserved
-        or source == ipaddress.IPv4Address("255.255.255.255")
-    ):
-        return "not from one unicast host"
+    if source.is_unspecified or source.is_multicast or source.is_loopback or source.is_reserved:
+        return "not from one unicast host"  # (reserved: 240/4, the limited broadcast too)
+    destination = ipaddress.IPv4Address(offending.ip_dst)
+    if destination.is_multicast or destination.is_reserved:
+        return "not to one unicast host"
     return None
