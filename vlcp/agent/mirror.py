@@ -26,7 +26,7 @@ from vlcp.layout import (
     SUBNET,
     split_remote_key,
 )
-from vlcp.store import Resync, Store
+from vlcp.store import Resync, Store, WatchEvent
 
 log = logging.getLogger(__name__)
 
@@ -139,23 +139,33 @@ class Mirror:
     async def run(self) -> None:
         """Follow the store forever (a task); survives store outages (the watch resumes)."""
         async for item in self.store.watch(prefix=""):
-            if isinstance(item, Resync):
-                fresh = {k: v for k, v in item.values.items() if self._wanted(k)}
-                changed = set(fresh) ^ set(self.values)
-                changed |= {k for k in fresh if k in self.values and fresh[k] != self.values[k]}
-                for key in changed:
-                    self.apply_change(key, fresh.get(key))
-            else:
-                changed = set()
-                for change in item.changes:
-                    if self._wanted(change.key):
-                        changed.add(change.key)
-                        self.apply_change(change.key, change.value)
+            changed = self._resync(item) if isinstance(item, Resync) else self._apply(item)
             self.revision = item.revision
+            # A Resync holds every value of the store, wanted or not: not until the next
+            # change, which may be hours away.
+            del item
             self.ready.set()
             if changed:
                 for listener in self._listeners:
                     listener(changed)
+
+    def _resync(self, resync: Resync) -> set[str]:
+        """Replace the mirror by a complete state; the keys that changed."""
+        fresh = {k: v for k, v in resync.values.items() if self._wanted(k)}
+        changed = set(fresh) ^ set(self.values)
+        changed |= {k for k in fresh if k in self.values and fresh[k] != self.values[k]}
+        for key in changed:
+            self.apply_change(key, fresh.get(key))
+        return changed
+
+    def _apply(self, event: WatchEvent) -> set[str]:
+        """Apply one commit's changes; the wanted keys it changed."""
+        changed = set()
+        for change in event.changes:
+            if self._wanted(change.key):
+                changed.add(change.key)
+                self.apply_change(change.key, change.value)
+        return changed
 
 
 def _interface_subnets(router: Any) -> list[str]:

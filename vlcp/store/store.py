@@ -141,6 +141,7 @@ class Store:
                     resync = await snapshot()
                     revision = resync.revision
                     yield resync
+                    del resync  # every watched value: not for as long as the watch lives
                 async for entry in self.backend.changes(revision):
                     picked = tuple(
                         Change(k, decode_value(v)) for k, v in entry.changes if wanted(k)
