@@ -5,6 +5,7 @@ and 10.0.1.0/24 over different network types).
 - `traceroute` (busybox's, UDP probes) from a host to a host of the other subnet shows
   exactly one hop, its gateway's address, then the destination: same server, across
   servers, across network types, from hv2 (no port in B's second network), and back;
+  to the router's address on the other subnet, that one hop, which answers ping too;
 - a ping with TTL 1 gets "time exceeded" from the sender's gateway (its address and
   MAC); a ping to an address in none of the router's subnets gets "net unreachable";
 - every host of the other tenant, with the same addresses, captures nothing of it;
@@ -141,6 +142,17 @@ async def test_traceroute_shows_one_router_hop_then_the_destination(world: World
             expected = [([gateway_of(src)], PROBES), ([hosts[dst].ip], PROBES)]
             assert hops == expected, (src, dst, hops)
         assert_nothing_seen(watchers)
+
+
+async def test_the_routers_far_addresses_answer_ping_and_end_a_traceroute(world: World) -> None:
+    """The router's address on the other subnet is the router itself: one hop, which
+    answers (UDP port unreachable, echo reply), through the sender's own gateway MAC."""
+    hosts = world.hosts
+    for src, far in (("a1", SECOND_GATEWAY), ("a4", FIRST_GATEWAY), ("b3", SECOND_GATEWAY)):
+        hops = await asyncio.to_thread(traceroute, hosts[src], far)
+        assert hops == [([far], PROBES)], (src, far, hops)
+        result = await asyncio.to_thread(hosts[src].ping, far, count=2)
+        assert result.received == 2, (src, far, result.output)
 
 
 async def test_ttl_expiry_and_no_route_are_answered_by_the_senders_gateway(world: World) -> None:

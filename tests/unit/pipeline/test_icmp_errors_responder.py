@@ -117,7 +117,16 @@ def test_ethernet_padding_is_not_quoted() -> None:
         (probe("239.1.2.3", ttl=64), "not to one unicast host"),
         (probe("255.255.255.255"), "not to one unicast host"),
         (probe("10.0.1.99", ttl=64), "no port holds the destination"),
-        (probe("10.0.1.254", ttl=64), "no port holds the destination"),
+        (probe("10.0.1.254", ttl=64), "port unreachable"),
+        (probe("10.0.1.254", ttl=1), "port unreachable"),
+        (
+            Ether(src=M1, dst=MAC_A0) / IP(src="10.0.0.1", dst="10.0.1.254") / ICMP(type=13),
+            "to the router, neither echo nor UDP",
+        ),
+        (
+            Ether(src=M1, dst=MAC_A0) / IP(src="10.0.0.1", dst="10.0.1.254", flags="MF") / ICMP(),
+            "a fragmented or truncated echo request to the router",
+        ),
         (probe(gateway="02:00:00:00:00:99"), "not to a router interface of its network"),
         (probe(gateway=MAC_B0), "not to a router interface of its network"),
     ],
@@ -125,7 +134,24 @@ def test_ethernet_padding_is_not_quoted() -> None:
 def test_what_is_answered_and_what_is_not(frame: Ether, reason: str) -> None:
     result = respond(ROUTED, Received(A1, A_NET, bytes(frame)))
     assert result.reason == reason
-    assert (result.reply is not None) == (reason == "time exceeded")
+    assert (result.reply is not None) == (reason in ("time exceeded", "port unreachable"))
+
+
+def test_the_routers_other_address_answers_echo_and_ends_a_traceroute() -> None:
+    """10.0.1.254 is the router's address on the other subnet: delivered to the router
+    whatever the TTL, from that address, through a1's gateway MAC."""
+    echo = ICMP(type=8, id=0x77, seq=3) / Raw(b"ping data")
+    ping = Ether(src=M1, dst=MAC_A0) / IP(src="10.0.0.1", dst="10.0.1.254", ttl=1) / echo
+    reply = error_for(ping)
+    assert (reply[Ether].src, reply[IP].src, reply[IP].dst) == (MAC_A0, "10.0.1.254", "10.0.0.1")
+    assert (reply[ICMP].type, reply[ICMP].id, reply[ICMP].seq) == (0, 0x77, 3)
+    assert bytes(reply[ICMP].payload) == b"ping data"
+    rebuilt = Ether(bytes(reply))
+    del rebuilt[ICMP].chksum
+    assert bytes(Ether(bytes(rebuilt))) == bytes(reply)
+    unreachable = error_for(probe("10.0.1.254", ttl=2))
+    assert (unreachable[ICMP].type, unreachable[ICMP].code) == (3, 3)
+    assert unreachable[IP].src == "10.0.1.254"
 
 
 def test_an_echo_request_is_not_an_error_and_is_answered() -> None:

@@ -11,8 +11,13 @@ destination), and the view says which router and interface it came to:
   what `traceroute` prints for the hop;
 - TTL 0 or 1: time exceeded in transit (type 11, code 0);
 - otherwise, a destination in none of the router's subnets: net unreachable (type 3,
-  code 0). A destination inside one of its subnets that no port holds (or an interface
-  address, which no flow answers) gets nothing: no answer rather than a wrong one.
+  code 0). A destination inside one of its subnets that no port holds gets nothing: no
+  answer rather than a wrong one;
+- a destination that is an address of the router itself (an interface's; the sender's
+  own gateway answers echo on the switch already, `gateway`) is delivered, whatever its
+  TTL: an echo request is answered, UDP gets port unreachable (type 3, code 3: what
+  `traceroute` to that address ends on), anything else nothing. The answer comes from
+  that address, through the sender's gateway MAC.
 
 Never answered (RFC 1122, 3.2.2; RFC 1812, 4.3.2.7): ICMP errors, fragments after the
 first, and packets from or to anything but one unicast host. Those are counted as such, with the
@@ -27,15 +32,22 @@ from dataclasses import dataclass
 from ..module import Received
 from ..view import Router, RouterInterface, View
 from .wire import (
+    ECHO_REQUEST,
     ERROR_TYPES,
     IN_TRANSIT,
+    IPPROTO_UDP,
     NET_UNREACHABLE,
+    PORT_UNREACHABLE,
     TIME_EXCEEDED,
     UNREACHABLE,
     Offending,
+    echo_reply,
     error_frame,
     parse,
 )
+
+ECHO_HEADER = 8
+"""Type, code, checksum, identifier, sequence: the least an echo request has."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +73,9 @@ def respond(view: View, received: Received) -> Answer:
     why_not = _unanswerable(offending)
     if why_not is not None:
         return Answer(None, why_not)
+    addressed = next((i for i in router.interfaces if i.ip == offending.ip_dst), None)
+    if addressed is not None:
+        return _to_the_router(offending, interface.mac, addressed.ip)
     if offending.ttl <= 1:
         kind, reason = (TIME_EXCEEDED, IN_TRANSIT), "time exceeded"
     elif not any(i.holds(offending.ip_dst) for i in router.interfaces):
@@ -69,6 +84,18 @@ def respond(view: View, received: Received) -> Answer:
         return Answer(None, "no port holds the destination")
     reply = error_frame(offending, *kind, mac=interface.mac, source=interface.ip)
     return Answer(reply, reason)
+
+
+def _to_the_router(offending: Offending, mac: str, address: str) -> Answer:
+    """A packet for one of the router's own addresses, delivered there."""
+    if offending.icmp_type == ECHO_REQUEST:
+        if not offending.whole or len(offending.payload) < ECHO_HEADER:
+            return Answer(None, "a fragmented or truncated echo request to the router")
+        return Answer(echo_reply(offending, mac=mac, source=address), "echo reply")
+    if offending.protocol == IPPROTO_UDP:
+        reply = error_frame(offending, UNREACHABLE, PORT_UNREACHABLE, mac=mac, source=address)
+        return Answer(reply, "port unreachable")
+    return Answer(None, "to the router, neither echo nor UDP")
 
 
 def entrance(view: View, network: str, mac: str) -> tuple[Router, RouterInterface] | None:

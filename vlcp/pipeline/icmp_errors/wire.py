@@ -21,9 +21,10 @@ from .. import inet
 from ..inet import ETHERNET, IPV4, checksum
 from ..module import BadPacket
 
-IPPROTO_ICMP = 1
+IPPROTO_ICMP, IPPROTO_UDP = 1, 17
 TIME_EXCEEDED, IN_TRANSIT = 11, 0
-UNREACHABLE, NET_UNREACHABLE = 3, 0
+UNREACHABLE, NET_UNREACHABLE, PORT_UNREACHABLE = 3, 0, 3
+ECHO_REPLY, ECHO_REQUEST = 0, 8
 ERROR_TYPES = frozenset({3, 4, 5, 11, 12})
 """ICMP error messages (unreachable, source quench, redirect, time exceeded, parameter
 problem): never answered with another error (RFC 1122, 3.2.2)."""
@@ -49,13 +50,22 @@ class Offending:
     ip_src: str
     ip_dst: str
     ttl: int
+    protocol: int
     first_fragment: bool
     """Whether the datagram starts its packet (fragment offset 0): only the first
     fragment of a packet is answered, with the others the sender would get one each."""
+    whole: bool
+    """Whether it is a whole packet (not a fragment at all)."""
     icmp_type: int | None
     """The ICMP type of an ICMP datagram (first fragment), else None."""
     datagram: bytes
     """The IP datagram, header to its total length (Ethernet padding left out)."""
+    header_length: int
+
+    @property
+    def payload(self) -> bytes:
+        """What the IP header carries (a fragment of it, unless `whole`)."""
+        return self.datagram[self.header_length :]
 
 
 def parse(frame: bytes) -> Offending:
@@ -82,22 +92,37 @@ def parse(frame: bytes) -> Offending:
         ip_src=inet.address(src),
         ip_dst=inet.address(dst),
         ttl=ttl,
+        protocol=proto,
         first_fragment=first,
+        whole=frag & 0x3FFF == 0,
         icmp_type=ip[ihl] if icmp else None,
         datagram=ip[:total],
+        header_length=ihl,
     )
 
 
 def error_frame(offending: Offending, icmp_type: int, code: int, *, mac: str, source: str) -> bytes:
     """The ICMP error about `offending`, from `mac` and `source` back to its sender."""
-    body = _ICMP.pack(icmp_type, code, 0, 0) + offending.datagram[:QUOTED]
-    body = body[:2] + struct.pack("!H", checksum(body)) + body[4:]
+    message = _ICMP.pack(icmp_type, code, 0, 0) + offending.datagram[:QUOTED]
+    return _icmp_frame(offending, message, mac, source, INTERNETWORK_CONTROL)
+
+
+def echo_reply(offending: Offending, *, mac: str, source: str) -> bytes:
+    """The reply to the whole echo request `offending` (identifier, sequence and data
+    kept), from `mac` and `source`."""
+    message = bytes((ECHO_REPLY, 0, 0, 0)) + offending.payload[4:]
+    return _icmp_frame(offending, message, mac, source, 0)
+
+
+def _icmp_frame(offending: Offending, message: bytes, mac: str, source: str, tos: int) -> bytes:
+    """An ICMP `message` (its checksum filled in here) back to the sender of `offending`."""
+    message = message[:2] + struct.pack("!H", checksum(message)) + message[4:]
     header = inet.ipv4_header(
         inet.packed(source),
         inet.packed(offending.ip_src),
         IPPROTO_ICMP,
-        len(body),
-        tos=INTERNETWORK_CONTROL,
+        len(message),
+        tos=tos,
         flags=0,
     )
-    return inet.ethernet(offending.eth_src, mac) + header + body
+    return inet.ethernet(offending.eth_src, mac) + header + message
