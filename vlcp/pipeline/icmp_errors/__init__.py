@@ -4,9 +4,10 @@ answered by the controller of the sender's server.
 Routing (`l3`) is flows only, and a flow can drop a packet but not explain why. A user
 expects the router to: `traceroute` needs "time exceeded" from each hop, and a packet to
 an address the router has no route to should fail at once ("net unreachable") rather
-than time out. So the packets the router cannot forward go to the controller of the
-server that routed them (the sender's), whose handler answers from its view
-(`responder.respond`), out of the port they came from.
+than time out; and the router's own address on another subnet should answer as the
+router (ping, the last hop of a traceroute). So the packets the router cannot forward
+go to the controller of the server that routed them (the sender's), whose handler
+answers from its view (`responder.respond`), out of the port they came from.
 
 Flows (docs/pipeline.md, "ICMP errors"):
 
@@ -103,7 +104,8 @@ MODULE = Module(
     "icmp_errors",
     doc="ICMP errors from routers: time exceeded for a routed packet whose TTL runs "
     "out, net unreachable for a destination in none of the router's subnets, from the "
-    "router interface of the sender's subnet.",
+    "router interface of the sender's subnet; the router's other addresses answer echo "
+    "and UDP (port unreachable).",
     depends=("ingress",),
     tables=(ICMP_ERRORS,),
     base=base_flows,

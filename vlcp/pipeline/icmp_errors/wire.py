@@ -1,4 +1,4 @@
-"""ICMP errors on the wire: the offending frame parsed, the error frame built.
+"""ICMP errors on the wire: the offending frame parsed, the error (or echo reply) built.
 
 The offending frame is what a local port sent to its gateway MAC for routing (Ethernet,
 IPv4). It is read with `struct`, every length checked against the bytes there are (the
