@@ -53,13 +53,15 @@ def test_the_builtin_modules_compile_what_the_pipeline_always_did() -> None:
         DEFAULT.loaded
         == ALL
         == {"ingress", "port_security", "arp_responder", "l2_forward", "dhcp", "gateway", "l3"}
+        | {"icmp_errors"}
         | (DRIVERS)
     )
-    assert [(t.id, t.name) for t in DEFAULT.pipeline][-4:] == [
+    assert [(t.id, t.name) for t in DEFAULT.pipeline][-5:] == [
         (4, "l2_forward"),
         (5, "dhcp"),
         (6, "gateway"),
         (7, "l3"),
+        (8, "icmp_errors"),
     ]
     assert DEFAULT.compile_all(VIEW) == compile_all(VIEW)
 
@@ -82,7 +84,7 @@ def test_loading_pulls_in_what_a_module_needs() -> None:
 def test_unloading_what_others_need_is_refused_naming_them() -> None:
     with pytest.raises(ModuleError, match="l2_forward: needed by l3, native, vlan, vxlan"):
         DEFAULT.unload("l2_forward")
-    needed = "needed by arp_responder, dhcp, gateway, l2_forward, l3, native, port_"
+    needed = "needed by arp_responder, dhcp, gateway, icmp_errors, l2_forward, l3, native, port_"
     with pytest.raises(ModuleError, match=needed):
         DEFAULT.unload("ingress")
 
@@ -173,6 +175,7 @@ def test_table_ids_are_the_catalogs_whatever_is_loaded() -> None:
         (6, "dhcp"),
         (7, "gateway"),
         (8, "l3"),
+        (9, "icmp_errors"),
     ]
     for loaded in ([], ["ingress"], ["arp_responder"], ["mac_drop", "vxlan"]):
         assert [(t.id, t.name) for t in ModuleSet(CATALOG, loaded).pipeline] == layout
