@@ -1,7 +1,7 @@
 """An in-memory copy of the parts of the store a controller reads, kept by one watch.
 
 One watch of the prefixes (and single keys) a controller uses: it starts from a snapshot
-of those alone (on ZooKeeper and sqlite only they are read, never the sessions'
+of those alone (on ZooKeeper, etcd and sqlite only they are read, never the sessions'
 bookkeeping or the port statuses), then the store's change log brings every commit, of
 which the watch keeps what is under them (see docs/store-backends.md). What
 the controller then *computes* is limited to its own endpoints (see `view_builder.py`),
