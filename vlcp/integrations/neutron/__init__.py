@@ -1,0 +1,10 @@
+"""OpenStack Neutron: an ML2 mechanism driver that makes Neutron's networks, subnets and ports
+vlcp's, one to one and with Neutron's ids as vlcp's ids.
+
+- `mapping`: Neutron's dicts to REST v1 bodies, pure functions (tested without Neutron);
+- `writer`: those bodies sent through `vlcp.client` with retries, vlcp's refusals told
+  apart from vlcp being unreachable;
+- `driver`: the `MechanismDriver` ML2 loads through the `neutron.ml2.mechanism_drivers`
+  entry point `vlcp`. Only it imports neutron-lib and oslo, so only Neutron's own
+  environment imports it; vlcp's venv never has Neutron installed.
+"""
