@@ -1,0 +1,196 @@
+"""Issue 17's Neutron ML2 driver end to end: a real Neutron API server (Neutron 29 from
+PyPI, gunicorn, sqlite, ML2 with the `logger` and `vlcp` mechanism drivers) on a real vlcp
+cloud (`vlcp api`, a `vlcp run` on each of two lab servers), driven through Neutron's REST
+API as OpenStack's CLI or Nova would.
+
+1. A tenant network (vxlan, VNI chosen by Neutron), its subnet with DHCP options and two
+   ports appear in vlcp with Neutron's ids, tag, gateway, pool, routes and addresses. The
+   ports are bound to the lab servers (vif_type ovs on br-int, as vlcp's controllers run
+   there); two "VMs" plugged as Nova plugs them (iface-id = the Neutron port id) get
+   their Neutron addresses by DHCP from vlcp, ping each other across the servers, and
+   their ports turn ACTIVE. Deleting them in Neutron deletes them in vlcp.
+2. Provider networks: vlan with its segmentation id, flat on vlcp's native network.
+   What vlcp refuses (a physical network it does not have) is a 400 from Neutron with
+   vlcp's message, and the network is not left in Neutron; a port on a host without a
+   vlcp controller is not bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.lab.dhcp import Dhclient
+from tests.lab.marks import needs_dhcp_clients, needs_ovs_lab
+from tests.lab.neutron import NeutronError, NeutronServer
+from tests.lab.waiting import eventually
+from vlcp.client import ApiError
+
+from ..conftest import Cloud, CloudFactory
+from .conftest import NeutronFactory
+
+pytestmark = [pytest.mark.root, pytest.mark.slow, needs_ovs_lab, needs_dhcp_clients]
+
+SERVERS = ["hv0", "hv1"]
+PLACEHOLDER = "169.254.9.9/32"
+"""A VM's address until DHCP gives it one (the client flushes it first)."""
+
+
+def fields(stored: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {name: stored.get(name) for name in names}
+
+
+async def absent(cloud: Cloud, kind: str, id: str) -> bool:
+    try:
+        await cloud.api.get(kind, id)
+    except ApiError as error:
+        return error.status == 404
+    return False
+
+
+async def neutron_cloud(
+    cloud_factory: CloudFactory, neutron_factory: NeutronFactory
+) -> tuple[Cloud, NeutronServer]:
+    """Two servers; vlcp's physical networks as an operator makes them (Neutron's VNI
+    range on a vxlan one, physnet1's VLANs, a native one for flat networks)."""
+    cloud = await cloud_factory(SERVERS)
+    for body in (
+        {"id": "vx", "type": "vxlan", "vnirange": [[5000, 5999]]},
+        {"id": "physnet1", "type": "vlan", "vlanrange": [[100, 199]]},
+        {"id": "flat0", "type": "native"},
+    ):
+        await cloud.api.create("physical-networks", body)
+    neutron = await neutron_factory(
+        cloud, vxlan_physical_network="vx", physical_network_mappings="flatnet:flat0"
+    )
+    return cloud, neutron
+
+
+async def test_vms_get_neutron_addresses_by_dhcp_and_ping_across_servers(
+    cloud_factory: CloudFactory, neutron_factory: NeutronFactory
+):
+    cloud, neutron = await neutron_cloud(cloud_factory, neutron_factory)
+    net = neutron.create("network", name="tenant")
+    assert net["provider:network_type"] == "vxlan"
+    stored = await cloud.api.get("logical-networks", net["id"])
+    assert fields(stored, "physicalnetwork", "vni", "mtu", "neutron") == {
+        "physicalnetwork": "vx",
+        "vni": net["provider:segmentation_id"],
+        "mtu": net["mtu"],
+        "neutron": True,
+    }
+
+    sub = neutron.create(
+        "subnet",
+        network_id=net["id"],
+        ip_version=4,
+        cidr="10.20.0.0/24",
+        gateway_ip="10.20.0.1",
+        allocation_pools=[{"start": "10.20.0.10", "end": "10.20.0.99"}],
+        dns_nameservers=["198.51.100.53"],
+        host_routes=[{"destination": "203.0.113.0/24", "nexthop": "10.20.0.254"}],
+    )
+    stored = await cloud.api.get("subnets", sub["id"])
+    assert fields(stored, "logicalnetwork", "cidr", "gateway", "dns_nameservers") == {
+        "logicalnetwork": net["id"],
+        "cidr": "10.20.0.0/24",
+        "gateway": "10.20.0.1",
+        "dns_nameservers": ["198.51.100.53"],
+    }
+    assert (stored["allocated_start"], stored["allocated_end"]) == ("10.20.0.10", "10.20.0.99")
+    assert stored["host_routes"] == [["203.0.113.0/24", "10.20.0.254"]]
+
+    ports = [
+        neutron.create(
+            "port",
+            network_id=net["id"],
+            name=f"vm-{server}",
+            device_owner="compute:nova",
+            device_id=f"vm-{server}",
+            **{"binding:host_id": server},
+        )
+        for server in SERVERS
+    ]
+    for port in ports:
+        assert port["binding:vif_type"] == "ovs", port
+        assert port["binding:vif_details"]["bridge_name"] == "br-int"
+        assert port["status"] == "DOWN"
+        vlcp_port = await cloud.api.get("logical-ports", port["id"])
+        assert vlcp_port["mac_address"] == port["mac_address"]
+        assert vlcp_port["ip_address"] == port["fixed_ips"][0]["ip_address"]
+        assert vlcp_port["subnet"] == sub["id"]
+
+    vms = [
+        cloud.host(server, PLACEHOLDER, mac=port["mac_address"], port=port["id"])
+        for server, port in zip(SERVERS, ports, strict=True)
+    ]
+    addresses = [port["fixed_ips"][0]["ip_address"] for port in ports]
+    for vm, address in zip(vms, addresses, strict=True):
+        with Dhclient(vm.netns) as client:
+            result = await asyncio.to_thread(client.acquire, 20.0)
+        assert str(result.lease.address) == address
+        assert [str(r) for r in result.lease.routers] == ["10.20.0.1"]
+        assert [str(d) for d in result.lease.dns] == ["198.51.100.53"]
+        assert result.lease.mtu == net["mtu"]
+    assert await asyncio.to_thread(vms[0].ping_ok, addresses[1], deadline=15)
+    assert await asyncio.to_thread(vms[1].ping_ok, addresses[0], deadline=15)
+
+    async def active() -> bool:
+        return all(neutron.show("port", p["id"])["status"] == "ACTIVE" for p in ports)
+
+    await eventually(active, 30, what="both Neutron ports ACTIVE")
+
+    for port in ports:
+        neutron.delete("port", port["id"])
+        assert await absent(cloud, "logical-ports", port["id"])
+    neutron.delete("subnet", sub["id"])
+    assert await absent(cloud, "subnets", sub["id"])
+    neutron.delete("network", net["id"])
+    assert await absent(cloud, "logical-networks", net["id"])
+
+
+async def test_provider_networks_and_what_vlcp_refuses(
+    cloud_factory: CloudFactory, neutron_factory: NeutronFactory
+):
+    cloud, neutron = await neutron_cloud(cloud_factory, neutron_factory)
+    vlan = neutron.create(
+        "network",
+        name="vlan150",
+        **{
+            "provider:network_type": "vlan",
+            "provider:physical_network": "physnet1",
+            "provider:segmentation_id": 150,
+        },
+    )
+    stored = await cloud.api.get("logical-networks", vlan["id"])
+    assert (stored["physicalnetwork"], stored["vlanid"]) == ("physnet1", 150)
+
+    flat = neutron.create(
+        "network",
+        name="flat",
+        **{"provider:network_type": "flat", "provider:physical_network": "flatnet"},
+    )
+    stored = await cloud.api.get("logical-networks", flat["id"])
+    assert stored["physicalnetwork"] == "flat0"
+    assert "vlanid" not in stored and "vni" not in stored
+
+    # a physical network vlcp does not have: vlcp refuses, Neutron says why and keeps nothing
+    with pytest.raises(NeutronError) as refused:
+        neutron.create(
+            "network",
+            name="nowhere",
+            **{"provider:network_type": "flat", "provider:physical_network": "nowhere"},
+        )
+    assert refused.value.status == 400
+    assert "vlcp refused this" in refused.value.message
+    assert "nowhere" in refused.value.message
+    names = [n["name"] for n in neutron.request("GET", "networks")["networks"]]
+    assert sorted(names) == ["flat", "vlan150"]
+
+    # a port on a host where no vlcp controller runs stays unbound
+    port = neutron.create(
+        "port", network_id=vlan["id"], device_owner="compute:nova", **{"binding:host_id": "hv9"}
+    )
+    assert port["binding:vif_type"] == "binding_failed"
