@@ -174,7 +174,7 @@ async def test_provider_networks_and_what_vlcp_refuses(
     )
     stored = await cloud.api.get("logical-networks", flat["id"])
     assert stored["physicalnetwork"] == "flat0"
-    assert "vlanid" not in stored and "vni" not in stored
+    assert (stored["vlanid"], stored["vni"]) == (None, None)
 
     # a physical network vlcp does not have: vlcp refuses, Neutron says why and keeps nothing
     with pytest.raises(NeutronError) as refused:
