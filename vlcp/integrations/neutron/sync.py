@@ -64,13 +64,20 @@ def segments(network: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def plan(neutron: State, vlcp: State, settings: mapping.Settings) -> tuple[list[Change], list[str]]:
     """The writes that make vlcp hold Neutron's objects, and what cannot be mapped (why)."""
+    owned = {n["id"] for n in vlcp.networks if n.get(mapping.NEUTRON_OWNED)}
+    foreign = {n["id"] for n in vlcp.networks} - owned
     skipped: list[str] = []
     networks: dict[str, Body] = {}
     for network in neutron.networks:
         try:
-            networks[network["id"]] = mapping.logical_network(network, segments(network), settings)
+            body = mapping.logical_network(network, segments(network), settings)
         except mapping.Unsupported as error:
             skipped.append(f"network {network['id']}: {error}")
+            continue
+        if network["id"] in foreign:
+            skipped.append(f"network {network['id']}: vlcp has a network of that id not Neutron's")
+        else:
+            networks[network["id"]] = body
     subnets = _wanted(neutron.subnets, mapping.subnet, lambda s: s["network_id"] in networks)
     ports = _wanted(neutron.ports, mapping.logical_port, lambda p: p["network_id"] in networks)
     fields_of = {
@@ -78,13 +85,11 @@ def plan(neutron: State, vlcp: State, settings: mapping.Settings) -> tuple[list[
         "subnets": (_by_id(neutron.subnets), mapping.subnet_changes),
         "logical-ports": (_by_id(neutron.ports), mapping.port_changes),
     }
-    owned_networks = {n["id"] for n in vlcp.networks if n.get(mapping.NEUTRON_OWNED)}
     have: dict[Kind, dict[str, dict[str, Any]]] = {
-        "logical-networks": {n["id"]: n for n in vlcp.networks if n["id"] in owned_networks},
-        "subnets": {s["id"]: s for s in vlcp.subnets if s["logicalnetwork"] in owned_networks},
+        "logical-networks": {n["id"]: n for n in vlcp.networks if n["id"] in owned},
+        "subnets": {s["id"]: s for s in vlcp.subnets if s["logicalnetwork"] in owned},
         "logical-ports": {p["id"]: p for p in vlcp.ports if p.get(mapping.NEUTRON_OWNED)},
     }
-    foreign = {n["id"] for n in vlcp.networks} - owned_networks
     order: list[tuple[Kind, dict[str, Body]]] = [
         ("logical-networks", networks),
         ("subnets", subnets),
@@ -95,10 +100,7 @@ def plan(neutron: State, vlcp: State, settings: mapping.Settings) -> tuple[list[
         for id, body in wanted.items():
             stored = have[kind].get(id)
             if stored is None:
-                if kind == "logical-networks" and id in foreign:
-                    skipped.append(f"network {id}: vlcp has a network of that id not Neutron's")
-                else:
-                    changes.append(Change("create", kind, id, body))
+                changes.append(Change("create", kind, id, body))
                 continue
             source, fields = fields_of[kind]
             differs = {k: v for k, v in fields(source[id]).items() if stored.get(k) != v}
