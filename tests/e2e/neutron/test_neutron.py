@@ -13,11 +13,17 @@ API as OpenStack's CLI or Nova would.
    What vlcp refuses (a physical network it does not have) is a 400 from Neutron with
    vlcp's message, and the network is not left in Neutron; a port on a host without a
    vlcp controller is not bound.
+3. vlcp's API down while Neutron creates a network, subnet and port and deletes another
+   network: Neutron answers as usual (the driver logs what it could not write), and
+   `vlcp-neutron sync`, once vlcp is back, creates and deletes exactly those in vlcp and
+   says so; run again, it finds nothing to do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -194,3 +200,43 @@ async def test_provider_networks_and_what_vlcp_refuses(
         "port", network_id=vlan["id"], device_owner="compute:nova", **{"binding:host_id": "hv9"}
     )
     assert port["binding:vif_type"] == "binding_failed"
+
+
+def vlcp_neutron_sync(cloud: Cloud, neutron: NeutronServer) -> list[str]:
+    """`vlcp-neutron sync`'s report (it ran as an operator runs it, and succeeded)."""
+    command = [sys.executable, "-m", "vlcp.integrations.neutron.cli", "sync"]
+    command += ["--neutron-url", neutron.url, "--api", cloud.api.client.url]
+    command += ["--vxlan-physical-network", "vx", "--physical-network-mapping", "flatnet:flat0"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.splitlines()
+
+
+async def test_sync_repairs_what_vlcp_missed_while_down(
+    cloud_factory: CloudFactory, neutron_factory: NeutronFactory
+):
+    cloud, neutron = await neutron_cloud(cloud_factory, neutron_factory)
+    gone = neutron.create("network", name="gone")
+    assert await cloud.api.get("logical-networks", gone["id"])
+
+    cloud.api_process.stop()
+    net = neutron.create("network", name="late")
+    sub = neutron.create("subnet", network_id=net["id"], ip_version=4, cidr="10.30.0.0/24")
+    port = neutron.create("port", network_id=net["id"])
+    neutron.delete("network", gone["id"])
+    cloud.api_process.start()
+    await cloud.api_process.ready()
+
+    assert await absent(cloud, "logical-networks", net["id"])
+    assert await cloud.api.get("logical-networks", gone["id"])
+    assert sorted(vlcp_neutron_sync(cloud, neutron)) == [
+        f"create logical-networks {net['id']}",
+        f"create logical-ports {port['id']}",
+        f"create subnets {sub['id']}",
+        f"delete logical-networks {gone['id']}",
+    ]
+    assert (await cloud.api.get("subnets", sub["id"]))["logicalnetwork"] == net["id"]
+    stored = await cloud.api.get("logical-ports", port["id"])
+    assert stored["ip_address"] == port["fixed_ips"][0]["ip_address"]
+    assert await absent(cloud, "logical-networks", gone["id"])
+    assert vlcp_neutron_sync(cloud, neutron) == ["in sync"]
