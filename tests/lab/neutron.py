@@ -76,7 +76,7 @@ class NeutronServer:
         vlcp = "\n".join(f"{name} = {value}" for name, value in vlcp_options.items())
         return f"""[DEFAULT]
 core_plugin = ml2
-service_plugins =
+service_plugins = router
 auth_strategy = noauth
 api_paste_config = {self.venv}/etc/neutron/api-paste.ini
 transport_url = fake://

@@ -13,7 +13,11 @@ API as OpenStack's CLI or Nova would.
    What vlcp refuses (a physical network it does not have) is a 400 from Neutron with
    vlcp's message, and the network is not left in Neutron; a port on a host without a
    vlcp controller is not bound.
-3. vlcp's API down while Neutron creates a network, subnet and port and deletes another
+3. A Neutron router between two subnets of two networks is vlcp's router, with an
+   interface on each gateway: VMs on two servers, one in each subnet, leased by DHCP with
+   their gateway as default route, ping each other through it. Detached and deleted in
+   Neutron, it is gone from vlcp.
+4. vlcp's API down while Neutron creates a network, subnet and port and deletes another
    network: Neutron answers as usual (the driver logs what it could not write), and
    `vlcp-neutron sync`, once vlcp is back, creates and deletes exactly those in vlcp and
    says so; run again, it finds nothing to do.
@@ -240,3 +244,44 @@ async def test_sync_repairs_what_vlcp_missed_while_down(
     assert stored["ip_address"] == port["fixed_ips"][0]["ip_address"]
     assert await absent(cloud, "logical-networks", gone["id"])
     assert vlcp_neutron_sync(cloud, neutron) == ["in sync"]
+
+
+async def test_a_neutron_router_routes_between_subnets_on_two_servers(
+    cloud_factory: CloudFactory, neutron_factory: NeutronFactory
+):
+    cloud, neutron = await neutron_cloud(cloud_factory, neutron_factory)
+    router = neutron.create("router", name="r1")
+    assert (await cloud.api.get("routers", router["id"]))["routes"] == []
+    subnets, vms, addresses = [], [], []
+    for index, server in enumerate(SERVERS, start=1):
+        net = neutron.create("network", name=f"net{index}")
+        sub = neutron.create(
+            "subnet", network_id=net["id"], ip_version=4, cidr=f"10.40.{index}.0/24"
+        )
+        neutron.request(
+            "PUT", f"routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]}
+        )
+        port = neutron.create(
+            "port", network_id=net["id"], device_owner="compute:nova", **{"binding:host_id": server}
+        )
+        vm = cloud.host(server, PLACEHOLDER, mac=port["mac_address"], port=port["id"])
+        with Dhclient(vm.netns) as client:
+            result = await asyncio.to_thread(client.acquire, 20.0)
+        assert [str(r) for r in result.lease.routers] == [f"10.40.{index}.1"]
+        subnets.append(sub)
+        vms.append(vm)
+        addresses.append(port["fixed_ips"][0]["ip_address"])
+    interfaces = cloud.api.client.interfaces(router["id"])
+    assert sorted((i["subnet"], i["ip_address"]) for i in interfaces) == sorted(
+        (s["id"], s["gateway_ip"]) for s in subnets
+    )
+    assert await asyncio.to_thread(vms[0].ping_ok, addresses[1], deadline=15)
+    assert await asyncio.to_thread(vms[1].ping_ok, addresses[0], deadline=15)
+
+    for sub in subnets:
+        neutron.request(
+            "PUT", f"routers/{router['id']}/remove_router_interface", {"subnet_id": sub["id"]}
+        )
+    assert cloud.api.client.interfaces(router["id"]) == []
+    neutron.delete("router", router["id"])
+    assert await absent(cloud, "routers", router["id"])

@@ -13,7 +13,9 @@ Only Neutron's environment imports this module (it needs neutron-lib and oslo). 
 - `bind_port` binds `vif_type=ovs` on a host where a vlcp controller runs (a server of
   `GET /v1/modules`, by its system-id), with the integration bridge in `vif_details`;
 - a port bound there gets an L2 provisioning block, which a thread lifts once vlcp reports
-  the port up (`GET /v1/logical-ports/{id}?wait=up`): ML2 then makes it ACTIVE.
+  the port up (`GET /v1/logical-ports/{id}?wait=up`): ML2 then makes it ACTIVE;
+- with Neutron's L3 service plugin (`router`), `routers.RouterHooks` mirror routers and
+  their interfaces into vlcp's distributed routers.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from oslo_log import log
 from vlcp.client import ApiError, Client
 
 from . import mapping
+from .routers import RouterHooks
 from .writer import Writer, unavailable
 
 LOG = log.getLogger(__name__)
@@ -84,6 +87,7 @@ class VlcpMechanismDriver(api.MechanismDriver):
         self.writer = Writer(self.client, attempts=conf.write_attempts)
         self.bridge = conf.integration_bridge
         self.port_up_timeout = conf.port_up_timeout
+        RouterHooks(self.writer).subscribe()
 
     @property
     def connectivity(self) -> str:

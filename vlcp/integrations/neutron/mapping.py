@@ -155,3 +155,24 @@ def _address_pair(pair: Mapping[str, Any]) -> Body:
 
 def _present(fields: Body) -> Body:
     return {name: value for name, value in fields.items() if value is not None}
+
+
+def router_routes(router: Mapping[str, Any]) -> list[list[str]]:
+    """A Neutron router's extra routes (IPv4) as vlcp's `[[cidr, nexthop]]`."""
+    routes = router.get("routes") or []
+    return [[r["destination"], r["nexthop"]] for r in routes if is_ipv4(r["nexthop"])]
+
+
+def router(router: Mapping[str, Any]) -> Body:
+    """A create body for a Neutron router: vlcp's distributed router of the same id."""
+    return {"id": router["id"], "routes": router_routes(router)}
+
+
+def router_interfaces(port: Mapping[str, Any]) -> list[Body]:
+    """vlcp router interfaces for a Neutron router port: one per IPv4 subnet, at the
+    port's address there (by default Neutron gives it the subnet's gateway)."""
+    return [
+        {"subnet": fixed["subnet_id"], "ip_address": fixed["ip_address"]}
+        for fixed in port.get("fixed_ips") or []
+        if is_ipv4(fixed["ip_address"])
+    ]

@@ -71,6 +71,26 @@ class Writer:
             if error.status != 404:
                 raise
 
+    def add_interface(self, router: str, body: Body) -> None:
+        """Attach `router` to `body["subnet"]`; one attached already is attached."""
+        try:
+            self.retried(lambda: self.client.add_interface(router, body))
+        except ApiError as error:
+            if error.status != 409 or body["subnet"] not in _attached(self.client, router):
+                raise
+
+    def remove_interface(self, router: str, subnet: str) -> None:
+        """Detach `router` from `subnet`; one detached already (or gone) is detached."""
+        try:
+            self.retried(lambda: self.client.remove_interface(router, subnet))
+        except ApiError as error:
+            if error.status != 404:
+                raise
+
+
+def _attached(client: Client, router: str) -> set[str]:
+    return {interface["subnet"] for interface in client.interfaces(router)}
+
 
 _FIXED = frozenset({"id", "logicalnetwork", "physicalnetwork", "cidr"})
 """Fields set at creation that an update may not send (vlcp refuses to move an object)."""
