@@ -65,11 +65,7 @@ class Writer:
 
     def delete(self, kind: str, id: str) -> None:
         """Delete `id`; one already gone is deleted."""
-        try:
-            self.retried(lambda: self.client.delete(kind, id))
-        except ApiError as error:
-            if error.status != 404:
-                raise
+        self._unless_gone(lambda: self.client.delete(kind, id))
 
     def add_interface(self, router: str, body: Body) -> None:
         """Attach `router` to `body["subnet"]`; one attached already is attached."""
@@ -81,8 +77,12 @@ class Writer:
 
     def remove_interface(self, router: str, subnet: str) -> None:
         """Detach `router` from `subnet`; one detached already (or gone) is detached."""
+        self._unless_gone(lambda: self.client.remove_interface(router, subnet))
+
+    def _unless_gone(self, call: Callable[[], object]) -> None:
+        """`call()` retried, a 404 (what it removes is not there) taken as done."""
         try:
-            self.retried(lambda: self.client.remove_interface(router, subnet))
+            self.retried(call)
         except ApiError as error:
             if error.status != 404:
                 raise
