@@ -15,12 +15,13 @@ API as OpenStack's CLI or Nova would.
    vlcp controller is not bound.
 3. A Neutron router between two subnets of two networks is vlcp's router, with an
    interface on each gateway: VMs on two servers, one in each subnet, leased by DHCP with
-   their gateway as default route, ping each other through it. Detached and deleted in
-   Neutron, it is gone from vlcp.
+   their gateway as default route (ports ACTIVE), ping each other through it. Detached
+   and deleted in Neutron, it is gone from vlcp.
 4. vlcp's API down while Neutron creates a network, subnet and port and deletes another
    network: Neutron answers as usual (the driver logs what it could not write), and
    `vlcp-neutron sync`, once vlcp is back, creates and deletes exactly those in vlcp and
-   says so; run again, it finds nothing to do.
+   says so; run again, it finds nothing to do. With the driver's periodic sync on
+   instead, vlcp gets the same repair by itself.
 """
 
 from __future__ import annotations
@@ -48,6 +49,18 @@ PLACEHOLDER = "169.254.9.9/32"
 """A VM's address until DHCP gives it one (the client flushes it first)."""
 
 
+async def turned_active(neutron: NeutronServer, ports: list[dict[str, Any]]) -> None:
+    """Wait until Neutron shows `ports` ACTIVE (vlcp reported them up, the driver lifted
+    their provisioning blocks). Also before the next write to Neutron: the driver's
+    thread writes Neutron's database then, and sqlite, unlike Neutron's production
+    databases, refuses a second writer ("database is locked") instead of waiting."""
+
+    async def active() -> bool:
+        return all(neutron.show("port", p["id"])["status"] == "ACTIVE" for p in ports)
+
+    await eventually(active, 30, what="the Neutron ports ACTIVE")
+
+
 def fields(stored: dict[str, Any], *names: str) -> dict[str, Any]:
     return {name: stored.get(name) for name in names}
 
@@ -61,10 +74,12 @@ async def absent(cloud: Cloud, kind: str, id: str) -> bool:
 
 
 async def neutron_cloud(
-    cloud_factory: CloudFactory, neutron_factory: NeutronFactory
+    cloud_factory: CloudFactory, neutron_factory: NeutronFactory, sync_interval: int = 0
 ) -> tuple[Cloud, NeutronServer]:
     """Two servers; vlcp's physical networks as an operator makes them (Neutron's VNI
-    range on a vxlan one, physnet1's VLANs, a native one for flat networks)."""
+    range on a vxlan one, physnet1's VLANs, a native one for flat networks). The driver's
+    periodic sync is off unless `sync_interval` is given: a test sees each write's own
+    effect."""
     cloud = await cloud_factory(SERVERS)
     for body in (
         {"id": "vx", "type": "vxlan", "vnirange": [[5000, 5999]]},
@@ -73,7 +88,10 @@ async def neutron_cloud(
     ):
         await cloud.api.create("physical-networks", body)
     neutron = await neutron_factory(
-        cloud, vxlan_physical_network="vx", physical_network_mappings="flatnet:flat0"
+        cloud,
+        vxlan_physical_network="vx",
+        physical_network_mappings="flatnet:flat0",
+        sync_interval=str(sync_interval),
     )
     return cloud, neutron
 
@@ -147,10 +165,7 @@ async def test_vms_get_neutron_addresses_by_dhcp_and_ping_across_servers(
     assert await asyncio.to_thread(vms[0].ping_ok, addresses[1], deadline=15)
     assert await asyncio.to_thread(vms[1].ping_ok, addresses[0], deadline=15)
 
-    async def active() -> bool:
-        return all(neutron.show("port", p["id"])["status"] == "ACTIVE" for p in ports)
-
-    await eventually(active, 30, what="both Neutron ports ACTIVE")
+    await turned_active(neutron, ports)
 
     for port in ports:
         neutron.delete("port", port["id"])
@@ -220,17 +235,7 @@ async def test_sync_repairs_what_vlcp_missed_while_down(
     cloud_factory: CloudFactory, neutron_factory: NeutronFactory
 ):
     cloud, neutron = await neutron_cloud(cloud_factory, neutron_factory)
-    gone = neutron.create("network", name="gone")
-    assert await cloud.api.get("logical-networks", gone["id"])
-
-    cloud.api_process.stop()
-    net = neutron.create("network", name="late")
-    sub = neutron.create("subnet", network_id=net["id"], ip_version=4, cidr="10.30.0.0/24")
-    port = neutron.create("port", network_id=net["id"])
-    neutron.delete("network", gone["id"])
-    cloud.api_process.start()
-    await cloud.api_process.ready()
-
+    gone, net, sub, port = await missed_while_down(cloud, neutron)
     assert await absent(cloud, "logical-networks", net["id"])
     assert await cloud.api.get("logical-networks", gone["id"])
     assert sorted(vlcp_neutron_sync(cloud, neutron)) == [
@@ -239,11 +244,45 @@ async def test_sync_repairs_what_vlcp_missed_while_down(
         f"create subnets {sub['id']}",
         f"delete logical-networks {gone['id']}",
     ]
-    assert (await cloud.api.get("subnets", sub["id"]))["logicalnetwork"] == net["id"]
+    await assert_repaired(cloud, gone, sub, port)
+    assert vlcp_neutron_sync(cloud, neutron) == ["in sync"]
+
+
+async def test_the_periodic_sync_repairs_by_itself(
+    cloud_factory: CloudFactory, neutron_factory: NeutronFactory
+):
+    cloud, neutron = await neutron_cloud(cloud_factory, neutron_factory, sync_interval=1)
+    gone, _, sub, port = await missed_while_down(cloud, neutron)
+
+    async def repaired() -> bool:
+        return await absent(cloud, "logical-networks", gone["id"]) and not await absent(
+            cloud, "logical-ports", port["id"]
+        )
+
+    await eventually(repaired, 30, what="the periodic sync to repair vlcp")
+    await assert_repaired(cloud, gone, sub, port)
+
+
+async def missed_while_down(cloud: Cloud, neutron: NeutronServer) -> tuple[dict, ...]:
+    """Network `gone` made in both; then, while vlcp's API is down, `gone` deleted and a
+    network, subnet and port made in Neutron only. Answers those four."""
+    gone = neutron.create("network", name="gone")
+    assert await cloud.api.get("logical-networks", gone["id"])
+    cloud.api_process.stop()
+    net = neutron.create("network", name="late")
+    sub = neutron.create("subnet", network_id=net["id"], ip_version=4, cidr="10.30.0.0/24")
+    port = neutron.create("port", network_id=net["id"])
+    neutron.delete("network", gone["id"])
+    cloud.api_process.start()
+    await cloud.api_process.ready()
+    return gone, net, sub, port
+
+
+async def assert_repaired(cloud: Cloud, gone: dict, sub: dict, port: dict) -> None:
+    assert (await cloud.api.get("subnets", sub["id"]))["logicalnetwork"] == sub["network_id"]
     stored = await cloud.api.get("logical-ports", port["id"])
     assert stored["ip_address"] == port["fixed_ips"][0]["ip_address"]
     assert await absent(cloud, "logical-networks", gone["id"])
-    assert vlcp_neutron_sync(cloud, neutron) == ["in sync"]
 
 
 async def test_a_neutron_router_routes_between_subnets_on_two_servers(
@@ -268,6 +307,7 @@ async def test_a_neutron_router_routes_between_subnets_on_two_servers(
         with Dhclient(vm.netns) as client:
             result = await asyncio.to_thread(client.acquire, 20.0)
         assert [str(r) for r in result.lease.routers] == [f"10.40.{index}.1"]
+        await turned_active(neutron, [port])
         subnets.append(sub)
         vms.append(vm)
         addresses.append(port["fixed_ips"][0]["ip_address"])

@@ -2,9 +2,9 @@
 
 Reads both sides through their REST APIs (Neutron's v2.0 as an admin, vlcp's v1), so it
 runs anywhere both answer, with or without Neutron installed, and needs no database
-credentials. `sync.plan` decides; this module reads, prints and writes (through the
-driver's own `Writer`, so a repeated or concurrent repair is harmless). `--dry-run`
-prints the plan only. Exit status 1 if a write failed or a network could not be mapped.
+credentials. `sync.plan` decides; this module reads Neutron's side and prints, `repair`
+reads vlcp's and writes. `--dry-run` prints the plan only. Exit status 1 if a write
+failed or a network could not be mapped.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from vlcp.client import DEFAULT_URL, ApiError, Client
 
 from . import mapping, sync
+from .repair import apply_all, read_vlcp
 from .writer import Writer
 
 
@@ -32,23 +33,6 @@ def read_neutron(url: str, token: str | None) -> sync.State:
             return json.load(answer)[plural]
 
     return sync.State(listing("networks"), listing("subnets"), listing("ports"))
-
-
-def read_vlcp(client: Client) -> sync.State:
-    return sync.State(
-        list(client.list("logical-networks")),
-        list(client.list("subnets")),
-        list(client.list("logical-ports")),
-    )
-
-
-def apply(writer: Writer, change: sync.Change) -> None:
-    if change.action == "delete":
-        writer.delete(change.kind, change.id)
-    elif change.action == "update":
-        writer.update(change.kind, change.id, change.body or {})
-    else:
-        writer.create(change.kind, change.body or {})
 
 
 def parser() -> argparse.ArgumentParser:
@@ -85,20 +69,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for reason in skipped:
         print(f"skipped {reason}")
-    failed = bool(skipped)
-    writer = Writer(client)
-    for change in changes:
-        try:
-            if not args.dry_run:
-                apply(writer, change)
-        except ApiError as error:
-            print(f"failed {change}: {error}")
-            failed = True
-        else:
+    if args.dry_run:
+        done = True
+        for change in changes:
             print(change)
+    else:
+        done = apply_all(Writer(client), changes, print)
     if not changes:
         print("in sync")
-    return 1 if failed else 0
+    return 0 if done and not skipped else 1
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ Only Neutron's environment imports this module (it needs neutron-lib and oslo). 
   4xx: an unknown physical network, a tag in use) is the user's error: it is raised as a
   Neutron error carrying vlcp's message, and ML2 deletes what it just created. vlcp
   unreachable after the retries is logged and not raised: Neutron's object stays, and
-  `sync` creates it in vlcp later;
+  `sync` creates it in vlcp later (`vlcp-neutron sync`, or `periodic` every
+  `sync_interval` seconds);
 - `bind_port` binds `vif_type=ovs` on a host where a vlcp controller runs (a server of
   `GET /v1/modules`, by its system-id), with the integration bridge in `vif_details`;
 - a port bound there gets an L2 provisioning block, which a thread lifts once vlcp reports
@@ -21,6 +22,7 @@ Only Neutron's environment imports this module (it needs neutron-lib and oslo). 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,11 +33,13 @@ from neutron_lib.api.definitions import portbindings
 from neutron_lib.callbacks import resources
 from neutron_lib.plugins.ml2 import api
 from oslo_config import cfg
+from oslo_db import exception as db_exception
 from oslo_log import log
 
 from vlcp.client import ApiError, Client
 
 from . import mapping
+from .periodic import PeriodicSync
 from .routers import RouterHooks
 from .writer import Writer, unavailable
 
@@ -58,8 +62,16 @@ OPTIONS = [
     cfg.StrOpt("integration_bridge", default="br-int", help="The OVS bridge vlcp controls"),
     cfg.IntOpt("write_attempts", default=3, help="Tries of each write while vlcp is down"),
     cfg.IntOpt("port_up_timeout", default=120, help="Seconds to wait for a bound port up"),
+    cfg.IntOpt(
+        "sync_interval",
+        default=300,
+        help="Seconds between the periodic repairs of vlcp from Neutron's database (0: none)",
+    ),
 ]
 SUPPORTED_TYPES = ("flat", "vlan", "vxlan")
+COMPLETE_ATTEMPTS = 5
+"""Tries to lift a port's provisioning block: a database may refuse a second writer for
+a moment (sqlite's "database is locked"), and no request retries this thread's write."""
 
 
 class VlcpError(exceptions.BadRequest):
@@ -88,6 +100,8 @@ class VlcpMechanismDriver(api.MechanismDriver):
         self.bridge = conf.integration_bridge
         self.port_up_timeout = conf.port_up_timeout
         RouterHooks(self.writer).subscribe()
+        if conf.sync_interval > 0:
+            PeriodicSync(self.client, self.writer, self.settings, conf.sync_interval).start()
 
     @property
     def connectivity(self) -> str:
@@ -197,12 +211,19 @@ class VlcpMechanismDriver(api.MechanismDriver):
         except ApiError as error:
             LOG.warning("vlcp: port %s not reported up: %s", port_id, error)
             return
-        provisioning_blocks.provisioning_complete(
-            n_context.get_admin_context(),
-            port_id,
-            resources.PORT,
-            provisioning_blocks.L2_AGENT_ENTITY,
-        )
+        for attempt in range(1, COMPLETE_ATTEMPTS + 1):
+            try:
+                provisioning_blocks.provisioning_complete(
+                    n_context.get_admin_context(),
+                    port_id,
+                    resources.PORT,
+                    provisioning_blocks.L2_AGENT_ENTITY,
+                )
+                return
+            except db_exception.DBError as error:
+                LOG.warning("vlcp: port %s up, try %d to record it: %s", port_id, attempt, error)
+                time.sleep(attempt)
+        LOG.error("vlcp: port %s is up but stays DOWN in Neutron", port_id)
 
     # -- errors ---------------------------------------------------------------------------
 
