@@ -1,0 +1,327 @@
+"""Issue 17's Neutron ML2 driver end to end: a real Neutron API server (Neutron 29 from
+PyPI, gunicorn, sqlite, ML2 with the `logger` and `vlcp` mechanism drivers) on a real vlcp
+cloud (`vlcp api`, a `vlcp run` on each of two lab servers), driven through Neutron's REST
+API as OpenStack's CLI or Nova would.
+
+1. A tenant network (vxlan, VNI chosen by Neutron), its subnet with DHCP options and two
+   ports appear in vlcp with Neutron's ids, tag, gateway, pool, routes and addresses. The
+   ports are bound to the lab servers (vif_type ovs on br-int, as vlcp's controllers run
+   there); two "VMs" plugged as Nova plugs them (iface-id = the Neutron port id) get
+   their Neutron addresses by DHCP from vlcp, ping each other across the servers, and
+   their ports turn ACTIVE. Deleting them in Neutron deletes them in vlcp.
+2. Provider networks: vlan with its segmentation id, flat on vlcp's native network.
+   What vlcp refuses (a physical network it does not have) is a 400 from Neutron with
+   vlcp's message, and the network is not left in Neutron; a port on a host without a
+   vlcp controller is not bound.
+3. A Neutron router between two subnets of two networks is vlcp's router, with an
+   interface on each gateway: VMs on two servers, one in each subnet, leased by DHCP with
+   their gateway as default route (ports ACTIVE), ping each other through it. Detached
+   and deleted in Neutron, it is gone from vlcp.
+4. vlcp's API down while Neutron creates a network, subnet and port and deletes another
+   network: Neutron answers as usual (the driver logs what it could not write), and
+   `vlcp-neutron sync`, once vlcp is back, creates and deletes exactly those in vlcp and
+   says so; run again, it finds nothing to do. With the driver's periodic sync on
+   instead, vlcp gets the same repair by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.lab.dhcp import Dhclient
+from tests.lab.marks import needs_dhcp_clients, needs_ovs_lab
+from tests.lab.neutron import NeutronError, NeutronServer
+from tests.lab.waiting import eventually
+from vlcp.client import ApiError
+
+from ..conftest import Cloud, CloudFactory
+from .conftest import NeutronFactory
+
+pytestmark = [pytest.mark.root, pytest.mark.slow, needs_ovs_lab, needs_dhcp_clients]
+
+SERVERS = ["hv0", "hv1"]
+PLACEHOLDER = "169.254.9.9/32"
+"""A VM's address until DHCP gives it one (the client flushes it first)."""
+
+
+async def turned_active(neutron: NeutronServer, ports: list[dict[str, Any]]) -> None:
+    """Wait until Neutron shows `ports` ACTIVE (vlcp reported them up, the driver lifted
+    their provisioning blocks). Also before the next write to Neutron: the driver's
+    thread writes Neutron's database then, and sqlite, unlike Neutron's production
+    databases, refuses a second writer ("database is locked") instead of waiting."""
+
+    async def active() -> bool:
+        return all(neutron.show("port", p["id"])["status"] == "ACTIVE" for p in ports)
+
+    await eventually(active, 30, what="the Neutron ports ACTIVE")
+
+
+def fields(stored: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {name: stored.get(name) for name in names}
+
+
+async def absent(cloud: Cloud, kind: str, id: str) -> bool:
+    try:
+        await cloud.api.get(kind, id)
+    except ApiError as error:
+        return error.status == 404
+    return False
+
+
+async def neutron_cloud(
+    cloud_factory: CloudFactory, neutron_factory: NeutronFactory, sync_interval: int = 0
+) -> tuple[Cloud, NeutronServer]:
+    """Two servers; vlcp's physical networks as an operator makes them (Neutron's VNI
+    range on a vxlan one, physnet1's VLANs, a native one for flat networks). The driver's
+    periodic sync is off unless `sync_interval` is given: a test sees each write's own
+    effect."""
+    cloud = await cloud_factory(SERVERS)
+    for body in (
+        {"id": "vx", "type": "vxlan", "vnirange": [[5000, 5999]]},
+        {"id": "physnet1", "type": "vlan", "vlanrange": [[100, 199]]},
+        {"id": "flat0", "type": "native"},
+    ):
+        await cloud.api.create("physical-networks", body)
+    neutron = await neutron_factory(
+        cloud,
+        vxlan_physical_network="vx",
+        physical_network_mappings="flatnet:flat0",
+        sync_interval=str(sync_interval),
+    )
+    return cloud, neutron
+
+
+async def test_vms_get_neutron_addresses_by_dhcp_and_ping_across_servers(
+    cloud_factory: CloudFactory, neutron_factory: NeutronFactory
+):
+    cloud, neutron = await neutron_cloud(cloud_factory, neutron_factory)
+    net = neutron.create("network", name="tenant")
+    assert net["provider:network_type"] == "vxlan"
+    stored = await cloud.api.get("logical-networks", net["id"])
+    assert fields(stored, "physicalnetwork", "vni", "mtu", "neutron") == {
+        "physicalnetwork": "vx",
+        "vni": net["provider:segmentation_id"],
+        "mtu": net["mtu"],
+        "neutron": True,
+    }
+
+    sub = neutron.create(
+        "subnet",
+        network_id=net["id"],
+        ip_version=4,
+        cidr="10.20.0.0/24",
+        gateway_ip="10.20.0.1",
+        allocation_pools=[{"start": "10.20.0.10", "end": "10.20.0.99"}],
+        dns_nameservers=["198.51.100.53"],
+        host_routes=[{"destination": "203.0.113.0/24", "nexthop": "10.20.0.254"}],
+    )
+    stored = await cloud.api.get("subnets", sub["id"])
+    assert fields(stored, "logicalnetwork", "cidr", "gateway", "dns_nameservers") == {
+        "logicalnetwork": net["id"],
+        "cidr": "10.20.0.0/24",
+        "gateway": "10.20.0.1",
+        "dns_nameservers": ["198.51.100.53"],
+    }
+    assert (stored["allocated_start"], stored["allocated_end"]) == ("10.20.0.10", "10.20.0.99")
+    assert stored["host_routes"] == [["203.0.113.0/24", "10.20.0.254"]]
+
+    ports = [
+        neutron.create(
+            "port",
+            network_id=net["id"],
+            name=f"vm-{server}",
+            device_owner="compute:nova",
+            device_id=f"vm-{server}",
+            **{"binding:host_id": server},
+        )
+        for server in SERVERS
+    ]
+    for port in ports:
+        assert port["binding:vif_type"] == "ovs", port
+        assert port["binding:vif_details"]["bridge_name"] == "br-int"
+        assert port["status"] == "DOWN"
+        vlcp_port = await cloud.api.get("logical-ports", port["id"])
+        assert vlcp_port["mac_address"] == port["mac_address"]
+        assert vlcp_port["ip_address"] == port["fixed_ips"][0]["ip_address"]
+        assert vlcp_port["subnet"] == sub["id"]
+
+    vms = [
+        cloud.host(server, PLACEHOLDER, mac=port["mac_address"], port=port["id"])
+        for server, port in zip(SERVERS, ports, strict=True)
+    ]
+    addresses = [port["fixed_ips"][0]["ip_address"] for port in ports]
+    for vm, address in zip(vms, addresses, strict=True):
+        with Dhclient(vm.netns) as client:
+            result = await asyncio.to_thread(client.acquire, 20.0)
+        assert str(result.lease.address) == address
+        assert [str(r) for r in result.lease.routers] == ["10.20.0.1"]
+        assert [str(d) for d in result.lease.dns] == ["198.51.100.53"]
+        assert result.lease.mtu == net["mtu"]
+    assert await asyncio.to_thread(vms[0].ping_ok, addresses[1], deadline=15)
+    assert await asyncio.to_thread(vms[1].ping_ok, addresses[0], deadline=15)
+
+    await turned_active(neutron, ports)
+
+    for port in ports:
+        neutron.delete("port", port["id"])
+        assert await absent(cloud, "logical-ports", port["id"])
+    neutron.delete("subnet", sub["id"])
+    assert await absent(cloud, "subnets", sub["id"])
+    neutron.delete("network", net["id"])
+    assert await absent(cloud, "logical-networks", net["id"])
+
+
+async def test_provider_networks_and_what_vlcp_refuses(
+    cloud_factory: CloudFactory, neutron_factory: NeutronFactory
+):
+    cloud, neutron = await neutron_cloud(cloud_factory, neutron_factory)
+    vlan = neutron.create(
+        "network",
+        name="vlan150",
+        **{
+            "provider:network_type": "vlan",
+            "provider:physical_network": "physnet1",
+            "provider:segmentation_id": 150,
+        },
+    )
+    stored = await cloud.api.get("logical-networks", vlan["id"])
+    assert (stored["physicalnetwork"], stored["vlanid"]) == ("physnet1", 150)
+
+    flat = neutron.create(
+        "network",
+        name="flat",
+        **{"provider:network_type": "flat", "provider:physical_network": "flatnet"},
+    )
+    stored = await cloud.api.get("logical-networks", flat["id"])
+    assert stored["physicalnetwork"] == "flat0"
+    assert (stored["vlanid"], stored["vni"]) == (None, None)
+
+    # a physical network vlcp does not have: vlcp refuses, Neutron says why and keeps nothing
+    with pytest.raises(NeutronError) as refused:
+        neutron.create(
+            "network",
+            name="nowhere",
+            **{"provider:network_type": "flat", "provider:physical_network": "nowhere"},
+        )
+    assert refused.value.status == 400
+    assert "vlcp refused this" in refused.value.message
+    assert "nowhere" in refused.value.message
+    names = [n["name"] for n in neutron.request("GET", "networks")["networks"]]
+    assert sorted(names) == ["flat", "vlan150"]
+
+    # a port on a host where no vlcp controller runs stays unbound
+    port = neutron.create(
+        "port", network_id=vlan["id"], device_owner="compute:nova", **{"binding:host_id": "hv9"}
+    )
+    assert port["binding:vif_type"] == "binding_failed"
+
+
+def vlcp_neutron_sync(cloud: Cloud, neutron: NeutronServer) -> list[str]:
+    """`vlcp-neutron sync`'s report (it ran as an operator runs it, and succeeded)."""
+    command = [sys.executable, "-m", "vlcp.integrations.neutron.cli", "sync"]
+    command += ["--neutron-url", neutron.url, "--api", cloud.api.client.url]
+    command += ["--vxlan-physical-network", "vx", "--physical-network-mapping", "flatnet:flat0"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.splitlines()
+
+
+async def test_sync_repairs_what_vlcp_missed_while_down(
+    cloud_factory: CloudFactory, neutron_factory: NeutronFactory
+):
+    cloud, neutron = await neutron_cloud(cloud_factory, neutron_factory)
+    gone, net, sub, port = await missed_while_down(cloud, neutron)
+    assert await absent(cloud, "logical-networks", net["id"])
+    assert await cloud.api.get("logical-networks", gone["id"])
+    assert sorted(vlcp_neutron_sync(cloud, neutron)) == [
+        f"create logical-networks {net['id']}",
+        f"create logical-ports {port['id']}",
+        f"create subnets {sub['id']}",
+        f"delete logical-networks {gone['id']}",
+    ]
+    await assert_repaired(cloud, gone, sub, port)
+    assert vlcp_neutron_sync(cloud, neutron) == ["in sync"]
+
+
+async def test_the_periodic_sync_repairs_by_itself(
+    cloud_factory: CloudFactory, neutron_factory: NeutronFactory
+):
+    cloud, neutron = await neutron_cloud(cloud_factory, neutron_factory, sync_interval=1)
+    gone, _, sub, port = await missed_while_down(cloud, neutron)
+
+    async def repaired() -> bool:
+        return await absent(cloud, "logical-networks", gone["id"]) and not await absent(
+            cloud, "logical-ports", port["id"]
+        )
+
+    await eventually(repaired, 30, what="the periodic sync to repair vlcp")
+    await assert_repaired(cloud, gone, sub, port)
+
+
+async def missed_while_down(cloud: Cloud, neutron: NeutronServer) -> tuple[dict, ...]:
+    """Network `gone` made in both; then, while vlcp's API is down, `gone` deleted and a
+    network, subnet and port made in Neutron only. Answers those four."""
+    gone = neutron.create("network", name="gone")
+    assert await cloud.api.get("logical-networks", gone["id"])
+    cloud.api_process.stop()
+    net = neutron.create("network", name="late")
+    sub = neutron.create("subnet", network_id=net["id"], ip_version=4, cidr="10.30.0.0/24")
+    port = neutron.create("port", network_id=net["id"])
+    neutron.delete("network", gone["id"])
+    cloud.api_process.start()
+    await cloud.api_process.ready()
+    return gone, net, sub, port
+
+
+async def assert_repaired(cloud: Cloud, gone: dict, sub: dict, port: dict) -> None:
+    assert (await cloud.api.get("subnets", sub["id"]))["logicalnetwork"] == sub["network_id"]
+    stored = await cloud.api.get("logical-ports", port["id"])
+    assert stored["ip_address"] == port["fixed_ips"][0]["ip_address"]
+    assert await absent(cloud, "logical-networks", gone["id"])
+
+
+async def test_a_neutron_router_routes_between_subnets_on_two_servers(
+    cloud_factory: CloudFactory, neutron_factory: NeutronFactory
+):
+    cloud, neutron = await neutron_cloud(cloud_factory, neutron_factory)
+    router = neutron.create("router", name="r1")
+    assert (await cloud.api.get("routers", router["id"]))["routes"] == []
+    subnets, vms, addresses = [], [], []
+    for index, server in enumerate(SERVERS, start=1):
+        net = neutron.create("network", name=f"net{index}")
+        sub = neutron.create(
+            "subnet", network_id=net["id"], ip_version=4, cidr=f"10.40.{index}.0/24"
+        )
+        neutron.request(
+            "PUT", f"routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]}
+        )
+        port = neutron.create(
+            "port", network_id=net["id"], device_owner="compute:nova", **{"binding:host_id": server}
+        )
+        vm = cloud.host(server, PLACEHOLDER, mac=port["mac_address"], port=port["id"])
+        with Dhclient(vm.netns) as client:
+            result = await asyncio.to_thread(client.acquire, 20.0)
+        assert [str(r) for r in result.lease.routers] == [f"10.40.{index}.1"]
+        await turned_active(neutron, [port])
+        subnets.append(sub)
+        vms.append(vm)
+        addresses.append(port["fixed_ips"][0]["ip_address"])
+    interfaces = cloud.api.client.interfaces(router["id"])
+    assert sorted((i["subnet"], i["ip_address"]) for i in interfaces) == sorted(
+        (s["id"], s["gateway_ip"]) for s in subnets
+    )
+    assert await asyncio.to_thread(vms[0].ping_ok, addresses[1], deadline=15)
+    assert await asyncio.to_thread(vms[1].ping_ok, addresses[0], deadline=15)
+
+    for sub in subnets:
+        neutron.request(
+            "PUT", f"routers/{router['id']}/remove_router_interface", {"subnet_id": sub["id"]}
+        )
+    assert cloud.api.client.interfaces(router["id"]) == []
+    neutron.delete("router", router["id"])
+    assert await absent(cloud, "routers", router["id"])
