@@ -302,8 +302,17 @@ hardware VTEP switches learned; `split_remote_key` reads both."""
 def split_remote_key(key: str) -> tuple[str, str]:
     """A remote endpoint's key -> (network, endpoint id), for both kinds of endpoint: a
     port another server binds (`netports/<network>/<port>`: the port id) and a MAC a
-    hardware switch learned (`vtep-macs/<network>/<switch>/<mac>`: "<switch>/<mac>", which
-    no port id can be since ids have no '/')."""
-    prefix = NETPORTS if key.startswith(NETPORTS) else VTEP_MACS
-    network, _, endpoint = key.removeprefix(prefix).partition("/")
-    return network, endpoint
+    hardware switch learned (`vtep-macs/<network>/<switch>/<mac>`:
+    "<network>/<switch>/<mac>", which no port id can be since ids have no '/'). The network
+    is part of a switch endpoint's id: one switch floods, and may learn the same MAC, in
+    several networks (each an endpoint of its own)."""
+    if key.startswith(NETPORTS):
+        network, _, port = key.removeprefix(NETPORTS).partition("/")
+        return network, port
+    endpoint = key.removeprefix(VTEP_MACS)
+    return endpoint.partition("/")[0], endpoint
+
+
+def vtep_mac_switch(key: str) -> str:
+    """The switch of a `vtep_mac` or `vtep_flood` key."""
+    return key.removeprefix(VTEP_MACS).split("/")[1]

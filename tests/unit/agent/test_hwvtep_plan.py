@@ -28,9 +28,17 @@ VALUES = {
 REMOTES = {
     "net-a": {
         "a1": {"host": "hv0", "vtep": "192.0.2.1", "mac": "02:00:00:00:00:01", "ip": "10.0.0.1"},
-        "ps0/02:00:00:00:00:09": {"switch": "ps0", "vtep": "192.0.2.9", "mac": "02:00:00:00:00:09"},
-        "ps1/02:00:00:00:00:08": {"switch": "ps1", "vtep": "192.0.2.8", "mac": "02:00:00:00:00:08"},
-        "ps2/unknown-dst": {"switch": "ps2", "vtep": "192.0.2.7"},
+        "net-a/ps0/02:00:00:00:00:09": {
+            "switch": "ps0",
+            "vtep": "192.0.2.9",
+            "mac": "02:00:00:00:00:09",
+        },
+        "net-a/ps1/02:00:00:00:00:08": {
+            "switch": "ps1",
+            "vtep": "192.0.2.8",
+            "mac": "02:00:00:00:00:08",
+        },
+        "net-a/ps2/unknown-dst": {"switch": "ps2", "vtep": "192.0.2.7"},
     }
 }
 
@@ -181,8 +189,9 @@ def test_learned_macs_of_vlcp_networks_become_store_entries() -> None:
     }
 
 
-def server_view(entries: dict[str, Any]) -> Any:
-    """hv0's view with its port a1 in vxlan network net-a, and `entries` in the store."""
+def server_view(entries: dict[str, Any], extra_ports: dict[str, OvsPort] | None = None) -> Any:
+    """hv0's view with its port a1 in vxlan network net-a (and `extra_ports` on its
+    bridge), and `entries` in the store."""
     values = {
         "physnet/vx": {"type": "vxlan"},
         "lognet/net-a": {"physicalnetwork": "vx", "vni": 5001},
@@ -192,6 +201,7 @@ def server_view(entries: dict[str, Any]) -> Any:
     ports = {
         "i0": OvsPort("i0", 1, "a1", None, 1.0),
         TUNNEL_PORT: OvsPort(TUNNEL_PORT, 9, None, None),
+        **(extra_ports or {}),
     }
     return build_view(values, ports, Identity("hv0", "br-int", "192.0.2.1"))
 
@@ -202,12 +212,32 @@ def test_a_switch_flood_entry_is_a_remote_that_takes_only_floods() -> None:
     assert view.peer_vteps("net-a") == ["192.0.2.9"]
     network_flows = compile_all(view)[("network", "net-a")]
     assert sum("192.0.2.9" in repr(flow) for flow in network_flows) >= 2  # ingress, flood
-    assert ("remote", "ps0/unknown-dst") not in compile_all(view)  # no MAC: no unicast flow
+    assert ("remote", "net-a/ps0/unknown-dst") not in compile_all(view)  # no MAC: no unicast flow
 
 
 def test_servers_answer_arp_for_a_learned_mac_whose_ip_the_switch_knows() -> None:
     entry = {"mac": "02:00:00:00:00:09", "ip": "10.0.0.9", "vtep": "192.0.2.9", "switch": "ps0"}
     view = server_view({vtep_mac("net-a", "ps0", "02:00:00:00:00:09"): entry})
-    flows = compile_all(view)[("remote", "ps0/02:00:00:00:00:09")]
+    flows = compile_all(view)[("remote", "net-a/ps0/02:00:00:00:00:09")]
     assert any("10.0.0.9" in repr(f) for f in flows)  # the ARP answer
     assert any("192.0.2.9" in repr(f) for f in flows)  # unicast to the switch
+
+
+def test_one_switch_is_an_endpoint_of_each_network_it_floods_or_learned_a_mac_in() -> None:
+    """Found by the incremental view's property test: endpoint ids without the network
+    made a switch bound in two networks a flood endpoint of only one of them."""
+    flood = {"vtep": "192.0.2.9", "switch": "ps0"}
+    mac = {"mac": "02:00:00:00:00:09", "vtep": "192.0.2.9", "switch": "ps0"}
+    view = server_view(
+        {
+            "lognet/net-b": {"physicalnetwork": "vx", "vni": 5002},
+            "lport/b1": {"logicalnetwork": "net-b", "mac_address": "02:00:00:00:00:01"},
+            vtep_flood("net-a", "ps0"): flood,
+            vtep_flood("net-b", "ps0"): flood,
+            vtep_mac("net-a", "ps0", mac["mac"]): mac,
+            vtep_mac("net-b", "ps0", mac["mac"]): mac,
+        },
+        extra_ports={"i1": OvsPort("i1", 2, "b1", None, 1.0)},
+    )
+    assert view.peer_vteps("net-a") == view.peer_vteps("net-b") == ["192.0.2.9"]
+    assert {r.network for r in view.remotes.values() if r.mac} == {"net-a", "net-b"}

@@ -26,8 +26,8 @@ from vlcp.layout import (
     PHYSNET,
     REMOTES,
     VTEP_MACS,
-    split_remote_key,
     vtep_bindings,
+    vtep_mac_switch,
     vtep_switch,
 )
 from vlcp.southbound.ovsdb import Monitor, OvsdbClient, OvsdbError, ops
@@ -144,7 +144,7 @@ class VtepController:
             await self.store.transact(lambda txn, b=batch: _put_all(txn, b))
 
     def _mine(self, key: str) -> bool:
-        return key.startswith(VTEP_MACS) and split_remote_key(key)[1].startswith(f"{self.switch}/")
+        return key.startswith(VTEP_MACS) and vtep_mac_switch(key) == self.switch
 
     def _report(self, tables: Tables) -> dict[str, Any]:
         """The switch as the API lists it: description, tunnel IPs, ports and bindings."""
