@@ -4,7 +4,8 @@ The app runs in-process (schemathesis's ASGI transport) on the real model and a 
 store in tmp_path, so the store is always up and 503 cannot happen by construction. Every
 operation gets valid (positive) and invalid (negative) requests; each answer must not be
 a server error and must match the response schema the document declares. Examples are
-bounded and derandomized so the run is repeatable and stays under a minute.
+bounded (`EXAMPLES` per operation and mode) and derandomized so the run is repeatable
+(about a minute; its time is printed, never asserted).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from vlcp.model.service import Model
 from vlcp.store import Store, open_store
 
 EXAMPLES = 8
-BUDGET = 60.0
 CHECKS = [not_a_server_error, response_schema_conformance]
 
 
@@ -76,4 +76,3 @@ def test_no_request_gets_a_server_error(store: Store) -> None:
     print(f"schemathesis: {operations} operations, {sent} requests, {elapsed:.1f} s")
     assert operations > 100 and sent > 10 * operations
     assert not failures, "\n\n".join(failures)
-    assert elapsed < BUDGET, f"the fuzz run took {elapsed:.0f} s (budget {BUDGET:.0f} s)"

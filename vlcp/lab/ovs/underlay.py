@@ -25,7 +25,9 @@ class UnderlayLink:
     port: str
 
 
-_vtep_hosts = itertools.count(1)
+_vtep_hosts = itertools.cycle(range(1, 255))
+"""Host numbers of default VTEP addresses, round again after 254: a long test run builds
+hundreds of hypervisors, a lab only a few at a time (they differ within one lab)."""
 
 
 def _ensure_vtep(hv: Hypervisor, cidr: str | None, bridge: str) -> None:
