@@ -34,7 +34,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from vlcp.layout import (
     LOGNET,
@@ -212,8 +212,16 @@ def _remote_mac(entry: Any) -> str | None:
     return entry.get("mac") if entry.get("switch") else entry["mac"]
 
 
-Interfaces = dict[str, tuple[RouterInterface, ...]]
-"""Router id -> its interfaces, before routers are numbered."""
+class Attached(NamedTuple):
+    """A router as this server sees it, before routers are numbered."""
+
+    interfaces: tuple[RouterInterface, ...]
+    routes: tuple[tuple[str, str], ...]
+    """Its static routes, as stored (module `static_routes`)."""
+
+
+Interfaces = dict[str, Attached]
+"""Router id -> its interfaces and routes, before routers are numbered."""
 
 
 def _attached_routers(mirror: Mirror, networks: Iterable[str]) -> Interfaces:
@@ -224,8 +232,16 @@ def _attached_routers(mirror: Mirror, networks: Iterable[str]) -> Interfaces:
         for subnet_id in mirror.subnets_of(network):
             for router_id in mirror.routers_on(subnet_id):
                 if router_id not in found:
-                    found[router_id] = _interfaces(mirror, router_id)
+                    found[router_id] = Attached(
+                        _interfaces(mirror, router_id), _static_routes(mirror, router_id)
+                    )
     return found
+
+
+def _static_routes(mirror: Mirror, router_id: str) -> tuple[tuple[str, str], ...]:
+    """A router's static routes as stored (the model checked them; `Router` refuses a
+    bad one, and the router with it)."""
+    return tuple(tuple(route) for route in mirror.get(f"{ROUTER}{router_id}").get("routes") or ())
 
 
 def _interfaces(mirror: Mirror, router_id: str) -> tuple[RouterInterface, ...]:
@@ -255,7 +271,7 @@ def _interface(subnet_id: str, subnet: Mapping[str, Any], entry: Any) -> RouterI
 
 
 def _routed_networks(routers: Interfaces) -> set[str]:
-    return {i.network for interfaces in routers.values() for i in interfaces}
+    return {i.network for attached in routers.values() for i in attached.interfaces}
 
 
 def _routers(routers: Interfaces) -> dict[str, Router]:
@@ -263,8 +279,8 @@ def _routers(routers: Interfaces) -> dict[str, Router]:
     pipeline refuses is logged and left out."""
     numbers = network_numbers(routers)
     found = {}
-    for router_id, interfaces in routers.items():
-        make = functools.partial(Router, router_id, numbers[router_id], interfaces)
+    for router_id, (interfaces, routes) in routers.items():
+        make = functools.partial(Router, router_id, numbers[router_id], interfaces, routes)
         router = _valid(f"router {router_id}", make)
         if router is not None:
             found[router_id] = router

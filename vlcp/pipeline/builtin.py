@@ -8,7 +8,7 @@ end (dhcp's table, after every other, is 5; gateway's is 6; l3's is 7).
 
 from __future__ import annotations
 
-from . import arp, dhcp, gateway, ingress, l2, l3, port_security, vxlan
+from . import arp, dhcp, gateway, ingress, l2, l3, port_security, static_routes, vxlan
 from .catalog import Catalog, ModuleSet
 from .physical import NATIVE, VLAN
 
@@ -24,6 +24,7 @@ BUILTIN = Catalog(
         dhcp.MODULE,
         gateway.MODULE,
         l3.MODULE,
+        static_routes.MODULE,
     )
 )
 DEFAULT = ModuleSet.all(BUILTIN)

@@ -289,8 +289,9 @@ def _peer_owners(view: View, network: str) -> set[Owner]:
 def _router(view: View, router_id: str, new: Router | None) -> tuple[View, frozenset[Owner]]:
     """A router changed: the ports and remote ports in the subnets of the interfaces
     that changed (their routes, `l3`), the networks whose entry into routing changed
-    (an interface's MAC or the router's number), and, when the networks it joins
-    changed, all of them (which servers may tunnel into each, `View.ingress_vteps`)."""
+    (an interface's MAC or the router's number), the next hops of the static routes that
+    changed, and, when the networks it joins changed, all of them (which servers may
+    tunnel into each, `View.ingress_vteps`)."""
     old = view.routers.get(router_id)
     if old == new:
         return view, frozenset()
@@ -303,10 +304,26 @@ def _router(view: View, router_id: str, new: Router | None) -> tuple[View, froze
         members = _members(view, network)
         owners.update(("port", p) for p in members.ports if interface.holds(view.ports[p].ip))
         owners.update(("remote", r) for r in members.remotes if interface.holds(view.remotes[r].ip))
+    owners |= _next_hop_owners(view, old, new)
     networks = [r.networks for r in (old, new) if r is not None]
     if len(networks) == 1 or networks[0] != networks[-1]:
         owners.update(("network", n) for n in frozenset().union(*networks))
     return new_view, frozenset(owners)
+
+
+def _next_hop_owners(view: View, old: Router | None, new: Router | None) -> set[Owner]:
+    """The ports and remote ports holding a next hop of a static route that was added or
+    removed (`static_routes`): the ports of the router's networks with that address."""
+    changed = set(old.routes if old else ()) ^ set(new.routes if new else ())
+    hops = {hop for _, hop in changed}
+    if not hops:
+        return set()
+    owners: set[Owner] = set()
+    for network in frozenset().union(*(r.networks for r in (old, new) if r is not None)):
+        members = _members(view, network)
+        owners.update(("port", p) for p in members.ports if view.ports[p].ip in hops)
+        owners.update(("remote", r) for r in members.remotes if view.remotes[r].ip in hops)
+    return owners
 
 
 def _subnet_network(subnet: Subnet) -> Iterable[str]:

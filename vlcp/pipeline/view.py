@@ -331,11 +331,15 @@ class RouterInterface:
 @dataclass(frozen=True, slots=True)
 class Router:
     """A virtual router that has an interface on a subnet of one of this server's
-    networks, with its local number (the ROUTER register) and its interfaces."""
+    networks, with its local number (the ROUTER register), its interfaces and its static
+    routes."""
 
     id: str
     number: int
     interfaces: tuple[RouterInterface, ...] = ()
+    routes: tuple[tuple[str, str], ...] = ()
+    """(destination CIDR, next hop), as the model stores them; kept sorted and distinct,
+    so that two orders of one list are one router (no needless recompute)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.number <= 0xFFFFFFFF:
@@ -344,6 +348,15 @@ class Router:
         if len({i.subnet for i in interfaces}) != len(interfaces):
             raise ValueError(f"router {self.id}: two interfaces on one subnet")
         object.__setattr__(self, "interfaces", interfaces)
+        routes = {
+            (str(ipaddress.ip_network(dst)), str(ipaddress.ip_address(hop)))
+            for dst, hop in self.routes
+        }
+        object.__setattr__(self, "routes", tuple(sorted(routes)))
+
+    def routes_via(self, nexthop: str | None) -> list[str]:
+        """The destinations of its static routes through one next hop."""
+        return [dst for dst, hop in self.routes if hop == nexthop]
 
     @property
     def networks(self) -> frozenset[str]:

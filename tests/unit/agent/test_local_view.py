@@ -53,6 +53,15 @@ INTERFACES = st.lists(
 )
 """A router's interfaces as stored: on any subnet (two on one is refused: the router is
 left out), at the gateway, a port's address, or bad data (the interface is left out)."""
+ROUTES = st.lists(
+    st.tuples(
+        st.sampled_from(["0.0.0.0/0", "192.0.2.0/24", "10.0.0.1/32", "not-a-cidr"]),
+        st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.0.9"]),
+    ).map(list),
+    max_size=2,
+)
+"""A router's static routes as stored: through a port's address or none's, or bad data
+(the router is left out)."""
 DHCP = [
     {},
     {"dns_nameservers": ["192.0.2.53"], "lease_time": 600, "extra_dhcp_options": {"66": "tftp"}},
@@ -105,9 +114,13 @@ store_writes = st.one_of(
         st.sampled_from(DHCP),
     ),
     st.builds(
-        lambda r, interfaces: (f"router/{r}", {"id": r, "routes": [], "interfaces": interfaces}),
+        lambda r, interfaces, routes: (
+            f"router/{r}",
+            {"id": r, "routes": routes, "interfaces": interfaces},
+        ),
         st.sampled_from(ROUTER_IDS),
         INTERFACES,
+        ROUTES,
     ),
     st.builds(
         lambda phys, kind: (f"physnet/{phys}", {"type": kind}),

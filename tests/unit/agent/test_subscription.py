@@ -17,9 +17,11 @@ NO_STORE: Store = None  # type: ignore[assignment]  # the agent is built, never 
 def test_the_mirror_follows_the_view_and_what_known_modules_watch() -> None:
     builtin = discover(found=[])
     plain = Agent(NO_STORE, AgentConfig(), builtin)
-    # dhcp, gateway and l3 read subnets; l3 routers
+    # dhcp, gateway, l3 and static_routes read subnets; l3 and static_routes routers
     assert set(plain.mirror.prefixes) == {*VIEW_PREFIXES, SUBNET, ROUTER}
-    without_dhcp = Catalog(m for m in BUILTIN if m.name not in ("dhcp", "gateway", "l3"))
+    without_dhcp = Catalog(
+        m for m in BUILTIN if m.name not in ("dhcp", "gateway", "l3", "static_routes")
+    )
     lean = Agent(NO_STORE, AgentConfig(), dataclasses.replace(builtin, catalog=without_dhcp))
     assert set(lean.mirror.prefixes) == set(VIEW_PREFIXES)
     watcher = Module("subnet_watcher", depends=("ingress",), watches=(SUBNET,))

@@ -87,6 +87,14 @@ INTERFACE_SHAPES = [
 ]
 """(cidr, interface address): holding both IPv4 port addresses, one, or neither."""
 INTERFACE_MACS = ["02:00:00:00:01:01", "02:00:00:00:01:02"]
+ROUTES = st.lists(
+    st.tuples(
+        st.sampled_from(["0.0.0.0/0", "192.0.2.0/24", "10.0.0.2/32", "fd01::/64"]),
+        st.sampled_from(["10.0.0.1", "10.0.0.2", "fd00::1"]),
+    ),
+    max_size=2,
+).map(tuple)
+"""Static routes through port addresses (IPv4 and IPv6, which is not routed)."""
 
 
 @st.composite
@@ -103,7 +111,8 @@ def routers(draw: st.DrawFn) -> Router:
     """A router of two tenants' messy world: interfaces on any network, MACs shared with
     another router's, numbers that collide."""
     found = draw(st.lists(interfaces(), max_size=3, unique_by=lambda i: i.subnet))
-    return Router(draw(st.sampled_from(ROUTER_IDS)), draw(st.integers(1, 2)), tuple(found))
+    routes = draw(ROUTES)
+    return Router(draw(st.sampled_from(ROUTER_IDS)), draw(st.integers(1, 2)), tuple(found), routes)
 
 
 ports = st.builds(
@@ -227,16 +236,18 @@ def tweaks(view: View) -> st.SearchStrategy[Change]:
     if view.routers:
         options.append(
             st.builds(
-                lambda r, number, extra: PutRouter(
+                lambda r, number, extra, routes: PutRouter(
                     dataclasses.replace(
                         r,
                         number=number,
                         interfaces=tuple({i.subnet: i for i in (*r.interfaces, *extra)}.values()),
+                        routes=routes,
                     )
                 ),
                 st.sampled_from(sorted(view.routers.values(), key=lambda r: r.id)),
                 st.integers(1, 2),
                 st.lists(interfaces(), max_size=1),
+                st.one_of(st.just(r.routes) for r in view.routers.values()) | ROUTES,
             )
         )
     return st.one_of(options)

@@ -53,6 +53,7 @@ def test_the_builtin_modules_compile_what_the_pipeline_always_did() -> None:
         DEFAULT.loaded
         == ALL
         == {"ingress", "port_security", "arp_responder", "l2_forward", "dhcp", "gateway", "l3"}
+        | {"static_routes"}
         | (DRIVERS)
     )
     assert [(t.id, t.name) for t in DEFAULT.pipeline][-4:] == [
@@ -80,7 +81,9 @@ def test_loading_pulls_in_what_a_module_needs() -> None:
 
 
 def test_unloading_what_others_need_is_refused_naming_them() -> None:
-    with pytest.raises(ModuleError, match="l2_forward: needed by l3, native, vlan, vxlan"):
+    with pytest.raises(
+        ModuleError, match="l2_forward: needed by l3, native, static_routes, vlan, vxlan"
+    ):
         DEFAULT.unload("l2_forward")
     needed = "needed by arp_responder, dhcp, gateway, l2_forward, l3, native, port_"
     with pytest.raises(ModuleError, match=needed):
@@ -91,6 +94,7 @@ def test_unloading_with_dependents_takes_them_too() -> None:
     assert DEFAULT.unload("l2_forward", dependents=True).loaded == ALL - DRIVERS - {
         "l2_forward",
         "l3",
+        "static_routes",
     }
     nothing = DEFAULT.unload("ingress", dependents=True)
     assert nothing.loaded == frozenset()
