@@ -8,7 +8,7 @@ end (dhcp's table, after every other, is 5; gateway's is 6; l3's is 7).
 
 from __future__ import annotations
 
-from . import arp, dhcp, gateway, ingress, l2, l3, port_security, static_routes, vxlan
+from . import arp, dhcp, gateway, ingress, l2, l3, nexthops, port_security, static_routes, vxlan
 from .catalog import Catalog, ModuleSet
 from .physical import NATIVE, VLAN
 
@@ -25,6 +25,7 @@ BUILTIN = Catalog(
         gateway.MODULE,
         l3.MODULE,
         static_routes.MODULE,
+        nexthops.MODULE,
     )
 )
 DEFAULT = ModuleSet.all(BUILTIN)

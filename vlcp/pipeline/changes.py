@@ -87,6 +87,21 @@ class DropRouter:
 
 
 @dataclass(frozen=True, slots=True)
+class PutNeighbour:
+    """A next hop outside vlcp answered ARP (or moved): its network, address and MAC."""
+
+    network: str
+    ip: str
+    mac: str
+
+
+@dataclass(frozen=True, slots=True)
+class DropNeighbour:
+    network: str
+    ip: str
+
+
+@dataclass(frozen=True, slots=True)
 class SetTunnel:
     ofport: int | None
 
@@ -108,6 +123,8 @@ Change = (
     | DropSubnet
     | PutRouter
     | DropRouter
+    | PutNeighbour
+    | DropNeighbour
     | SetTunnel
     | SetPhysicalPort
 )
@@ -136,6 +153,10 @@ def apply(view: View, change: Change) -> tuple[View, frozenset[Owner]]:
             return _router(view, router.id, router)
         case DropRouter(router_id):
             return _router(view, router_id, None)
+        case PutNeighbour(network, ip, mac):
+            return _neighbour(view, (network, ip), mac)
+        case DropNeighbour(network, ip):
+            return _neighbour(view, (network, ip), None)
         case SetTunnel(ofport):
             if ofport == view.tunnel_ofport:
                 return view, frozenset()
@@ -191,6 +212,8 @@ def _port(view: View, port_id: str, new: LocalPort | None) -> tuple[View, frozen
     owners: set[Owner] = {("port", port_id)}
     if old is None or new is None or (old.network, old.ofport) != (new.network, new.ofport):
         owners.update(("network", p.network) for p in (old, new) if p is not None)
+    elif old.ip != new.ip and _routes_through(view, new.network):
+        owners.add(("network", new.network))  # it may hold a next hop (`View.holder`)
     shadowed = view.remotes.get(port_id)
     if shadowed is not None and (old is None) != (new is None):
         owners.add(("remote", port_id))
@@ -217,7 +240,28 @@ def _remote(view: View, remote_id: str, new: RemotePort | None) -> tuple[View, f
         for r in (old, new):
             if r is not None:
                 owners |= _peer_owners(view, r.network)
+    elif old is not None and new is not None and old.ip != new.ip:
+        if _routes_through(view, new.network):
+            owners.add(("network", new.network))  # it may hold a next hop (`View.holder`)
     return dataclasses.replace(view, remotes=remotes, members=members), frozenset(owners)
+
+
+def _routes_through(view: View, network: str) -> bool:
+    """Whether a router of a network has static routes: then whether a port holds an
+    address there decides the network's flows (next hops outside vlcp, `nexthops`)."""
+    return any(view.routers[r].routes for r in view.router_ids.get(network, ()))
+
+
+def _neighbour(view: View, key: tuple[str, str], mac: str | None) -> tuple[View, frozenset[Owner]]:
+    """A next hop's learned MAC came, moved or went: its network's flows (`nexthops`)."""
+    if view.neighbours.get(key) == mac:
+        return view, frozenset()
+    neighbours = dict(view.neighbours)
+    if mac is None:
+        del neighbours[key]
+    else:
+        neighbours[key] = mac
+    return dataclasses.replace(view, neighbours=neighbours), frozenset({("network", key[0])})
 
 
 def _network(view: View, network_id: str, new: Network | None) -> tuple[View, frozenset[Owner]]:
@@ -313,13 +357,15 @@ def _router(view: View, router_id: str, new: Router | None) -> tuple[View, froze
 
 def _next_hop_owners(view: View, old: Router | None, new: Router | None) -> set[Owner]:
     """The ports and remote ports holding a next hop of a static route that was added or
-    removed (`static_routes`): the ports of the router's networks with that address."""
+    removed (`static_routes`): the ports of the router's networks with that address, and
+    those networks (whose flows hold the next hops no port holds, `nexthops`)."""
     changed = set(old.routes if old else ()) ^ set(new.routes if new else ())
     hops = {hop for _, hop in changed}
     if not hops:
         return set()
     owners: set[Owner] = set()
     for network in frozenset().union(*(r.networks for r in (old, new) if r is not None)):
+        owners.add(("network", network))  # next hops outside vlcp (`nexthops`)
         members = _members(view, network)
         owners.update(("port", p) for p in members.ports if view.ports[p].ip in hops)
         owners.update(("remote", r) for r in members.remotes if view.remotes[r].ip in hops)

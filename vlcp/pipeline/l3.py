@@ -102,14 +102,19 @@ def _route(
 def deliver(
     ctx: Context, network: Network, interface: RouterInterface, mac: str
 ) -> tuple[Action, ...]:
-    """Out of a router interface to `mac` in its network: the hop's rewrite (MACs, TTL)
-    and that network's forwarding. Every route ends so, whatever chose the MAC."""
+    """Out of a router interface to `mac` in its network: the hop's rewrite and that
+    network's forwarding. Every route to a vlcp port ends so, whatever chose the MAC."""
     return (
-        *set_field(eth_src=interface.mac, eth_dst=mac),
-        dec_ttl(),
+        *rewrite(interface, mac),
         NETWORK.load(network.number),
         resubmit(ctx[L2_FORWARD.name].id),
     )
+
+
+def rewrite(interface: RouterInterface, mac: str) -> tuple[Action, ...]:
+    """One router hop: from the interface's MAC to `mac`, TTL one less (at TTL 0 or 1
+    the packet is dropped on the switch)."""
+    return (*set_field(eth_src=interface.mac, eth_dst=mac), dec_ttl())
 
 
 def port_flows(ctx: Context, view: View, port_id: str) -> frozenset[Flow]:

@@ -395,6 +395,10 @@ class View:
     """The routers with an interface on a subnet of a network with a local port here.
     Their other interfaces' networks are in `networks` too (with their remote ports), so
     that this server routes its own ports' traffic into them."""
+    neighbours: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    """(network id, next hop address) -> the MAC the next hop answered ARP with: next hops
+    of static routes that no vlcp port holds, learned by this server's controller (not
+    from the store; module `nexthops`)."""
     members: Mapping[str, Members] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
     """Index: network id -> its ports (also for networks not in `networks`). Built when
     not given; `changes.apply` passes it updated."""
@@ -470,6 +474,13 @@ class View:
     def has_subnet(self, network: str) -> bool:
         """Whether a network has a subnet."""
         return network in self.subnet_ids
+
+    def holder(self, network: str, address: str) -> LocalPort | RemotePort | None:
+        """The port (local first, then remote) of a network that holds an address."""
+        for port in (*self.local_ports_of(network), *self.remotes_of(network)):
+            if port.ip == address:
+                return port
+        return None
 
     def route_to(self, network: str, address: str | None) -> tuple[Router, RouterInterface] | None:
         """The router and interface that route to an address of a network: the first

@@ -83,6 +83,7 @@ GOLDEN = {
         "table=dhcp priority=0 actions=drop",
         "table=gateway priority=0 actions=drop",
         "table=l3 priority=0 actions=drop",
+        "table=neighbours priority=0 actions=drop",
     ],
     ("network", "blue"): [
         "table=ingress priority=100 in_port=100,tun_ipv4_src=192.0.2.2,tunnel_id=5001 "

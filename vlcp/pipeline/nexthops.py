@@ -1,0 +1,191 @@
+"""Module `nexthops`, table `neighbours`: static routes towards a next hop outside vlcp (a
+host or a router on a VLAN or native network that no vlcp port holds the address of),
+whose MAC the controller learns by ARP.
+
+A route through a vlcp port is precomputed (`static_routes`). A next hop outside vlcp
+has no MAC in the store, so this server's controller asks for it: it sends ARP requests
+from the router interface's address out of the network's physical port (the agent's
+`vlcp.agent.neighbours`, rate-limited, refreshed before the answer expires), and the
+answers come back here. What it learned is in the view (`View.neighbours`), and routing
+to the next hop is then one flow per route, like a route through a port.
+
+Flows, all owned by the next hop's network (a learned MAC is a change of that network's
+flows, `changes.PutNeighbour`), on a server that has the network's physical port:
+
+- in `arp_responder`, per router interface on the network with an outside next hop:
+  `NETWORK, IN_KIND=physical, ARP reply, arp_tpa=<interface address>` -> `goto
+  neighbours`;
+- in `neighbours`, per next hop: `NETWORK, arp_spa=<next hop>` -> controller (the miss
+  drops any other reply: only the next hops' answers to the router ever reach the
+  controller; the switch has no meter for a physical port, so the agent's per-port
+  limit, `PacketIn.rate`, bounds them);
+- in `l3`, per route through a next hop whose MAC is known: `ROUTER, ipv4_dst=<cidr>`
+  at `static_routes.PRIO_BASE + prefix length` -> MACs rewritten (the learned one as
+  destination), TTL decremented (`l3.rewrite`), straight out of the network's physical
+  port, tagged as the network's frames are (`physical.out_of_physical`): never to a
+  local port, nor into another network.
+
+While a next hop is unresolved, what its routes cover is dropped (the `l3` miss), never
+flooded. The handler learns only an ARP reply whose sender is a next hop of the
+network's routes and whose target is the interface's address, with a unicast sender MAC;
+a malformed one is a `BadPacket` (counted and logged, rate-limited, by the agent).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from vlcp.layout import LOGNET, LPORT, PHYSNET, PHYSPORT, REMOTES, SUBNET
+from vlcp.layout import ROUTER as ROUTER_PREFIX
+from vlcp.southbound.openflow.flow import Flow, controller
+
+from .arp import ARP_REPLY, ARP_RESPONDER, ETH_TYPE_ARP, PRIO_ANSWER
+from .fields import IN_KIND, NETWORK, ROUTER, InKind
+from .gateway import ETH_TYPE_IPV4
+from .l3 import L3, rewrite
+from .module import BadPacket, Context, Learned, Module, PacketIn, Received
+from .physical import out_of_physical
+from .port_security import prefix_match
+from .static_routes import PRIO_BASE
+from .tables import Table
+from .view import Network, Router, RouterInterface, View, ipv4
+
+PRIO_REPLY = 100
+
+# Declared after `arp_responder` (its entrance) and `l2_forward` only to come after every
+# other table (as `gateway` is): no table id moves.
+
+NEIGHBOURS = Table(
+    "neighbours",
+    after=("arp_responder", "l2_forward"),
+    matches={NETWORK, "eth_type", "arp_spa"},
+    doc="ARP replies from next hops outside vlcp to a router interface, to the controller.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OutsideHop:
+    """A next hop of a router's static routes that no vlcp port holds, in the subnet of
+    one of its interfaces: what to ask by ARP, from where, and what it routes."""
+
+    network: Network
+    router: Router
+    interface: RouterInterface
+    ip: str
+    destinations: tuple[str, ...]
+    """The IPv4 CIDRs routed through it."""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Its key in `View.neighbours`."""
+        return self.network.id, self.ip
+
+
+def outside_hops(view: View, network_id: str) -> Iterator[OutsideHop]:
+    """The outside next hops of a network's routers, on a vlan or native network this
+    server has the physical port of (elsewhere it could neither ask nor reach them)."""
+    network = view.networks.get(network_id)
+    if network is None or view.physical_port(network) is None:
+        return
+    for router_id in sorted(view.router_ids.get(network_id, ())):
+        router = view.routers[router_id]
+        for interface in router.interfaces:
+            if interface.network != network_id:
+                continue
+            hops = sorted({hop for _, hop in router.routes if interface.holds(hop)})
+            for hop in hops:
+                if ipv4(hop) is None or hop == interface.ip or view.holder(network_id, hop):
+                    continue
+                destinations = tuple(
+                    d for d in router.routes_via(hop) if ipaddress.ip_network(d).version == 4
+                )
+                yield OutsideHop(network, router, interface, hop, destinations)
+
+
+def all_outside_hops(view: View) -> list[OutsideHop]:
+    """Every outside next hop of the view (what the agent resolves)."""
+    return [hop for network_id in sorted(view.router_ids) for hop in outside_hops(view, network_id)]
+
+
+def network_flows(ctx: Context, view: View, network_id: str) -> frozenset[Flow]:
+    arp, neighbours, l3 = ctx[ARP_RESPONDER.name], ctx[NEIGHBOURS.name], ctx[L3.name]
+    flows: set[Flow] = set()
+    for hop in outside_hops(view, network_id):
+        number = hop.network.number
+        entrance = {
+            NETWORK: number,
+            IN_KIND: InKind.PHYSICAL,
+            "eth_type": ETH_TYPE_ARP,
+            "arp_op": ARP_REPLY,
+            "arp_tpa": hop.interface.ip,
+        }
+        flows.add(arp.flow(PRIO_ANSWER, entrance, goto=neighbours))
+        reply = {NETWORK: number, "eth_type": ETH_TYPE_ARP, "arp_spa": hop.ip}
+        flows.add(neighbours.flow(PRIO_REPLY, reply, (controller(),)))
+        mac = view.neighbours.get(hop.key)
+        if mac is None:
+            continue
+        physical = view.physical_port(hop.network)
+        assert physical is not None  # `outside_hops` only yields those
+        actions = (*rewrite(hop.interface, mac), *out_of_physical(hop.network, physical))
+        for destination in hop.destinations:
+            prefix = ipaddress.ip_network(destination)
+            match = {ROUTER: hop.router.number, "eth_type": ETH_TYPE_IPV4}
+            value = prefix_match(prefix)
+            if value is not None:
+                match["ipv4_dst"] = value
+            flows.add(l3.flow(PRIO_BASE + prefix.prefixlen, match, actions))
+    return frozenset(flows)
+
+
+_ETHERNET = struct.Struct("!6s6sH")
+_ARP = struct.Struct("!HHBBH6s4s6s4s")
+
+
+def _mac(raw: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def learn(ctx: Context, view: View, received: Received) -> Sequence[Learned]:
+    """An ARP reply from an outside next hop: its MAC, learned for its network."""
+    data = received.data
+    if len(data) < _ETHERNET.size + _ARP.size:
+        raise BadPacket(f"ARP reply of {len(data)} bytes")
+    _, _, ethertype = _ETHERNET.unpack_from(data)
+    hw, proto, hlen, plen, op, sha, spa, _, tpa = _ARP.unpack_from(data, _ETHERNET.size)
+    if (ethertype, hw, proto, hlen, plen, op) != (ETH_TYPE_ARP, 1, ETH_TYPE_IPV4, 6, 4, ARP_REPLY):
+        raise BadPacket(f"not an Ethernet/IPv4 ARP reply (type {ethertype:#x}, op {op})")
+    if sha[0] & 1 or sha == bytes(6):
+        raise BadPacket(f"ARP reply with sender MAC {_mac(sha)}")
+    sender, target = str(ipaddress.IPv4Address(spa)), str(ipaddress.IPv4Address(tpa))
+    network = next((n for n in view.networks.values() if n.number == received.network), None)
+    if network is None:
+        return ()
+    for hop in outside_hops(view, network.id):
+        if (hop.ip, hop.interface.ip) == (sender, target):
+            return (Learned(network.id, sender, _mac(sha)),)
+    return ()
+
+
+MODULE = Module(
+    "nexthops",
+    doc="Static routes through next hops outside vlcp (hosts or routers on a VLAN or "
+    "native network), whose MACs the controller learns by ARP.",
+    depends=("ingress",),
+    tables=(NEIGHBOURS,),
+    network=network_flows,
+    watches=(LPORT, LOGNET, *REMOTES, SUBNET, ROUTER_PREFIX, PHYSNET, PHYSPORT),
+    packet_ins=(
+        PacketIn(
+            NEIGHBOURS.name,
+            learn,
+            rate=10.0,
+            burst=20,
+            doc="ARP replies from next hops: one per request the controller sends (at "
+            "most one a second per next hop while unresolved, then one per refresh).",
+        ),
+    ),
+)
