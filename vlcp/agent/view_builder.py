@@ -466,6 +466,12 @@ class LocalView:
         self.view, owners = apply_all(self.view, plan.changes())
         return Delta(owners, frozenset(plan.port_changes))
 
+    def learned(self, changes: list[Change]) -> frozenset[Owner]:
+        """Apply what this server's controller learned itself (next hops' MACs, from
+        `neighbours.Resolver`): not from the store, so `update` never sees it."""
+        self.view, owners = apply_all(self.view, changes)
+        return owners
+
     def bound_at(self, port_id: str) -> float | None:
         """When the interface that carries a local port was bound (None: not bound)."""
         claims = self._claims.get(port_id)

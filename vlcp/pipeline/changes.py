@@ -212,7 +212,7 @@ def _port(view: View, port_id: str, new: LocalPort | None) -> tuple[View, frozen
     owners: set[Owner] = {("port", port_id)}
     if old is None or new is None or (old.network, old.ofport) != (new.network, new.ofport):
         owners.update(("network", p.network) for p in (old, new) if p is not None)
-    elif old.ip != new.ip and _routes_through(view, new.network):
+    elif _readdressed(view, old, new):
         owners.add(("network", new.network))  # it may hold a next hop (`View.holder`)
     shadowed = view.remotes.get(port_id)
     if shadowed is not None and (old is None) != (new is None):
@@ -240,16 +240,17 @@ def _remote(view: View, remote_id: str, new: RemotePort | None) -> tuple[View, f
         for r in (old, new):
             if r is not None:
                 owners |= _peer_owners(view, r.network)
-    elif old is not None and new is not None and old.ip != new.ip:
-        if _routes_through(view, new.network):
-            owners.add(("network", new.network))  # it may hold a next hop (`View.holder`)
+    elif old is not None and new is not None and _readdressed(view, old, new):
+        owners.add(("network", new.network))  # it may hold a next hop (`View.holder`)
     return dataclasses.replace(view, remotes=remotes, members=members), frozenset(owners)
 
 
-def _routes_through(view: View, network: str) -> bool:
-    """Whether a router of a network has static routes: then whether a port holds an
-    address there decides the network's flows (next hops outside vlcp, `nexthops`)."""
-    return any(view.routers[r].routes for r in view.router_ids.get(network, ()))
+def _readdressed(view: View, old: LocalPort | RemotePort, new: LocalPort | RemotePort) -> bool:
+    """Whether a port's address changed in a network whose routers have static routes:
+    whether a port holds a next hop's address decides the network's flows (next hops
+    outside vlcp, `nexthops`)."""
+    routers = view.router_ids.get(new.network, ())
+    return old.ip != new.ip and any(view.routers[r].routes for r in routers)
 
 
 def _neighbour(view: View, key: tuple[str, str], mac: str | None) -> tuple[View, frozenset[Owner]]:

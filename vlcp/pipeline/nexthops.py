@@ -38,6 +38,8 @@ import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from vlcp.layout import LOGNET, LPORT, PHYSNET, PHYSPORT, REMOTES, SUBNET
 from vlcp.layout import ROUTER as ROUTER_PREFIX
 from vlcp.southbound.openflow.flow import Flow, controller
@@ -54,6 +56,19 @@ from .tables import Table
 from .view import Network, Router, RouterInterface, View, ipv4
 
 PRIO_REPLY = 100
+
+
+class Settings(BaseModel):
+    """How the controller resolves next hops (`vlcp.agent.neighbours`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lifetime: float = Field(60.0, ge=2.0, le=86400.0)
+    """Seconds an answer holds; it is refreshed from half of it, so a next hop that moved
+    is re-resolved within half a lifetime."""
+    retry: float = Field(1.0, ge=0.1, le=60.0)
+    """Seconds between two requests for one next hop while it does not answer."""
+
 
 # Declared after `arp_responder` (its entrance) and `l2_forward` only to come after every
 # other table (as `gateway` is): no table id moves.
@@ -178,6 +193,7 @@ MODULE = Module(
     tables=(NEIGHBOURS,),
     network=network_flows,
     watches=(LPORT, LOGNET, *REMOTES, SUBNET, ROUTER_PREFIX, PHYSNET, PHYSPORT),
+    settings=Settings,
     packet_ins=(
         PacketIn(
             NEIGHBOURS.name,
