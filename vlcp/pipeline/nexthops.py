@@ -12,9 +12,12 @@ to the next hop is then one flow per route, like a route through a port.
 Flows, all owned by the next hop's network (a learned MAC is a change of that network's
 flows, `changes.PutNeighbour`), on a server that has the network's physical port:
 
-- in `arp_responder`, per router interface on the network with an outside next hop:
-  `NETWORK, IN_KIND=physical, ARP reply, arp_tpa=<interface address>` -> `goto
-  neighbours`;
+- in `ingress`, per router interface on the network with an outside next hop: from the
+  physical port, in the network's VLAN (none for native), an ARP reply for the
+  interface's address -> into the network (tag popped, NETWORK, IN_KIND) and `goto
+  neighbours`. In ingress rather than after the physical driver's classification: a
+  server that sees the network only through a router has no classification for it
+  (nothing is delivered into it there), yet it routes through the next hop;
 - in `neighbours`, per next hop: `NETWORK, arp_spa=<next hop>` -> controller (the miss
   drops any other reply: only the next hops' answers to the router ever reach the
   controller; the switch has no meter for a physical port, so the agent's per-port
@@ -42,11 +45,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vlcp.layout import LOGNET, LPORT, PHYSNET, PHYSPORT, REMOTES, SUBNET
 from vlcp.layout import ROUTER as ROUTER_PREFIX
-from vlcp.southbound.openflow.flow import Flow, controller
+from vlcp.southbound.openflow.flow import Flow, controller, pop_vlan
 
-from .arp import ARP_REPLY, ARP_RESPONDER, ETH_TYPE_ARP, PRIO_ANSWER
-from .fields import IN_KIND, NETWORK, ROUTER, InKind
+from .arp import ARP_REPLY, ETH_TYPE_ARP
+from .fields import NETWORK, ROUTER, InKind
 from .gateway import ETH_TYPE_IPV4
+from .ingress import INGRESS, PRIO_CLASSIFY, VLAN_PRESENT, enter
 from .l3 import L3, rewrite
 from .module import BadPacket, Context, Learned, Module, PacketIn, Received
 from .physical import out_of_physical
@@ -56,6 +60,8 @@ from .tables import Table
 from .view import Network, Router, RouterInterface, View, ipv4
 
 PRIO_REPLY = 100
+PRIO_REPLIES = PRIO_CLASSIFY + 50
+"""In `ingress`: above the physical drivers' classification, below its drops."""
 
 
 class Settings(BaseModel):
@@ -70,12 +76,12 @@ class Settings(BaseModel):
     """Seconds between two requests for one next hop while it does not answer."""
 
 
-# Declared after `arp_responder` (its entrance) and `l2_forward` only to come after every
-# other table (as `gateway` is): no table id moves.
+# Declared after `ingress` (its entrance), and `arp_responder` and `l2_forward` only to
+# come after every other table (as `gateway` is): no table id moves.
 
 NEIGHBOURS = Table(
     "neighbours",
-    after=("arp_responder", "l2_forward"),
+    after=("ingress", "arp_responder", "l2_forward"),
     matches={NETWORK, "eth_type", "arp_spa"},
     doc="ARP replies from next hops outside vlcp to a router interface, to the controller.",
 )
@@ -126,25 +132,27 @@ def all_outside_hops(view: View) -> list[OutsideHop]:
 
 
 def network_flows(ctx: Context, view: View, network_id: str) -> frozenset[Flow]:
-    arp, neighbours, l3 = ctx[ARP_RESPONDER.name], ctx[NEIGHBOURS.name], ctx[L3.name]
+    ingress, neighbours, l3 = ctx[INGRESS.name], ctx[NEIGHBOURS.name], ctx[L3.name]
     flows: set[Flow] = set()
     for hop in outside_hops(view, network_id):
-        number = hop.network.number
+        network = hop.network
+        physical = view.physical_port(network)
+        assert physical is not None  # `outside_hops` only yields those
+        tagged = network.type == "vlan" and network.tag is not None
         entrance = {
-            NETWORK: number,
-            IN_KIND: InKind.PHYSICAL,
+            "in_port": physical,
+            "vlan_vid": VLAN_PRESENT | network.tag if tagged else 0,
             "eth_type": ETH_TYPE_ARP,
             "arp_op": ARP_REPLY,
             "arp_tpa": hop.interface.ip,
         }
-        flows.add(arp.flow(PRIO_ANSWER, entrance, goto=neighbours))
-        reply = {NETWORK: number, "eth_type": ETH_TYPE_ARP, "arp_spa": hop.ip}
+        into = enter(network, InKind.PHYSICAL, *((pop_vlan(),) if tagged else ()))
+        flows.add(ingress.flow(PRIO_REPLIES, entrance, into, goto=neighbours))
+        reply = {NETWORK: network.number, "eth_type": ETH_TYPE_ARP, "arp_spa": hop.ip}
         flows.add(neighbours.flow(PRIO_REPLY, reply, (controller(),)))
         mac = view.neighbours.get(hop.key)
         if mac is None:
             continue
-        physical = view.physical_port(hop.network)
-        assert physical is not None  # `outside_hops` only yields those
         actions = (*rewrite(hop.interface, mac), *out_of_physical(hop.network, physical))
         for destination in hop.destinations:
             prefix = ipaddress.ip_network(destination)
