@@ -32,8 +32,8 @@ from tests.lab.ovs import Host
 from tests.lab.waiting import eventually
 from vlcp.pipeline.gateway import gateway_mac
 
-from .tenants import SERVERS, plug_tenants
-from .test_routing import FIRST_GATEWAY, SECOND_GATEWAY, routed, second_network
+from .routed import route_through_gateway, routed_tenants, set_routes
+from .test_routing import SECOND_GATEWAY
 
 pytestmark = [pytest.mark.root, pytest.mark.slow, needs_ovs_lab]
 
@@ -63,28 +63,14 @@ async def _outside_host(cloud, tenant: str) -> Host:
 
 @pytest.fixture
 async def world(cloud_factory):
-    cloud = await cloud_factory(SERVERS)
-    gateway = {"gateway": FIRST_GATEWAY}
-    hosts = await plug_tenants(cloud, subnets={"a": gateway, "b": gateway})
-    for tenant in "ab":
-        await second_network(cloud, tenant, hosts)
+    cloud, hosts = await routed_tenants(cloud_factory)
     for name, host in hosts.items():
-        await cloud.api.wait_port_up(name, timeout=30)
-        other, via = (
-            ("10.0.0.0/24", SECOND_GATEWAY) if routed(name) else ("10.0.1.0/24", FIRST_GATEWAY)
-        )
-        host.exec("ip", "route", "add", other, "via", via)
-        for prefix in ("198.51.100.0/24", "10.99.0.0/16"):
-            host.exec("ip", "route", "add", prefix, "via", via)
+        route_through_gateway(name, host, "198.51.100.0/24", "10.99.0.0/16")
     outside = {tenant: await _outside_host(cloud, tenant) for tenant in "ab"}
-    routes = {
-        "a": [["198.51.100.0/24", "10.0.1.50"], ["10.99.0.0/16", NOBODY]],
-        "b": [["198.51.100.0/24", "10.0.0.50"]],
-    }
-    for tenant, found in routes.items():
-        await asyncio.to_thread(
-            cloud.api.client.update, "routers", f"router-{tenant}", {"routes": found}
-        )
+    await set_routes(
+        cloud, "router-a", [["198.51.100.0/24", "10.0.1.50"], ["10.99.0.0/16", NOBODY]]
+    )
+    await set_routes(cloud, "router-b", [["198.51.100.0/24", "10.0.0.50"]])
     return cloud, hosts, outside
 
 
@@ -142,9 +128,7 @@ async def test_malformed_replies_are_dropped_and_removing_the_route_stops_traffi
     await _arrive(hosts["a1"], out_a)  # still routed, still learned
     for server in cloud.servers.values():
         server.controller.assert_running()
-    await asyncio.to_thread(
-        cloud.api.client.update, "routers", "router-a", {"routes": [["10.99.0.0/16", NOBODY]]}
-    )
+    await set_routes(cloud, "router-a", [["10.99.0.0/16", NOBODY]])
 
     async def stopped() -> bool:
         arrived = out_a.capture("icmp")

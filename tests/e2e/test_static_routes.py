@@ -24,8 +24,8 @@ from tests.lab.marks import needs_ovs_lab
 from tests.lab.ovs import Host
 from tests.lab.waiting import eventually
 
-from .tenants import SERVERS, plug_tenants
-from .test_routing import FIRST_GATEWAY, SECOND_GATEWAY, routed, second_network
+from .routed import route_through_gateway, routed_tenants, set_routes
+from .test_routing import routed
 
 pytestmark = [pytest.mark.root, pytest.mark.slow, needs_ovs_lab]
 
@@ -38,9 +38,8 @@ async def _appliances(cloud, hosts: dict[str, Host]) -> None:
     """Ports 4 and 5 of both tenants hold their address of 192.0.2.0/24 and may send
     from it; every host routes the other subnets through its gateway."""
     for name, host in hosts.items():
-        await cloud.api.wait_port_up(name, timeout=30)
+        route_through_gateway(name, host, "192.0.2.0/24")
         if routed(name):
-            host.exec("ip", "route", "add", "10.0.0.0/24", "via", SECOND_GATEWAY)
             host.exec("ip", "addr", "add", f"{APPLIANCES[name[1:]]}/32", "dev", "lo")
             pairs = [{"ip_address": "192.0.2.0/24", "mac_address": host.mac}]
             await asyncio.to_thread(
@@ -49,24 +48,17 @@ async def _appliances(cloud, hosts: dict[str, Host]) -> None:
                 name,
                 {"allowed_address_pairs": pairs},
             )
-        else:
-            for other in ("10.0.1.0/24", "192.0.2.0/24"):
-                host.exec("ip", "route", "add", other, "via", FIRST_GATEWAY)
 
 
 @pytest.fixture
 async def world(cloud_factory):
-    cloud = await cloud_factory(SERVERS)
-    gateway = {"gateway": FIRST_GATEWAY}
-    hosts = await plug_tenants(cloud, subnets={"a": gateway, "b": gateway})
-    for tenant in "ab":
-        await second_network(cloud, tenant, hosts)
+    cloud, hosts = await routed_tenants(cloud_factory)
     await _appliances(cloud, hosts)
     for tenant in "ab":  # routed paths warm, and the appliances' pairs in force
         for port in ("4", "5"):
             src, dst = hosts[f"{tenant}1"], hosts[f"{tenant}{port}"]
             assert await asyncio.to_thread(src.ping_ok, dst.ip, deadline=20), (tenant, port)
-    await asyncio.to_thread(cloud.api.client.update, "routers", "router-a", {"routes": ROUTES})
+    await set_routes(cloud, "router-a", ROUTES)
     return cloud, hosts
 
 
@@ -101,7 +93,7 @@ async def test_removing_the_route_stops_the_traffic(world) -> None:
     cloud, hosts = world
     a1, a5 = hosts["a1"], hosts["a5"]
     assert await asyncio.to_thread(a1.ping_ok, "192.0.2.1", deadline=20)
-    await asyncio.to_thread(cloud.api.client.update, "routers", "router-a", {"routes": ROUTES[1:]})
+    await set_routes(cloud, "router-a", ROUTES[1:])
 
     async def unrouted() -> bool:
         result = await asyncio.to_thread(a1.ping, "192.0.2.1", count=1)

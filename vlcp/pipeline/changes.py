@@ -34,6 +34,8 @@ from .view import (
 )
 
 _T = TypeVar("_T")
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,11 +168,7 @@ def apply(view: View, change: Change) -> tuple[View, frozenset[Owner]]:
         case SetPhysicalPort(physnet, ofport):
             if ofport == view.physical_ports.get(physnet):
                 return view, frozenset()
-            physical = dict(view.physical_ports)
-            if ofport is None:
-                del physical[physnet]
-            else:
-                physical[physnet] = ofport
+            physical = _replaced(view.physical_ports, physnet, ofport)
             touched = [n for n in view.networks.values() if n.physnet == physnet]
             new = dataclasses.replace(view, physical_ports=physical)
             return new, _underlay_owners(view, touched)
@@ -257,12 +255,18 @@ def _neighbour(view: View, key: tuple[str, str], mac: str | None) -> tuple[View,
     """A next hop's learned MAC came, moved or went: its network's flows (`nexthops`)."""
     if view.neighbours.get(key) == mac:
         return view, frozenset()
-    neighbours = dict(view.neighbours)
-    if mac is None:
-        del neighbours[key]
-    else:
-        neighbours[key] = mac
+    neighbours = _replaced(view.neighbours, key, mac)
     return dataclasses.replace(view, neighbours=neighbours), frozenset({("network", key[0])})
+
+
+def _replaced(mapping: Mapping[_K, _V], key: _K, value: _V | None) -> dict[_K, _V]:
+    """A copy of `mapping` with `key` set to `value`, or without it for None."""
+    copy = dict(mapping)
+    if value is None:
+        copy.pop(key, None)
+    else:
+        copy[key] = value
+    return copy
 
 
 def _network(view: View, network_id: str, new: Network | None) -> tuple[View, frozenset[Owner]]:

@@ -42,19 +42,19 @@ from .gateway import ETH_TYPE_IPV4
 from .l3 import L3, PRIO_ROUTE, deliver
 from .module import Context, Module
 from .port_security import prefix_match
-from .view import View, ipv4
+from .view import LocalPort, RemotePort, View, ipv4
 
 PRIO_BASE = PRIO_ROUTE - 40
 """A /0 route's priority; a /32's is PRIO_BASE + 32, still below `l3.PRIO_ROUTE`."""
 
 
-def _routes(
-    ctx: Context, view: View, network_id: str, address: str | None, mac: str | None
-) -> frozenset[Flow]:
-    """The routes through one port (its network, address and MAC), one flow each."""
+def _routes(ctx: Context, view: View, hop: LocalPort | RemotePort | None) -> frozenset[Flow]:
+    """The routes through one port (local or remote), one flow each."""
+    if hop is None:
+        return frozenset()
+    network_id, address = hop.network, ipv4(hop.ip)
     network = view.networks.get(network_id)
-    address = ipv4(address)
-    if network is None or address is None or mac is None:
+    if network is None or address is None or hop.mac is None:
         return frozenset()
     table = ctx[L3.name]
     flows: set[Flow] = set()
@@ -63,7 +63,7 @@ def _routes(
         for interface in router.interfaces:
             if interface.network != network_id or not interface.holds(address):
                 continue
-            actions = deliver(ctx, network, interface, mac)
+            actions = deliver(ctx, network, interface, hop.mac)
             for destination in router.routes_via(address):
                 prefix = ipaddress.ip_network(destination)
                 if prefix.version != 4:
@@ -77,15 +77,11 @@ def _routes(
 
 
 def port_flows(ctx: Context, view: View, port_id: str) -> frozenset[Flow]:
-    port = view.ports.get(port_id)
-    return frozenset() if port is None else _routes(ctx, view, port.network, port.ip, port.mac)
+    return _routes(ctx, view, view.ports.get(port_id))
 
 
 def remote_flows(ctx: Context, view: View, remote_id: str) -> frozenset[Flow]:
-    remote = view.remote(remote_id)
-    if remote is None:
-        return frozenset()
-    return _routes(ctx, view, remote.network, remote.ip, remote.mac)
+    return _routes(ctx, view, view.remote(remote_id))
 
 
 MODULE = Module(
