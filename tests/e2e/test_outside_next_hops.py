@@ -13,7 +13,9 @@ its own source MAC) and route to the learned MAC: pings from A's ports on hv0 an
 arrive at A's outside host with TTL 63 from the interface's MAC, B's at B's, and neither
 outside host sees the other tenant's. Traffic to the unresolved next hop reaches no host
 at all (no flood). A malformed ARP reply from outside is refused by the handler and
-logged once however many come, and the controllers keep serving. The
+logged once however many come, and the controllers keep serving. With a short lifetime
+(the module's settings), an outside host that takes another MAC is re-resolved and the
+routed packets follow it. The
 way back (the outside host routing to the tenants through the router) is not part of
 this step: the tests look at what arrives outside.
 """
@@ -33,6 +35,7 @@ from tests.lab.ovs import Host
 from tests.lab.waiting import eventually
 from vlcp.pipeline.gateway import gateway_mac
 
+from .modules import applied
 from .routed import route_through_gateway, routed_tenants, set_routes
 from .test_routing import SECOND_GATEWAY
 
@@ -46,6 +49,7 @@ OUTSIDE = {
 """Per tenant: the network whose VLAN its outside host is on, its address and MAC, and
 the subnet whose router interface routes to it (its MAC is the routed frames' source)."""
 NOBODY = "10.0.1.77"
+MOVED = "02:00:00:00:0c:50"
 
 
 def requests_to(address: str):
@@ -75,15 +79,18 @@ async def world(cloud_factory):
     return cloud, hosts, outside
 
 
-async def _arrive(sender: Host, outside: Host, count: int = 3) -> list:
+async def _arrive(sender: Host, outside: Host, count: int = 3, to_mac: str | None = None) -> list:
     """Ping from `sender` to the address behind `outside` until `count` requests arrived
-    there (the first ones may go while the next hop is unresolved); returns them."""
+    there (to `to_mac`, if given; the first ones may go while the next hop is
+    unresolved); returns them."""
     arrived = outside.capture("icmp")
     ping = asyncio.ensure_future(asyncio.to_thread(sender.ping, BEYOND, count=20))
+
+    def wanted(p) -> bool:
+        return requests_to(BEYOND)(p) and to_mac in (None, p[Ether].dst)
+
     try:
-        return await asyncio.to_thread(
-            arrived.wait_for, requests_to(BEYOND), count=count, timeout=20
-        )
+        return await asyncio.to_thread(arrived.wait_for, wanted, count=count, timeout=20)
     finally:
         await ping
         arrived.stop()
@@ -149,3 +156,16 @@ async def test_malformed_replies_are_dropped_and_removing_the_route_stops_traffi
         return not [p for p in arrived.stop() if requests_to(BEYOND)(p)]
 
     await eventually(stopped, 20, what="198.51.100.1 no longer routed")
+
+
+async def test_a_next_hop_that_moves_is_re_resolved(world) -> None:
+    """With a 4 s lifetime (module settings), an answer is refreshed every 2 s: once the
+    outside host takes another MAC, the routed packets follow it."""
+    cloud, hosts, outside = world
+    settings = {"lifetime": 4.0, "retry": 0.5}
+    await asyncio.to_thread(cloud.api.client.configure_module, "nexthops", settings)
+    await applied(cloud, lambda report: report["settings"].get("nexthops") == settings)
+    out_a = outside["a"]
+    await _arrive(hosts["a1"], out_a, to_mac=OUTSIDE["a"][2])
+    out_a.exec("ip", "link", "set", "eth0", "address", MOVED)
+    await _arrive(hosts["a1"], out_a, to_mac=MOVED)
