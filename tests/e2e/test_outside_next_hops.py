@@ -79,7 +79,7 @@ async def world(cloud_factory):
     return cloud, hosts, outside
 
 
-async def _arrive(sender: Host, outside: Host, count: int = 3, to_mac: str | None = None) -> list:
+async def arrive(sender: Host, outside: Host, count: int = 3, to_mac: str | None = None) -> list:
     """Ping from `sender` to the address behind `outside` until `count` requests arrived
     there (to `to_mac`, if given; the first ones may go while the next hop is
     unresolved); returns them."""
@@ -104,7 +104,7 @@ async def test_routes_through_outside_next_hops_learned_by_arp_stay_in_their_ten
     for tenant, senders in (("a", ["a1", "a3"]), ("b", ["b1"])):  # a1 on hv0, a3 on hv2
         _, _, mac, subnet = OUTSIDE[tenant]
         for sender in senders:
-            requests = await _arrive(hosts[sender], outside[tenant])
+            requests = await arrive(hosts[sender], outside[tenant])
             assert {p[IP].ttl for p in requests} == {63}, sender
             assert {(p[Ether].src, p[Ether].dst) for p in requests} == {(gateway_mac(subnet), mac)}
             assert {p[IP].src for p in requests} == {hosts[sender].ip}
@@ -127,7 +127,7 @@ async def test_an_unresolved_next_hop_floods_nothing(world) -> None:
 async def test_malformed_replies_are_dropped_and_removing_the_route_stops_traffic(world) -> None:
     cloud, hosts, outside = world
     out_a = outside["a"]
-    await _arrive(hosts["a1"], out_a)
+    await arrive(hosts["a1"], out_a)
     # A reply from the next hop to the interface, with a multicast sender MAC: the switch
     # hands it to the controllers (broadcast, every server's trunk has it), whose handler
     # refuses it, logged once however many come; frames the switch cannot parse as ARP
@@ -144,7 +144,7 @@ async def test_malformed_replies_are_dropped_and_removing_the_route_stops_traffi
         return logged in hv0.log_tail(400)
 
     await eventually(refused, 10, what="the malformed replies refused")
-    await _arrive(hosts["a1"], out_a)  # still routed, still learned
+    await arrive(hosts["a1"], out_a)  # still routed, still learned
     assert hv0.log_tail(400).count(logged) == 1
     for server in cloud.servers.values():
         server.controller.assert_running()
@@ -166,6 +166,6 @@ async def test_a_next_hop_that_moves_is_re_resolved(world) -> None:
     await asyncio.to_thread(cloud.api.client.configure_module, "nexthops", settings)
     await applied(cloud, lambda report: report["settings"].get("nexthops") == settings)
     out_a = outside["a"]
-    await _arrive(hosts["a1"], out_a, to_mac=OUTSIDE["a"][2])
+    await arrive(hosts["a1"], out_a, to_mac=OUTSIDE["a"][2])
     out_a.exec("ip", "link", "set", "eth0", "address", MOVED)
-    await _arrive(hosts["a1"], out_a, to_mac=MOVED)
+    await arrive(hosts["a1"], out_a, to_mac=MOVED)
