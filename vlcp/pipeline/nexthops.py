@@ -28,6 +28,10 @@ flows, `changes.PutNeighbour`), on a server that has the network's physical port
   port, tagged as the network's frames are (`physical.out_of_physical`): never to a
   local port, nor into another network.
 
+The way out of vlcp is one such next hop: a router with an interface on an external
+subnet has the default route through that subnet's gateway in the view (the agent's
+`view_builder` adds it), so the data center's router is resolved and routed to alike.
+
 While a next hop is unresolved, what its routes cover is dropped (the `l3` miss), never
 flooded. The handler learns only an ARP reply whose sender is a next hop of the
 network's routes and whose target is the interface's address, with a unicast sender MAC;

@@ -338,8 +338,9 @@ class Router:
     number: int
     interfaces: tuple[RouterInterface, ...] = ()
     routes: tuple[tuple[str, str], ...] = ()
-    """(destination CIDR, next hop), as the model stores them; kept sorted and distinct,
-    so that two orders of one list are one router (no needless recompute)."""
+    """(destination CIDR, next hop), as the model stores them, plus the default route
+    through the gateway of an external subnet it joins (added by the agent, unless it has
+    one); kept sorted and distinct, so that two orders of one list are one router."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.number <= 0xFFFFFFFF:
