@@ -309,8 +309,10 @@ class Agent:
         if "nexthops" not in modules.current.loaded:
             return []
         settings = modules.current.context("nexthops").settings
-        assert isinstance(settings, NexthopSettings)
-        resolver.settings = settings
+        # as data: a reloaded module's settings are of its new class
+        resolver.settings = NexthopSettings.model_validate(
+            settings.model_dump() if settings else {}
+        )
         changes, requests = resolver.step(local.view, time.monotonic())
         dpid = self._dpid()
         switch = self.server.switches.get(dpid) if dpid is not None else None
