@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: run test deps debian-packages venv lint bench-store bench-api bench-southbound bench-portup bench-batch bench-churn bench-restart bench-dhcp bench-router
+.PHONY: run test deps debian-packages venv lint bench-store bench-api bench-southbound bench-portup bench-batch bench-churn bench-restart bench-dhcp bench-router bench-scale
 
 run: deps
 	$(VENV)/bin/vlcp demo
@@ -57,3 +57,6 @@ bench-dhcp: deps
 
 bench-router: deps
 	$(PY) bench/router.py
+
+bench-scale: deps
+	$(PY) bench/scale.py

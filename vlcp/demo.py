@@ -1,4 +1,5 @@
-"""`vlcp demo`: two servers on this machine, two tenants with the same addresses, isolated.
+"""`vlcp demo`: two servers on this machine, two tenants with the same addresses, isolated,
+each with two subnets joined by its own distributed router.
 
 The lab (:mod:`vlcp.lab`) gives each "server" a private Open vSwitch in its own network
 namespace, joins them by an underlay link (VXLAN) and a trunk (VLAN), and plugs hosts
@@ -33,7 +34,9 @@ from .tasks import stop_tasks
 
 TRUNK = "trunk0"
 SERVERS = ("hv0", "hv1")
-SUBNET = "10.0.0.0/24"
+SUBNETS = {"": ("10.0.0.0/24", "10.0.0.254"), "2": ("10.0.1.0/24", "10.0.1.254")}
+"""Each tenant's subnets (network `net-<tenant><suffix>`): CIDR and gateway, the same in
+both tenants."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,16 @@ class DemoHost:
     server: str
     ip: str
     mac: str
+    suffix: str = ""
+    """Which of the tenant's networks (`SUBNETS`)."""
+
+    @property
+    def network(self) -> str:
+        return f"net-{self.tenant}{self.suffix}"
+
+    @property
+    def subnet(self) -> str:
+        return f"sub-{self.tenant}{self.suffix}"
 
 
 HOSTS = (
@@ -54,10 +67,15 @@ HOSTS = (
     DemoHost("b1", "b", "hv0", "10.0.0.1", "02:00:00:00:00:01"),
     DemoHost("b2", "b", "hv1", "10.0.0.2", "02:00:00:00:00:02"),
     DemoHost("b3", "b", "hv1", "10.0.0.3", "02:00:00:00:00:03"),
+    DemoHost("a5", "a", "hv1", "10.0.1.5", "02:00:00:00:00:05", "2"),
+    DemoHost("b5", "b", "hv1", "10.0.1.5", "02:00:00:00:00:05", "2"),
 )
-"""a1/b1 and a2/b2 share IP and MAC; 10.0.0.4 exists only in tenant A, 10.0.0.3 only in B."""
+"""a1/b1 and a2/b2 share IP and MAC; 10.0.0.4 exists only in tenant A, 10.0.0.3 only in B;
+a5/b5 share theirs too, in each tenant's second subnet, reached through its router."""
 
-TENANTS = {"a": ("vx", "VXLAN"), "b": ("vl", "VLAN")}
+TENANTS = {"a": ("vx", "vl"), "b": ("vl", "vx")}
+"""Each tenant's physical networks: its first network's and its second's (the other type)."""
+KINDS = {"vx": "VXLAN", "vl": "VLAN"}
 
 EXPECTATIONS = (
     # (source port, destination IP, must it answer?)
@@ -71,6 +89,13 @@ EXPECTATIONS = (
     ("a2", "10.0.0.3", False),
     ("b1", "10.0.0.4", False),
     ("b2", "10.0.0.4", False),
+    # routed, on the source server, VXLAN <-> VLAN (A) and VLAN <-> VXLAN (B)
+    ("a1", "10.0.1.5", True),
+    ("a5", "10.0.0.4", True),
+    ("b1", "10.0.1.5", True),
+    ("b5", "10.0.0.3", True),
+    ("a5", "10.0.0.3", False),
+    ("b5", "10.0.0.4", False),
 )
 
 
@@ -208,23 +233,30 @@ def _check_agents(tasks: list[asyncio.Task[None]]) -> None:
 
 
 async def _describe(model: Model) -> None:
-    """Tenant A over VXLAN, tenant B over VLAN, with the same subnet and addresses."""
+    """Tenant A over VXLAN then VLAN, tenant B over VLAN then VXLAN, with the same subnets,
+    addresses and routers."""
     await model.create(
         "physical-networks", {"id": "vx", "type": "vxlan", "vnirange": [[5000, 5999]]}
     )
     await model.create("physical-networks", {"id": "vl", "type": "vlan", "vlanrange": [[100, 199]]})
     await model.create("physical-ports", {"physicalnetwork": "vl", "name": TRUNK})
-    for tenant, (physnet, _) in TENANTS.items():
-        network, subnet = f"net-{tenant}", f"sub-{tenant}"
-        await model.create("logical-networks", {"id": network, "physicalnetwork": physnet})
-        await model.create("subnets", {"id": subnet, "logicalnetwork": network, "cidr": SUBNET})
+    for tenant, physnets in TENANTS.items():
+        await model.create("routers", {"id": f"router-{tenant}"})
+        for physnet, (suffix, (cidr, gateway)) in zip(physnets, SUBNETS.items(), strict=True):
+            network, subnet = f"net-{tenant}{suffix}", f"sub-{tenant}{suffix}"
+            await model.create("logical-networks", {"id": network, "physicalnetwork": physnet})
+            await model.create(
+                "subnets",
+                {"id": subnet, "logicalnetwork": network, "cidr": cidr, "gateway": gateway},
+            )
+            await model.add_router_interface(f"router-{tenant}", {"subnet": subnet})
     for h in HOSTS:
         await model.create(
             "logical-ports",
             {
                 "id": h.port,
-                "logicalnetwork": f"net-{h.tenant}",
-                "subnet": f"sub-{h.tenant}",
+                "logicalnetwork": h.network,
+                "subnet": h.subnet,
                 "mac_address": h.mac,
                 "ip_address": h.ip,
             },
@@ -232,10 +264,14 @@ async def _describe(model: Model) -> None:
 
 
 def _plug_hosts(lab: OvsLab, hvs: dict[str, Hypervisor]) -> dict[str, Host]:
-    return {
-        h.port: lab.host(hvs[h.server], BRIDGE, f"{h.ip}/24", mac=h.mac, iface_id=h.port)
-        for h in HOSTS
-    }
+    """Every host, routing the other subnet of its tenant through its own gateway."""
+    hosts = {}
+    for h in HOSTS:
+        host = lab.host(hvs[h.server], BRIDGE, f"{h.ip}/24", mac=h.mac, iface_id=h.port)
+        (other,) = (cidr for suffix, (cidr, _) in SUBNETS.items() if suffix != h.suffix)
+        host.exec("ip", "route", "add", other, "via", SUBNETS[h.suffix][1])
+        hosts[h.port] = host
+    return hosts
 
 
 def _where(port: str) -> DemoHost:
@@ -257,8 +293,14 @@ async def _verify(hosts: dict[str, Host], echo: Callable[[str], None]) -> bool:
     for src, dst in (("a1", "10.0.0.2"), ("b1", "10.0.0.2")):
         await asyncio.to_thread(hosts[src].ping_ok, dst, deadline=10)
     echo("")
-    echo("tenant A: net-a over VXLAN; tenant B: net-b over VLAN; both 10.0.0.0/24,")
-    echo("a1/b1 = 10.0.0.1 02:00:00:00:00:01 and a2/b2 = 10.0.0.2 02:00:00:00:00:02")
+    for tenant, physnets in TENANTS.items():
+        networks = ", ".join(
+            f"net-{tenant}{suffix} {cidr} over {KINDS[physnet]}"
+            for physnet, (suffix, (cidr, _)) in zip(physnets, SUBNETS.items(), strict=True)
+        )
+        echo(f"tenant {tenant.upper()}: {networks}, routed by router-{tenant}")
+    echo("a1/b1 = 10.0.0.1 02:00:00:00:00:01, a2/b2 = 10.0.0.2 02:00:00:00:00:02 and")
+    echo("a5/b5 = 10.0.1.5 02:00:00:00:00:05: the same addresses in both tenants")
     echo("")
     header = f"{'expect':<7} {'from':<16} {'to':<34} {'ping':<9} result"
     echo(header)

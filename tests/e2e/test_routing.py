@@ -11,9 +11,9 @@ Routed pings go through the same server, across servers and across network types
 way through exactly one router hop (the request arrives with TTL 63, the reply too),
 while every host of the other tenant captures nothing. One of B's paths starts on hv2,
 which has no port in B's second network: hv1 lets that routed traffic in from hv2's
-tunnel endpoint. A packet whose TTL runs out is dropped on the switch. A port spoofing
-its source address is not routed. Removing a router interface stops routing into its
-subnet, and only there.
+tunnel endpoint. A packet whose TTL runs out is not routed (test_routing_icmp.py: the
+gateway answers it). A port spoofing its source address is not routed. Removing a
+router interface stops routing into its subnet, and only there.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from tests.lab.waiting import eventually
 from vlcp.lab.ovs.host import parse_ping
 from vlcp.pipeline.gateway import gateway_mac
 
+from .conftest import Cloud
 from .tenants import SERVERS, plug_tenants
 
 pytestmark = [pytest.mark.root, pytest.mark.slow, needs_ovs_lab]
@@ -70,6 +71,7 @@ def subnet_of(port: str) -> str:
 class World:
     api: AsyncApi
     hosts: dict[str, Host]
+    cloud: Cloud
 
 
 async def second_network(cloud, tenant: str, hosts: dict[str, Host]) -> None:
@@ -123,7 +125,7 @@ async def world(cloud_factory) -> World:
         host.exec("ip", "route", "add", other, "via", via)
     for src, dst in (p for paths in PATHS.values() for p in paths):
         assert await asyncio.to_thread(hosts[src].ping_ok, hosts[dst].ip, deadline=20), (src, dst)
-    return World(cloud.api, hosts)
+    return World(cloud.api, hosts, cloud)
 
 
 def echo_requests_to(ip: str):
@@ -189,10 +191,10 @@ async def test_removing_a_router_interface_stops_routing_to_its_subnet(world: Wo
         assert await asyncio.to_thread(hosts[src].ping_ok, hosts[dst].ip), (src, dst)
 
 
-async def test_a_packet_whose_ttl_runs_out_is_dropped_on_the_switch(world: World) -> None:
-    """Echo requests with TTL 1 leave a1 and are not routed (no reply; ICMP time exceeded
-    comes later), then TTL 2 ones arrive at a4 with 1 left: on one path, in order, so the
-    first ones would be in the capture too had they been routed."""
+async def test_a_packet_whose_ttl_runs_out_is_not_routed(world: World) -> None:
+    """Echo requests with TTL 1 leave a1 and are not routed (no reply; the time exceeded
+    they get is test_routing_icmp.py's), then TTL 2 ones arrive at a4 with 1 left: on one
+    path, in order, so the first ones would be in the capture too had they been routed."""
     a1, a4 = world.hosts["a1"], world.hosts["a4"]
     arrived = a4.capture("icmp")
     for ttl, replies in ((1, 0), (2, 2)):

@@ -35,6 +35,8 @@ def test_demo_check_holds_and_cleans_up() -> None:
     works = re.findall(r"^works .* replied +OK$", out, re.M)
     fails = re.findall(r"^fails .* only in tenant [AB] +no reply +OK$", out, re.M)
     assert len(works) >= 4 and len(fails) >= 2, out
+    routed = re.findall(r"^works .* 10\.0\.1\.5 [ab]5 \(hv1\) +replied +OK$", out, re.M)
+    assert len(routed) == 2, out  # each tenant's router, from hv0 across to hv1
     assert "UNEXPECTED" not in out
     assert "demo check: all" in out and "expectations held" in out
     assert out.rstrip().endswith("cleaned up")

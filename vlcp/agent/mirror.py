@@ -1,8 +1,9 @@
 """An in-memory copy of the parts of the store a controller reads, kept by one watch.
 
-The store's change log carries every commit to every watcher anyway (see
-docs/store-backends.md), so one watch over everything, filtered here to the prefixes a
-controller uses, costs no more than many narrow watches and has one revision order. What
+One watch of the prefixes (and single keys) a controller uses: it starts from a snapshot
+of those alone (on ZooKeeper, etcd and sqlite only they are read, never the sessions'
+bookkeeping or the port statuses), then the store's change log brings every commit, of
+which the watch keeps what is under them (see docs/store-backends.md). What
 the controller then *computes* is limited to its own endpoints (see `view_builder.py`),
 so the mirror also keeps the indexes that computation needs, to never scan itself: the
 ports announced in each network, the subnets of each network, the routers attached to
@@ -26,7 +27,7 @@ from vlcp.layout import (
     SUBNET,
     split_remote_key,
 )
-from vlcp.store import Resync, Store
+from vlcp.store import Resync, Store, WatchEvent
 
 log = logging.getLogger(__name__)
 
@@ -138,24 +139,36 @@ class Mirror:
 
     async def run(self) -> None:
         """Follow the store forever (a task); survives store outages (the watch resumes)."""
-        async for item in self.store.watch(prefix=""):
-            if isinstance(item, Resync):
-                fresh = {k: v for k, v in item.values.items() if self._wanted(k)}
-                changed = set(fresh) ^ set(self.values)
-                changed |= {k for k in fresh if k in self.values and fresh[k] != self.values[k]}
-                for key in changed:
-                    self.apply_change(key, fresh.get(key))
-            else:
-                changed = set()
-                for change in item.changes:
-                    if self._wanted(change.key):
-                        changed.add(change.key)
-                        self.apply_change(change.key, change.value)
+        prefixes = [p for p in self.prefixes if p.endswith("/")]
+        keys = [k for k in self.prefixes if not k.endswith("/")]
+        async for item in self.store.watch(prefixes=prefixes, keys=keys):
+            changed = self._resync(item) if isinstance(item, Resync) else self._apply(item)
             self.revision = item.revision
+            # A Resync holds every value of the store, wanted or not: not until the next
+            # change, which may be hours away.
+            del item
             self.ready.set()
             if changed:
                 for listener in self._listeners:
                     listener(changed)
+
+    def _resync(self, resync: Resync) -> set[str]:
+        """Replace the mirror by a complete state; the keys that changed."""
+        fresh = {k: v for k, v in resync.values.items() if self._wanted(k)}
+        changed = set(fresh) ^ set(self.values)
+        changed |= {k for k in fresh if k in self.values and fresh[k] != self.values[k]}
+        for key in changed:
+            self.apply_change(key, fresh.get(key))
+        return changed
+
+    def _apply(self, event: WatchEvent) -> set[str]:
+        """Apply one commit's changes; the wanted keys it changed."""
+        changed = set()
+        for change in event.changes:
+            if self._wanted(change.key):
+                changed.add(change.key)
+                self.apply_change(change.key, change.value)
+        return changed
 
 
 def _interface_subnets(router: Any) -> list[str]:

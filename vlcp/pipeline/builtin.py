@@ -3,12 +3,25 @@
 Declaration order matters only for ties in table order (`tables.Pipeline`): it keeps the
 built-in tables at the ids they had before modules existed (ingress 0 .. l2_forward 4),
 so an upgraded controller finds its switch's flows already right. New modules go at the
-end (dhcp's table, after every other, is 5; gateway's is 6; l3's is 7).
+end (dhcp's table, after every other, is 5; gateway's is 6; l3's is 7;
+icmp_errors' is 8).
 """
 
 from __future__ import annotations
 
-from . import arp, dhcp, gateway, ingress, l2, l3, nexthops, port_security, static_routes, vxlan
+from . import (
+    arp,
+    dhcp,
+    gateway,
+    icmp_errors,
+    ingress,
+    l2,
+    l3,
+    nexthops,
+    port_security,
+    static_routes,
+    vxlan,
+)
 from .catalog import Catalog, ModuleSet
 from .physical import NATIVE, VLAN
 
@@ -24,6 +37,7 @@ BUILTIN = Catalog(
         dhcp.MODULE,
         gateway.MODULE,
         l3.MODULE,
+        icmp_errors.MODULE,
         static_routes.MODULE,
         nexthops.MODULE,
     )

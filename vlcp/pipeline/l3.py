@@ -16,11 +16,12 @@ the gateway address there, above these flows); then:
 - in `l3`, per port (local or remote) whose IPv4 address is in a subnet of a router:
   `ROUTER, ipv4_dst=<its address>` -> eth_src := that subnet's interface MAC, eth_dst :=
   the port's MAC, `dec_ttl` (at TTL 0 or 1 the packet is dropped on the switch: no
-  controller named), NETWORK := the port's network, `resubmit(,l2_forward)`, which
+  controller named; module `icmp_errors` takes such packets first, on `nw_ttl`, to
+  answer them), NETWORK := the port's network, `resubmit(,l2_forward)`, which
   delivers to the local port, or through the tunnel or the physical port to the
   port's server, as for any frame of that network;
 - anything else in `l3` (an address no port of the router's subnets holds) is dropped
-  by the table's miss.
+  by the table's miss (or answered by `icmp_errors`, when loaded).
 
 ROUTER keeps tenants apart: a frame enters routing only from its own network's
 interface, and only that router's ports match. Spoofed sources never get here
@@ -54,7 +55,7 @@ PRIO_ROUTE = 100
 L3 = Table(
     "l3",
     after=("gateway",),
-    matches={ROUTER, "eth_type", "ipv4_dst"},
+    matches={ROUTER, "eth_type", "ipv4_dst", "nw_ttl"},
     doc="IPv4 routed by the ROUTER register to a port of one of the router's subnets: "
     "MACs rewritten, TTL decremented, NETWORK set, on to l2_forward.",
 )

@@ -32,10 +32,11 @@ The way out of vlcp is one such next hop: a router with an interface on an exter
 subnet has the default route through that subnet's gateway in the view (the agent's
 `view_builder` adds it), so the data center's router is resolved and routed to alike.
 
-While a next hop is unresolved, what its routes cover is dropped (the `l3` miss), never
-flooded. The handler learns only an ARP reply whose sender is a next hop of the
-network's routes and whose target is the interface's address, with a unicast sender MAC;
-a malformed one is a `BadPacket` (counted and logged, rate-limited, by the agent).
+While a next hop is unresolved, what its routes cover matches no route (answered net
+unreachable by `icmp_errors`, or dropped by the `l3` miss), never flooded. The handler
+learns only an ARP reply whose sender is a next hop of the network's routes and whose
+target is the interface's address, with a unicast sender MAC; a malformed one is a
+`BadPacket` (counted and logged, rate-limited, by the agent).
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ PREREQUISITES: dict[str, tuple[str, frozenset[int]]] = {
     "arp_tpa": ("eth_type", frozenset({0x0806})),
     "arp_sha": ("eth_type", frozenset({0x0806})),
     "ip_proto": ("eth_type", _ETH_IP),
+    "nw_ttl": ("eth_type", _ETH_IP),
     "udp_src": ("ip_proto", frozenset({17})),
     "icmpv4_type": ("ip_proto", frozenset({1})),
     "icmpv4_code": ("ip_proto", frozenset({1})),

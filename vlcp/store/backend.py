@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +74,23 @@ class Backend(abc.ABC):
 
         Raises `StoreUnavailable` only when the store stayed unreachable for `timeout`.
         """
+
+    async def snapshot_of(
+        self, prefixes: Sequence[str], keys: Sequence[str]
+    ) -> tuple[int, dict[str, bytes]]:
+        """Every key under one of `prefixes`, and each of `keys` that exists, with its data,
+        consistent as of the returned revision: what a watch of several prefixes starts from.
+
+        This default reads one prefix alone, and otherwise everything, keeping what was
+        asked for; a backend that can read less (ZooKeeper, sqlite) does.
+        """
+        if len(prefixes) == 1 and not keys:
+            return await self.snapshot(prefixes[0])
+        revision, values = await self.snapshot("")
+        wanted = set(keys)
+        return revision, {
+            k: v for k, v in values.items() if k in wanted or k.startswith(tuple(prefixes))
+        }
 
     @abc.abstractmethod
     def changes(self, since: int) -> AsyncIterator[LogEntry]:

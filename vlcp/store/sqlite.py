@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -144,18 +144,35 @@ class SqliteBackend(Backend):
         return await self._call(self._snapshot_sync, prefix)
 
     def _snapshot_sync(self, prefix: str) -> tuple[int, dict[str, bytes]]:
+        return self._snapshot_of_sync((prefix,), ())
+
+    async def snapshot_of(
+        self, prefixes: Sequence[str], keys: Sequence[str]
+    ) -> tuple[int, dict[str, bytes]]:
+        return await self._call(self._snapshot_of_sync, tuple(prefixes), tuple(keys))
+
+    def _snapshot_of_sync(
+        self, prefixes: Sequence[str], keys: Sequence[str]
+    ) -> tuple[int, dict[str, bytes]]:
         db = self._db
         db.execute("BEGIN")
         try:
             revision = db.execute("SELECT value FROM meta WHERE name='revision'").fetchone()[0]
-            if prefix:
-                upper = prefix[:-1] + chr(ord("/") + 1)
-                rows = db.execute(
-                    "SELECT key, value FROM kv WHERE key >= ? AND key < ?", (prefix, upper)
-                )
-            else:
-                rows = db.execute("SELECT key, value FROM kv")
-            return revision, dict(rows.fetchall())
+            values: dict[str, bytes] = {}
+            for prefix in prefixes:
+                if prefix:
+                    upper = prefix[:-1] + chr(ord("/") + 1)
+                    rows = db.execute(
+                        "SELECT key, value FROM kv WHERE key >= ? AND key < ?", (prefix, upper)
+                    )
+                else:
+                    rows = db.execute("SELECT key, value FROM kv")
+                values.update(rows.fetchall())
+            for key in keys:
+                row = db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+                if row is not None:
+                    values[key] = row[0]
+            return revision, values
         finally:
             db.execute("COMMIT")
 

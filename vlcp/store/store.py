@@ -109,30 +109,37 @@ class Store:
         self,
         *,
         prefix: str | None = None,
+        prefixes: Iterable[str] | None = None,
         keys: Iterable[str] | None = None,
         since: int | None = None,
     ) -> AsyncIterator[WatchEvent | Resync]:
-        """Changes to the keys under `prefix`, or to `keys`, in commit order, forever.
+        """Changes to the keys under `prefix`, or under any of `prefixes` and to `keys`, in
+        commit order, forever.
 
         Without `since` the first item is a `Resync` with the current values. With `since`
         (a revision from an earlier event) the changes after it are replayed, or a `Resync`
         comes when the store no longer keeps them. Losing the store only pauses the watch:
         it resumes from the last revision it delivered, without losing or repeating one.
         """
-        if (prefix is None) == (keys is None):
-            raise ValueError("watch needs exactly one of prefix= or keys=")
-        key_set = frozenset(check_key(k) for k in keys) if keys is not None else None
+        if (prefix is None) == (prefixes is None and keys is None):
+            raise ValueError("watch needs prefix=, or prefixes= and/or keys=")
+        key_set = frozenset(check_key(k) for k in keys or ())
         if prefix is not None:
-            check_prefix(prefix)
+            watched = (check_prefix(prefix),)
+        else:
+            watched = tuple(dict.fromkeys(check_prefix(p) for p in prefixes or ()))
 
         def wanted(key: str) -> bool:
-            if key_set is not None:
-                return key in key_set
-            return key.startswith(prefix) and _visible(key, prefix)
+            if key in key_set:
+                return True
+            return any(key.startswith(p) and _visible(key, p) for p in watched)
 
         async def snapshot() -> Resync:
-            snap = await (self.read(key_set) if key_set is not None else self.read_prefix(prefix))
-            return Resync(snap.revision, snap.values)
+            if not watched:
+                snap = await self.read(key_set)
+                return Resync(snap.revision, snap.values)
+            revision, raw = await self.backend.snapshot_of(watched, sorted(key_set))
+            return Resync(revision, {k: decode_value(v) for k, v in raw.items() if wanted(k)})
 
         revision = since
         while not self._closed:
@@ -141,6 +148,7 @@ class Store:
                     resync = await snapshot()
                     revision = resync.revision
                     yield resync
+                    del resync  # every watched value: not for as long as the watch lives
                 async for entry in self.backend.changes(revision):
                     picked = tuple(
                         Change(k, decode_value(v)) for k, v in entry.changes if wanted(k)

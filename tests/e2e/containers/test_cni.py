@@ -10,6 +10,8 @@ private OVS with its own `vlcp run`, one `vlcp api`, one store.
    OVS port and veth of an attachment the runtime no longer lists, and only those.
 2. A bad option is refused with a message `podman run` shows, and so is a port no
    controller binds (its server's `vlcp run` stopped); neither leaves anything behind.
+3. Containers in two subnets of one router, on two servers, reach each other through
+   their default route (the subnet gateway the plugin returns), routed by vlcp.
 """
 
 from __future__ import annotations
@@ -205,3 +207,37 @@ async def test_refusals_show_in_podman_output_and_leave_nothing(
     assert "was not bound within 1 s" in output, output
     assert [p["id"] for p in cloud.api.client.list("logical-ports")] == []
     assert vlcp_ports(cloud, "hv0") == []
+
+
+async def test_containers_in_two_subnets_reach_each_other_through_their_router(
+    cloud_factory: CloudFactory, podmans: PodmanFactory
+):
+    cloud = await cloud_factory(["hv0", "hv1"])
+    await cloud.api.create(
+        "physical-networks", {"id": "vx", "type": "vxlan", "vnirange": [[7100, 7199]]}
+    )
+    await cloud.api.create("routers", {"id": "r"})
+    for net, cidr, gateway in (
+        ("a", "10.0.0.0/24", "10.0.0.254"),
+        ("c", "10.0.1.0/24", "10.0.1.254"),
+    ):
+        await cloud.api.create("logical-networks", {"id": f"net-{net}", "physicalnetwork": "vx"})
+        subnet = {
+            "id": f"sub-{net}",
+            "logicalnetwork": f"net-{net}",
+            "cidr": cidr,
+            "gateway": gateway,
+        }
+        await cloud.api.create("subnets", subnet)
+        await asyncio.to_thread(cloud.api.client.add_interface, "r", {"subnet": f"sub-{net}"})
+    hv0, hv1 = podmans(cloud, "hv0"), podmans(cloud, "hv1")
+    hv0.network("a", network="net-a")
+    hv1.network("c", network="net-c")
+    ids = await asyncio.gather(
+        asyncio.to_thread(hv0.start, "a0", "a"), asyncio.to_thread(hv1.start, "c1", "c")
+    )
+    a0, c1 = [await asyncio.to_thread(cni_port, cloud, cid) for cid in ids]
+    assert "default via 10.0.0.254" in hv0.exec("a0", "ip", "route")
+    what = "a0 -> c1 through router r"
+    await eventually(lambda: asyncio.to_thread(pings, hv0, "a0", c1["ip_address"]), 15, what=what)
+    assert await asyncio.to_thread(pings, hv1, "c1", a0["ip_address"], 3)

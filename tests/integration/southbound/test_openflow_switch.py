@@ -156,6 +156,7 @@ async def test_server_connects_to_a_listening_switch(hypervisor: Hypervisor) -> 
 NICIRA_FLOWS = [
     Flow.make(0, 100, {"in_port": 1}, [resubmit(10), output(2)], goto=5),
     Flow.make(0, 90, {"eth_type": 0x0800, "ipv4_dst": "10.0.0.1"}, [controller()]),
+    Flow.make(0, 95, {"eth_type": 0x0800, "nw_ttl": 1}, [controller()], goto=5),
     Flow.make(
         5,
         10,

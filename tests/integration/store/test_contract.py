@@ -244,6 +244,30 @@ async def test_watch_on_keys_sees_only_those_keys_and_deletions(store: Store) ->
     assert [(c.key, c.value) for c in event.changes] == [("k/a", None)]
 
 
+async def test_watch_on_prefixes_and_keys_starts_from_exactly_those(store: Store) -> None:
+    """What an agent's mirror watches: several prefixes and single keys, one revision."""
+
+    async def layout(txn: Transaction) -> None:
+        for key in ("p/a", "p/b/c", "q/a", "pq/a", "r/a", "single", "singles"):
+            txn.put(key, key)
+
+    await store.transact(layout)
+    watch = store.watch(prefixes=["p/", "q/"], keys=["single", "absent"])
+    first = await next_event(watch)
+    assert isinstance(first, Resync)
+    assert first.values == {"p/a": "p/a", "p/b/c": "p/b/c", "q/a": "q/a", "single": "single"}
+
+    async def change(txn: Transaction) -> None:
+        txn.put("r/a", 1)  # not watched
+        txn.put("q/b", 2)
+        txn.delete("single")
+
+    await store.transact(change)
+    event = await next_event(watch)
+    assert isinstance(event, WatchEvent)
+    assert {(c.key, c.value) for c in event.changes} == {("q/b", 2), ("single", None)}
+
+
 async def test_watch_resumes_across_server_restart(server_target, open_stores) -> None:
 
     store = await open_stores(server_target.url)

@@ -21,6 +21,7 @@ from kazoo.client import KazooClient
 
 from tests.lab.naming import free_tcp_ports
 from tests.lab.services import ZooKeeperEnsemble, ZooKeeperServer
+from tests.lab.waiting import eventually
 from vlcp.store import (
     Resync,
     StoreError,
@@ -556,6 +557,56 @@ async def test_changes_are_pushed_not_polled(backend: ZooKeeperBackend) -> None:
     assert (await waiting).revision == revision
     assert time.monotonic() - began < 1.0  # far below the 0.3 s of silence observed above
     await changes.aclose()
+
+
+class RequestCounter:
+    """Counts the requests a backend's kazoo client sends (every kind it reads with)."""
+
+    KINDS = ("get_async", "exists_async", "get_children_async", "sync_async")
+
+    def __init__(self, backend: ZooKeeperBackend) -> None:
+        self.count = 0
+        client = backend._require()[1]
+        for kind in self.KINDS:
+            setattr(client, kind, self._counting(getattr(client, kind)))
+
+    def _counting(self, send):
+        def counted(*args, **kwargs):
+            self.count += 1
+            return send(*args, **kwargs)
+
+        return counted
+
+
+async def test_a_watcher_costs_three_requests_per_commit(zookeeper: ZooKeeperServer) -> None:
+    """Following the log at its head: read the new entry, watch for the next one and its
+    segment; no requests to locate it (issue 16: each commit cost every watcher seven)."""
+    url = _url(zookeeper.hosts)
+    writer = await open_zookeeper(url)
+    watcher = await open_zookeeper(url)
+    try:
+        start, _ = await watcher.snapshot("")
+        changes = watcher.changes(start)
+        await _write(writer, "c/first", b"0")
+        await next_change(changes)  # the watcher now waits at the head of the log
+        counter = RequestCounter(watcher)
+        commits = 20
+        for n in range(commits):
+            parked = counter.count + 2  # it watches the next entry and its segment
+
+            async def watching(parked: int = parked) -> bool:
+                return counter.count >= parked
+
+            waiting = asyncio.create_task(next_change(changes))
+            await eventually(watching, 5, what="the watcher waiting for the next entry")
+            revision = await _write(writer, f"c/{n}", b"1")
+            assert (await waiting).revision == revision
+        # 3 a commit (seven before); the slack is one reconnect's `_locate` and re-read
+        assert counter.count <= 3 * commits + 5, counter.count
+        await changes.aclose()
+    finally:
+        await writer.close()
+        await watcher.close()
 
 
 async def test_snapshot_is_consistent_under_concurrent_commits(

@@ -19,9 +19,8 @@ def test_the_mirror_follows_the_view_and_what_known_modules_watch() -> None:
     plain = Agent(NO_STORE, AgentConfig(), builtin)
     # dhcp, gateway and the routing modules read subnets; the routing modules routers
     assert set(plain.mirror.prefixes) == {*VIEW_PREFIXES, SUBNET, ROUTER}
-    without_dhcp = Catalog(
-        m for m in BUILTIN if m.name not in ("dhcp", "gateway", "l3", "static_routes", "nexthops")
-    )
+    routing = ("l3", "icmp_errors", "static_routes", "nexthops")
+    without_dhcp = Catalog(m for m in BUILTIN if m.name not in ("dhcp", "gateway", *routing))
     lean = Agent(NO_STORE, AgentConfig(), dataclasses.replace(builtin, catalog=without_dhcp))
     assert set(lean.mirror.prefixes) == set(VIEW_PREFIXES)
     watcher = Module("subnet_watcher", depends=("ingress",), watches=(SUBNET,))

@@ -82,7 +82,11 @@ GOLDEN = {
         "table=l2_forward priority=0 actions=drop",
         "table=dhcp priority=0 actions=drop",
         "table=gateway priority=0 actions=drop",
+        "table=l3 priority=110 eth_type=0x0800,nw_ttl=0 actions=goto_table:icmp_errors",
+        "table=l3 priority=110 eth_type=0x0800,nw_ttl=1 actions=goto_table:icmp_errors",
+        "table=l3 priority=1 eth_type=0x0800 actions=goto_table:icmp_errors",
         "table=l3 priority=0 actions=drop",
+        "table=icmp_errors priority=0 actions=drop",
         "table=neighbours priority=0 actions=drop",
     ],
     ("network", "blue"): [

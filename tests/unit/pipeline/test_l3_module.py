@@ -44,7 +44,7 @@ from .scenario import (
     VTEP4,
     ipv4,
 )
-from .sim import Output, trace
+from .sim import CONTROLLER, Output, trace
 from .test_gateway_module import ping
 
 GW0, GW1 = "10.0.0.254", "10.0.1.254"
@@ -138,17 +138,23 @@ def test_routed_back_into_the_first_subnet() -> None:
     assert (out["eth_src"], out["eth_dst"], out["nw_ttl"]) == (MAC_A0, M3, 63)
 
 
-def test_ttl_expiry_and_unknown_destinations_are_dropped_on_the_switch() -> None:
-    assert trace(FLOWS, A1, udp(M1, MAC_A0, "10.0.0.1", "10.0.1.4", ttl=1)) == []
-    (out,) = trace(FLOWS, A1, udp(M1, MAC_A0, "10.0.0.1", "10.0.1.4", ttl=2))
+def test_without_icmp_errors_ttl_expiry_and_unknown_destinations_are_dropped() -> None:
+    """On the switch, by `dec_ttl` and the table's miss (`icmp_errors` answers them, see
+    test_icmp_errors_module.py)."""
+    routing = flows(DEFAULT.unload("icmp_errors"))
+    assert trace(routing, A1, udp(M1, MAC_A0, "10.0.0.1", "10.0.1.4", ttl=1)) == []
+    (out,) = trace(routing, A1, udp(M1, MAC_A0, "10.0.0.1", "10.0.1.4", ttl=2))
     assert out["nw_ttl"] == 1
     for nowhere in ("10.0.1.99", "10.0.2.1", "192.0.2.1"):
-        assert trace(FLOWS, A1, udp(M1, MAC_A0, "10.0.0.1", nowhere)) == []
+        assert trace(routing, A1, udp(M1, MAC_A0, "10.0.0.1", nowhere)) == []
 
 
 def test_tenants_with_the_same_addresses_never_reach_each_other() -> None:
-    """10.0.1.4 is only A's: B's router has no route to it, and A's MAC is unknown in B."""
-    assert trace(FLOWS, B1, udp(M1, MAC_B0, "10.0.0.1", "10.0.1.4")) == []
+    """10.0.1.4 is only A's: B's router has no route to it (only the controller sees
+    the packet, to say so), and A's MAC is unknown in B."""
+    assert [o.port for o in trace(FLOWS, B1, udp(M1, MAC_B0, "10.0.0.1", "10.0.1.4"))] == [
+        CONTROLLER
+    ]
     assert trace(FLOWS, B1, udp(M1, MAC_A0, "10.0.0.1", "10.0.1.4")) == trace(
         flows(DEFAULT.unload("l3")), B1, udp(M1, MAC_A0, "10.0.0.1", "10.0.1.4")
     )

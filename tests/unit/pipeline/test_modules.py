@@ -53,14 +53,15 @@ def test_the_builtin_modules_compile_what_the_pipeline_always_did() -> None:
         DEFAULT.loaded
         == ALL
         == {"ingress", "port_security", "arp_responder", "l2_forward", "dhcp", "gateway", "l3"}
-        | {"static_routes", "nexthops"}
+        | {"icmp_errors", "static_routes", "nexthops"}
         | (DRIVERS)
     )
-    assert [(t.id, t.name) for t in DEFAULT.pipeline][-4:] == [
+    assert [(t.id, t.name) for t in DEFAULT.pipeline][-5:] == [
         (5, "dhcp"),
         (6, "gateway"),
         (7, "l3"),
-        (8, "neighbours"),
+        (8, "icmp_errors"),
+        (9, "neighbours"),
     ]
     assert DEFAULT.compile_all(VIEW) == compile_all(VIEW)
 
@@ -85,7 +86,7 @@ def test_unloading_what_others_need_is_refused_naming_them() -> None:
         ModuleError, match="l2_forward: needed by l3, native, static_routes, vlan, vxlan"
     ):
         DEFAULT.unload("l2_forward")
-    needed = "needed by arp_responder, dhcp, gateway, l2_forward, l3, native, nexthops, port_"
+    needed = "needed by arp_responder, dhcp, gateway, icmp_errors, l2_forward, l3, native, nexthops"
     with pytest.raises(ModuleError, match=needed):
         DEFAULT.unload("ingress")
 
@@ -177,7 +178,8 @@ def test_table_ids_are_the_catalogs_whatever_is_loaded() -> None:
         (6, "dhcp"),
         (7, "gateway"),
         (8, "l3"),
-        (9, "neighbours"),
+        (9, "icmp_errors"),
+        (10, "neighbours"),
     ]
     for loaded in ([], ["ingress"], ["arp_responder"], ["mac_drop", "vxlan"]):
         assert [(t.id, t.name) for t in ModuleSet(CATALOG, loaded).pipeline] == layout

@@ -31,6 +31,7 @@ from .test_l3_module import (
     flows,
     udp,
 )
+from .test_static_routes_module import delivered
 
 HOP, OUTSIDE_MAC = "10.0.1.50", "02:00:00:00:0a:50"
 ROUTE = ("198.51.100.0/24", HOP)
@@ -87,7 +88,7 @@ def arp_reply_fields(sender: str, target: str) -> dict:
 
 
 def test_unresolved_the_route_drops_and_floods_nothing() -> None:
-    assert trace(flows(view=UNRESOLVED), A1, OUT) == []
+    assert delivered(trace(flows(view=UNRESOLVED), A1, OUT)) == []
 
 
 def test_resolved_the_route_leaves_by_the_physical_port_only_to_the_learned_mac() -> None:

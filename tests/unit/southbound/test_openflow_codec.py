@@ -485,6 +485,23 @@ def test_packet_out(c: codec.Codec) -> None:
     assert in_port_default == (wire.OFPP_CONTROLLER,)
 
 
+@pytest.mark.parametrize(
+    "actions",
+    [
+        [output(4)],
+        [output("in_port"), resubmit(3)],
+        [*set_field(eth_dst="02:00:00:00:00:09"), output(1), output(2)],
+    ],
+)
+def test_packet_out_bytes_are_os_kens(c: codec.Codec, actions: list[Action]) -> None:
+    frame = bytes(range(60))
+    ours = c.packet_out(frame, actions, in_port=7)
+    theirs = c.parser.OFPPacketOut(
+        c.dp, buffer_id=wire.OFP_NO_BUFFER, in_port=7, actions=c.actions(actions), data=frame
+    )
+    assert ours == c._bytes(theirs)
+
+
 def test_control_messages(c: codec.Codec) -> None:
     assert c.barrier_request() == wire.HEADER.pack(c.version, 20, 8, 0)
     assert c.features_request() == wire.HEADER.pack(c.version, 5, 8, 0)

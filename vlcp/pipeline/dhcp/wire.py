@@ -14,14 +14,24 @@ they mean); the codec splits long ones and joins repeated ones as RFC 3396 says.
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import struct
 from dataclasses import dataclass
 
 from vlcp.dhcp_options import OptionError, parse_options
 
-ETH_TYPE_IPV4 = 0x0800
+from ..inet import (
+    ETH_TYPE_IPV4,
+    ETHERNET,
+    IPV4,
+    address,
+    checksum,
+    ethernet,
+    ipv4_header,
+    mac_bytes,
+    mac_text,
+    packed,
+)
+
 IPPROTO_UDP = 17
 CLIENT_PORT, SERVER_PORT = 68, 67
 BOOTREQUEST, BOOTREPLY = 1, 2
@@ -34,13 +44,11 @@ MAX_FRAME = 1518
 MIN_BOOTP = 300
 """Old BOOTP relays and clients want at least this many bytes of BOOTP (RFC 1542)."""
 
-_ETH = struct.Struct("!6s6sH")
-_IP = struct.Struct("!BBHHHBBH4s4s")
 _UDP = struct.Struct("!HHHH")
 _BOOTP = struct.Struct("!BBBBIHH4s4s4s4s16s64s128s")
-IP_UDP_HEADERS = 20 + _UDP.size
+IP_UDP_HEADERS = IPV4.size + _UDP.size
 """IPv4 without options and UDP: what a reply's IP datagram carries before BOOTP."""
-HEADERS = _ETH.size + IP_UDP_HEADERS
+HEADERS = ETHERNET.size + IP_UDP_HEADERS
 BOOTP_FIXED = _BOOTP.size + len(MAGIC_COOKIE)
 
 
@@ -92,25 +100,17 @@ class Reply:
     """Each option already framed (code, length, payload), in the order to send."""
 
 
-def _mac(raw: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in raw)
-
-
-def _ip(raw: bytes) -> str:
-    return str(ipaddress.IPv4Address(raw))
-
-
 def parse(frame: bytes) -> Request:
     """A client's DHCP frame (Ethernet, IPv4, UDP 68 -> 67, BOOTP, options)."""
     if len(frame) > MAX_FRAME:
         raise Malformed("oversized")
     if len(frame) < HEADERS:
         raise Malformed("truncated")
-    _dst, _src, eth_type = _ETH.unpack_from(frame)
+    _dst, _src, eth_type = ETHERNET.unpack_from(frame)
     if eth_type != ETH_TYPE_IPV4:
         raise Malformed("not IPv4")
-    ip = frame[_ETH.size :]
-    ver_ihl, _tos, total, _id, frag, _ttl, proto, _sum, _src, _dst = _IP.unpack_from(ip)
+    ip = frame[ETHERNET.size :]
+    ver_ihl, _tos, total, _id, frag, _ttl, proto, _sum, _src, _dst = IPV4.unpack_from(ip)
     ihl = (ver_ihl & 0x0F) * 4
     if ver_ihl >> 4 != 4 or ihl < 20 or total < ihl + _UDP.size:
         raise Malformed("bad IPv4 header")
@@ -141,9 +141,9 @@ def parse(frame: bytes) -> Request:
     return Request(
         xid=xid,
         flags=flags,
-        ciaddr=_ip(ciaddr),
-        giaddr=_ip(giaddr),
-        chaddr=_mac(chaddr[:6]),
+        ciaddr=address(ciaddr),
+        giaddr=address(giaddr),
+        chaddr=mac_text(chaddr[:6]),
         options=options,
     )
 
@@ -184,7 +184,7 @@ def build(reply: Reply) -> bytes:
             packed(reply.yiaddr),
             bytes(4),
             bytes(4),
-            bytes.fromhex(reply.chaddr.replace(":", "")),
+            mac_bytes(reply.chaddr),
             b"",
             b"",
         )
@@ -195,29 +195,6 @@ def build(reply: Reply) -> bytes:
     udp_length = _UDP.size + len(bootp)
     pseudo = src + dst + struct.pack("!BBH", 0, IPPROTO_UDP, udp_length)
     udp = _UDP.pack(SERVER_PORT, CLIENT_PORT, udp_length, 0) + bootp
-    udp = udp[:6] + struct.pack("!H", _checksum(pseudo + udp) or 0xFFFF) + udp[8:]
-    header = _IP.pack(0x45, 0, 20 + len(udp), 0, 0x4000, 64, IPPROTO_UDP, 0, src, dst)
-    header = header[:10] + struct.pack("!H", _checksum(header)) + header[12:]
-    eth = _ETH.pack(_mac_bytes(reply.eth_dst), _mac_bytes(reply.eth_src), ETH_TYPE_IPV4)
-    return eth + header + udp
-
-
-@functools.lru_cache(maxsize=4096)
-def packed(address: str) -> bytes:
-    """An IPv4 address's 4 bytes; remembered, as the same few addresses (a port's, its
-    server identifier) are packed in every reply."""
-    return ipaddress.IPv4Address(address).packed
-
-
-def _mac_bytes(mac: str) -> bytes:
-    return bytes.fromhex(mac.replace(":", ""))
-
-
-def _checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071)."""
-    if len(data) % 2:
-        data += b"\x00"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+    udp = udp[:6] + struct.pack("!H", checksum(pseudo + udp) or 0xFFFF) + udp[8:]
+    header = ipv4_header(src, dst, IPPROTO_UDP, len(udp))
+    return ethernet(reply.eth_dst, reply.eth_src) + header + udp

@@ -3,7 +3,8 @@
 Everything above this file speaks in plain values (`Flow`, `Action`, `InstalledFlow`,
 `PacketIn`, ...) and bytes; os-ken's message classes appear only here, so that the rest
 of vlcp never sees its datapath-bound objects, its global registries or its eventlet hub
-(only ``os_ken.ofproto.*`` is imported). os-ken insists on a "datapath" to build and
+(only ``os_ken.ofproto.*`` is imported, through `osken`, which keeps the rest of os-ken
+out of the process). os-ken insists on a "datapath" to build and
 parse messages; `_Datapath` is the stand-in that carries just the protocol modules.
 
 Messages are produced as bytes with xid 0; the channel stamps the xid it allocates
@@ -20,14 +21,6 @@ import functools
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, NoReturn
-
-from os_ken.ofproto import (
-    nicira_ext,
-    ofproto_v1_3,
-    ofproto_v1_3_parser,
-    ofproto_v1_4,
-    ofproto_v1_4_parser,
-)
 
 from vlcp.southbound.openflow.flow import Action, Flow
 from vlcp.southbound.openflow.flow_mod import (
@@ -50,6 +43,13 @@ from vlcp.southbound.openflow.messages import (
     PortStatus,
     SwitchError,
 )
+from vlcp.southbound.openflow.osken import (
+    nicira_ext,
+    ofproto_v1_3,
+    ofproto_v1_3_parser,
+    ofproto_v1_4,
+    ofproto_v1_4_parser,
+)
 from vlcp.southbound.openflow.wire import (
     ALL_ONES_64,
     HEADER,
@@ -63,6 +63,7 @@ from vlcp.southbound.openflow.wire import (
     OFPP_CONTROLLER,
     OFPT_BUNDLE_ADD_MESSAGE,
     OFPT_EXPERIMENTER,
+    OFPT_PACKET_OUT,
     ONF_ET_BUNDLE_ADD,
     ONF_EXPERIMENTER,
     MalformedMessage,
@@ -141,6 +142,10 @@ _GROUP_COMMANDS = {"add": 0, "modify": 1, "delete": 2}
 _ROLES = {"nochange": 0, "equal": 1, "master": 2, "slave": 3}
 _BUNDLE_CTRL = {"open": 0, "close": 2, "commit": 4, "discard": 6}
 BUNDLE_ATOMIC, BUNDLE_ORDERED = 1, 2
+
+
+_PACKET_OUT = struct.Struct("!IIH6x")
+"""ofp_packet_out after the header: buffer id, in port, length of the actions (1.3, 1.4)."""
 
 
 def _port(port: int | str) -> int:
@@ -602,14 +607,13 @@ class Codec:
         in_port: int | str = "controller",
         buffer_id: int = OFP_NO_BUFFER,
     ) -> bytes:
-        msg = self.parser.OFPPacketOut(
-            self.dp,
-            buffer_id=buffer_id,
-            in_port=_port(in_port),
-            actions=self.actions(actions),
-            data=None if buffer_id != OFP_NO_BUFFER else data,
-        )
-        return self._bytes(msg)
+        """Encoded here, not by os-ken's `OFPPacketOut`, whose first use would load all of
+        os-ken's packet library into the agent (see `osken`); the same bytes (tested)."""
+        encoded = b"".join(self.action_bytes(a) for a in actions)
+        body = _PACKET_OUT.pack(buffer_id, _port(in_port), len(encoded)) + encoded
+        if buffer_id == OFP_NO_BUFFER:
+            body += data
+        return HEADER.pack(self.version, OFPT_PACKET_OUT, HEADER_SIZE + len(body), 0) + body
 
     # ------------------------------------------------------------ bundles
 

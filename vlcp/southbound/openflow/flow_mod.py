@@ -6,7 +6,9 @@ pieces repeat: a port's `output` action, a network's register load, the fixed pa
 every ADD. So the codec encodes each match field (OXM TLV) and each action once, with
 os-ken, caches the bytes (`Codec.oxm`, `Codec.action_bytes`), and this module lays them
 out in the order os-ken would (OXM fields by type number, as OpenFlow prerequisites
-need); the unit tests check the result is byte for byte os-ken's. Flows this layout does
+need; but the Nicira fields whose prerequisites are basic fields after those, which
+os-ken gets wrong: `AFTER_BASIC_FIELDS`); the unit tests check the result is otherwise
+byte for byte os-ken's. Flows this layout does
 not cover (an experimenter OXM field) fall back to os-ken (`None` here). The match fields
 a controller uses most (`NATIVE_FIELDS`: ports, registers, Ethernet and ARP addresses,
 VLAN, tunnel id) are even encoded here directly: os-ken's address parsing costs more
@@ -121,9 +123,18 @@ def _value_bytes(kind: str, value: Any, size: int) -> bytes:
     return ipaddress.IPv4Address(value).packed
 
 
-def _oxm_order(tlv: bytes) -> int:
-    """os-ken's order: the OXM type number (class << 7 | field)."""
-    return int.from_bytes(tlv[:4], "big") >> 9
+AFTER_BASIC_FIELDS = frozenset({(NXM_1, 26), (NXM_1, 28), (NXM_1, 29)})
+"""Nicira fields whose prerequisites are OpenFlow basic fields (ip_frag, nw_ecn, nw_ttl
+need an IP eth_type). OVS checks each field's prerequisites against the fields before
+it (OFPBMC_BAD_PREREQ otherwise), and os-ken's order, by type number, puts every Nicira
+field (class 1) first: these go after the basic fields instead."""
+
+
+def _oxm_order(tlv: bytes) -> tuple[bool, int]:
+    """os-ken's order, the OXM type number (class << 7 | field), but `AFTER_BASIC_FIELDS`
+    last."""
+    number = int.from_bytes(tlv[:4], "big") >> 9
+    return (number >> 7, number & 0x7F) in AFTER_BASIC_FIELDS, number
 
 
 def _padded(data: bytes, *, length_at: int | None = None) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import grpc
 from aetcd import rpc
@@ -41,42 +41,60 @@ class EtcdBackend(Commits, Backend):
         return found
 
     async def snapshot(self, prefix: str) -> tuple[int, dict[str, bytes]]:
+        start = self._key(prefix) if prefix else self._base
+        return await self._snapshot([(start, range_end(start))])
+
+    async def snapshot_of(
+        self, prefixes: Sequence[str], keys: Sequence[str]
+    ) -> tuple[int, dict[str, bytes]]:
+        """One range per prefix and one per key, all read at one etcd revision."""
+        ranges = []
+        for prefix in prefixes:
+            start = self._key(prefix) if prefix else self._base
+            ranges.append((start, range_end(start)))
+        ranges += [(self._key(key), b"") for key in keys]
+        return await self._snapshot(ranges)
+
+    async def _snapshot(self, ranges: list[tuple[bytes, bytes]]) -> tuple[int, dict[str, bytes]]:
         for _ in range(5):
             try:
-                return await self._snapshot_once(prefix)
+                return await self._snapshot_once(ranges)
             except Refused as exc:  # compacted (or not yet applied) while paging: again
                 if exc.code != grpc.StatusCode.OUT_OF_RANGE:
                     raise
         raise StoreUnavailable(f"etcd store {self.where}: history compacted during every snapshot")
 
-    async def _snapshot_once(self, prefix: str) -> tuple[int, dict[str, bytes]]:
-        """One consistent read, paged at a fixed etcd revision so huge prefixes stay cheap."""
-        start = self._key(prefix) if prefix else self._base
-        end = range_end(start)
-        first = rpc.RangeRequest(key=start, range_end=end, limit=_SNAPSHOT_PAGE)
-        reply = await self._txn(
-            "snapshot",
-            rpc.TxnRequest(success=[get_op(self._mark), rpc.RequestOp(request_range=first)]),
-        )
+    async def _snapshot_once(
+        self, ranges: list[tuple[bytes, bytes]]
+    ) -> tuple[int, dict[str, bytes]]:
+        """One consistent read of key ranges (an empty end: one key), their first pages in
+        one transaction, the rest paged at its etcd revision so huge prefixes stay cheap."""
+        firsts = [
+            rpc.RequestOp(request_range=rpc.RangeRequest(key=k, range_end=e, limit=_SNAPSHOT_PAGE))
+            for k, e in ranges
+        ]
+        reply = await self._txn("snapshot", rpc.TxnRequest(success=[get_op(self._mark), *firsts]))
         revision = self._revision(reply.responses[0].response_range, reply.header)
-        page = reply.responses[1].response_range
         values: dict[str, bytes] = {}
-        while True:
-            for kv in page.kvs:
-                key = self._store_key(kv.key)
-                if key is not None:
-                    values[key] = bytes(kv.value)
-            if not page.more:
-                return revision, values
-            page = await self._range(
-                "snapshot",
-                rpc.RangeRequest(
-                    key=page.kvs[-1].key + b"\0",
-                    range_end=end,
-                    limit=_SNAPSHOT_PAGE,
-                    revision=reply.header.revision,
-                ),
-            )
+        for (_start, end), response in zip(ranges, reply.responses[1:], strict=True):
+            page = response.response_range
+            while True:
+                for kv in page.kvs:
+                    key = self._store_key(kv.key)
+                    if key is not None:
+                        values[key] = bytes(kv.value)
+                if not page.more:
+                    break
+                page = await self._range(
+                    "snapshot",
+                    rpc.RangeRequest(
+                        key=page.kvs[-1].key + b"\0",
+                        range_end=end,
+                        limit=_SNAPSHOT_PAGE,
+                        revision=reply.header.revision,
+                    ),
+                )
+        return revision, values
 
     async def close(self) -> None:
         self.closed = True

@@ -14,6 +14,7 @@ from kazoo.retry import KazooRetry
 from ..backend import Backend
 from ..lifecycle import start_or_close
 from .commit import Commits
+from .handler import PollHandler
 from .kazoo_bridge import KazooBridge, failed_op
 from .liveness import Liveness
 from .url import parse_url
@@ -29,6 +30,7 @@ class ZooKeeperBackend(Commits, Liveness, Backend):
         client = KazooClient(
             hosts=self.config.hosts,
             timeout=self.config.session_timeout,
+            handler=PollHandler(),
             # Reconnect forever, at least once a second and four times within a call's
             # `timeout`: a call that waits for the connection sees members that come back.
             connection_retry=KazooRetry(

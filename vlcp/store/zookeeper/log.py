@@ -69,6 +69,10 @@ class ChangeLog(ZooKeeperCore):
         watch = zk.waker(wake)
         batch = 1
         synced = False
+        # Whether the entry before `position` was just read from our member: then the next
+        # one is certain to come (a commit or the segment's end marker), and watching for it
+        # is one request, not a `_locate`.
+        current = False
         while True:
             found = await self._read_entries(segment, position, batch)
             caught_up = False
@@ -78,17 +82,27 @@ class ChangeLog(ZooKeeperCore):
                     break
                 if data == SEGMENT_END:
                     segment, position = segment + 1, 0
+                    current = False
                     break
                 position += 1
+                current = True
                 yield LogEntry(segment * SEGMENT_SPAN + position, decode_changes(data))
             else:
-                batch = min(batch * 2, 256)  # more may be waiting: read ahead
-                continue
+                if len(found) > 1:
+                    batch = min(batch * 2, 256)  # a backlog: read ahead
+                    continue
+                # One entry, as after most wake-ups: more rarely follow, so watch the next
+                # entry rather than read it (three requests a commit, not seven).
+                caught_up = True
             if not caught_up:
                 continue  # went on to the next segment
-            batch = 1
             wake.clear()
-            where = await self._locate(segment, position, watch)
+            if current:
+                where = await self._watch_next(segment, position, watch)
+                current = False  # a wake-up that finds nothing must `_locate` again
+            else:
+                where = await self._locate(segment, position, watch)
+            batch = 2 if where == "appeared" else 1
             if where == "closed":
                 segment, position = segment + 1, 0
             elif where == "ahead" and not synced:  # our member may lag behind the committer
@@ -101,6 +115,26 @@ class ChangeLog(ZooKeeperCore):
             elif where == "waiting":
                 synced = False
                 await self._wait(wake)
+
+    async def _watch_next(self, segment: int, position: int, watch: Callable[[Any], None]) -> str:
+        """Watch for the entry after one just read: "appeared" or "waiting", in one round
+        trip of two requests (a `_locate` when the segment is gone).
+
+        Every segment gets an end marker when it closes, so the entry after one that was
+        read will appear, unless the segment is deleted first: a reader that dawdled after
+        its last entry can find it compacted. So the segment is watched too (its deletion
+        wakes the reader, whose next read then finds it compacted).
+        """
+        zk, client = self._require()
+        current, entry = await zk.run(
+            [
+                partial(client.exists_async, self._segment_path(segment), watch),
+                partial(client.exists_async, self._entry_path(segment, position), watch),
+            ]
+        )
+        if current is None:
+            return await self._locate(segment, position, watch)
+        return "waiting" if entry is None else "appeared"
 
     async def _locate(self, segment: int, position: int, watch: Callable[[Any], None]) -> str:
         """Why entry `position` of `segment` is missing, watching for it to appear.

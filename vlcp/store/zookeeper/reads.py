@@ -139,15 +139,38 @@ class Reads(ChangeLog):
                     lambda key: key.startswith(prefix),
                 )
             )
-        for entry in window:  # commits that ran during the reads: replay them
-            for key, data in entry.changes:
-                if not key.startswith(prefix):
-                    continue
-                if data is None:
-                    values.pop(key, None)
-                else:
-                    values[key] = data
+        _replay(values, window, lambda key: key.startswith(prefix))
         return marker.revision, values
+
+    async def snapshot_of(
+        self, prefixes: Sequence[str], keys: Sequence[str]
+    ) -> tuple[int, dict[str, bytes]]:
+        """Only the containers of `prefixes` are listed and only `keys` read besides: an
+        agent's restart never reads the sessions' bookkeeping or the port statuses."""
+        if "" in prefixes:
+            return await self.snapshot("")
+        zk, _client = self._require()
+        wanted = set(keys)
+
+        def relevant(key: str) -> bool:
+            return key in wanted or key.startswith(tuple(prefixes))
+
+        with zk.operation():
+            marker, values, window = await zk.retrying(
+                partial(self._consistent, partial(self._read_some, prefixes, keys), relevant)
+            )
+        _replay(values, window, relevant)
+        return marker.revision, values
+
+    async def _read_some(self, prefixes: Sequence[str], keys: Sequence[str]) -> dict[str, bytes]:
+        zk, client = self._require()
+        containers = list(dict.fromkeys(self._container_path(p) for p in prefixes))
+        listings = await zk.run([partial(client.get_children_async, c) for c in containers])
+        paths = [(key, self._data_path(key)) for key in keys]
+        for container, names in zip(containers, listings, strict=True):
+            if not isinstance(names, NoNodeError):
+                paths += _under(container, names, prefixes)
+        return await self._read_paths(paths)
 
     async def _read_prefix(self, prefix: str) -> dict[str, bytes]:
         zk, client = self._require()
@@ -159,15 +182,40 @@ class Reads(ChangeLog):
         listings = await zk.run([partial(client.get_children_async, c) for c in containers])
         paths: list[tuple[str, str]] = []
         for container, names in zip(containers, listings, strict=True):
-            if isinstance(names, NoNodeError):
-                continue
-            for name in names:
-                key = name.replace("|", "/")
-                if key.startswith(prefix):
-                    paths.append((key, f"{container}/{name}"))
+            if not isinstance(names, NoNodeError):
+                paths += _under(container, names, (prefix,))
+        return await self._read_paths(paths)
+
+    async def _read_paths(self, paths: list[tuple[str, str]]) -> dict[str, bytes]:
+        """The data of these (key, znode path) pairs; absent and tombstoned keys left out."""
+        zk, client = self._require()
         results = await zk.run([partial(client.get_async, path) for _key, path in paths])
         values = {}
         for (key, _path), result in zip(paths, results, strict=True):
             if not isinstance(result, NoNodeError) and result[0]:
                 values[key] = result[0]
         return values
+
+
+def _under(container: str, names: Iterable[str], prefixes: Sequence[str]) -> list[tuple[str, str]]:
+    """(key, znode path) of the children of a data container under one of `prefixes`."""
+    found = []
+    for name in names:
+        key = name.replace("|", "/")
+        if key.startswith(tuple(prefixes)):
+            found.append((key, f"{container}/{name}"))
+    return found
+
+
+def _replay(
+    values: dict[str, bytes], window: Iterable[LogEntry], relevant: Callable[[str], bool]
+) -> None:
+    """Apply the commits that ran during a consistent read to what it read."""
+    for entry in window:
+        for key, data in entry.changes:
+            if not relevant(key):
+                continue
+            if data is None:
+                values.pop(key, None)
+            else:
+                values[key] = data
