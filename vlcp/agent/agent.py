@@ -29,9 +29,12 @@ from dataclasses import dataclass
 from vlcp.layout import NETPORTS, chassis_key, netports_key, split_remote_key
 from vlcp.pipeline.builtin import DEFAULT
 from vlcp.pipeline.catalog import ModuleSet
-from vlcp.pipeline.module import ModuleFailed
+from vlcp.pipeline.changes import Change
+from vlcp.pipeline.module import Learned, ModuleFailed
+from vlcp.pipeline.nexthops import Settings as NexthopSettings
 from vlcp.pipeline.view import Owner, View
 from vlcp.southbound.flow_manager import FlowManager
+from vlcp.southbound.openflow.flow import output
 from vlcp.southbound.openflow.messages import Meter
 from vlcp.southbound.openflow.server import OpenFlowServer
 from vlcp.southbound.ovsdb.cache import ChangeSet
@@ -47,6 +50,7 @@ from .binding import BridgePorts, OvsPort, date_bindings
 from .bridge_setup import ensure_bridge
 from .mirror import VIEW_PREFIXES, Mirror
 from .modules import Discovery, ModuleManager, discover
+from .neighbours import Resolver
 from .packet_in import PacketInDispatcher
 from .view_builder import Identity, LocalView
 
@@ -60,6 +64,9 @@ itself under load without a fixed delay on every port (measured: 4 ms from plug 
 at 10 ports, against 7 ms with a 2 ms gathering delay)."""
 RETRY = 1.0
 """Seconds before trying again when catching up failed (the store or OVSDB is away)."""
+RESOLVE_TICK = 0.25
+"""Seconds between two steps of the next hop resolver: its own settings say how often
+it asks each next hop (`nexthops.Settings.retry`); this only bounds how late."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +114,10 @@ class Agent:
         self.packet_ins = PacketInDispatcher(
             lambda: self.modules.current if self.modules is not None else None,
             lambda: self.local.view if self.local is not None else None,
+            on_learned=self._learned,
         )
+        self.resolver: Resolver | None = None
+        """This server's ARP resolution of next hops outside vlcp (module `nexthops`)."""
         self.flows = FlowManager(self.server, on_event=self.packet_ins.on_event)
         self.identity: Identity | None = None
         self.local: LocalView | None = None
@@ -143,6 +153,7 @@ class Agent:
             self.ovsdb, self.monitor, cfg.bridge, cfg.datapath_type, cfg.vtep, controllers
         )
         self.announcer = Announcer(self.store, self.identity.system_id)
+        self.resolver = Resolver(self.identity.system_id)
         self.modules = ModuleManager(self.discovery, self.identity.system_id)
         self.mirror.follow(*self.modules.keys)
         await self.presence.put(
@@ -154,7 +165,13 @@ class Agent:
         self._names.update(self.bridge.ports)
         self.monitor.add_listener(self._on_ovsdb)
         self.mirror.add_listener(self._on_store)
-        tasks = [self.presence.run(), self.mirror.run(), self.flows.run(), self._converge()]
+        tasks = [
+            self.presence.run(),
+            self.mirror.run(),
+            self.flows.run(),
+            self._converge(),
+            self._resolve(),
+        ]
         if cfg.openflow_listen:
             openflow = f"listening on {cfg.openflow_listen}"
         else:
@@ -223,20 +240,20 @@ class Agent:
         for port in self.bridge.date(names, time.time()):
             self._undated[port.name] = port
         delta = self.local.update(self.mirror, self.bridge.ports, keys, names)
+        owners = delta.owners | self.local.learned(self._resolve_step())
         view = self.local.view
         self._unannounced |= delta.ports
         for key in keys:
             if key.startswith(NETPORTS) and (port := split_remote_key(key)[1]) in view.ports:
                 self._unannounced.add(port)  # replaced by another server
-        bridge = self.monitor.find("Bridge", name=self.config.bridge)
-        dpid = _datapath_id(bridge[0][1]) if bridge else None
+        dpid = self._dpid()
         if dpid is None:
             return  # no switch yet: seeding it, once it is there, sends everything
         reconciler = self.flows.reconciler(dpid)
         seeded = dpid in self._seeded
         await self._meter(dpid, view, None if not seeded else delta.ports)
         if seeded:
-            self._push(reconciler, view, delta.owners)
+            self._push(reconciler, view, owners)
         else:  # a new bridge, new modules or starting over: every owner, base included
             log.info(
                 "every owner's flows (%d keys at revision %d, %d local ports, modules %s): "
@@ -260,6 +277,51 @@ class Agent:
             except Exception:
                 self._undated = undated | self._undated
                 raise
+
+    def _dpid(self) -> int | None:
+        """The integration bridge's datapath id, once OVSDB has it."""
+        bridge = self.monitor.find("Bridge", name=self.config.bridge)
+        return _datapath_id(bridge[0][1]) if bridge else None
+
+    def _learned(self, fact: Learned, now: float) -> None:
+        """An outside next hop answered (a `nexthops` packet-in): into the view next round."""
+        if self.resolver is not None:
+            self.resolver.learn(fact, now)
+            self._dirty.set()
+
+    async def _resolve(self) -> None:
+        """Ask the outside next hops for their MACs on time, and notice answers that age
+        out, between the rounds that changes of the store or the bridge start."""
+        while True:
+            await asyncio.sleep(RESOLVE_TICK)
+            try:
+                if self._resolve_step():
+                    self._dirty.set()
+            except Exception:  # the next tick tries again; the rest of the agent goes on
+                log.exception("could not resolve next hops")
+
+    def _resolve_step(self) -> list[Change]:
+        """One step of the resolver: its ARP requests sent now, the view's changes
+        returned (none while `nexthops` is not loaded)."""
+        modules, resolver, local = self.modules, self.resolver, self.local
+        if modules is None or resolver is None or local is None:
+            return []
+        if "nexthops" not in modules.current.loaded:
+            return []
+        settings = modules.current.context("nexthops").settings
+        # as data: a reloaded module's settings are of its new class
+        resolver.settings = NexthopSettings.model_validate(
+            settings.model_dump() if settings else {}
+        )
+        changes, requests = resolver.step(local.view, time.monotonic())
+        dpid = self._dpid()
+        switch = self.server.switches.get(dpid) if dpid is not None else None
+        for request in requests if switch is not None else ():
+            try:
+                switch.packet_out(request.data, (output(request.port),))
+            except Exception as exc:  # closed: the next request goes on the next connection
+                log.info("could not send an ARP request for a next hop: %s", exc)
+        return changes
 
     async def _meter(self, dpid: int, view: View, ports: Iterable[str] | None) -> None:
         """Give the `ports` (None: every local port) their packet-in meters, on the switch

@@ -13,7 +13,8 @@ A module's flow sends a packet to the controller from one of the module's own ta
    controller costs its own packets only (`PortRateLimiter`, one per handled table);
 4. calls the handler, pure, with the module's context, the current view and the packet
    (with the NETWORK register ingress set, when it did);
-5. sends what the handler returns as packet-outs: the only I/O, done here.
+5. sends the packet-outs the handler returns: the only I/O, done here; and hands what
+   it learned (`Learned`, an ARP answer) to `on_learned`, the agent's.
 
 Nothing a packet or a handler does stops the controller: a malformed packet, a handler
 that raises, a packet-out the switch cannot take are counted per module, logged at most
@@ -41,7 +42,7 @@ from typing import Protocol
 
 from vlcp.pipeline.catalog import ModuleSet
 from vlcp.pipeline.fields import NETWORK
-from vlcp.pipeline.module import BadPacket, Context, PacketIn, PacketOut, Received
+from vlcp.pipeline.module import BadPacket, Context, Learned, PacketIn, PacketOut, Received
 from vlcp.pipeline.ratelimit import PortRateLimiter
 from vlcp.pipeline.view import View
 from vlcp.southbound.openflow.flow import Action, output
@@ -108,10 +109,12 @@ class PacketInDispatcher:
         view: Callable[[], View | None],
         *,
         clock: Callable[[], float] = time.monotonic,
+        on_learned: Callable[[Learned, float], None] | None = None,
     ) -> None:
         self._modules = modules
         self._view = view
         self._clock = clock
+        self._on_learned = on_learned
         self.counters: dict[str, Counters] = {}
         """Per module, by name (kept after it is unloaded)."""
         self.unhandled: Counter[str] = Counter()
@@ -188,11 +191,14 @@ class PacketInDispatcher:
             return
         try:
             answers = list(declared.handler(context, view, received))
-            wrong = [a for a in answers if not isinstance(a, PacketOut)]
+            wrong = [a for a in answers if not isinstance(a, (PacketOut, Learned))]
             if wrong:
-                raise TypeError(f"a handler answers PacketOut values, not {wrong[0]!r}")
+                raise TypeError(f"a handler answers PacketOut or Learned, not {wrong[0]!r}")
             for answer in answers:
-                switch.packet_out(answer.data, (output(answer.port),))
+                if isinstance(answer, PacketOut):
+                    switch.packet_out(answer.data, (output(answer.port),))
+                elif self._on_learned is not None:
+                    self._on_learned(answer, now)
         except BadPacket as exc:
             self._malformed(counters, module, received.in_port, exc, now)
             return

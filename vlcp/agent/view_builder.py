@@ -31,10 +31,11 @@ When the winner's binding goes, the key goes with it and the older binding serve
 from __future__ import annotations
 
 import functools
+import ipaddress
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from vlcp.layout import (
     LOGNET,
@@ -212,8 +213,17 @@ def _remote_mac(entry: Any) -> str | None:
     return entry.get("mac") if entry.get("switch") else entry["mac"]
 
 
-Interfaces = dict[str, tuple[RouterInterface, ...]]
-"""Router id -> its interfaces, before routers are numbered."""
+class Attached(NamedTuple):
+    """A router as this server sees it, before routers are numbered."""
+
+    interfaces: tuple[RouterInterface, ...]
+    routes: tuple[tuple[str, str], ...]
+    """Its static routes, as stored (module `static_routes`)."""
+
+
+DEFAULT_ROUTE = "0.0.0.0/0"
+Interfaces = dict[str, Attached]
+"""Router id -> its interfaces and routes, before routers are numbered."""
 
 
 def _attached_routers(mirror: Mirror, networks: Iterable[str]) -> Interfaces:
@@ -224,38 +234,77 @@ def _attached_routers(mirror: Mirror, networks: Iterable[str]) -> Interfaces:
         for subnet_id in mirror.subnets_of(network):
             for router_id in mirror.routers_on(subnet_id):
                 if router_id not in found:
-                    found[router_id] = _interfaces(mirror, router_id)
+                    found[router_id] = Attached(
+                        _interfaces(mirror, router_id), _static_routes(mirror, router_id)
+                    )
     return found
+
+
+def _static_routes(mirror: Mirror, router_id: str) -> tuple[tuple[str, str], ...]:
+    """A router's static routes as stored (the model checked them; `Router` refuses a
+    bad one, and the router with it), and, unless they have one, the default route
+    through the gateway of its external subnet (the first by id with a gateway): the way
+    out of vlcp (module `nexthops` resolves that gateway by ARP)."""
+    stored = mirror.get(f"{ROUTER}{router_id}")
+    routes = [tuple(route) for route in stored.get("routes") or ()]
+    if any(route[:1] == (DEFAULT_ROUTE,) for route in routes):
+        return tuple(routes)
+    for subnet_id in sorted(i.get("subnet") for i in _entries(stored)):
+        subnet = mirror.get(f"{SUBNET}{subnet_id}")
+        gateway = subnet.get("gateway") if subnet is not None else None
+        if subnet is not None and subnet.get("isexternal") and _is_address(gateway):
+            return (*routes, (DEFAULT_ROUTE, gateway))
+    return tuple(routes)
+
+
+def _is_address(value: Any) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _entries(stored: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A stored router's interfaces that name a subnet (bad data is left out)."""
+    entries = stored.get("interfaces") or ()
+    return [e for e in entries if isinstance(e, dict) and isinstance(e.get("subnet"), str)]
 
 
 def _interfaces(mirror: Mirror, router_id: str) -> tuple[RouterInterface, ...]:
     """A router's interfaces, with their subnet's network and CIDR and the subnet's
     gateway MAC; one with bad data is logged and left out, alone."""
     found = []
-    for entry in mirror.get(f"{ROUTER}{router_id}").get("interfaces") or ():
-        subnet_id = entry.get("subnet") if isinstance(entry, dict) else None
-        subnet = mirror.get(f"{SUBNET}{subnet_id}") if isinstance(subnet_id, str) else None
+    for entry in _entries(mirror.get(f"{ROUTER}{router_id}")):
+        subnet_id = entry["subnet"]
+        subnet = mirror.get(f"{SUBNET}{subnet_id}")
         if subnet is None:
             continue
         what = f"interface of router {router_id} on subnet {subnet_id}"
-        interface = _valid(what, functools.partial(_interface, subnet_id, subnet, entry))
+        make = functools.partial(_interface, router_id, subnet_id, subnet, entry)
+        interface = _valid(what, make)
         if interface is not None:
             found.append(interface)
     return tuple(found)
 
 
-def _interface(subnet_id: str, subnet: Mapping[str, Any], entry: Any) -> RouterInterface:
+def _interface(
+    router_id: str, subnet_id: str, subnet: Mapping[str, Any], entry: Any
+) -> RouterInterface:
+    """An interface; on an external subnet, where several routers (one per tenant) meet,
+    each router has a MAC of its own there, else the subnet's gateway MAC."""
+    owner = f"{subnet_id}/{router_id}" if subnet.get("isexternal") else subnet_id
     return RouterInterface(
         subnet_id,
         subnet["logicalnetwork"],
         subnet["cidr"],
         entry["ip_address"],
-        gateway_mac(subnet_id),
+        gateway_mac(owner),
     )
 
 
 def _routed_networks(routers: Interfaces) -> set[str]:
-    return {i.network for interfaces in routers.values() for i in interfaces}
+    return {i.network for attached in routers.values() for i in attached.interfaces}
 
 
 def _routers(routers: Interfaces) -> dict[str, Router]:
@@ -263,8 +312,8 @@ def _routers(routers: Interfaces) -> dict[str, Router]:
     pipeline refuses is logged and left out."""
     numbers = network_numbers(routers)
     found = {}
-    for router_id, interfaces in routers.items():
-        make = functools.partial(Router, router_id, numbers[router_id], interfaces)
+    for router_id, (interfaces, routes) in routers.items():
+        make = functools.partial(Router, router_id, numbers[router_id], interfaces, routes)
         router = _valid(f"router {router_id}", make)
         if router is not None:
             found[router_id] = router
@@ -449,6 +498,12 @@ class LocalView:
             plan.physical = _physical_ports(candidates, physnets, ports, self.me)
         self.view, owners = apply_all(self.view, plan.changes())
         return Delta(owners, frozenset(plan.port_changes))
+
+    def learned(self, changes: list[Change]) -> frozenset[Owner]:
+        """Apply what this server's controller learned itself (next hops' MACs, from
+        `neighbours.Resolver`): not from the store, so `update` never sees it."""
+        self.view, owners = apply_all(self.view, changes)
+        return owners
 
     def bound_at(self, port_id: str) -> float | None:
         """When the interface that carries a local port was bound (None: not bound)."""

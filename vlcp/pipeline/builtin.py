@@ -9,7 +9,19 @@ icmp_errors' is 8).
 
 from __future__ import annotations
 
-from . import arp, dhcp, gateway, icmp_errors, ingress, l2, l3, port_security, vxlan
+from . import (
+    arp,
+    dhcp,
+    gateway,
+    icmp_errors,
+    ingress,
+    l2,
+    l3,
+    nexthops,
+    port_security,
+    static_routes,
+    vxlan,
+)
 from .catalog import Catalog, ModuleSet
 from .physical import NATIVE, VLAN
 
@@ -26,6 +38,8 @@ BUILTIN = Catalog(
         gateway.MODULE,
         l3.MODULE,
         icmp_errors.MODULE,
+        static_routes.MODULE,
+        nexthops.MODULE,
     )
 )
 DEFAULT = ModuleSet.all(BUILTIN)

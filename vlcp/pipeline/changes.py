@@ -34,6 +34,8 @@ from .view import (
 )
 
 _T = TypeVar("_T")
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,21 @@ class DropRouter:
 
 
 @dataclass(frozen=True, slots=True)
+class PutNeighbour:
+    """A next hop outside vlcp answered ARP (or moved): its network, address and MAC."""
+
+    network: str
+    ip: str
+    mac: str
+
+
+@dataclass(frozen=True, slots=True)
+class DropNeighbour:
+    network: str
+    ip: str
+
+
+@dataclass(frozen=True, slots=True)
 class SetTunnel:
     ofport: int | None
 
@@ -108,6 +125,8 @@ Change = (
     | DropSubnet
     | PutRouter
     | DropRouter
+    | PutNeighbour
+    | DropNeighbour
     | SetTunnel
     | SetPhysicalPort
 )
@@ -136,6 +155,10 @@ def apply(view: View, change: Change) -> tuple[View, frozenset[Owner]]:
             return _router(view, router.id, router)
         case DropRouter(router_id):
             return _router(view, router_id, None)
+        case PutNeighbour(network, ip, mac):
+            return _neighbour(view, (network, ip), mac)
+        case DropNeighbour(network, ip):
+            return _neighbour(view, (network, ip), None)
         case SetTunnel(ofport):
             if ofport == view.tunnel_ofport:
                 return view, frozenset()
@@ -145,11 +168,7 @@ def apply(view: View, change: Change) -> tuple[View, frozenset[Owner]]:
         case SetPhysicalPort(physnet, ofport):
             if ofport == view.physical_ports.get(physnet):
                 return view, frozenset()
-            physical = dict(view.physical_ports)
-            if ofport is None:
-                del physical[physnet]
-            else:
-                physical[physnet] = ofport
+            physical = _replaced(view.physical_ports, physnet, ofport)
             touched = [n for n in view.networks.values() if n.physnet == physnet]
             new = dataclasses.replace(view, physical_ports=physical)
             return new, _underlay_owners(view, touched)
@@ -191,6 +210,8 @@ def _port(view: View, port_id: str, new: LocalPort | None) -> tuple[View, frozen
     owners: set[Owner] = {("port", port_id)}
     if old is None or new is None or (old.network, old.ofport) != (new.network, new.ofport):
         owners.update(("network", p.network) for p in (old, new) if p is not None)
+    elif _readdressed(view, old, new):
+        owners.add(("network", new.network))  # it may hold a next hop (`View.holder`)
     shadowed = view.remotes.get(port_id)
     if shadowed is not None and (old is None) != (new is None):
         owners.add(("remote", port_id))
@@ -217,7 +238,35 @@ def _remote(view: View, remote_id: str, new: RemotePort | None) -> tuple[View, f
         for r in (old, new):
             if r is not None:
                 owners |= _peer_owners(view, r.network)
+    elif old is not None and new is not None and _readdressed(view, old, new):
+        owners.add(("network", new.network))  # it may hold a next hop (`View.holder`)
     return dataclasses.replace(view, remotes=remotes, members=members), frozenset(owners)
+
+
+def _readdressed(view: View, old: LocalPort | RemotePort, new: LocalPort | RemotePort) -> bool:
+    """Whether a port's address changed in a network whose routers have static routes:
+    whether a port holds a next hop's address decides the network's flows (next hops
+    outside vlcp, `nexthops`)."""
+    routers = view.router_ids.get(new.network, ())
+    return old.ip != new.ip and any(view.routers[r].routes for r in routers)
+
+
+def _neighbour(view: View, key: tuple[str, str], mac: str | None) -> tuple[View, frozenset[Owner]]:
+    """A next hop's learned MAC came, moved or went: its network's flows (`nexthops`)."""
+    if view.neighbours.get(key) == mac:
+        return view, frozenset()
+    neighbours = _replaced(view.neighbours, key, mac)
+    return dataclasses.replace(view, neighbours=neighbours), frozenset({("network", key[0])})
+
+
+def _replaced(mapping: Mapping[_K, _V], key: _K, value: _V | None) -> dict[_K, _V]:
+    """A copy of `mapping` with `key` set to `value`, or without it for None."""
+    copy = dict(mapping)
+    if value is None:
+        copy.pop(key, None)
+    else:
+        copy[key] = value
+    return copy
 
 
 def _network(view: View, network_id: str, new: Network | None) -> tuple[View, frozenset[Owner]]:
@@ -289,8 +338,9 @@ def _peer_owners(view: View, network: str) -> set[Owner]:
 def _router(view: View, router_id: str, new: Router | None) -> tuple[View, frozenset[Owner]]:
     """A router changed: the ports and remote ports in the subnets of the interfaces
     that changed (their routes, `l3`), the networks whose entry into routing changed
-    (an interface's MAC or the router's number), and, when the networks it joins
-    changed, all of them (which servers may tunnel into each, `View.ingress_vteps`)."""
+    (an interface's MAC or the router's number), the next hops of the static routes that
+    changed, and, when the networks it joins changed, all of them (which servers may
+    tunnel into each, `View.ingress_vteps`)."""
     old = view.routers.get(router_id)
     if old == new:
         return view, frozenset()
@@ -303,10 +353,28 @@ def _router(view: View, router_id: str, new: Router | None) -> tuple[View, froze
         members = _members(view, network)
         owners.update(("port", p) for p in members.ports if interface.holds(view.ports[p].ip))
         owners.update(("remote", r) for r in members.remotes if interface.holds(view.remotes[r].ip))
+    owners |= _next_hop_owners(view, old, new)
     networks = [r.networks for r in (old, new) if r is not None]
     if len(networks) == 1 or networks[0] != networks[-1]:
         owners.update(("network", n) for n in frozenset().union(*networks))
     return new_view, frozenset(owners)
+
+
+def _next_hop_owners(view: View, old: Router | None, new: Router | None) -> set[Owner]:
+    """The ports and remote ports holding a next hop of a static route that was added or
+    removed (`static_routes`): the ports of the router's networks with that address, and
+    those networks (whose flows hold the next hops no port holds, `nexthops`)."""
+    changed = set(old.routes if old else ()) ^ set(new.routes if new else ())
+    hops = {hop for _, hop in changed}
+    if not hops:
+        return set()
+    owners: set[Owner] = set()
+    for network in frozenset().union(*(r.networks for r in (old, new) if r is not None)):
+        owners.add(("network", network))  # next hops outside vlcp (`nexthops`)
+        members = _members(view, network)
+        owners.update(("port", p) for p in members.ports if view.ports[p].ip in hops)
+        owners.update(("remote", r) for r in members.remotes if view.remotes[r].ip in hops)
+    return owners
 
 
 def _subnet_network(subnet: Subnet) -> Iterable[str]:

@@ -47,7 +47,17 @@ PRIO_CLASSIFY = 100
 
 INGRESS = Table(
     "ingress",
-    matches={"in_port", "eth_src", "eth_dst", "vlan_vid", "tunnel_id", "tun_ipv4_src"},
+    matches={
+        "in_port",
+        "eth_src",
+        "eth_dst",
+        "vlan_vid",
+        "tunnel_id",
+        "tun_ipv4_src",
+        "eth_type",
+        "arp_op",
+        "arp_tpa",
+    },
     doc="drop what must never be forwarded; classify by in_port into a network (NETWORK) "
     "and an origin (IN_KIND); a VIF only with its own MACs.",
 )

@@ -39,14 +39,14 @@ from __future__ import annotations
 
 from vlcp.layout import LOGNET, LPORT, REMOTES, SUBNET
 from vlcp.layout import ROUTER as ROUTER_PREFIX
-from vlcp.southbound.openflow.flow import Flow, dec_ttl, resubmit, set_field
+from vlcp.southbound.openflow.flow import Action, Flow, dec_ttl, resubmit, set_field
 
 from .fields import NETWORK, ROUTER
 from .gateway import ETH_TYPE_IPV4, GATEWAY
 from .l2 import L2_FORWARD
 from .module import Context, Module
 from .tables import Table
-from .view import View, ipv4
+from .view import Network, RouterInterface, View, ipv4
 
 PRIO_ENTER = 50
 """In `gateway`: below its echo answers for the gateway address (`gateway.PRIO_REPLY`)."""
@@ -95,14 +95,27 @@ def _route(
     if network is None or address is None or found is None:
         return frozenset()
     router, interface = found
-    actions = (
-        *set_field(eth_src=interface.mac, eth_dst=mac),
-        dec_ttl(),
+    match = {ROUTER: router.number, "eth_type": ETH_TYPE_IPV4, "ipv4_dst": address}
+    actions = deliver(ctx, network, interface, mac)
+    return frozenset({ctx[L3.name].flow(PRIO_ROUTE, match, actions)})
+
+
+def deliver(
+    ctx: Context, network: Network, interface: RouterInterface, mac: str
+) -> tuple[Action, ...]:
+    """Out of a router interface to `mac` in its network: the hop's rewrite and that
+    network's forwarding. Every route to a vlcp port ends so, whatever chose the MAC."""
+    return (
+        *rewrite(interface, mac),
         NETWORK.load(network.number),
         resubmit(ctx[L2_FORWARD.name].id),
     )
-    match = {ROUTER: router.number, "eth_type": ETH_TYPE_IPV4, "ipv4_dst": address}
-    return frozenset({ctx[L3.name].flow(PRIO_ROUTE, match, actions)})
+
+
+def rewrite(interface: RouterInterface, mac: str) -> tuple[Action, ...]:
+    """One router hop: from the interface's MAC to `mac`, TTL one less (at TTL 0 or 1
+    the packet is dropped on the switch)."""
+    return (*set_field(eth_src=interface.mac, eth_dst=mac), dec_ttl())
 
 
 def port_flows(ctx: Context, view: View, port_id: str) -> frozenset[Flow]:

@@ -94,8 +94,20 @@ class PacketOut:
     data: bytes
 
 
-Handler = Callable[[Context, View, Received], Sequence[PacketOut]]
-"""Answers a packet: pure, like the flow functions; the agent sends what it returns."""
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """A fact a handler learned from a packet: `ip` is at `mac` in network `network` (an
+    ARP answer). The agent keeps it (with its age) and puts it into the view
+    (`View.neighbours`); the handler stays pure."""
+
+    network: str
+    ip: str
+    mac: str
+
+
+Handler = Callable[[Context, View, Received], Sequence[PacketOut | Learned]]
+"""Answers a packet: pure, like the flow functions; the agent sends the packet-outs it
+returns and keeps what it learned."""
 
 
 class BadPacket(ValueError):

@@ -33,7 +33,7 @@ def _carrier(view: View, network: Network | None, kind: Kind) -> int | None:
     return view.physical_port(network)
 
 
-def _out(network: Network, physical: int) -> tuple[Action, ...]:
+def out_of_physical(network: Network, physical: int) -> tuple[Action, ...]:
     """Out of the physical port, tagged for a vlan network, as is for a native one."""
     if network.type == "vlan":
         assert network.tag is not None
@@ -57,7 +57,9 @@ def _driver(kind: Kind, doc: str) -> Module:
             match = {"in_port": physical, "vlan_vid": 0}
             actions = enter(network, InKind.PHYSICAL)
         flows = {ctx["ingress"].flow(PRIO_CLASSIFY, match, actions, goto=ctx["arp_responder"])}
-        return frozenset(flows | flood_from_local(ctx, view, network_id, _out(network, physical)))
+        return frozenset(
+            flows | flood_from_local(ctx, view, network_id, out_of_physical(network, physical))
+        )
 
     def remote_flows(ctx: Context, view: View, remote_id: str) -> frozenset[Flow]:
         """Frames to a remote port's MAC go out of the physical port."""
@@ -67,7 +69,9 @@ def _driver(kind: Kind, doc: str) -> Module:
         if remote is None or remote.mac is None or network is None or physical is None:
             return frozenset()
         match = {NETWORK: network.number, "eth_dst": remote.mac}
-        return frozenset({ctx["l2_forward"].flow(PRIO_KNOWN, match, _out(network, physical))})
+        return frozenset(
+            {ctx["l2_forward"].flow(PRIO_KNOWN, match, out_of_physical(network, physical))}
+        )
 
     return Module(
         kind,

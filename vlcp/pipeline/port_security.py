@@ -81,7 +81,7 @@ ND_GUARD = Table(
 )
 
 
-def _masked(network: IPNetwork) -> MatchValue | None:
+def prefix_match(network: IPNetwork) -> MatchValue | None:
     """A match on `network`: exact for one address, masked, or nothing for /0."""
     if network.prefixlen == network.max_prefixlen:
         return str(network.network_address)
@@ -91,7 +91,7 @@ def _masked(network: IPNetwork) -> MatchValue | None:
 
 
 def _within(match: dict[str, MatchValue], field: str, network: IPNetwork) -> dict:
-    value = _masked(network)
+    value = prefix_match(network)
     return match if value is None else {**match, field: value}
 
 

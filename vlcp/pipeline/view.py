@@ -331,11 +331,16 @@ class RouterInterface:
 @dataclass(frozen=True, slots=True)
 class Router:
     """A virtual router that has an interface on a subnet of one of this server's
-    networks, with its local number (the ROUTER register) and its interfaces."""
+    networks, with its local number (the ROUTER register), its interfaces and its static
+    routes."""
 
     id: str
     number: int
     interfaces: tuple[RouterInterface, ...] = ()
+    routes: tuple[tuple[str, str], ...] = ()
+    """(destination CIDR, next hop), as the model stores them, plus the default route
+    through the gateway of an external subnet it joins (added by the agent, unless it has
+    one); kept sorted and distinct, so that two orders of one list are one router."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.number <= 0xFFFFFFFF:
@@ -344,6 +349,15 @@ class Router:
         if len({i.subnet for i in interfaces}) != len(interfaces):
             raise ValueError(f"router {self.id}: two interfaces on one subnet")
         object.__setattr__(self, "interfaces", interfaces)
+        routes = {
+            (str(ipaddress.ip_network(dst)), str(ipaddress.ip_address(hop)))
+            for dst, hop in self.routes
+        }
+        object.__setattr__(self, "routes", tuple(sorted(routes)))
+
+    def routes_via(self, nexthop: str | None) -> list[str]:
+        """The destinations of its static routes through one next hop."""
+        return [dst for dst, hop in self.routes if hop == nexthop]
 
     @property
     def networks(self) -> frozenset[str]:
@@ -382,6 +396,10 @@ class View:
     """The routers with an interface on a subnet of a network with a local port here.
     Their other interfaces' networks are in `networks` too (with their remote ports), so
     that this server routes its own ports' traffic into them."""
+    neighbours: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    """(network id, next hop address) -> the MAC the next hop answered ARP with: next hops
+    of static routes that no vlcp port holds, learned by this server's controller (not
+    from the store; module `nexthops`)."""
     members: Mapping[str, Members] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
     """Index: network id -> its ports (also for networks not in `networks`). Built when
     not given; `changes.apply` passes it updated."""
@@ -457,6 +475,13 @@ class View:
     def has_subnet(self, network: str) -> bool:
         """Whether a network has a subnet."""
         return network in self.subnet_ids
+
+    def holder(self, network: str, address: str) -> LocalPort | RemotePort | None:
+        """The port (local first, then remote) of a network that holds an address."""
+        for port in (*self.local_ports_of(network), *self.remotes_of(network)):
+            if port.ip == address:
+                return port
+        return None
 
     def route_to(self, network: str, address: str | None) -> tuple[Router, RouterInterface] | None:
         """The router and interface that route to an address of a network: the first

@@ -53,6 +53,15 @@ INTERFACES = st.lists(
 )
 """A router's interfaces as stored: on any subnet (two on one is refused: the router is
 left out), at the gateway, a port's address, or bad data (the interface is left out)."""
+ROUTES = st.lists(
+    st.tuples(
+        st.sampled_from(["0.0.0.0/0", "192.0.2.0/24", "10.0.0.1/32", "not-a-cidr"]),
+        st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.0.9"]),
+    ).map(list),
+    max_size=2,
+)
+"""A router's static routes as stored: through a port's address or none's, or bad data
+(the router is left out)."""
 DHCP = [
     {},
     {"dns_nameservers": ["192.0.2.53"], "lease_time": 600, "extra_dhcp_options": {"66": "tftp"}},
@@ -94,20 +103,31 @@ store_writes = st.one_of(
         st.sampled_from(DHCP),
     ),
     st.builds(
-        lambda s, n, cidr, gateway, dhcp: (
+        lambda s, n, cidr, gateway, dhcp, external: (
             f"subnet/{s}",
-            {"logicalnetwork": n, "cidr": cidr, "gateway": gateway, **dhcp},
+            {
+                "logicalnetwork": n,
+                "cidr": cidr,
+                "gateway": gateway,
+                "isexternal": external,
+                **dhcp,
+            },
         ),
         st.sampled_from(SUBNET_IDS),
         st.sampled_from(NETWORKS),
         st.sampled_from(["10.0.0.0/24", "10.0.0.0/31", "not-a-cidr"]),
-        st.sampled_from([None, "10.0.0.254", "10.0.0.1"]),  # outside /31: a bad subnet
+        st.sampled_from([None, "10.0.0.254", "10.0.0.1", "bad"]),  # outside /31: a bad subnet
         st.sampled_from(DHCP),
+        st.booleans(),  # external: its routers' default route through its gateway
     ),
     st.builds(
-        lambda r, interfaces: (f"router/{r}", {"id": r, "routes": [], "interfaces": interfaces}),
+        lambda r, interfaces, routes: (
+            f"router/{r}",
+            {"id": r, "routes": routes, "interfaces": interfaces},
+        ),
         st.sampled_from(ROUTER_IDS),
         INTERFACES,
+        ROUTES,
     ),
     st.builds(
         lambda phys, kind: (f"physnet/{phys}", {"type": kind}),
@@ -392,4 +412,46 @@ def test_a_router_brings_in_the_networks_it_joins_to_this_servers_and_their_port
     mirror.apply_change("router/r", {"id": "r", "routes": [], "interfaces": interfaces[:1]})
     local.update(mirror, ports, {"router/r"}, set())
     assert set(local.view.networks) == {"n0"} and local.view.remotes == {}
+    assert local.view == build_view(mirror.values, ports, ME)
+
+
+def test_a_router_on_an_external_subnet_routes_by_default_through_its_gateway() -> None:
+    """The way out: a router with an interface on an external subnet (where each router
+    has a MAC of its own) gets the default route through that subnet's gateway, unless
+    its routes have a default route already; the subnet's change follows."""
+    mirror = Mirror(store=None)  # type: ignore[arg-type]
+    external = {
+        "logicalnetwork": "n1",
+        "cidr": "10.0.1.0/24",
+        "gateway": "10.0.1.1",
+        "isexternal": True,
+    }
+    interfaces = [
+        {"id": "a", "subnet": "s0", "ip_address": "10.0.0.254"},
+        {"id": "b", "subnet": "s1", "ip_address": "10.0.1.7"},
+    ]
+    setup = [
+        *SETUP,
+        ("lognet/n1", {"physicalnetwork": "vx", "vni": 6}),
+        ("subnet/s1", external),
+        (
+            "router/r",
+            {"id": "r", "routes": [["192.0.2.0/24", "10.0.0.9"]], "interfaces": interfaces},
+        ),
+    ]
+    for key, value in setup:
+        mirror.apply_change(key, value)
+    ports = {"i0": OvsPort("i0", 1, "p0", None, bound_at=1.0)}
+    local = LocalView(ME)
+    local.update(mirror, ports, {key for key, _ in setup}, {"i0"})
+    (router,) = local.view.routers.values()
+    assert router.routes == (("0.0.0.0/0", "10.0.1.1"), ("192.0.2.0/24", "10.0.0.9"))
+    assert router.interfaces[1].mac == gateway_mac("s1/r") != gateway_mac("s1")
+    mirror.apply_change("subnet/s1", {**external, "gateway": "10.0.1.2"})
+    local.update(mirror, ports, {"subnet/s1"}, set())
+    assert local.view.routers["r"].routes[0] == ("0.0.0.0/0", "10.0.1.2")
+    own_default = [["0.0.0.0/0", "10.0.0.9"]]
+    mirror.apply_change("router/r", {"id": "r", "routes": own_default, "interfaces": interfaces})
+    local.update(mirror, ports, {"router/r"}, set())
+    assert local.view.routers["r"].routes == (("0.0.0.0/0", "10.0.0.9"),)
     assert local.view == build_view(mirror.values, ports, ME)

@@ -19,6 +19,7 @@ from vlcp.pipeline import (
     BadPacket,
     Catalog,
     Context,
+    Learned,
     Module,
     ModuleSet,
     PacketIn,
@@ -218,6 +219,25 @@ def test_an_answer_that_is_not_packet_outs_is_an_error() -> None:
     s.send(ECHO_TABLE)
     assert s.counters() == Counters(received=1, errors=1)
     assert s.switch.sent == []
+
+
+def test_what_a_handler_learned_goes_to_the_agent_with_the_packets_time() -> None:
+    fact = Learned("n", "10.0.0.9", "02:00:00:00:00:09")
+
+    def learner(ctx: Context, view: View, received: Received) -> Sequence[Learned]:
+        return [fact]
+
+    s = Setup(ModuleSet.all(CATALOG.replace(module("echo", learner))))
+    kept: list[tuple[Learned, float]] = []
+    s.dispatcher = PacketInDispatcher(
+        lambda: s.modules,
+        lambda: s.view,
+        clock=s.clock,
+        on_learned=lambda f, t: kept.append((f, t)),
+    )
+    s.send(ECHO_TABLE)
+    assert kept == [(fact, s.clock.now)] and s.switch.sent == []
+    assert s.counters() == Counters(received=1, handled=1)
 
 
 def test_a_packet_out_the_connection_cannot_take_is_an_error() -> None:

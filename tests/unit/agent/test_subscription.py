@@ -17,9 +17,9 @@ NO_STORE: Store = None  # type: ignore[assignment]  # the agent is built, never 
 def test_the_mirror_follows_the_view_and_what_known_modules_watch() -> None:
     builtin = discover(found=[])
     plain = Agent(NO_STORE, AgentConfig(), builtin)
-    # dhcp, gateway and l3 read subnets; l3 and icmp_errors routers
+    # dhcp, gateway and the routing modules read subnets; the routing modules routers
     assert set(plain.mirror.prefixes) == {*VIEW_PREFIXES, SUBNET, ROUTER}
-    routing = ("l3", "icmp_errors")
+    routing = ("l3", "icmp_errors", "static_routes", "nexthops")
     without_dhcp = Catalog(m for m in BUILTIN if m.name not in ("dhcp", "gateway", *routing))
     lean = Agent(NO_STORE, AgentConfig(), dataclasses.replace(builtin, catalog=without_dhcp))
     assert set(lean.mirror.prefixes) == set(VIEW_PREFIXES)

@@ -13,6 +13,7 @@ from vlcp.pipeline import (
     AddressPair,
     Change,
     DhcpFields,
+    DropNeighbour,
     DropNetwork,
     DropPort,
     DropRemote,
@@ -20,6 +21,7 @@ from vlcp.pipeline import (
     DropSubnet,
     LocalPort,
     Network,
+    PutNeighbour,
     PutNetwork,
     PutPort,
     PutRemote,
@@ -87,6 +89,21 @@ INTERFACE_SHAPES = [
 ]
 """(cidr, interface address): holding both IPv4 port addresses, one, or neither."""
 INTERFACE_MACS = ["02:00:00:00:01:01", "02:00:00:00:01:02"]
+ROUTES = st.lists(
+    st.tuples(
+        st.sampled_from(["0.0.0.0/0", "192.0.2.0/24", "10.0.0.2/32", "fd01::/64"]),
+        st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.0.9", "fd00::1"]),
+    ),
+    max_size=2,
+).map(tuple)
+"""Static routes through port addresses, an address no port holds (a next hop outside
+vlcp) and IPv6 (which is not routed)."""
+NEIGHBOURS = st.dictionaries(
+    st.tuples(st.sampled_from(NETS), st.sampled_from(["10.0.0.1", "10.0.0.9"])),
+    st.sampled_from(MACS),
+    max_size=2,
+)
+"""MACs learned for next hops outside vlcp (and one a port holds: not used)."""
 
 
 @st.composite
@@ -103,7 +120,8 @@ def routers(draw: st.DrawFn) -> Router:
     """A router of two tenants' messy world: interfaces on any network, MACs shared with
     another router's, numbers that collide."""
     found = draw(st.lists(interfaces(), max_size=3, unique_by=lambda i: i.subnet))
-    return Router(draw(st.sampled_from(ROUTER_IDS)), draw(st.integers(1, 2)), tuple(found))
+    routes = draw(ROUTES)
+    return Router(draw(st.sampled_from(ROUTER_IDS)), draw(st.integers(1, 2)), tuple(found), routes)
 
 
 ports = st.builds(
@@ -125,7 +143,7 @@ remotes = st.builds(
     ip=st.sampled_from(IPS),
 )
 views = st.builds(
-    lambda nets, lps, rps, phys, tunnel, subs, rts: View(
+    lambda nets, lps, rps, phys, tunnel, subs, rts, neighbours: View(
         networks={n.id: n for n in nets},
         ports={p.id: p for p in lps},
         remotes={r.id: r for r in rps},
@@ -133,6 +151,7 @@ views = st.builds(
         tunnel_ofport=tunnel,
         subnets={s.id: s for s in subs},
         routers={r.id: r for r in rts},
+        neighbours=neighbours,
     ),
     st.lists(networks(), max_size=5),
     st.lists(ports, max_size=6),
@@ -141,6 +160,7 @@ views = st.builds(
     st.sampled_from([100, 100, 101, None]),
     st.lists(subnets(), max_size=3),
     st.lists(routers(), max_size=2),
+    NEIGHBOURS,
 )
 changes: st.SearchStrategy[Change] = st.one_of(
     st.builds(PutNetwork, networks()),
@@ -153,6 +173,13 @@ changes: st.SearchStrategy[Change] = st.one_of(
     st.builds(DropSubnet, st.sampled_from(SUBNET_IDS)),
     st.builds(PutRouter, routers()),
     st.builds(DropRouter, st.sampled_from(ROUTER_IDS)),
+    st.builds(
+        PutNeighbour,
+        st.sampled_from(NETS),
+        st.sampled_from(["10.0.0.1", "10.0.0.9"]),
+        st.sampled_from(MACS),
+    ),
+    st.builds(DropNeighbour, st.sampled_from(NETS), st.sampled_from(["10.0.0.1", "10.0.0.9"])),
     st.builds(SetTunnel, st.sampled_from([None, 100, 101])),
     st.builds(SetPhysicalPort, st.sampled_from(PHYSNETS), st.sampled_from([None, 20, 21])),
 )
@@ -227,16 +254,18 @@ def tweaks(view: View) -> st.SearchStrategy[Change]:
     if view.routers:
         options.append(
             st.builds(
-                lambda r, number, extra: PutRouter(
+                lambda r, number, extra, routes: PutRouter(
                     dataclasses.replace(
                         r,
                         number=number,
                         interfaces=tuple({i.subnet: i for i in (*r.interfaces, *extra)}.values()),
+                        routes=routes,
                     )
                 ),
                 st.sampled_from(sorted(view.routers.values(), key=lambda r: r.id)),
                 st.integers(1, 2),
                 st.lists(interfaces(), max_size=1),
+                st.one_of(st.just(r.routes) for r in view.routers.values()) | ROUTES,
             )
         )
     return st.one_of(options)

@@ -87,6 +87,7 @@ GOLDEN = {
         "table=l3 priority=1 eth_type=0x0800 actions=goto_table:icmp_errors",
         "table=l3 priority=0 actions=drop",
         "table=icmp_errors priority=0 actions=drop",
+        "table=neighbours priority=0 actions=drop",
     ],
     ("network", "blue"): [
         "table=ingress priority=100 in_port=100,tun_ipv4_src=192.0.2.2,tunnel_id=5001 "

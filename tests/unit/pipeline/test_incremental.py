@@ -54,6 +54,7 @@ def fresh(view: View) -> View:
         view.tunnel_ofport,
         dict(view.subnets),
         dict(view.routers),
+        dict(view.neighbours),
     )
 
 

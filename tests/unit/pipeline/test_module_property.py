@@ -104,12 +104,14 @@ def test_unloading_removes_exactly_the_modules_flows(
             # dhcp to port_security, where it takes its ports' requests and guards,
             # gateway to arp_responder, where it takes what is for a gateway, l3 to
             # gateway, where it takes what is for a router interface, icmp_errors to l3,
-            # where it takes what the router cannot forward)
-            entrance = {
-                "dhcp": "port_security",
-                "gateway": "arp_responder",
-                "l3": "gateway",
-                "icmp_errors": "l3",
-            }.get(module)
-            extra = {before.pipeline[entrance].id} if entrance else set()
+            # where it takes what the router cannot forward, nexthops to ingress, where it
+            # takes the next hops' ARP replies, and to l3)
+            entrances = {
+                "dhcp": ["port_security"],
+                "gateway": ["arp_responder"],
+                "l3": ["gateway"],
+                "icmp_errors": ["l3"],
+                "nexthops": ["ingress", "l3"],
+            }.get(module, [])
+            extra = {before.pipeline[entrance].id for entrance in entrances}
             assert {f.table for f in produced(before, view, module)} <= own | extra

@@ -53,15 +53,15 @@ def test_the_builtin_modules_compile_what_the_pipeline_always_did() -> None:
         DEFAULT.loaded
         == ALL
         == {"ingress", "port_security", "arp_responder", "l2_forward", "dhcp", "gateway", "l3"}
-        | {"icmp_errors"}
+        | {"icmp_errors", "static_routes", "nexthops"}
         | (DRIVERS)
     )
     assert [(t.id, t.name) for t in DEFAULT.pipeline][-5:] == [
-        (4, "l2_forward"),
         (5, "dhcp"),
         (6, "gateway"),
         (7, "l3"),
         (8, "icmp_errors"),
+        (9, "neighbours"),
     ]
     assert DEFAULT.compile_all(VIEW) == compile_all(VIEW)
 
@@ -82,9 +82,11 @@ def test_loading_pulls_in_what_a_module_needs() -> None:
 
 
 def test_unloading_what_others_need_is_refused_naming_them() -> None:
-    with pytest.raises(ModuleError, match="l2_forward: needed by l3, native, vlan, vxlan"):
+    with pytest.raises(
+        ModuleError, match="l2_forward: needed by l3, native, static_routes, vlan, vxlan"
+    ):
         DEFAULT.unload("l2_forward")
-    needed = "needed by arp_responder, dhcp, gateway, icmp_errors, l2_forward, l3, native, port_"
+    needed = "needed by arp_responder, dhcp, gateway, icmp_errors, l2_forward, l3, native, nexthops"
     with pytest.raises(ModuleError, match=needed):
         DEFAULT.unload("ingress")
 
@@ -93,6 +95,7 @@ def test_unloading_with_dependents_takes_them_too() -> None:
     assert DEFAULT.unload("l2_forward", dependents=True).loaded == ALL - DRIVERS - {
         "l2_forward",
         "l3",
+        "static_routes",
     }
     nothing = DEFAULT.unload("ingress", dependents=True)
     assert nothing.loaded == frozenset()
@@ -176,6 +179,7 @@ def test_table_ids_are_the_catalogs_whatever_is_loaded() -> None:
         (7, "gateway"),
         (8, "l3"),
         (9, "icmp_errors"),
+        (10, "neighbours"),
     ]
     for loaded in ([], ["ingress"], ["arp_responder"], ["mac_drop", "vxlan"]):
         assert [(t.id, t.name) for t in ModuleSet(CATALOG, loaded).pipeline] == layout

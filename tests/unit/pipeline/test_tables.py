@@ -27,6 +27,7 @@ def test_the_l2_pipeline_ids() -> None:
         (6, "gateway"),
         (7, "l3"),
         (8, "icmp_errors"),
+        (9, "neighbours"),
     ]
     assert PIPELINE.name_of(4) == "l2_forward" and PIPELINE.name_of(77) == "77"
 
@@ -114,6 +115,7 @@ def test_misses() -> None:
         (6, 0, None),  # gateway: only what is for a gateway comes in
         (7, 0, None),  # l3: what no port of the router holds
         (8, 0, None),  # icmp_errors: only its ports' unroutable packets, to the controller
+        (9, 0, None),  # neighbours: only the next hops' ARP replies go on, to the controller
     }
 
 
