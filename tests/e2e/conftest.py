@@ -100,11 +100,18 @@ def session_ttl() -> float:
     return 4.0
 
 
+@pytest.fixture
+def embedded_store_url(tmp_path: Path) -> str:
+    """A private embedded store: for a test module whose subject does not depend on the
+    store (it overrides `store_url` with this), so the suite runs it once, not per store."""
+    return f"sqlite://{tmp_path}/{unique_name('s')}.db"
+
+
 @pytest.fixture(params=STORES)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path, session_ttl: float) -> str:
     """Every end-to-end test runs on the embedded store and on a ZooKeeper ensemble."""
     if request.param == "sqlite":
-        return f"sqlite://{tmp_path}/{unique_name('s')}.db"
+        return request.getfixturevalue("embedded_store_url")
     ensemble = request.getfixturevalue("zookeeper_ensemble_shared")
     ensemble.start_all()  # no test stops a member; this only checks that a quorum serves
     query = f"timeout=5&session_timeout={session_ttl:g}"

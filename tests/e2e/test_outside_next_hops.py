@@ -41,6 +41,14 @@ from .test_routing import SECOND_GATEWAY
 
 pytestmark = [pytest.mark.root, pytest.mark.slow, needs_ovs_lab]
 
+
+@pytest.fixture
+def store_url(embedded_store_url: str) -> str:
+    """The embedded store only: next hops are resolved by each controller from the
+    switch, not the store; the stores are proven under routing by test_routing.py, on both."""
+    return embedded_store_url
+
+
 BEYOND = "198.51.100.1"
 OUTSIDE = {
     "a": ("net-a2", "10.0.1.50/24", "02:00:00:00:0a:50", "sub-a2"),

@@ -49,6 +49,14 @@ world = test_routing.world
 
 pytestmark = [pytest.mark.root, pytest.mark.slow, needs_ovs_lab]
 
+
+@pytest.fixture
+def store_url(embedded_store_url: str) -> str:
+    """The embedded store only: ICMP errors are answered from each controller's view; the
+    stores are proven under routing by test_routing.py, on both."""
+    return embedded_store_url
+
+
 NOWHERE = "198.51.100.7"
 """An address in none of the routers' subnets; each sender routes it to its gateway, as
 a host with a default route would."""

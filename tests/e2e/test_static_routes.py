@@ -29,6 +29,14 @@ from .test_routing import routed
 
 pytestmark = [pytest.mark.root, pytest.mark.slow, needs_ovs_lab]
 
+
+@pytest.fixture
+def store_url(embedded_store_url: str) -> str:
+    """The embedded store only: static routes are flows from each controller's view; the
+    stores are proven under routing by test_routing.py, on both."""
+    return embedded_store_url
+
+
 APPLIANCES = {"5": "192.0.2.1", "4": "192.0.2.129"}
 """Port number -> the address it holds behind it (the same in both tenants)."""
 ROUTES = [["192.0.2.0/24", "10.0.1.5"], ["192.0.2.128/25", "10.0.1.4"]]
