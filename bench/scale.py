@@ -70,7 +70,7 @@ def port_body(i: int) -> dict[str, Any]:
     }
 
 
-def location(i: int) -> tuple[Announcer, dict[str, Location]]:
+def location(i: int) -> tuple[int, dict[str, Location]]:
     """Who announces port i, and where: server i % SERVERS, its own VTEP address."""
     server = i % SERVERS
     body = port_body(i)

@@ -94,9 +94,6 @@ class Mirror:
         """The routers with an interface on a subnet (do not modify)."""
         return self.routers.get(subnet, set())
 
-    def _wanted(self, key: str) -> bool:
-        return key.startswith(self.prefixes)
-
     def apply_change(self, key: str, value: Any) -> None:
         """Store one key's new value (None: deleted) and keep the indexes in step."""
         if key.startswith(SUBNET):
@@ -154,7 +151,7 @@ class Mirror:
 
     def _resync(self, resync: Resync) -> set[str]:
         """Replace the mirror by a complete state; the keys that changed."""
-        fresh = {k: v for k, v in resync.values.items() if self._wanted(k)}
+        fresh = resync.values  # the watch delivers only what the mirror follows
         changed = set(fresh) ^ set(self.values)
         changed |= {k for k in fresh if k in self.values and fresh[k] != self.values[k]}
         for key in changed:
@@ -162,13 +159,10 @@ class Mirror:
         return changed
 
     def _apply(self, event: WatchEvent) -> set[str]:
-        """Apply one commit's changes; the wanted keys it changed."""
-        changed = set()
+        """Apply one commit's changes (the watch delivers only followed keys); their keys."""
         for change in event.changes:
-            if self._wanted(change.key):
-                changed.add(change.key)
-                self.apply_change(change.key, change.value)
-        return changed
+            self.apply_change(change.key, change.value)
+        return {change.key for change in event.changes}
 
 
 def _interface_subnets(router: Any) -> list[str]:

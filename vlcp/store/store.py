@@ -129,10 +129,14 @@ class Store:
         else:
             watched = tuple(dict.fromkeys(check_prefix(p) for p in prefixes or ()))
 
+        # Reserved '_' keys only under a reserved prefix (see `_visible`); both tests are
+        # one C-level startswith per key of every commit.
+        reserved = tuple(p for p in watched if p.startswith("_"))
+
         def wanted(key: str) -> bool:
             if key in key_set:
                 return True
-            return any(key.startswith(p) and _visible(key, p) for p in watched)
+            return key.startswith(reserved if key.startswith("_") else watched)
 
         async def snapshot() -> Resync:
             if not watched:
