@@ -17,11 +17,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vlcp.agent.binding import OvsPort
-from vlcp.agent.mirror import Mirror
+from vlcp.agent.mirror import VIEW_PREFIXES, Mirror
 from vlcp.agent.view_builder import TUNNEL_PORT, Identity, LocalView, build_view
+from vlcp.layout import ROUTER, SUBNET, scope_of, watched_scopes
 from vlcp.pipeline.compile import compile_all, compile_owner
 from vlcp.pipeline.gateway import gateway_mac
-from vlcp.pipeline.view import AddressPair, DhcpFields, DhcpOption, Subnet, build_members
+from vlcp.pipeline.view import (
+    AddressPair,
+    DhcpFields,
+    DhcpOption,
+    Subnet,
+    View,
+    build_members,
+)
 
 ME = Identity("me", "br-int", "192.0.2.1")
 PORT_IDS = ["p0", "p1", "p2", "p3"]
@@ -230,6 +238,7 @@ def test_the_incremental_view_always_equals_the_view_from_scratch(steps: list[An
     mirror = Mirror(store=None)  # type: ignore[arg-type]  # fed by hand, never run
     ports: dict[str, OvsPort] = {}
     local = LocalView(ME)
+    scoped = ScopedMirror()
     flows = dict(compile_all(local.view))
     for step in steps:
         keys: set[str] = set()
@@ -248,6 +257,8 @@ def test_the_incremental_view_always_equals_the_view_from_scratch(steps: list[An
         delta = local.update(mirror, ports, keys, names)
         expected = build_view(mirror.values, ports, ME)
         assert local.view == expected
+        assert scoped.settle(mirror.values, ports, keys, names) == expected
+        assert set(scoped.mirror.values) <= {k for k in mirror.values if scope_of(k) in scoped.held}
         assert local.view.members == build_members(expected.ports, expected.remotes)
         assert local.view.subnets == expected.subnets
         assert local.view.routers == expected.routers
@@ -259,6 +270,38 @@ def test_the_incremental_view_always_equals_the_view_from_scratch(steps: list[An
             else:
                 flows.pop(owner, None)
         assert flows == compile_all(expected)
+
+
+class ScopedMirror:
+    """A controller's scoped mirror, fed from the full store as a `Subscription` feeds it:
+    a commit's keys of followed scopes only, and, each time the view names other scopes,
+    the values of the added ones (dropped ones go) until the set of scopes is a fixed
+    point. Its view must then equal the view built from the whole store."""
+
+    FIXED = watched_scopes([*VIEW_PREFIXES, SUBNET, ROUTER])
+
+    def __init__(self) -> None:
+        self.mirror = Mirror(store=None)  # type: ignore[arg-type]
+        self.local = LocalView(ME)
+        self.held: set[str] = set(self.FIXED)
+
+    def settle(
+        self, store: dict[str, Any], ports: dict[str, OvsPort], keys: set[str], names: set[str]
+    ) -> View:
+        keys = {k for k in keys if scope_of(k) in self.held}
+        for key in keys:
+            self.mirror.apply_change(key, store.get(key))
+        while True:
+            self.local.update(self.mirror, ports, keys, names)
+            wanted = self.FIXED | self.local.scopes()
+            if wanted == self.held:
+                return self.local.view
+            changed = wanted ^ self.held
+            self.held = wanted
+            keys = {k for k in {*store, *self.mirror.values} if scope_of(k) in changed}
+            for key in keys:
+                self.mirror.apply_change(key, store.get(key) if scope_of(key) in wanted else None)
+            names = set()
 
 
 def test_a_new_port_touches_its_port_only_once_its_network_is_in() -> None:
