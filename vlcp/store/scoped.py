@@ -74,6 +74,7 @@ class Subscription:
             try:
                 async for item in self._follow():
                     yield item
+                    del item  # a resync holds every value of its scopes: not until the next
             except Compacted:
                 log.info(
                     "%s: change log compacted; rereading %d scopes", store.name, len(self._held)
@@ -104,7 +105,7 @@ class Subscription:
                     continue
                 entry = pending.result()
                 pending = asyncio.ensure_future(anext(entries))
-                self._revision = entry.revision
+                self._revision = max(self._revision, entry.revision)  # per-scope feeds interleave
                 picked = self._pick(entry)
                 if picked:
                     yield WatchEvent(entry.revision, picked)

@@ -160,3 +160,25 @@ async def _count(store: Store, key: str, last: int) -> None:
 async def _written(store: Store, key: str, at_least: int) -> None:
     while (await store.read([key])).values.get(key, 0) < at_least:
         await asyncio.sleep(0.005)
+
+
+async def test_a_filtering_backend_sends_nothing_of_other_scopes(store: Store) -> None:
+    """etcd filters at the server: a commit elsewhere never reaches the subscriber's
+    feed (the others filter in the subscriber, behind the same API)."""
+    if store.name != "etcd":
+        pytest.skip("filters in-process (docs/store-backends.md, scoped watches)")
+    head = (await store.read(())).revision
+    feed = store.backend.scope_feed(head)
+    feed.add([network_scope("a")], head)
+    entries = aiter(feed.entries())
+    first = asyncio.ensure_future(anext(entries))
+    try:
+        for i in range(20):
+            await put(store, f"netports/b/p{i}", {"host": "elsewhere"})
+            await put(store, f"lport/q{i}", {"logicalnetwork": "b"})
+        await put(store, "netports/a/p0", {"host": "here"})
+        entry = await asyncio.wait_for(first, 20)
+        assert [key for key, _ in entry.changes] == ["netports/a/p0"]
+    finally:
+        first.cancel()
+        await entries.aclose()  # type: ignore[attr-defined]
