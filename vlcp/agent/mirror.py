@@ -1,13 +1,14 @@
 """An in-memory copy of the parts of the store a controller reads, kept by one watch.
 
-One watch of the prefixes (and single keys) a controller uses: it starts from a snapshot
-of those alone (on ZooKeeper, etcd and sqlite only they are read, never the sessions'
-bookkeeping or the port statuses), then the store's change log brings every commit, of
-which the watch keeps what is under them (see docs/store-backends.md). What
-the controller then *computes* is limited to its own endpoints (see `view_builder.py`),
-so the mirror also keeps the indexes that computation needs, to never scan itself: the
-ports announced in each network, the subnets of each network, the routers attached to
-each subnet and the physical-port objects.
+A controller's mirror is scoped (`Store.subscribe`): of the objects that grow with the
+cluster it holds only the networks and ports its view names (`scope`, fed from
+`LocalView.scopes`), plus the small prefixes of `prefixes` whole; it starts from a
+snapshot of those alone and drops a scope's values when it is no longer named (see
+docs/store-backends.md, "Scoped watches"). A VTEP controller's mirror follows its
+prefixes whole. What the controller then *computes* is limited to its own endpoints (see
+`view_builder.py`), so the mirror also keeps the indexes that computation needs, to never
+scan itself: the ports announced in each network, the subnets of each network, the
+routers attached to each subnet and the physical-port objects.
 """
 
 from __future__ import annotations
