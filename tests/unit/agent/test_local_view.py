@@ -6,7 +6,9 @@ MACs and flood entries of hardware VTEP switches, bad data among them) and bridg
 port changes (plug, unplug, replug elsewhere, two interfaces claiming one port, undated
 bindings, the tunnel port) are applied one at a time; after each, the incrementally kept
 view must equal the from-scratch one, and the flows obtained by recompiling only the
-touched owners must equal `compile_all`.
+touched owners must equal `compile_all`. A scoped mirror (what a controller's
+subscription holds: its ports, their networks, what their routers reach) settled at its
+fixed point after each step must give that same view, built from the whole store.
 """
 
 from __future__ import annotations
@@ -498,3 +500,21 @@ def test_a_router_on_an_external_subnet_routes_by_default_through_its_gateway() 
     local.update(mirror, ports, {"router/r"}, set())
     assert local.view.routers["r"].routes == (("0.0.0.0/0", "10.0.0.9"),)
     assert local.view == build_view(mirror.values, ports, ME)
+
+
+def test_a_server_follows_its_ports_their_networks_and_what_their_routers_reach() -> None:
+    scoped = ScopedMirror()
+    store = dict(step for step in ROUTED if step[0] != "plug")
+    store["lognet/n2"] = {"physicalnetwork": "vx", "vni": 7}  # no port here, no router
+    store["netports/n2/q1"] = {"host": "hv2", "vtep": "192.0.2.2", "mac": MACS[1]}
+    view = scoped.settle(store, {}, set(store), set())
+    assert scoped.held == set(ScopedMirror.FIXED)  # no port: no network, no port object
+    assert view == build_view(store, {}, ME)
+    ports = {"i0": OvsPort("i0", 1, "p0", None, 1.0)}
+    view = scoped.settle(store, ports, set(), {"i0"})
+    assert scoped.held - ScopedMirror.FIXED == {"port:p0", "net:n0", "net:n1"}
+    assert "netports/n2/q1" not in scoped.mirror.values
+    assert view == build_view(store, ports, ME)
+    view = scoped.settle(store, {}, set(), {"i0"})  # unplugged: the scopes go
+    assert scoped.held == set(ScopedMirror.FIXED)
+    assert not [k for k in scoped.mirror.values if k.startswith(("lport/", "netports/"))]
