@@ -316,3 +316,52 @@ def split_remote_key(key: str) -> tuple[str, str]:
 def vtep_mac_switch(key: str) -> str:
     """The switch of a `vtep_mac` or `vtep_flood` key."""
     return key.removeprefix(VTEP_MACS).split("/")[1]
+
+
+# -- scopes: what a controller subscribes to (docs/store-backends.md, "Scoped watches") -------
+NETWORK_SCOPE = "net:"
+"""The scope of one logical network: its object and its remote endpoints (`REMOTES`)."""
+PORT_SCOPE = "port:"
+"""The scope of one logical port: its object."""
+SCOPED = (LOGNET, LPORT, *REMOTES)
+"""The prefixes whose keys belong to one network's or one port's scope: what grows with
+the cluster. Every other key's scope is its prefix (or, for `SINGLE_KEYS`, itself)."""
+
+
+def network_scope(network: str) -> str:
+    return f"{NETWORK_SCOPE}{network}"
+
+
+def port_scope(port: str) -> str:
+    return f"{PORT_SCOPE}{port}"
+
+
+def scope_of(key: str) -> str:
+    """The one scope a key belongs to, from the key alone (a store can compute it when a
+    commit is written and file the commit under it, whatever the value)."""
+    if key.startswith(LPORT):
+        return port_scope(key.removeprefix(LPORT))
+    if key.startswith(LOGNET):
+        return network_scope(key.removeprefix(LOGNET))
+    if key.startswith(REMOTES):
+        return network_scope(split_remote_key(key)[0])
+    head, slash, _ = key.partition("/")
+    return f"{head}/" if slash else key
+
+
+def scope_extent(scope: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(prefixes, keys) holding exactly the keys of `scope`: what reading it reads."""
+    if scope.startswith(NETWORK_SCOPE):
+        network = scope.removeprefix(NETWORK_SCOPE)
+        return tuple(f"{prefix}{network}/" for prefix in REMOTES), (f"{LOGNET}{network}",)
+    if scope.startswith(PORT_SCOPE):
+        return (), (f"{LPORT}{scope.removeprefix(PORT_SCOPE)}",)
+    if scope.endswith("/"):
+        return (scope,), ()
+    return (), (scope,)
+
+
+def watched_scopes(watched: tuple[str, ...] | list[str]) -> set[str]:
+    """The fixed scopes of watched prefixes and keys; the `SCOPED` prefixes come one
+    network or port at a time (`network_scope`, `port_scope`) and are left out."""
+    return {scope_of(item) for item in watched if item not in SCOPED}

@@ -105,9 +105,12 @@ class Agent:
         known: its wanted set is keyed by it)."""
         self.presence = Presence(store, config.session_ttl)
         self.announcer: Announcer | None = None
-        self.mirror = Mirror(store, sorted({*VIEW_PREFIXES, *self.discovery.catalog.watches()}))
+        self.mirror = Mirror(
+            store, sorted({*VIEW_PREFIXES, *self.discovery.catalog.watches()}), scoped=True
+        )
         """What the view and the known modules read, whether loaded or not: loading one
-        then needs no new subscription, nor a read of what it missed."""
+        then needs no new subscription, nor a read of what it missed. Scoped: of the
+        networks and ports, only those this server's view needs (`LocalView.scopes`)."""
         self.ovsdb = OvsdbClient(config.ovsdb)
         self.monitor = Monitor(self.ovsdb, DB, BINDING_TABLES)
         self.server = OpenFlowServer()
@@ -240,6 +243,7 @@ class Agent:
         for port in self.bridge.date(names, time.time()):
             self._undated[port.name] = port
         delta = self.local.update(self.mirror, self.bridge.ports, keys, names)
+        self.mirror.scope(self.local.scopes())
         owners = delta.owners | self.local.learned(self._resolve_step())
         view = self.local.view
         self._unannounced |= delta.ports
@@ -251,6 +255,8 @@ class Agent:
             return  # no switch yet: seeding it, once it is there, sends everything
         reconciler = self.flows.reconciler(dpid)
         seeded = dpid in self._seeded
+        if not seeded and not self.mirror.settled:
+            return  # every owner's flows only from every scope the view needs: next round
         await self._meter(dpid, view, None if not seeded else delta.ports)
         if seeded:
             self._push(reconciler, view, owners)

@@ -1,20 +1,21 @@
 """An in-memory copy of the parts of the store a controller reads, kept by one watch.
 
-One watch of the prefixes (and single keys) a controller uses: it starts from a snapshot
-of those alone (on ZooKeeper, etcd and sqlite only they are read, never the sessions'
-bookkeeping or the port statuses), then the store's change log brings every commit, of
-which the watch keeps what is under them (see docs/store-backends.md). What
-the controller then *computes* is limited to its own endpoints (see `view_builder.py`),
-so the mirror also keeps the indexes that computation needs, to never scan itself: the
-ports announced in each network, the subnets of each network, the routers attached to
-each subnet and the physical-port objects.
+A controller's mirror is scoped (`Store.subscribe`): of the objects that grow with the
+cluster it holds only the networks and ports its view names (`scope`, fed from
+`LocalView.scopes`), plus the small prefixes of `prefixes` whole; it starts from a
+snapshot of those alone and drops a scope's values when it is no longer named (see
+docs/store-backends.md, "Scoped watches"). A VTEP controller's mirror follows its
+prefixes whole. What the controller then *computes* is limited to its own endpoints (see
+`view_builder.py`), so the mirror also keeps the indexes that computation needs, to never
+scan itself: the ports announced in each network, the subnets of each network, the
+routers attached to each subnet and the physical-port objects.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 from vlcp.layout import (
@@ -25,9 +26,11 @@ from vlcp.layout import (
     REMOTES,
     ROUTER,
     SUBNET,
+    scope_of,
     split_remote_key,
+    watched_scopes,
 )
-from vlcp.store import Resync, Store, WatchEvent
+from vlcp.store import Resync, ScopeResync, Store, Subscription, WatchEvent
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +47,16 @@ Listener = Callable[[set[str]], None]
 class Mirror:
     """Values of the watched prefixes, and the keys each commit changed."""
 
-    def __init__(self, store: Store, prefixes: Iterable[str] = VIEW_PREFIXES) -> None:
+    def __init__(
+        self, store: Store, prefixes: Iterable[str] = VIEW_PREFIXES, *, scoped: bool = False
+    ) -> None:
         self.store = store
         self.prefixes = tuple(prefixes)
+        self.scoped = scoped
+        """A controller's mirror: of the `SCOPED` prefixes, only the networks and ports
+        given to `scope`; otherwise every key under `prefixes` (a VTEP controller)."""
+        self.subscription: Subscription | None = None
+        self._scopes: set[str] = set()
         self.values: dict[str, Any] = {}
         self.netports: dict[str, dict[str, Any]] = {}
         """Index: network id -> {endpoint id: its `netports/<network>/<port>` or
@@ -74,6 +84,19 @@ class Mirror:
         """Watch these prefixes (or single keys) too; before `run`, for keys named after
         this server, whose id is known only once OVSDB is read."""
         self.prefixes = (*self.prefixes, *prefixes)
+
+    def scope(self, scopes: Iterable[str]) -> None:
+        """Follow these network and port scopes (`layout.network_scope`, `port_scope`)
+        besides the fixed ones of `prefixes`: values of scopes no longer named go."""
+        self._scopes = set(scopes)
+        if self.subscription is not None:
+            self.subscription.update(watched_scopes(self.prefixes) | self._scopes)
+
+    @property
+    def settled(self) -> bool:
+        """Every scope asked for is read: the view built now is the whole view (until the
+        next `scope` call names more)."""
+        return not self.scoped or (self.subscription is not None and self.subscription.settled)
 
     def add_listener(self, listener: Listener) -> None:
         """`listener(changed_keys)` after each applied commit or resync."""
@@ -136,11 +159,21 @@ class Mirror:
 
     async def run(self) -> None:
         """Follow the store forever (a task); survives store outages (the watch resumes)."""
-        prefixes = [p for p in self.prefixes if p.endswith("/")]
-        keys = [k for k in self.prefixes if not k.endswith("/")]
-        async for item in self.store.watch(prefixes=prefixes, keys=keys):
-            changed = self._resync(item) if isinstance(item, Resync) else self._apply(item)
-            self.revision = item.revision
+        if self.scoped:
+            self.subscription = self.store.subscribe(watched_scopes(self.prefixes) | self._scopes)
+            items: AsyncIterator[WatchEvent | Resync | ScopeResync] = aiter(self.subscription)
+        else:
+            prefixes = [p for p in self.prefixes if p.endswith("/")]
+            keys = [k for k in self.prefixes if not k.endswith("/")]
+            items = self.store.watch(prefixes=prefixes, keys=keys)
+        async for item in items:
+            if isinstance(item, ScopeResync):
+                changed = self._rescope(item)
+            elif isinstance(item, Resync):
+                changed = self._resync(item)
+            else:
+                changed = self._apply(item)
+            self.revision = max(self.revision, item.revision)
             # A Resync holds every value of the store, wanted or not: not until the next
             # change, which may be hours away.
             del item
@@ -154,6 +187,17 @@ class Mirror:
         fresh = resync.values  # the watch delivers only what the mirror follows
         changed = set(fresh) ^ set(self.values)
         changed |= {k for k in fresh if k in self.values and fresh[k] != self.values[k]}
+        for key in changed:
+            self.apply_change(key, fresh.get(key))
+        return changed
+
+    def _rescope(self, resync: ScopeResync) -> set[str]:
+        """Replace the values of some scopes (none: they were dropped); the keys that
+        changed. The mirror holds only followed scopes, so one pass over it is small."""
+        fresh = resync.values
+        scopes = resync.scopes
+        gone = {k for k in self.values if k not in fresh and scope_of(k) in scopes}
+        changed = gone | {k for k, v in fresh.items() if self.values.get(k) != v}
         for key in changed:
             self.apply_change(key, fresh.get(key))
         return changed

@@ -46,6 +46,8 @@ from vlcp.layout import (
     ROUTER,
     SUBNET,
     netports_key,
+    network_scope,
+    port_scope,
     split_remote_key,
 )
 from vlcp.pipeline.changes import (
@@ -498,6 +500,15 @@ class LocalView:
             plan.physical = _physical_ports(candidates, physnets, ports, self.me)
         self.view, owners = apply_all(self.view, plan.changes())
         return Delta(owners, frozenset(plan.port_changes))
+
+    def scopes(self) -> set[str]:
+        """The store scopes this view needs (`Mirror.scope`): its bound ports' objects, and
+        its networks (its ports' and those its routers reach) with their remote endpoints.
+        Each update can name more (a port's object names its network, whose subnets name
+        routers, which reach networks): following them until the set stops growing is the
+        fixed point the mirror settles at; ports and networks that go, go from it."""
+        ports = {port_scope(port_id) for port_id in self._claims}
+        return ports | {network_scope(n) for n in self._numbers.keys() | self._users.keys()}
 
     def learned(self, changes: list[Change]) -> frozenset[Owner]:
         """Apply what this server's controller learned itself (next hops' MACs, from

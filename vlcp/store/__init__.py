@@ -21,10 +21,11 @@ from .errors import (
     StoreUnavailable,
     TransactionTooLarge,
 )
+from .scoped import Subscription
 from .session import Session
 from .store import Store
 from .transaction import Transaction
-from .types import Change, Resync, Snapshot, WatchEvent
+from .types import Change, Resync, ScopeResync, Snapshot, WatchEvent
 
 __all__ = [
     "Change",
@@ -32,12 +33,14 @@ __all__ = [
     "InvalidKey",
     "InvalidValue",
     "Resync",
+    "ScopeResync",
     "Session",
     "SessionLost",
     "Snapshot",
     "Store",
     "StoreError",
     "StoreUnavailable",
+    "Subscription",
     "Transaction",
     "TransactionTooLarge",
     "WatchEvent",

@@ -101,6 +101,12 @@ class Backend(abc.ABC):
         revision it saw).
         """
 
+    def scope_feed(self, since: int) -> ScopeFeed:
+        """The commits after `since` that a `Subscription` reads, told which scopes it
+        follows so that a backend able to filter at the server does (the subscription
+        filters what it gets in any case). This default is the whole change log."""
+        return ScopeFeed(self, since)
+
     @abc.abstractmethod
     async def live_start(self, session_id: str, ttl: float) -> None:
         """Mark a session alive; it stays alive while `live_refresh` is called within `ttl`."""
@@ -150,3 +156,26 @@ def decode_changes(record: bytes) -> tuple[tuple[str, bytes | None], ...]:
 
 def _pairs(items: list[Any]) -> tuple[tuple[str, bytes | None], ...]:
     return tuple((key, None if text is None else text.encode()) for key, text in items)
+
+
+class ScopeFeed:
+    """The change log as one `Subscription` reads it: every commit after `since`.
+
+    A backend that can deliver less (only the commits touching the followed scopes)
+    subclasses this; `add` is called once a scope's snapshot at `after` was read, and the
+    feed must then deliver every commit after `after` touching it.
+    """
+
+    def __init__(self, backend: Backend, since: int) -> None:
+        self.backend = backend
+        self.since = since
+
+    def entries(self) -> AsyncIterator[LogEntry]:
+        """What `Backend.changes` promises, for at least the followed scopes."""
+        return self.backend.changes(self.since)
+
+    def add(self, scopes: Iterable[str], after: int) -> None:
+        """Follow `scopes` too, from the commit after revision `after`."""
+
+    def remove(self, scopes: Iterable[str]) -> None:
+        """Stop following `scopes` (their commits may still come for a while)."""

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -126,17 +126,28 @@ return {1, rev}
 """
 )
 
-# KEYS: data, index, rev, origin.  ARGV: lower, upper ('' = every key).
-# Returns {revision, {key1, data1, ...}}.
+# KEYS: data, index, rev, origin.  ARGV: nranges, (lower, upper)* ('' = every key), keys*.
+# Returns {revision, {key1, data1, ...}}: one script, so every range is read at one revision.
 _LUA_SNAPSHOT = (
     _LUA_REVISION
     + """
 local rev = current_revision(KEYS[3], KEYS[4])
-if ARGV[1] == '' then return {rev, redis.call('HGETALL', KEYS[1])} end
+local nranges = tonumber(ARGV[1])
 local out = {}
-for _, key in ipairs(redis.call('ZRANGEBYLEX', KEYS[2], '[' .. ARGV[1], '(' .. ARGV[2])) do
-  out[#out + 1] = key
-  out[#out + 1] = redis.call('HGET', KEYS[1], key)
+for r = 1, nranges do
+  local lower, upper = ARGV[2 * r], ARGV[2 * r + 1]
+  if lower == '' then return {rev, redis.call('HGETALL', KEYS[1])} end
+  for _, key in ipairs(redis.call('ZRANGEBYLEX', KEYS[2], '[' .. lower, '(' .. upper)) do
+    out[#out + 1] = key
+    out[#out + 1] = redis.call('HGET', KEYS[1], key)
+  end
+end
+for i = 2 * nranges + 2, #ARGV do
+  local data = redis.call('HGET', KEYS[1], ARGV[i])
+  if data then
+    out[#out + 1] = ARGV[i]
+    out[#out + 1] = data
+  end
 end
 return {rev, out}
 """
@@ -449,10 +460,17 @@ class RedisBackend(Backend):
         return int(result)
 
     async def snapshot(self, prefix: str) -> tuple[int, dict[str, bytes]]:
+        return await self.snapshot_of([prefix], [])
+
+    async def snapshot_of(
+        self, prefixes: Sequence[str], keys: Sequence[str]
+    ) -> tuple[int, dict[str, bytes]]:
+        """Every range and key in one script: consistent, and only what was asked for."""
+        bounds = [bound for prefix in prefixes for bound in _prefix_range(prefix)]
         k = self._keys
-        async with self._guard(f"reading prefix {prefix!r}"):
+        async with self._guard(f"reading {len(prefixes)} prefixes and {len(keys)} keys"):
             revision, flat = await self._snapshot(
-                keys=[k.data, k.index, k.rev, k.origin], args=list(_prefix_range(prefix))
+                keys=[k.data, k.index, k.rev, k.origin], args=[len(prefixes), *bounds, *keys]
             )
         return int(revision), {
             _text(key): data for key, data in zip(flat[0::2], flat[1::2], strict=True)

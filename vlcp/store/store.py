@@ -23,6 +23,7 @@ from .backend import Backend, Compacted
 from .codec import check_key, check_prefix, decode_value
 from .errors import Conflict, ConflictRetriesExhausted, StoreError, StoreUnavailable
 from .lifecycle import stop_loops
+from .scoped import Subscription
 from .session import Session, reap_all
 from .transaction import Transaction
 from .types import Change, Resync, Snapshot, WatchEvent
@@ -53,6 +54,11 @@ class Store:
     @property
     def name(self) -> str:
         return self.backend.name
+
+    @property
+    def closed(self) -> bool:
+        """Closed stores end their watches and subscriptions."""
+        return self._closed
 
     # -- reads and transactions -------------------------------------------------------
 
@@ -170,6 +176,12 @@ class Store:
                     return
                 log.warning("%s: watch paused at revision %s: %s", self.name, revision, exc)
                 await asyncio.sleep(self.watch_retry)
+
+    def subscribe(self, scopes: Iterable[str] = ()) -> Subscription:
+        """A scoped watch: the values of `scopes` (`vlcp.layout.scope_of`) and then the
+        changes to them, while `Subscription.update` widens or narrows the set without a
+        gap (see `vlcp.store.scoped`)."""
+        return Subscription(self, scopes)
 
     # -- liveness ------------------------------------------------------------------------
 

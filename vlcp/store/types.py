@@ -40,3 +40,13 @@ class Resync:
 
     revision: int
     values: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeResync:
+    """The complete state of some scopes of a `Subscription` as of `revision`: replace
+    every value of those scopes by `values` (empty when the scopes were dropped)."""
+
+    revision: int
+    scopes: frozenset[str]
+    values: dict[str, Any]

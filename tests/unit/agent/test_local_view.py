@@ -6,7 +6,9 @@ MACs and flood entries of hardware VTEP switches, bad data among them) and bridg
 port changes (plug, unplug, replug elsewhere, two interfaces claiming one port, undated
 bindings, the tunnel port) are applied one at a time; after each, the incrementally kept
 view must equal the from-scratch one, and the flows obtained by recompiling only the
-touched owners must equal `compile_all`.
+touched owners must equal `compile_all`. A scoped mirror (what a controller's
+subscription holds: its ports, their networks, what their routers reach) settled at its
+fixed point after each step must give that same view, built from the whole store.
 """
 
 from __future__ import annotations
@@ -17,11 +19,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vlcp.agent.binding import OvsPort
-from vlcp.agent.mirror import Mirror
+from vlcp.agent.mirror import VIEW_PREFIXES, Mirror
 from vlcp.agent.view_builder import TUNNEL_PORT, Identity, LocalView, build_view
+from vlcp.layout import ROUTER, SUBNET, scope_of, watched_scopes
 from vlcp.pipeline.compile import compile_all, compile_owner
 from vlcp.pipeline.gateway import gateway_mac
-from vlcp.pipeline.view import AddressPair, DhcpFields, DhcpOption, Subnet, build_members
+from vlcp.pipeline.view import (
+    AddressPair,
+    DhcpFields,
+    DhcpOption,
+    Subnet,
+    View,
+    build_members,
+)
 
 ME = Identity("me", "br-int", "192.0.2.1")
 PORT_IDS = ["p0", "p1", "p2", "p3"]
@@ -230,6 +240,7 @@ def test_the_incremental_view_always_equals_the_view_from_scratch(steps: list[An
     mirror = Mirror(store=None)  # type: ignore[arg-type]  # fed by hand, never run
     ports: dict[str, OvsPort] = {}
     local = LocalView(ME)
+    scoped = ScopedMirror()
     flows = dict(compile_all(local.view))
     for step in steps:
         keys: set[str] = set()
@@ -248,6 +259,8 @@ def test_the_incremental_view_always_equals_the_view_from_scratch(steps: list[An
         delta = local.update(mirror, ports, keys, names)
         expected = build_view(mirror.values, ports, ME)
         assert local.view == expected
+        assert scoped.settle(mirror.values, ports, keys, names) == expected
+        assert set(scoped.mirror.values) <= {k for k in mirror.values if scope_of(k) in scoped.held}
         assert local.view.members == build_members(expected.ports, expected.remotes)
         assert local.view.subnets == expected.subnets
         assert local.view.routers == expected.routers
@@ -259,6 +272,38 @@ def test_the_incremental_view_always_equals_the_view_from_scratch(steps: list[An
             else:
                 flows.pop(owner, None)
         assert flows == compile_all(expected)
+
+
+class ScopedMirror:
+    """A controller's scoped mirror, fed from the full store as a `Subscription` feeds it:
+    a commit's keys of followed scopes only, and, each time the view names other scopes,
+    the values of the added ones (dropped ones go) until the set of scopes is a fixed
+    point. Its view must then equal the view built from the whole store."""
+
+    FIXED = watched_scopes([*VIEW_PREFIXES, SUBNET, ROUTER])
+
+    def __init__(self) -> None:
+        self.mirror = Mirror(store=None)  # type: ignore[arg-type]
+        self.local = LocalView(ME)
+        self.held: set[str] = set(self.FIXED)
+
+    def settle(
+        self, store: dict[str, Any], ports: dict[str, OvsPort], keys: set[str], names: set[str]
+    ) -> View:
+        keys = {k for k in keys if scope_of(k) in self.held}
+        for key in keys:
+            self.mirror.apply_change(key, store.get(key))
+        while True:
+            self.local.update(self.mirror, ports, keys, names)
+            wanted = self.FIXED | self.local.scopes()
+            if wanted == self.held:
+                return self.local.view
+            changed = wanted ^ self.held
+            self.held = wanted
+            keys = {k for k in {*store, *self.mirror.values} if scope_of(k) in changed}
+            for key in keys:
+                self.mirror.apply_change(key, store.get(key) if scope_of(key) in wanted else None)
+            names = set()
 
 
 def test_a_new_port_touches_its_port_only_once_its_network_is_in() -> None:
@@ -455,3 +500,21 @@ def test_a_router_on_an_external_subnet_routes_by_default_through_its_gateway() 
     local.update(mirror, ports, {"router/r"}, set())
     assert local.view.routers["r"].routes == (("0.0.0.0/0", "10.0.0.9"),)
     assert local.view == build_view(mirror.values, ports, ME)
+
+
+def test_a_server_follows_its_ports_their_networks_and_what_their_routers_reach() -> None:
+    scoped = ScopedMirror()
+    store = dict(step for step in ROUTED if step[0] != "plug")
+    store["lognet/n2"] = {"physicalnetwork": "vx", "vni": 7}  # no port here, no router
+    store["netports/n2/q1"] = {"host": "hv2", "vtep": "192.0.2.2", "mac": MACS[1]}
+    view = scoped.settle(store, {}, set(store), set())
+    assert scoped.held == set(ScopedMirror.FIXED)  # no port: no network, no port object
+    assert view == build_view(store, {}, ME)
+    ports = {"i0": OvsPort("i0", 1, "p0", None, 1.0)}
+    view = scoped.settle(store, ports, set(), {"i0"})
+    assert scoped.held - ScopedMirror.FIXED == {"port:p0", "net:n0", "net:n1"}
+    assert "netports/n2/q1" not in scoped.mirror.values
+    assert view == build_view(store, ports, ME)
+    view = scoped.settle(store, {}, set(), {"i0"})  # unplugged: the scopes go
+    assert scoped.held == set(ScopedMirror.FIXED)
+    assert not [k for k in scoped.mirror.values if k.startswith(("lport/", "netports/"))]

@@ -7,12 +7,13 @@ from collections.abc import Iterable, Sequence
 import grpc
 from aetcd import rpc
 
-from ..backend import MISSING_VERSION, Backend, Versioned
+from ..backend import MISSING_VERSION, Backend, ScopeFeed, Versioned
 from ..errors import StoreUnavailable
 from ..lifecycle import start_or_close
 from .commit import Commits
 from .members import Refused
 from .namespace import get_op, range_end
+from .scopes import EtcdScopeFeed
 from .url import parse_url
 
 _FETCH_CHUNK = 1000
@@ -95,6 +96,10 @@ class EtcdBackend(Commits, Backend):
                     ),
                 )
         return revision, values
+
+    def scope_feed(self, since: int) -> ScopeFeed:
+        """Filtered by etcd: range watches of the followed scopes only (`scopes`)."""
+        return EtcdScopeFeed(self, since)
 
     async def close(self) -> None:
         self.closed = True
