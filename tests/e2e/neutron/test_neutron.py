@@ -17,11 +17,12 @@ API as OpenStack's CLI or Nova would.
    interface on each gateway: VMs on two servers, one in each subnet, leased by DHCP with
    their gateway as default route (ports ACTIVE), ping each other through it. Detached
    and deleted in Neutron, it is gone from vlcp.
-4. vlcp's API down while Neutron creates a network, subnet and port and deletes another
-   network: Neutron answers as usual (the driver logs what it could not write), and
-   `vlcp-neutron sync`, once vlcp is back, creates and deletes exactly those in vlcp and
-   says so; run again, it finds nothing to do. With the driver's periodic sync on
-   instead, vlcp gets the same repair by itself.
+4. vlcp's API down while Neutron creates a network, subnet, port and a router with an
+   interface on that subnet, and deletes another network and another router: Neutron
+   answers as usual (the driver logs what it could not write), and `vlcp-neutron sync`,
+   once vlcp is back, creates, attaches and deletes exactly those in vlcp and says so;
+   run again, it finds nothing to do. With the driver's periodic sync on instead, vlcp
+   gets the same repair by itself.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -235,16 +237,24 @@ async def test_sync_repairs_what_vlcp_missed_while_down(
     cloud_factory: CloudFactory, neutron_factory: NeutronFactory
 ):
     cloud, neutron = await neutron_cloud(cloud_factory, neutron_factory)
-    gone, net, sub, port = await missed_while_down(cloud, neutron)
-    assert await absent(cloud, "logical-networks", net["id"])
-    assert await cloud.api.get("logical-networks", gone["id"])
-    assert sorted(vlcp_neutron_sync(cloud, neutron)) == [
-        f"create logical-networks {net['id']}",
-        f"create logical-ports {port['id']}",
-        f"create subnets {sub['id']}",
-        f"delete logical-networks {gone['id']}",
-    ]
-    await assert_repaired(cloud, gone, sub, port)
+    missed = await missed_while_down(cloud, neutron)
+    assert await absent(cloud, "logical-networks", missed.net["id"])
+    assert await absent(cloud, "routers", missed.router["id"])
+    assert await cloud.api.get("logical-networks", missed.gone["id"])
+    assert await cloud.api.get("routers", missed.gone_router["id"])
+    router, sub = missed.router["id"], missed.sub["id"]
+    assert sorted(vlcp_neutron_sync(cloud, neutron)) == sorted(
+        [
+            f"create logical-networks {missed.net['id']}",
+            f"create subnets {sub}",
+            f"create logical-ports {missed.port['id']}",
+            f"create routers {router}",
+            f"create router-interfaces {router}/{sub}",
+            f"delete routers {missed.gone_router['id']}",
+            f"delete logical-networks {missed.gone['id']}",
+        ]
+    )
+    await assert_repaired(cloud, missed)
     assert vlcp_neutron_sync(cloud, neutron) == ["in sync"]
 
 
@@ -252,37 +262,67 @@ async def test_the_periodic_sync_repairs_by_itself(
     cloud_factory: CloudFactory, neutron_factory: NeutronFactory
 ):
     cloud, neutron = await neutron_cloud(cloud_factory, neutron_factory, sync_interval=1)
-    gone, _, sub, port = await missed_while_down(cloud, neutron)
+    missed = await missed_while_down(cloud, neutron)
 
     async def repaired() -> bool:
-        return await absent(cloud, "logical-networks", gone["id"]) and not await absent(
-            cloud, "logical-ports", port["id"]
+        return (
+            await absent(cloud, "routers", missed.gone_router["id"])
+            and await absent(cloud, "logical-networks", missed.gone["id"])
+            and not await absent(cloud, "routers", missed.router["id"])
+            and bool(cloud.api.client.interfaces(missed.router["id"]))
+            and not await absent(cloud, "logical-ports", missed.port["id"])
         )
 
     await eventually(repaired, 30, what="the periodic sync to repair vlcp")
-    await assert_repaired(cloud, gone, sub, port)
+    await assert_repaired(cloud, missed)
 
 
-async def missed_while_down(cloud: Cloud, neutron: NeutronServer) -> tuple[dict, ...]:
-    """Network `gone` made in both; then, while vlcp's API is down, `gone` deleted and a
-    network, subnet and port made in Neutron only. Answers those four."""
+@dataclass(frozen=True)
+class Missed:
+    """What Neutron changed while vlcp's API was down (`missed_while_down`)."""
+
+    gone: dict[str, Any]
+    """A network made in both, then deleted in Neutron only."""
+    gone_router: dict[str, Any]
+    """A router made in both, then deleted in Neutron only."""
+    net: dict[str, Any]
+    sub: dict[str, Any]
+    port: dict[str, Any]
+    router: dict[str, Any]
+    """A router made in Neutron only, with an interface on `sub`."""
+
+
+async def missed_while_down(cloud: Cloud, neutron: NeutronServer) -> Missed:
+    """Network `gone` and router `gone_router` made in both; then, while vlcp's API is
+    down, those deleted, and a network, subnet, port and router with an interface on that
+    subnet made in Neutron only."""
     gone = neutron.create("network", name="gone")
+    gone_router = neutron.create("router", name="gone")
     assert await cloud.api.get("logical-networks", gone["id"])
+    assert await cloud.api.get("routers", gone_router["id"])
     cloud.api_process.stop()
     net = neutron.create("network", name="late")
     sub = neutron.create("subnet", network_id=net["id"], ip_version=4, cidr="10.30.0.0/24")
     port = neutron.create("port", network_id=net["id"])
+    router = neutron.create("router", name="late")
+    neutron.request("PUT", f"routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]})
     neutron.delete("network", gone["id"])
+    neutron.delete("router", gone_router["id"])
     cloud.api_process.start()
     await cloud.api_process.ready()
-    return gone, net, sub, port
+    return Missed(gone, gone_router, net, sub, port, router)
 
 
-async def assert_repaired(cloud: Cloud, gone: dict, sub: dict, port: dict) -> None:
+async def assert_repaired(cloud: Cloud, missed: Missed) -> None:
+    sub = missed.sub
     assert (await cloud.api.get("subnets", sub["id"]))["logicalnetwork"] == sub["network_id"]
-    stored = await cloud.api.get("logical-ports", port["id"])
-    assert stored["ip_address"] == port["fixed_ips"][0]["ip_address"]
-    assert await absent(cloud, "logical-networks", gone["id"])
+    stored = await cloud.api.get("logical-ports", missed.port["id"])
+    assert stored["ip_address"] == missed.port["fixed_ips"][0]["ip_address"]
+    assert [
+        (i["subnet"], i["ip_address"]) for i in cloud.api.client.interfaces(missed.router["id"])
+    ] == [(sub["id"], sub["gateway_ip"])]
+    assert await absent(cloud, "logical-networks", missed.gone["id"])
+    assert await absent(cloud, "routers", missed.gone_router["id"])
 
 
 async def test_a_neutron_router_routes_between_subnets_on_two_servers(

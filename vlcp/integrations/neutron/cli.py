@@ -23,7 +23,7 @@ from .writer import Writer
 
 
 def read_neutron(url: str, token: str | None) -> sync.State:
-    """Neutron's networks (with their provider attributes), subnets and ports."""
+    """Neutron's networks (with their provider attributes), subnets, ports and routers."""
 
     def listing(plural: str) -> list[dict[str, Any]]:
         request = urllib.request.Request(f"{url.rstrip('/')}/v2.0/{plural}")
@@ -32,7 +32,7 @@ def read_neutron(url: str, token: str | None) -> sync.State:
         with urllib.request.urlopen(request, timeout=60) as answer:
             return json.load(answer)[plural]
 
-    return sync.State(listing("networks"), listing("subnets"), listing("ports"))
+    return sync.State(listing("networks"), listing("subnets"), listing("ports"), listing("routers"))
 
 
 def parser() -> argparse.ArgumentParser:

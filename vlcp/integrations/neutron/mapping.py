@@ -19,14 +19,20 @@ from typing import Any
 Body = dict[str, Any]
 
 NEUTRON_OWNED = "neutron"
-"""The extra attribute (value True) that marks a logical network or port as Neutron's, so
-that `sync` deletes in vlcp only what Neutron made and has forgotten."""
+"""The extra attribute (value True) that marks a logical network, port or router as
+Neutron's, so that `sync` repairs and deletes in vlcp only what Neutron made."""
 
 ROUTER_OWNERS = frozenset(
     {"network:router_interface", "network:router_gateway", "network:router_interface_distributed"}
 )
 """Ports that stand for a router's leg: vlcp's router interface is the subnet's gateway on
 its distributed router, not a logical port, so these are not mapped to ports."""
+
+ROUTER_INTERFACE_OWNERS = frozenset(
+    {"network:router_interface", "network:router_interface_distributed"}
+)
+"""The router ports that are a router's interfaces on its subnets (its `device_id` is the
+router's id); a gateway port is on an external network, which vlcp does not map yet."""
 
 
 class Unsupported(ValueError):
@@ -163,9 +169,18 @@ def router_routes(router: Mapping[str, Any]) -> list[list[str]]:
     return [[r["destination"], r["nexthop"]] for r in routes if is_ipv4(r["nexthop"])]
 
 
+def router_changes(router: Mapping[str, Any]) -> Body:
+    """What an update of a Neutron router may change in vlcp: its extra routes."""
+    return {"routes": router_routes(router)}
+
+
 def router(router: Mapping[str, Any]) -> Body:
     """A create body for a Neutron router: vlcp's distributed router of the same id."""
-    return {"id": router["id"], "routes": router_routes(router)}
+    return {"id": router["id"], NEUTRON_OWNED: True} | router_changes(router)
+
+
+def is_router_interface(port: Mapping[str, Any]) -> bool:
+    return port.get("device_owner") in ROUTER_INTERFACE_OWNERS
 
 
 def router_interfaces(port: Mapping[str, Any]) -> list[Body]:
