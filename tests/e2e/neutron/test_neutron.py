@@ -12,8 +12,10 @@ the others by Neutron's REST API as Nova and other services drive it.
    their ports turn ACTIVE. Deleting them in Neutron deletes them in vlcp.
 2. Provider networks: vlan with its segmentation id, flat on vlcp's native network.
    What vlcp refuses (a physical network it does not have) is a 400 from Neutron with
-   vlcp's message, and the network is not left in Neutron; a port on a host without a
-   vlcp controller is not bound.
+   vlcp's message, and the network is not left in Neutron; so is what vlcp would not carry
+   as Neutron means it (a subnet without DHCP, a port without port security or with two
+   IPv4 addresses), left in neither; a port on a host without a vlcp controller is not
+   bound.
 3. A Neutron router between two subnets of two networks is vlcp's router, with an
    interface on each gateway: VMs on two servers, one in each subnet, leased by DHCP with
    their gateway as default route (ports ACTIVE), ping each other through it. Detached
@@ -212,6 +214,37 @@ async def test_provider_networks_and_what_vlcp_refuses(
     names = [n["name"] for n in neutron.request("GET", "networks")["networks"]]
     assert sorted(names) == ["flat", "vlan150"]
 
+    # what vlcp would not carry as Neutron means it: a 400 saying why, nothing in vlcp
+    sub = neutron.create("subnet", network_id=vlan["id"], ip_version=4, cidr="10.50.0.0/24")
+    for kind, body, words in [
+        (
+            "subnet",
+            {
+                "network_id": vlan["id"],
+                "ip_version": 4,
+                "cidr": "10.51.0.0/24",
+                "enable_dhcp": False,
+            },
+            "enable_dhcp=false is not supported",
+        ),
+        (
+            "port",
+            {"network_id": vlan["id"], "port_security_enabled": False},
+            "port_security_enabled=false is not supported",
+        ),
+        (
+            "port",
+            {"network_id": vlan["id"], "fixed_ips": [{"subnet_id": sub["id"]}] * 2},
+            "a vlcp port has one IPv4 address, not 2",
+        ),
+    ]:
+        with pytest.raises(NeutronError) as refused:
+            neutron.create(kind, **body)
+        assert (refused.value.status, words in refused.value.message) == (400, True), refused.value
+    assert neutron.request("GET", "ports")["ports"] == []
+    assert [s["id"] for s in neutron.request("GET", "subnets")["subnets"]] == [sub["id"]]
+    assert [s["id"] for s in cloud.api.client.list("subnets")] == [sub["id"]]
+    assert list(cloud.api.client.list("logical-ports")) == []
     # a port on a host where no vlcp controller runs stays unbound
     port = neutron.create(
         "port", network_id=vlan["id"], device_owner="compute:nova", **{"binding:host_id": "hv9"}

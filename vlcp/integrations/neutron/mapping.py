@@ -115,6 +115,17 @@ def subnet_changes(subnet: Mapping[str, Any]) -> Body:
     }
 
 
+def check_subnet(subnet: Mapping[str, Any]) -> None:
+    """Refuse an IPv4 subnet without DHCP: vlcp's controllers answer DHCP for every port
+    with an address in a subnet they hold, and would hand out leases Neutron says no one
+    gives (a subnet whose hosts have static addresses, or another DHCP server)."""
+    if subnet.get("ip_version", 4) == 4 and subnet.get("enable_dhcp") is False:
+        raise Unsupported(
+            f"subnet {subnet.get('cidr')}: vlcp serves DHCP on every IPv4 subnet it holds; "
+            "enable_dhcp=false is not supported"
+        )
+
+
 def subnet(subnet: Mapping[str, Any]) -> Body | None:
     """A create body for a Neutron IPv4 subnet; None for IPv6 (vlcp serves DHCPv4 only)."""
     if subnet.get("ip_version", 4) != 4:
@@ -142,6 +153,27 @@ def port_changes(port: Mapping[str, Any]) -> Body:
         "ip_address": fixed["ip_address"] if fixed else None,
         "allowed_address_pairs": [p for p in pairs if is_ipv4(p["ip_address"])] or None,
     }
+
+
+def check_port(port: Mapping[str, Any]) -> None:
+    """Refuse a port vlcp would not carry as Neutron means it: without port security
+    (vlcp's anti-spoofing drops what the port sends from another address; allowed address
+    pairs are how to let it through), or with more than one IPv4 address (a vlcp port has
+    one: DHCP, ARP and routing would know only the first). A router's ports are not ports
+    in vlcp and pass."""
+    if is_router_port(port):
+        return
+    if port.get("port_security_enabled") is False:
+        raise Unsupported(
+            "vlcp always checks a port's source addresses; port_security_enabled=false is "
+            "not supported (allow other addresses with allowed_address_pairs)"
+        )
+    ipv4 = [f["ip_address"] for f in port.get("fixed_ips") or [] if is_ipv4(f["ip_address"])]
+    if len(ipv4) > 1:
+        raise Unsupported(
+            f"a vlcp port has one IPv4 address, not {len(ipv4)} ({', '.join(ipv4)}); "
+            "give the others as allowed_address_pairs"
+        )
 
 
 def logical_port(port: Mapping[str, Any]) -> Body | None:
