@@ -197,3 +197,9 @@ def test_an_interface_on_a_subnet_vlcp_does_not_hold_is_not_attached():
     )
     changes, _ = plan(neutron, with_routers(STORED_NET, [stored_router("r1")]), SETTINGS)
     assert changes == []
+
+
+def test_without_neutrons_router_api_vlcps_routers_are_left_as_they_are():
+    vlcp = with_routers(STORED_NET, [stored_router("r1", ("s1", "10.0.0.1"))])
+    unknown = State(NET.networks, NET.subnets, [router_port("r1", "s1")], None)
+    assert plan(unknown, vlcp, SETTINGS) == ([], [])

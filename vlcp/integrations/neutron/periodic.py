@@ -53,7 +53,7 @@ class PeriodicSync:
             plugin.get_networks(context),
             plugin.get_subnets(context),
             plugin.get_ports(context),
-            l3.get_routers(context) if l3 is not None else [],
+            l3.get_routers(context) if l3 is not None else None,
         )
         changes, skipped = sync.plan(neutron, read_vlcp(self.client), self.settings)
         for reason in skipped:

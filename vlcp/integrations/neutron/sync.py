@@ -36,7 +36,9 @@ class State:
     networks: Objects
     subnets: Objects
     ports: Objects
-    routers: Objects = field(default_factory=list)
+    routers: Objects | None = field(default_factory=list)
+    """None: this side's routers are unknown (Neutron without its L3 service plugin), and
+    vlcp's routers are left as they are rather than deleted as forgotten."""
 
 
 @dataclass(frozen=True)
@@ -90,14 +92,17 @@ def plan(neutron: State, vlcp: State, settings: mapping.Settings) -> tuple[list[
             networks[network["id"]] = body
     subnets = _wanted(neutron.subnets, mapping.subnet, lambda s: s["network_id"] in networks)
     ports = _wanted(neutron.ports, mapping.logical_port, lambda p: p["network_id"] in networks)
-    routers = _routers(neutron.routers, vlcp.routers, skipped)
+    neutron_routers = neutron.routers or []
+    routers = _routers(neutron_routers, vlcp.routers or [], skipped)
     fields_of = {
         "logical-networks": (_by_id(neutron.networks), mapping.logical_network_changes),
         "subnets": (_by_id(neutron.subnets), mapping.subnet_changes),
         "logical-ports": (_by_id(neutron.ports), mapping.port_changes),
-        "routers": (_by_id(neutron.routers), mapping.router_changes),
+        "routers": (_by_id(neutron_routers), mapping.router_changes),
     }
-    owned_routers = [r for r in vlcp.routers if r.get(mapping.NEUTRON_OWNED)]
+    owned_routers = [r for r in vlcp.routers or [] if r.get(mapping.NEUTRON_OWNED)]
+    if neutron.routers is None:  # unknown: neither compared nor deleted
+        owned_routers = []
     have: dict[Kind, dict[str, dict[str, Any]]] = {
         "logical-networks": {n["id"]: n for n in vlcp.networks if n["id"] in owned},
         "subnets": {s["id"]: s for s in vlcp.subnets if s["logicalnetwork"] in owned},
