@@ -36,6 +36,7 @@ from neutron_lib.plugins.ml2 import api
 from oslo_config import cfg
 from oslo_db import exception as db_exception
 from oslo_log import log
+from sqlalchemy import exc as sa_exc
 
 from vlcp.client import ApiError, Client
 
@@ -73,6 +74,9 @@ SUPPORTED_TYPES = ("flat", "vlan", "vxlan")
 COMPLETE_ATTEMPTS = 5
 """Tries to lift a port's provisioning block: a database may refuse a second writer for
 a moment (sqlite's "database is locked"), and no request retries this thread's write."""
+DATABASE_BUSY = (db_exception.DBError, sa_exc.OperationalError)
+"""What that refusal raises: oslo.db's error, or SQLAlchemy's own when oslo.db's filters
+do not wrap it (two ports coming up at once, each lifting its block from its thread)."""
 
 
 class VlcpError(exceptions.BadRequest):
@@ -231,7 +235,7 @@ class VlcpMechanismDriver(api.MechanismDriver):
                     provisioning_blocks.L2_AGENT_ENTITY,
                 )
                 return
-            except db_exception.DBError as error:
+            except DATABASE_BUSY as error:
                 LOG.warning("vlcp: port %s up, try %d to record it: %s", port_id, attempt, error)
                 time.sleep(attempt)
         LOG.error("vlcp: port %s is up but stays DOWN in Neutron", port_id)
