@@ -14,8 +14,8 @@ the others by Neutron's REST API as Nova and other services drive it.
    What vlcp refuses (a physical network it does not have) is a 400 from Neutron with
    vlcp's message, and the network is not left in Neutron; so is what vlcp would not carry
    as Neutron means it (a subnet without DHCP, a port without port security or with two
-   IPv4 addresses), left in neither; a port on a host without a vlcp controller is not
-   bound.
+   IPv4 addresses, created or updated so), left in neither; a port on a host without a
+   vlcp controller is not bound.
 3. A Neutron router between two subnets of two networks is vlcp's router, with an
    interface on each gateway: VMs on two servers, one in each subnet, leased by DHCP with
    their gateway as default route (ports ACTIVE), ping each other through it. Detached
@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,31 +217,20 @@ async def test_provider_networks_and_what_vlcp_refuses(
 
     # what vlcp would not carry as Neutron means it: a 400 saying why, nothing in vlcp
     sub = neutron.create("subnet", network_id=vlan["id"], ip_version=4, cidr="10.50.0.0/24")
-    for kind, body, words in [
-        (
-            "subnet",
-            {
-                "network_id": vlan["id"],
-                "ip_version": 4,
-                "cidr": "10.51.0.0/24",
-                "enable_dhcp": False,
-            },
-            "enable_dhcp=false is not supported",
-        ),
-        (
-            "port",
-            {"network_id": vlan["id"], "port_security_enabled": False},
-            "port_security_enabled=false is not supported",
-        ),
-        (
-            "port",
-            {"network_id": vlan["id"], "fixed_ips": [{"subnet_id": sub["id"]}] * 2},
-            "a vlcp port has one IPv4 address, not 2",
-        ),
-    ]:
-        with pytest.raises(NeutronError) as refused:
-            neutron.create(kind, **body)
-        assert (refused.value.status, words in refused.value.message) == (400, True), refused.value
+    no_dhcp = {"network_id": vlan["id"], "ip_version": 4, "cidr": "10.51.0.0/24"}
+    refused_with(
+        "enable_dhcp=false is not supported",
+        lambda: neutron.create("subnet", **no_dhcp, enable_dhcp=False),
+    )
+    refused_with(
+        "port_security_enabled=false is not supported",
+        lambda: neutron.create("port", network_id=vlan["id"], port_security_enabled=False),
+    )
+    two = [{"subnet_id": sub["id"]}] * 2
+    refused_with(
+        "a vlcp port has one IPv4 address, not 2",
+        lambda: neutron.create("port", network_id=vlan["id"], fixed_ips=two),
+    )
     assert neutron.request("GET", "ports")["ports"] == []
     assert [s["id"] for s in neutron.request("GET", "subnets")["subnets"]] == [sub["id"]]
     assert [s["id"] for s in cloud.api.client.list("subnets")] == [sub["id"]]
@@ -250,6 +240,24 @@ async def test_provider_networks_and_what_vlcp_refuses(
         "port", network_id=vlan["id"], device_owner="compute:nova", **{"binding:host_id": "hv9"}
     )
     assert port["binding:vif_type"] == "binding_failed"
+    # and an update to what vlcp would not carry is refused, the object left as it was
+    refused_with(
+        "enable_dhcp=false is not supported",
+        lambda: neutron.update("subnet", sub["id"], enable_dhcp=False),
+    )
+    refused_with(
+        "port_security_enabled=false is not supported",
+        lambda: neutron.update("port", port["id"], port_security_enabled=False, security_groups=[]),
+    )
+    assert neutron.show("subnet", sub["id"])["enable_dhcp"] is True
+    assert neutron.show("port", port["id"])["port_security_enabled"] is True
+
+
+def refused_with(words: str, call: Callable[[], object]) -> None:
+    """`call()` (a write to Neutron) answers 400 with `words` in its message."""
+    with pytest.raises(NeutronError) as refused:
+        call()
+    assert (refused.value.status, words in refused.value.message) == (400, True), refused.value
 
 
 def vlcp_neutron_sync(cloud: Cloud, neutron: NeutronServer) -> list[str]:
