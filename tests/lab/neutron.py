@@ -9,6 +9,11 @@ transport (no agents: vlcp's controllers are the agents). Recent Neutron has no
 3-line module that resets `sys.argv` (Neutron parses it at import). `neutron-db-manage
 upgrade` cannot ALTER sqlite's constraints, so the tables are made from the models and
 the schema then stamped as current. The server is stopped by its PID.
+
+`openstack` runs OpenStack's own CLI (python-openstackclient, in the same venv) against
+the server as a user would, without Keystone: `OS_AUTH_TYPE=none` with `OS_ENDPOINT` set
+to the server's URL (keystoneauth's `none` plugin sends no token; Neutron's noauth takes
+the request as an admin's).
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ class NeutronServer:
         options = {"api_url": vlcp_url, "write_attempts": "2", **vlcp_options}
         (directory / "etc" / "neutron.conf").write_text(self._config(options))
         (directory / "napi.py").write_text(WSGI)
+        self._cli_env = _scrubbed_env(("OS_",)) | {"OS_AUTH_TYPE": "none", "OS_ENDPOINT": self.url}
         env = _scrubbed_env(("OS_",)) | {
             "OS_NEUTRON_CONFIG_DIR": str(directory / "etc"),
             "OS_NEUTRON_CONFIG_FILES": "neutron.conf",
@@ -127,6 +133,25 @@ network_vlan_ranges = physnet1:100:199
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self._process.read_output().splitlines()[-lines:])
+
+    # -- the `openstack` CLI -------------------------------------------------------------
+
+    def openstack(self, *args: str) -> str:
+        """`openstack *args` as a user runs it; its output. Neutron's refusal raises
+        `NeutronError` (status 0: the CLI prints the status only in its message)."""
+        command = [str(self.venv / "bin" / "openstack"), *args]
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=self._cli_env, timeout=120
+        )
+        if done.returncode != 0:
+            raise NeutronError(0, f"{' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def cli_create(self, kind: str, *args: str) -> dict[str, Any]:
+        """`openstack <kind> create *args`; the new resource as the REST API shows it (the
+        CLI renames fields: `binding_vif_type` for `binding:vif_type`)."""
+        created = json.loads(self.openstack(kind, "create", "-f", "json", "-c", "id", *args))
+        return self.show(kind, created["id"])
 
     # -- REST v2.0 -----------------------------------------------------------------------
 

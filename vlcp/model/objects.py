@@ -232,18 +232,19 @@ class RouterInterface(_Strict):
     ip_address: str
 
 
-class RouterCreate(_Strict):
-    """A virtual router: static routes, and interfaces on subnets."""
+class RouterCreate(_Extensible):
+    __doc__ = f"A virtual router: static routes, and interfaces on subnets. {_EXTRAS_DOC}"
 
     id: Id | None = None
     routes: list[Route] | None = None
 
 
-class RouterUpdate(_Strict):
+class RouterUpdate(_Extensible):
+    __doc__ = f"Changes to a router's routes (interfaces have their own calls). {_EXTRAS_DOC}"
     routes: list[Route] | None = None
 
 
-class Router(_Strict):
+class Router(_Extensible):
     id: Id
     routes: list[Route]
     interfaces: list[RouterInterface]

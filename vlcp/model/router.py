@@ -20,6 +20,8 @@ from .blockers import listed
 from .common import (
     fixed,
     load_state,
+    merge_extras,
+    new_extras,
     require,
     require_absent,
     resolve_id,
@@ -27,8 +29,20 @@ from .common import (
 from .errors import Conflict, Invalid, NotFound
 from .keys import ROUTER_OWNER
 from .kind import Kind, VlcpNames
-from .objects import Router, RouterCreate, RouterInterfaceCreate, RouterUpdate, given, parse
+from .objects import (
+    Router,
+    RouterCreate,
+    RouterInterfaceCreate,
+    RouterUpdate,
+    field_names,
+    given,
+    parse,
+)
 from .subnet import SUBNETS, release_address, take_address
+
+DECLARED = field_names(RouterCreate, RouterUpdate) | {"interfaces"}
+"""A router's own fields; any other a client sends is an extra attribute (Neutron's driver
+marks the routers it makes with one, as it marks its networks and ports)."""
 
 
 def _routes(value: list[list[str]] | None) -> list[list[str]]:
@@ -38,6 +52,7 @@ def _routes(value: list[list[str]] | None) -> list[list[str]]:
 async def create_router(txn: Transaction, body: object) -> dict:
     request = parse(RouterCreate, body)
     router = {"id": resolve_id(request.id), "routes": _routes(request.routes), "interfaces": []}
+    router.update(new_extras(request, DECLARED))
     await require_absent(txn, ROUTERS, router["id"])
     txn.put(ROUTERS.key(router["id"]), router)
     return router
@@ -48,6 +63,7 @@ async def update_router(txn: Transaction, id: str, body: object) -> dict:
     request = parse(RouterUpdate, fixed(body, router))
     if "routes" in given(request):
         router["routes"] = _routes(request.routes)
+    router = merge_extras(router, request, DECLARED)
     txn.put(ROUTERS.key(id), router)
     return router
 

@@ -1,7 +1,8 @@
 """Issue 17's Neutron ML2 driver end to end: a real Neutron API server (Neutron 29 from
 PyPI, gunicorn, sqlite, ML2 with the `logger` and `vlcp` mechanism drivers) on a real vlcp
-cloud (`vlcp api`, a `vlcp run` on each of two lab servers), driven through Neutron's REST
-API as OpenStack's CLI or Nova would.
+cloud (`vlcp api`, a `vlcp run` on each of two lab servers). Scenarios 1 and 3 are driven
+by OpenStack's `openstack` CLI as a user drives it (with no Keystone: `OS_AUTH_TYPE=none`),
+the others by Neutron's REST API as Nova and other services drive it.
 
 1. A tenant network (vxlan, VNI chosen by Neutron), its subnet with DHCP options and two
    ports appear in vlcp with Neutron's ids, tag, gateway, pool, routes and addresses. The
@@ -11,17 +12,20 @@ API as OpenStack's CLI or Nova would.
    their ports turn ACTIVE. Deleting them in Neutron deletes them in vlcp.
 2. Provider networks: vlan with its segmentation id, flat on vlcp's native network.
    What vlcp refuses (a physical network it does not have) is a 400 from Neutron with
-   vlcp's message, and the network is not left in Neutron; a port on a host without a
+   vlcp's message, and the network is not left in Neutron; so is what vlcp would not carry
+   as Neutron means it (a subnet without DHCP, a port without port security or with two
+   IPv4 addresses, created or updated so), left in neither; a port on a host without a
    vlcp controller is not bound.
 3. A Neutron router between two subnets of two networks is vlcp's router, with an
    interface on each gateway: VMs on two servers, one in each subnet, leased by DHCP with
    their gateway as default route (ports ACTIVE), ping each other through it. Detached
    and deleted in Neutron, it is gone from vlcp.
-4. vlcp's API down while Neutron creates a network, subnet and port and deletes another
-   network: Neutron answers as usual (the driver logs what it could not write), and
-   `vlcp-neutron sync`, once vlcp is back, creates and deletes exactly those in vlcp and
-   says so; run again, it finds nothing to do. With the driver's periodic sync on
-   instead, vlcp gets the same repair by itself.
+4. vlcp's API down while Neutron creates a network, subnet, port and a router with an
+   interface on that subnet, and deletes another network and another router: Neutron
+   answers as usual (the driver logs what it could not write), and `vlcp-neutron sync`,
+   once vlcp is back, creates, attaches and deletes exactly those in vlcp and says so;
+   run again, it finds nothing to do. With the driver's periodic sync on instead, vlcp
+   gets the same repair by itself.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -100,7 +106,7 @@ async def test_vms_get_neutron_addresses_by_dhcp_and_ping_across_servers(
     cloud_factory: CloudFactory, neutron_factory: NeutronFactory
 ):
     cloud, neutron = await neutron_cloud(cloud_factory, neutron_factory)
-    net = neutron.create("network", name="tenant")
+    net = neutron.cli_create("network", "tenant")
     assert net["provider:network_type"] == "vxlan"
     stored = await cloud.api.get("logical-networks", net["id"])
     assert fields(stored, "physicalnetwork", "vni", "mtu", "neutron") == {
@@ -110,15 +116,13 @@ async def test_vms_get_neutron_addresses_by_dhcp_and_ping_across_servers(
         "neutron": True,
     }
 
-    sub = neutron.create(
+    sub = neutron.cli_create(
         "subnet",
-        network_id=net["id"],
-        ip_version=4,
-        cidr="10.20.0.0/24",
-        gateway_ip="10.20.0.1",
-        allocation_pools=[{"start": "10.20.0.10", "end": "10.20.0.99"}],
-        dns_nameservers=["198.51.100.53"],
-        host_routes=[{"destination": "203.0.113.0/24", "nexthop": "10.20.0.254"}],
+        *("--network", net["id"], "--subnet-range", "10.20.0.0/24", "--gateway", "10.20.0.1"),
+        *("--allocation-pool", "start=10.20.0.10,end=10.20.0.99"),
+        *("--dns-nameserver", "198.51.100.53"),
+        *("--host-route", "destination=203.0.113.0/24,gateway=10.20.0.254"),
+        "tenant-v4",
     )
     stored = await cloud.api.get("subnets", sub["id"])
     assert fields(stored, "logicalnetwork", "cidr", "gateway", "dns_nameservers") == {
@@ -131,13 +135,10 @@ async def test_vms_get_neutron_addresses_by_dhcp_and_ping_across_servers(
     assert stored["host_routes"] == [["203.0.113.0/24", "10.20.0.254"]]
 
     ports = [
-        neutron.create(
+        neutron.cli_create(
             "port",
-            network_id=net["id"],
-            name=f"vm-{server}",
-            device_owner="compute:nova",
-            device_id=f"vm-{server}",
-            **{"binding:host_id": server},
+            *("--network", net["id"], "--host", server, "--device-owner", "compute:nova"),
+            *("--device", f"vm-{server}", f"vm-{server}"),
         )
         for server in SERVERS
     ]
@@ -168,11 +169,11 @@ async def test_vms_get_neutron_addresses_by_dhcp_and_ping_across_servers(
     await turned_active(neutron, ports)
 
     for port in ports:
-        neutron.delete("port", port["id"])
+        neutron.openstack("port", "delete", port["id"])
         assert await absent(cloud, "logical-ports", port["id"])
-    neutron.delete("subnet", sub["id"])
+    neutron.openstack("subnet", "delete", sub["id"])
     assert await absent(cloud, "subnets", sub["id"])
-    neutron.delete("network", net["id"])
+    neutron.openstack("network", "delete", net["id"])
     assert await absent(cloud, "logical-networks", net["id"])
 
 
@@ -214,11 +215,49 @@ async def test_provider_networks_and_what_vlcp_refuses(
     names = [n["name"] for n in neutron.request("GET", "networks")["networks"]]
     assert sorted(names) == ["flat", "vlan150"]
 
+    # what vlcp would not carry as Neutron means it: a 400 saying why, nothing in vlcp
+    sub = neutron.create("subnet", network_id=vlan["id"], ip_version=4, cidr="10.50.0.0/24")
+    no_dhcp = {"network_id": vlan["id"], "ip_version": 4, "cidr": "10.51.0.0/24"}
+    refused_with(
+        "enable_dhcp=false is not supported",
+        lambda: neutron.create("subnet", **no_dhcp, enable_dhcp=False),
+    )
+    refused_with(
+        "port_security_enabled=false is not supported",
+        lambda: neutron.create("port", network_id=vlan["id"], port_security_enabled=False),
+    )
+    two = [{"subnet_id": sub["id"]}] * 2
+    refused_with(
+        "a vlcp port has one IPv4 address, not 2",
+        lambda: neutron.create("port", network_id=vlan["id"], fixed_ips=two),
+    )
+    assert neutron.request("GET", "ports")["ports"] == []
+    assert [s["id"] for s in neutron.request("GET", "subnets")["subnets"]] == [sub["id"]]
+    assert [s["id"] for s in cloud.api.client.list("subnets")] == [sub["id"]]
+    assert list(cloud.api.client.list("logical-ports")) == []
     # a port on a host where no vlcp controller runs stays unbound
     port = neutron.create(
         "port", network_id=vlan["id"], device_owner="compute:nova", **{"binding:host_id": "hv9"}
     )
     assert port["binding:vif_type"] == "binding_failed"
+    # and an update to what vlcp would not carry is refused, the object left as it was
+    refused_with(
+        "enable_dhcp=false is not supported",
+        lambda: neutron.update("subnet", sub["id"], enable_dhcp=False),
+    )
+    refused_with(
+        "port_security_enabled=false is not supported",
+        lambda: neutron.update("port", port["id"], port_security_enabled=False, security_groups=[]),
+    )
+    assert neutron.show("subnet", sub["id"])["enable_dhcp"] is True
+    assert neutron.show("port", port["id"])["port_security_enabled"] is True
+
+
+def refused_with(words: str, call: Callable[[], object]) -> None:
+    """`call()` (a write to Neutron) answers 400 with `words` in its message."""
+    with pytest.raises(NeutronError) as refused:
+        call()
+    assert (refused.value.status, words in refused.value.message) == (400, True), refused.value
 
 
 def vlcp_neutron_sync(cloud: Cloud, neutron: NeutronServer) -> list[str]:
@@ -235,16 +274,24 @@ async def test_sync_repairs_what_vlcp_missed_while_down(
     cloud_factory: CloudFactory, neutron_factory: NeutronFactory
 ):
     cloud, neutron = await neutron_cloud(cloud_factory, neutron_factory)
-    gone, net, sub, port = await missed_while_down(cloud, neutron)
-    assert await absent(cloud, "logical-networks", net["id"])
-    assert await cloud.api.get("logical-networks", gone["id"])
-    assert sorted(vlcp_neutron_sync(cloud, neutron)) == [
-        f"create logical-networks {net['id']}",
-        f"create logical-ports {port['id']}",
-        f"create subnets {sub['id']}",
-        f"delete logical-networks {gone['id']}",
-    ]
-    await assert_repaired(cloud, gone, sub, port)
+    missed = await missed_while_down(cloud, neutron)
+    assert await absent(cloud, "logical-networks", missed.net["id"])
+    assert await absent(cloud, "routers", missed.router["id"])
+    assert await cloud.api.get("logical-networks", missed.gone["id"])
+    assert await cloud.api.get("routers", missed.gone_router["id"])
+    router, sub = missed.router["id"], missed.sub["id"]
+    assert sorted(vlcp_neutron_sync(cloud, neutron)) == sorted(
+        [
+            f"create logical-networks {missed.net['id']}",
+            f"create subnets {sub}",
+            f"create logical-ports {missed.port['id']}",
+            f"create routers {router}",
+            f"create router-interfaces {router}/{sub}",
+            f"delete routers {missed.gone_router['id']}",
+            f"delete logical-networks {missed.gone['id']}",
+        ]
+    )
+    await assert_repaired(cloud, missed)
     assert vlcp_neutron_sync(cloud, neutron) == ["in sync"]
 
 
@@ -252,56 +299,86 @@ async def test_the_periodic_sync_repairs_by_itself(
     cloud_factory: CloudFactory, neutron_factory: NeutronFactory
 ):
     cloud, neutron = await neutron_cloud(cloud_factory, neutron_factory, sync_interval=1)
-    gone, _, sub, port = await missed_while_down(cloud, neutron)
+    missed = await missed_while_down(cloud, neutron)
 
     async def repaired() -> bool:
-        return await absent(cloud, "logical-networks", gone["id"]) and not await absent(
-            cloud, "logical-ports", port["id"]
+        return (
+            await absent(cloud, "routers", missed.gone_router["id"])
+            and await absent(cloud, "logical-networks", missed.gone["id"])
+            and not await absent(cloud, "routers", missed.router["id"])
+            and bool(cloud.api.client.interfaces(missed.router["id"]))
+            and not await absent(cloud, "logical-ports", missed.port["id"])
         )
 
     await eventually(repaired, 30, what="the periodic sync to repair vlcp")
-    await assert_repaired(cloud, gone, sub, port)
+    await assert_repaired(cloud, missed)
 
 
-async def missed_while_down(cloud: Cloud, neutron: NeutronServer) -> tuple[dict, ...]:
-    """Network `gone` made in both; then, while vlcp's API is down, `gone` deleted and a
-    network, subnet and port made in Neutron only. Answers those four."""
+@dataclass(frozen=True)
+class Missed:
+    """What Neutron changed while vlcp's API was down (`missed_while_down`)."""
+
+    gone: dict[str, Any]
+    """A network made in both, then deleted in Neutron only."""
+    gone_router: dict[str, Any]
+    """A router made in both, then deleted in Neutron only."""
+    net: dict[str, Any]
+    sub: dict[str, Any]
+    port: dict[str, Any]
+    router: dict[str, Any]
+    """A router made in Neutron only, with an interface on `sub`."""
+
+
+async def missed_while_down(cloud: Cloud, neutron: NeutronServer) -> Missed:
+    """Network `gone` and router `gone_router` made in both; then, while vlcp's API is
+    down, those deleted, and a network, subnet, port and router with an interface on that
+    subnet made in Neutron only."""
     gone = neutron.create("network", name="gone")
+    gone_router = neutron.create("router", name="gone")
     assert await cloud.api.get("logical-networks", gone["id"])
+    assert await cloud.api.get("routers", gone_router["id"])
     cloud.api_process.stop()
     net = neutron.create("network", name="late")
     sub = neutron.create("subnet", network_id=net["id"], ip_version=4, cidr="10.30.0.0/24")
     port = neutron.create("port", network_id=net["id"])
+    router = neutron.create("router", name="late")
+    neutron.request("PUT", f"routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]})
     neutron.delete("network", gone["id"])
+    neutron.delete("router", gone_router["id"])
     cloud.api_process.start()
     await cloud.api_process.ready()
-    return gone, net, sub, port
+    return Missed(gone, gone_router, net, sub, port, router)
 
 
-async def assert_repaired(cloud: Cloud, gone: dict, sub: dict, port: dict) -> None:
+async def assert_repaired(cloud: Cloud, missed: Missed) -> None:
+    sub = missed.sub
     assert (await cloud.api.get("subnets", sub["id"]))["logicalnetwork"] == sub["network_id"]
-    stored = await cloud.api.get("logical-ports", port["id"])
-    assert stored["ip_address"] == port["fixed_ips"][0]["ip_address"]
-    assert await absent(cloud, "logical-networks", gone["id"])
+    stored = await cloud.api.get("logical-ports", missed.port["id"])
+    assert stored["ip_address"] == missed.port["fixed_ips"][0]["ip_address"]
+    assert [
+        (i["subnet"], i["ip_address"]) for i in cloud.api.client.interfaces(missed.router["id"])
+    ] == [(sub["id"], sub["gateway_ip"])]
+    assert await absent(cloud, "logical-networks", missed.gone["id"])
+    assert await absent(cloud, "routers", missed.gone_router["id"])
 
 
 async def test_a_neutron_router_routes_between_subnets_on_two_servers(
     cloud_factory: CloudFactory, neutron_factory: NeutronFactory
 ):
     cloud, neutron = await neutron_cloud(cloud_factory, neutron_factory)
-    router = neutron.create("router", name="r1")
+    router = neutron.cli_create("router", "r1")
     assert (await cloud.api.get("routers", router["id"]))["routes"] == []
     subnets, vms, addresses = [], [], []
     for index, server in enumerate(SERVERS, start=1):
-        net = neutron.create("network", name=f"net{index}")
-        sub = neutron.create(
-            "subnet", network_id=net["id"], ip_version=4, cidr=f"10.40.{index}.0/24"
+        net = neutron.cli_create("network", f"net{index}")
+        sub = neutron.cli_create(
+            "subnet", "--network", net["id"], "--subnet-range", f"10.40.{index}.0/24", f"sub{index}"
         )
-        neutron.request(
-            "PUT", f"routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]}
-        )
-        port = neutron.create(
-            "port", network_id=net["id"], device_owner="compute:nova", **{"binding:host_id": server}
+        neutron.openstack("router", "add", "subnet", router["id"], sub["id"])
+        port = neutron.cli_create(
+            "port",
+            *("--network", net["id"], "--host", server, "--device-owner", "compute:nova"),
+            f"vm{index}",
         )
         vm = cloud.host(server, PLACEHOLDER, mac=port["mac_address"], port=port["id"])
         with Dhclient(vm.netns) as client:
@@ -319,9 +396,7 @@ async def test_a_neutron_router_routes_between_subnets_on_two_servers(
     assert await asyncio.to_thread(vms[1].ping_ok, addresses[0], deadline=15)
 
     for sub in subnets:
-        neutron.request(
-            "PUT", f"routers/{router['id']}/remove_router_interface", {"subnet_id": sub["id"]}
-        )
+        neutron.openstack("router", "remove", "subnet", router["id"], sub["id"])
     assert cloud.api.client.interfaces(router["id"]) == []
-    neutron.delete("router", router["id"])
+    neutron.openstack("router", "delete", router["id"])
     assert await absent(cloud, "routers", router["id"])

@@ -10,6 +10,8 @@ from vlcp.integrations.neutron.mapping import (
     NEUTRON_OWNED,
     Settings,
     Unsupported,
+    check_port,
+    check_subnet,
     logical_network,
     logical_network_changes,
     logical_port,
@@ -156,3 +158,36 @@ def test_a_port_update_clears_what_neutron_removed():
 @pytest.mark.parametrize("owner", ["network:router_interface", "network:router_gateway"])
 def test_router_ports_are_not_logical_ports(owner: str):
     assert logical_port(NEUTRON_PORT | {"device_owner": owner}) is None
+
+
+def test_a_subnet_without_dhcp_is_refused_and_one_with_is_not():
+    v4 = {"id": SUB, "network_id": NET, "ip_version": 4, "cidr": "10.1.0.0/24"}
+    with pytest.raises(Unsupported, match=r"10\.1\.0\.0/24: vlcp serves DHCP .* enable_dhcp=false"):
+        check_subnet(v4 | {"enable_dhcp": False})
+    check_subnet(v4 | {"enable_dhcp": True})
+    check_subnet(v4)
+    check_subnet(v4 | {"ip_version": 6, "cidr": "fd00::/64", "enable_dhcp": False})
+
+
+V4_PORT = NEUTRON_PORT | {"port_security_enabled": True}
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"port_security_enabled": False}, "port_security_enabled=false is not supported"),
+        (
+            {"fixed_ips": [*V4_PORT["fixed_ips"], {"subnet_id": SUB, "ip_address": "10.1.0.22"}]},
+            r"one IPv4 address, not 2 \(10.1.0.21, 10.1.0.22\)",
+        ),
+    ],
+)
+def test_a_port_vlcp_would_not_carry_as_neutron_means_it_is_refused(change: dict, words: str):
+    with pytest.raises(Unsupported, match=words):
+        check_port(V4_PORT | change)
+    check_port(V4_PORT | change | {"device_owner": "network:router_interface"})
+
+
+def test_a_port_with_one_ipv4_and_an_ipv6_address_and_port_security_passes():
+    check_port(V4_PORT)
+    check_port(NEUTRON_PORT)

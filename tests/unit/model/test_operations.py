@@ -331,6 +331,23 @@ async def test_router_interfaces(net: Model) -> None:
     ]
 
 
+async def test_router_extras_are_kept_beside_its_interfaces(net: Model) -> None:
+    """A router keeps extra attributes like networks and ports do (Neutron's driver marks
+    its routers with one), and an interface added or a route changed keeps them."""
+    await net.create("routers", {"id": "r", "neutron": True, "owner": "ops"})
+    await net.add_router_interface("r", {"subnet": "s1"})
+    changed = await net.update("routers", "r", {"routes": [], "owner": None})
+    assert changed == {
+        "id": "r",
+        "routes": [],
+        "interfaces": [changed["interfaces"][0]],
+        "neutron": True,
+    }
+    assert await net.get("routers", "r") == changed
+    with pytest.raises(Invalid, match="interfaces: is a field of the model"):
+        await net.create("routers", {"id": "r2", "interfaces": []})
+
+
 async def test_router_interface_without_gateway_needs_an_address(net: Model) -> None:
     await net.create("subnets", {"id": "ng", "logicalnetwork": "n1", "cidr": "10.3.0.0/24"})
     await net.create("routers", {"id": "r"})

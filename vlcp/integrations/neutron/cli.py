@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -23,7 +24,8 @@ from .writer import Writer
 
 
 def read_neutron(url: str, token: str | None) -> sync.State:
-    """Neutron's networks (with their provider attributes), subnets and ports."""
+    """Neutron's networks (with their provider attributes), subnets, ports and routers (None
+    if Neutron has no router API: its L3 service plugin is not loaded)."""
 
     def listing(plural: str) -> list[dict[str, Any]]:
         request = urllib.request.Request(f"{url.rstrip('/')}/v2.0/{plural}")
@@ -32,7 +34,13 @@ def read_neutron(url: str, token: str | None) -> sync.State:
         with urllib.request.urlopen(request, timeout=60) as answer:
             return json.load(answer)[plural]
 
-    return sync.State(listing("networks"), listing("subnets"), listing("ports"))
+    try:
+        routers: list[dict[str, Any]] | None = listing("routers")
+    except urllib.error.HTTPError as error:
+        if error.code != 404:
+            raise
+        routers = None
+    return sync.State(listing("networks"), listing("subnets"), listing("ports"), routers)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -2,9 +2,10 @@
 
 Only Neutron's environment imports this module (it needs neutron-lib and oslo). The hooks:
 
-- *precommit* checks that vlcp can represent the resource (`mapping.Unsupported` becomes a
-  400 and Neutron's transaction rolls back): nothing is written to vlcp inside Neutron's
-  transaction, which may still roll back;
+- *precommit* checks that vlcp can represent the resource as Neutron means it (one
+  segment of a type vlcp carries, DHCP on, port security on, one IPv4 address per port:
+  `mapping.Unsupported` becomes a 400 and Neutron's transaction rolls back): nothing is
+  written to vlcp inside Neutron's transaction, which may still roll back;
 - *postcommit* writes through `Writer` (retried, idempotent). vlcp refusing the write (a
   4xx: an unknown physical network, a tag in use) is the user's error: it is raised as a
   Neutron error carrying vlcp's message, and ML2 deletes what it just created. vlcp
@@ -35,6 +36,7 @@ from neutron_lib.plugins.ml2 import api
 from oslo_config import cfg
 from oslo_db import exception as db_exception
 from oslo_log import log
+from sqlalchemy import exc as sa_exc
 
 from vlcp.client import ApiError, Client
 
@@ -72,6 +74,9 @@ SUPPORTED_TYPES = ("flat", "vlan", "vxlan")
 COMPLETE_ATTEMPTS = 5
 """Tries to lift a port's provisioning block: a database may refuse a second writer for
 a moment (sqlite's "database is locked"), and no request retries this thread's write."""
+DATABASE_BUSY = (db_exception.DBError, sa_exc.OperationalError)
+"""What that refusal raises: oslo.db's error, or SQLAlchemy's own when oslo.db's filters
+do not wrap it (two ports coming up at once, each lifting its block from its thread)."""
 
 
 class VlcpError(exceptions.BadRequest):
@@ -128,6 +133,12 @@ class VlcpMechanismDriver(api.MechanismDriver):
 
     # -- subnets --------------------------------------------------------------------------
 
+    def create_subnet_precommit(self, context: api.SubnetContext) -> None:
+        self._checked(lambda: mapping.check_subnet(context.current))
+
+    def update_subnet_precommit(self, context: api.SubnetContext) -> None:
+        self._checked(lambda: mapping.check_subnet(context.current))
+
     def create_subnet_postcommit(self, context: api.SubnetContext) -> None:
         body = mapping.subnet(context.current)
         if body is not None:
@@ -144,12 +155,16 @@ class VlcpMechanismDriver(api.MechanismDriver):
 
     # -- ports ----------------------------------------------------------------------------
 
+    def create_port_precommit(self, context: api.PortContext) -> None:
+        self._checked(lambda: mapping.check_port(context.current))
+
     def create_port_postcommit(self, context: api.PortContext) -> None:
         body = mapping.logical_port(context.current)
         if body is not None:
             self._write(lambda: self.writer.create("logical-ports", body))
 
     def update_port_precommit(self, context: api.PortContext) -> None:
+        self._checked(lambda: mapping.check_port(context.current))
         if self._awaits_up(context):
             provisioning_blocks.add_provisioning_component(
                 context._plugin_context,
@@ -220,7 +235,7 @@ class VlcpMechanismDriver(api.MechanismDriver):
                     provisioning_blocks.L2_AGENT_ENTITY,
                 )
                 return
-            except db_exception.DBError as error:
+            except DATABASE_BUSY as error:
                 LOG.warning("vlcp: port %s up, try %d to record it: %s", port_id, attempt, error)
                 time.sleep(attempt)
         LOG.error("vlcp: port %s is up but stays DOWN in Neutron", port_id)

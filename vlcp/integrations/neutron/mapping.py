@@ -19,14 +19,20 @@ from typing import Any
 Body = dict[str, Any]
 
 NEUTRON_OWNED = "neutron"
-"""The extra attribute (value True) that marks a logical network or port as Neutron's, so
-that `sync` deletes in vlcp only what Neutron made and has forgotten."""
+"""The extra attribute (value True) that marks a logical network, port or router as
+Neutron's, so that `sync` repairs and deletes in vlcp only what Neutron made."""
 
 ROUTER_OWNERS = frozenset(
     {"network:router_interface", "network:router_gateway", "network:router_interface_distributed"}
 )
 """Ports that stand for a router's leg: vlcp's router interface is the subnet's gateway on
 its distributed router, not a logical port, so these are not mapped to ports."""
+
+ROUTER_INTERFACE_OWNERS = frozenset(
+    {"network:router_interface", "network:router_interface_distributed"}
+)
+"""The router ports that are a router's interfaces on its subnets (its `device_id` is the
+router's id); a gateway port is on an external network, which vlcp does not map yet."""
 
 
 class Unsupported(ValueError):
@@ -109,6 +115,17 @@ def subnet_changes(subnet: Mapping[str, Any]) -> Body:
     }
 
 
+def check_subnet(subnet: Mapping[str, Any]) -> None:
+    """Refuse an IPv4 subnet without DHCP: vlcp's controllers answer DHCP for every port
+    with an address in a subnet they hold, and would hand out leases Neutron says no one
+    gives (a subnet whose hosts have static addresses, or another DHCP server)."""
+    if subnet.get("ip_version", 4) == 4 and subnet.get("enable_dhcp") is False:
+        raise Unsupported(
+            f"subnet {subnet.get('cidr')}: vlcp serves DHCP on every IPv4 subnet it holds; "
+            "enable_dhcp=false is not supported"
+        )
+
+
 def subnet(subnet: Mapping[str, Any]) -> Body | None:
     """A create body for a Neutron IPv4 subnet; None for IPv6 (vlcp serves DHCPv4 only)."""
     if subnet.get("ip_version", 4) != 4:
@@ -138,6 +155,27 @@ def port_changes(port: Mapping[str, Any]) -> Body:
     }
 
 
+def check_port(port: Mapping[str, Any]) -> None:
+    """Refuse a port vlcp would not carry as Neutron means it: without port security
+    (vlcp's anti-spoofing drops what the port sends from another address; allowed address
+    pairs are how to let it through), or with more than one IPv4 address (a vlcp port has
+    one: DHCP, ARP and routing would know only the first). A router's ports are not ports
+    in vlcp and pass."""
+    if is_router_port(port):
+        return
+    if port.get("port_security_enabled") is False:
+        raise Unsupported(
+            "vlcp always checks a port's source addresses; port_security_enabled=false is "
+            "not supported (allow other addresses with allowed_address_pairs)"
+        )
+    ipv4 = [f["ip_address"] for f in port.get("fixed_ips") or [] if is_ipv4(f["ip_address"])]
+    if len(ipv4) > 1:
+        raise Unsupported(
+            f"a vlcp port has one IPv4 address, not {len(ipv4)} ({', '.join(ipv4)}); "
+            "give the others as allowed_address_pairs"
+        )
+
+
 def logical_port(port: Mapping[str, Any]) -> Body | None:
     """A create body for a Neutron port; None for a router's port (see `ROUTER_OWNERS`)."""
     if is_router_port(port):
@@ -163,9 +201,18 @@ def router_routes(router: Mapping[str, Any]) -> list[list[str]]:
     return [[r["destination"], r["nexthop"]] for r in routes if is_ipv4(r["nexthop"])]
 
 
+def router_changes(router: Mapping[str, Any]) -> Body:
+    """What an update of a Neutron router may change in vlcp: its extra routes."""
+    return {"routes": router_routes(router)}
+
+
 def router(router: Mapping[str, Any]) -> Body:
     """A create body for a Neutron router: vlcp's distributed router of the same id."""
-    return {"id": router["id"], "routes": router_routes(router)}
+    return {"id": router["id"], NEUTRON_OWNED: True} | router_changes(router)
+
+
+def is_router_interface(port: Mapping[str, Any]) -> bool:
+    return port.get("device_owner") in ROUTER_INTERFACE_OWNERS
 
 
 def router_interfaces(port: Mapping[str, Any]) -> list[Body]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 from neutron_lib import context as n_context
+from neutron_lib.plugins import constants as plugin_constants
 from neutron_lib.plugins import directory
 from oslo_log import log
 
@@ -47,8 +48,12 @@ class PeriodicSync:
     def once(self) -> None:
         plugin = directory.get_plugin()
         context = n_context.get_admin_context()
+        l3 = directory.get_plugin(plugin_constants.L3)
         neutron = sync.State(
-            plugin.get_networks(context), plugin.get_subnets(context), plugin.get_ports(context)
+            plugin.get_networks(context),
+            plugin.get_subnets(context),
+            plugin.get_ports(context),
+            l3.get_routers(context) if l3 is not None else None,
         )
         changes, skipped = sync.plan(neutron, read_vlcp(self.client), self.settings)
         for reason in skipped:

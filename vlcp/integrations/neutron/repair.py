@@ -17,16 +17,27 @@ def read_vlcp(client: Client) -> sync.State:
         list(client.list("logical-networks")),
         list(client.list("subnets")),
         list(client.list("logical-ports")),
+        list(client.list("routers")),
     )
 
 
 def apply(writer: Writer, change: sync.Change) -> None:
-    if change.action == "delete":
+    if change.kind == "router-interfaces":
+        _apply_interface(writer, change)
+    elif change.action == "delete":
         writer.delete(change.kind, change.id)
     elif change.action == "update":
         writer.update(change.kind, change.id, change.body or {})
     else:
         writer.create(change.kind, change.body or {})
+
+
+def _apply_interface(writer: Writer, change: sync.Change) -> None:
+    router = change.router or ""
+    if change.action == "delete":
+        writer.remove_interface(router, change.id)
+    else:
+        writer.add_interface(router, change.body or {})
 
 
 def apply_all(writer: Writer, changes: list[sync.Change], report: Callable[[str], None]) -> bool:

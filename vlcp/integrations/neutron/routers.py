@@ -40,8 +40,8 @@ class RouterHooks:
         self._logged(lambda: self.writer.create("routers", mapping.router(payload.latest_state)))
 
     def updated(self, resource: str, event: str, trigger: Any, payload: Any) -> None:
-        routes = {"routes": mapping.router_routes(payload.latest_state)}
-        self._logged(lambda: self.writer.update("routers", payload.resource_id, routes))
+        changes = mapping.router_changes(payload.latest_state)
+        self._logged(lambda: self.writer.update("routers", payload.resource_id, changes))
 
     def deleted(self, resource: str, event: str, trigger: Any, payload: Any) -> None:
         self._logged(lambda: self.writer.delete("routers", payload.resource_id))
