@@ -182,6 +182,12 @@ class Bridge:
         return out
 
 
+def to_mac(mac: str) -> Callable[[Installed], bool]:
+    """For `Bridge.installed`: an add whose match sends frames to `mac` (the flow of a
+    port, local or behind a tunnel, in the L2 forwarding table)."""
+    return lambda event: event.match.get("eth_dst") == mac
+
+
 def _fields_of(match: Any) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted((str(k), v) for k, v in match._fields2))
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import signal
@@ -42,6 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import simscale
 from bench.common import Checks, start_server, write_results
 from bench.portup import PORTS_PER_TXN, cpu_seconds, int_list, interrupt, peak_rss_mib
 from tests.lab.vlcp_processes import Controller
@@ -188,6 +190,12 @@ def print_table(results: list[dict[str, Any]]) -> None:
 
 async def run_all(args: argparse.Namespace, checks: Checks) -> list[dict[str, Any]]:
     results = []
+    if args.servers:
+        for backend in args.backends:
+            print(f"{backend}: {args.servers} simulated servers ...", flush=True)
+            with tempfile.TemporaryDirectory(prefix=f"{naming.RUN_PREFIX}-") as tmp:
+                results.append(await simscale.measure(backend, args, Path(tmp), checks))
+        return results
     for backend in args.backends:
         for n in args.sizes:
             print(f"{backend}: {n} foreign ports ...", flush=True)
@@ -196,12 +204,21 @@ async def run_all(args: argparse.Namespace, checks: Checks) -> list[dict[str, An
     return results
 
 
+def previous_results(output: Path) -> dict[str, Any]:
+    """The results already in `output`: one mode's run keeps the other's."""
+    try:
+        return dict(json.loads(output.read_text()).get("results", {}))
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int_list, default=[1000, 10000])
     parser.add_argument("--backends", type=lambda t: t.split(","), default=["zookeeper", "etcd"])
     parser.add_argument("--commits", type=int, default=200)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    simscale.add_arguments(parser)
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/scale.py needs root: it starts a private Open vSwitch in a namespace")
@@ -215,8 +232,14 @@ def main() -> None:
     finally:
         for error in cleanup_all():
             print(f"cleanup: {error}", file=sys.stderr)
-    print_table(results)
-    write_results(args.output, {"runs": results}, commits=args.commits, checks=checks.results)
+    if args.servers:
+        simscale.print_table(results)
+        merged = {**previous_results(args.output), "simulated": results}
+        write_results(args.output, merged, checks=checks.results)
+    else:
+        print_table(results)
+        merged = {**previous_results(args.output), "runs": results}
+        write_results(args.output, merged, commits=args.commits, checks=checks.results)
     if checks.failed:
         sys.exit("checks failed:\n  " + "\n  ".join(checks.failed))
 

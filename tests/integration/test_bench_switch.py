@@ -6,12 +6,11 @@ it holds are read back, and a restarted agent finds them there and sends nothing
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bench.ofswitch import FakeSwitches, Installed
+from bench.ofswitch import FakeSwitches, to_mac
 from bench.scale import RECONCILED
 from bench.simserver import SimPort, SimServer
 from tests.lab.marks import needs_ovs_lab
@@ -23,11 +22,6 @@ from vlcp.store import open_store
 pytestmark = [needs_ovs_lab, pytest.mark.root]
 
 WAIT = 30.0
-
-
-def to_mac(mac: str) -> Callable[[Installed], bool]:
-    """An add whose match sends frames to `mac` (a port's flow, local or remote)."""
-    return lambda event: event.match.get("eth_dst") == mac
 
 
 async def test_an_agent_installs_its_flows_on_the_lightweight_switch(tmp_path: Path) -> None:
