@@ -2,6 +2,7 @@
 ports, which concern it not at all.
 
     make bench-scale                                   # needs root
+    make bench-scale-servers                           # --servers 100
     .venv/bin/python bench/scale.py --sizes 1000 --backends zookeeper
 
 One lab server (a private OVS in a namespace, names prefixed `scNNNNN`, removed at the
@@ -21,9 +22,13 @@ per simulated server announces them as that server's controller would (`netports
 
 Targets (issue 16): no CPU for a change that concerns no port of the server, an RSS that
 does not grow with the ports elsewhere, a restart at 100,000 cluster ports under 1 s of
-CPU. Until the agents' watches are scoped, this measures the gap. The next slice: many
-simulated servers with lightweight switches, and the time for a change to reach those it
-concerns. Prints a table, writes bench/results/scale.json.
+CPU. Until the agents' watches are scoped, this measures the gap.
+
+`--servers N` measures the cluster instead (`bench/simscale.py`): N real agents, each
+with its own ovsdb-server and a lightweight switch (`bench/ofswitch.py`), the time one
+change takes to reach every server it concerns, and the work it costs the others.
+
+Prints a table, writes bench/results/scale.json (each mode keeps the other's results).
 """
 
 from __future__ import annotations

@@ -49,12 +49,15 @@ from typing import Any
 
 from bench.common import Checks, percentile, start_counted_server
 from bench.ofswitch import FakeSwitches, to_mac
-from bench.portup import PORTS_PER_TXN
 from bench.simserver import SimPort, SimServer
 from vlcp.model.ops import Op
 from vlcp.model.service import Model
 from vlcp.store import open_store
 
+CREATES_PER_TXN = 100
+"""Creates per store transaction: `bench.portup.PORTS_PER_TXN` (332) is for ports of one
+network; spread over many, each port also reads its own network's keys (at most 7 reads
+a port, within the 1,000 a transaction may read)."""
 SESSION_TTL = 10.0
 CONVERGE_TIMEOUT = 600.0
 CHANGE_TIMEOUT = 30.0
@@ -130,8 +133,8 @@ async def populate(model: Model, layout: Layout) -> None:
         for p in server_ports
     ]
     for ops in (networks, ports):
-        for first in range(0, len(ops), PORTS_PER_TXN):
-            await model.batch(ops[first : first + PORTS_PER_TXN])
+        for first in range(0, len(ops), CREATES_PER_TXN):
+            await model.batch(ops[first : first + CREATES_PER_TXN])
 
 
 def _port_body(port: SimPort) -> dict[str, Any]:

@@ -123,6 +123,9 @@ class ZooKeeperServer(_Server):
             "admin.enableServer=false",
             "4lw.commands.whitelist=srvr,ruok,stat,mntr",
             "maxSessionTimeout=30000",
+            # Every client comes from 127.0.0.1: the default of 60 connections per address
+            # would refuse the 61st agent of `bench/scale.py --servers 100`.
+            "maxClientCnxns=0",
             # Throwaway data: skip fsync (a killed JVM still leaves its writes in the page cache).
             "forceSync=no",
             *(peer.server_line for peer in self.peers),
