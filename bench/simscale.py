@@ -24,7 +24,8 @@ remote, of each of its networks: the cluster has converged. Then:
   flow to the port's MAC (the switch notes the time of the flow-mod, or of the commit of
   the bundle carrying it, on the same clock as t0); every agent's CPU (the sum over its
   threads of `/proc/<pid>/task/*/schedstat`, in nanoseconds, so a 100 microsecond burst
-  shows); the flow-mods each switch received; the store's request counter.
+  shows); the flow-mods each switch received; the store's request counter (the idle
+windows count it too).
 
 Reported: `change -> all concerned p50/p99 ms` (the last concerned server of each change)
 and `per server` (every concerned server of every change); `unconcerned agents that
@@ -32,7 +33,7 @@ worked`: per change, agents neither binding the port nor with a port in its netw
 CPU in the window exceeded the most they spent in any idle window; `unconcerned CPU ms`:
 their CPU in the window minus their idle mean, per agent and per change; the flow-mods
 sent to unconcerned switches (0 means no flow changed there, not that no work was done);
-store requests per change; each agent's RSS.
+store requests per change (over the window, minus an idle window's); each agent's RSS.
 """
 
 from __future__ import annotations
@@ -195,14 +196,23 @@ class Cluster:
             server.stop()
 
 
-async def idle_windows(cluster: Cluster, count: int, window: float) -> list[list[int]]:
-    """Each agent's CPU (ns) in `count` windows where nothing changes: [window][agent]."""
-    out = []
+@dataclass
+class Idle:
+    """The baseline: each agent's CPU (ns) per window where nothing changes [window][agent]
+    (timers, keep-alives), and the store requests the cluster made per window meanwhile."""
+
+    cpu_ns: list[list[int]]
+    requests: list[int]
+
+
+async def idle_windows(cluster: Cluster, requests: Any, count: int, window: float) -> Idle:
+    cpu, asked = [], []
     for _ in range(count):
-        before = cluster.cpu()
+        before, req0 = cluster.cpu(), await asyncio.to_thread(requests)
         await asyncio.sleep(window)
-        out.append([b - a for a, b in zip(before, cluster.cpu(), strict=True)])
-    return out
+        cpu.append([b - a for a, b in zip(before, cluster.cpu(), strict=True)])
+        asked.append(await asyncio.to_thread(requests) - req0)
+    return Idle(cpu, asked)
 
 
 @dataclass
@@ -255,11 +265,12 @@ async def one_change(
 
 
 def summarize(
-    layout: Layout, idle: list[list[int]], changes: list[ChangeResult], rss: list[float]
+    layout: Layout, idle: Idle, changes: list[ChangeResult], rss: list[float]
 ) -> dict[str, Any]:
     agents = layout.servers
-    idle_max = [max(w[a] for w in idle) for a in range(agents)]
-    idle_mean = [statistics.mean(w[a] for w in idle) for a in range(agents)]
+    idle_max = [max(w[a] for w in idle.cpu_ns) for a in range(agents)]
+    idle_mean = [statistics.mean(w[a] for w in idle.cpu_ns) for a in range(agents)]
+    idle_requests = statistics.mean(idle.requests)
     last = [max(c.latencies_ms.values()) for c in changes]
     every = [ms for c in changes for ms in c.latencies_ms.values()]
     worked, excess, unconcerned_mods, concerned_count = [], [], 0, []
@@ -283,7 +294,10 @@ def summarize(
         "unconcerned_cpu_ms_per_change": round(statistics.mean(excess), 3),
         "unconcerned_flow_mods": unconcerned_mods,
         "idle_cpu_ms_per_window_mean": round(statistics.mean(idle_mean) / 1e6, 3),
-        "store_requests_per_change": round(statistics.mean(c.requests for c in changes), 1),
+        "store_requests_per_change": round(
+            statistics.mean(c.requests for c in changes) - idle_requests, 1
+        ),
+        "store_requests_per_idle_window": round(idle_requests, 1),
         "rss_mib_p50": round(percentile(rss, 0.5), 1),
         "rss_mib_max": round(max(rss), 1),
     }
@@ -301,7 +315,7 @@ async def measure(backend: str, args: argparse.Namespace, workdir: Path, checks:
             await populate(model, layout)
             populate_s = time.perf_counter() - began
             converge_s = await cluster.start(args.wave)
-            idle = await idle_windows(cluster, args.idle, args.window)
+            idle = await idle_windows(cluster, requests, args.idle, args.window)
             rng = random.Random(args.seed + 1)
             changes = []
             for i in range(args.changes):
@@ -342,6 +356,7 @@ ROWS = [
     ("  flow-mods received", "unconcerned_flow_mods"),
     ("idle CPU ms / agent / window", "idle_cpu_ms_per_window_mean"),
     ("store requests / change", "store_requests_per_change"),
+    ("store requests / idle window", "store_requests_per_idle_window"),
     ("agent RSS MiB p50", "rss_mib_p50"),
     ("agent RSS MiB max", "rss_mib_max"),
 ]
