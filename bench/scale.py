@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import simscale
 from bench.common import Checks, start_server, write_results
-from bench.portup import PORTS_PER_TXN, cpu_seconds, int_list, interrupt, peak_rss_mib
+from bench.portup import PORTS_PER_TXN, cpu_seconds, int_list, interrupt, peak_rss_mib, rss_mib
 from tests.lab.vlcp_processes import Controller
 from tests.lab.waiting import eventually
 from vlcp.agent.announcer import Announcer, Location
@@ -110,13 +110,6 @@ async def reconciled(controller: Controller, since: int) -> bool:
     return (
         RECONCILED.search(controller.log.read_bytes()[since:].decode(errors="replace")) is not None
     )
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def measure(backend: str, n: int, commits: int, workdir: Path, checks: Checks) -> dict:

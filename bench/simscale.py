@@ -50,6 +50,7 @@ from typing import Any
 
 from bench.common import Checks, percentile, start_counted_server
 from bench.ofswitch import FakeSwitches, to_mac
+from bench.portup import rss_mib
 from bench.simserver import SimPort, SimServer
 from vlcp.model.ops import Op
 from vlcp.model.service import Model
@@ -112,13 +113,6 @@ def cpu_ns(pid: int) -> int:
         except (FileNotFoundError, ProcessLookupError):  # a thread that just ended
             continue
     return total
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def populate(model: Model, layout: Layout) -> None:
