@@ -156,10 +156,11 @@ class Cluster:
         return [s.bridge.flow_mods if s.bridge else 0 for s in self.servers]
 
     async def start(self, wave: int) -> float:
-        """Every agent, `wave` at a time; the seconds until the cluster converged."""
-        began = time.perf_counter()
+        """Every OVSDB and switch, then every agent, `wave` at a time; the seconds from
+        the first agent's start until the cluster converged."""
         for server in self.servers:
             await server.start(self.switches, self.layout.ports[server.index])
+        began = time.perf_counter()
         every: list[asyncio.Future[float]] = []
         for server in self.servers:
             assert server.bridge is not None
