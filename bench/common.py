@@ -18,7 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from tests.lab.services import EtcdServer, RedisServer, ZooKeeperServer
-from tests.lab.services.zookeeper import zk_four_letter_word
+from tests.lab.services.zookeeper import ZK_HEAP_MB, zk_four_letter_word
+
+SCALE_ZOOKEEPER_HEAP_MB = 2048
+"""ZooKeeper's heap for bench/scale.py: the lab's default (192 MiB) runs out at 100,000
+ports (three keys each, and the change log)."""
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -32,15 +36,18 @@ def start_server(backend: str, stack: ExitStack) -> str:
     return start_counted_server(backend, stack)[0]
 
 
-def start_counted_server(backend: str, stack: ExitStack) -> tuple[str, Callable[[], int]]:
+def start_counted_server(
+    backend: str, stack: ExitStack, *, zookeeper_heap_mb: int = ZK_HEAP_MB
+) -> tuple[str, Callable[[], int]]:
     """`start_server`, and a function reading how many requests the server has received
     so far (ZooKeeper: `mntr`'s packets received; etcd: its gRPC messages received, which
-    counts each request of a stream; sqlite and Redis: 0, not counted)."""
+    counts each request of a stream; sqlite and Redis: 0, not counted). The lab's
+    ZooKeeper heap suits tests; 100,000 ports need more."""
     if backend == "sqlite":
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="vlcp-bench-"))
         return f"sqlite://{tmp}/state.db", lambda: 0
     if backend == "zookeeper":
-        zk = stack.enter_context(ZooKeeperServer().start())
+        zk = stack.enter_context(ZooKeeperServer(heap_mb=zookeeper_heap_mb).start())
         return f"zookeeper://{zk.hosts}/bench", lambda: _zookeeper_packets(zk.port)
     if backend == "etcd":
         etcd = stack.enter_context(EtcdServer().start())

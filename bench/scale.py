@@ -49,7 +49,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import simscale
-from bench.common import Checks, start_server, write_results
+from bench.common import (
+    SCALE_ZOOKEEPER_HEAP_MB,
+    Checks,
+    start_counted_server,
+    write_results,
+)
 from bench.portup import PORTS_PER_TXN, cpu_seconds, int_list, interrupt, peak_rss_mib, rss_mib
 from tests.lab.vlcp_processes import Controller
 from tests.lab.waiting import eventually
@@ -66,6 +71,7 @@ NETWORKS = 100
 SERVERS = 50
 """Simulated servers the foreign ports are bound on."""
 SESSION_TTL = 5.0
+
 RECONCILED = re.compile(r"reconciled: \+(\d+) -(\d+) flows")
 
 
@@ -114,7 +120,7 @@ async def reconciled(controller: Controller, since: int) -> bool:
 
 async def measure(backend: str, n: int, commits: int, workdir: Path, checks: Checks) -> dict:
     with ExitStack() as stack:
-        url = start_server(backend, stack)
+        url = start_counted_server(backend, stack, zookeeper_heap_mb=SCALE_ZOOKEEPER_HEAP_MB)[0]
         lab = stack.enter_context(OvsLab())
         hv = await asyncio.to_thread(lab.hypervisor, "hv0")
         store: Store = await open_store(url)

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import Checks, percentile, start_counted_server
+from bench.common import SCALE_ZOOKEEPER_HEAP_MB, Checks, percentile, start_counted_server
 from bench.ofswitch import FakeSwitches, to_mac
 from bench.portup import rss_mib
 from bench.simserver import SimPort, SimServer
@@ -301,7 +301,9 @@ def summarize(
 async def measure(backend: str, args: argparse.Namespace, workdir: Path, checks: Checks) -> dict:
     layout = Layout.draw(args.servers, args.ports, args.networks, args.seed)
     with ExitStack() as stack:
-        url, requests = start_counted_server(backend, stack)
+        url, requests = start_counted_server(
+            backend, stack, zookeeper_heap_mb=SCALE_ZOOKEEPER_HEAP_MB
+        )
         store = await open_store(url)
         cluster = Cluster(layout, workdir, url)
         try:
