@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: run test deps debian-packages venv neutron-venv lint bench-store bench-api bench-southbound bench-portup bench-batch bench-churn bench-restart bench-dhcp bench-router bench-scale
+.PHONY: run test deps debian-packages venv neutron-venv lint bench-store bench-api bench-southbound bench-portup bench-batch bench-churn bench-restart bench-dhcp bench-router bench-scale bench-scale-servers
 
 run: deps
 	$(VENV)/bin/vlcp demo
@@ -65,3 +65,9 @@ bench-router: deps
 
 bench-scale: deps
 	$(PY) bench/scale.py
+
+# 100 simulated servers (real agents, lightweight switches) against ZooKeeper, then etcd;
+# more flags after SCALE_ARGS, e.g. make bench-scale-servers SCALE_ARGS="--servers 150 --changes 50"
+SCALE_ARGS ?=
+bench-scale-servers: deps
+	$(PY) bench/scale.py --servers 100 $(SCALE_ARGS)

@@ -11,11 +11,18 @@ import json
 import multiprocessing
 import platform
 import tempfile
+import urllib.request
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from tests.lab.services import EtcdServer, RedisServer, ZooKeeperServer
+from tests.lab.services.zookeeper import ZK_HEAP_MB, zk_four_letter_word
+
+SCALE_ZOOKEEPER_HEAP_MB = 2048
+"""ZooKeeper's heap for bench/scale.py: the lab's default (192 MiB) runs out at 100,000
+ports (three keys each, and the change log)."""
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -26,17 +33,46 @@ def percentile(samples: list[float], q: float) -> float:
 
 def start_server(backend: str, stack: ExitStack) -> str:
     """A private server for `backend` (closed with the stack) and the store URL for it."""
+    return start_counted_server(backend, stack)[0]
+
+
+def start_counted_server(
+    backend: str, stack: ExitStack, *, zookeeper_heap_mb: int = ZK_HEAP_MB
+) -> tuple[str, Callable[[], int]]:
+    """`start_server`, and a function reading how many requests the server has received
+    so far (ZooKeeper: `mntr`'s packets received; etcd: its gRPC messages received, which
+    counts each request of a stream; sqlite and Redis: 0, not counted). The lab's
+    ZooKeeper heap suits tests; 100,000 ports need more."""
     if backend == "sqlite":
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="vlcp-bench-"))
-        return f"sqlite://{tmp}/state.db"
+        return f"sqlite://{tmp}/state.db", lambda: 0
     if backend == "zookeeper":
-        zk = stack.enter_context(ZooKeeperServer().start())
-        return f"zookeeper://{zk.hosts}/bench"
+        zk = stack.enter_context(ZooKeeperServer(heap_mb=zookeeper_heap_mb).start())
+        return f"zookeeper://{zk.hosts}/bench", lambda: _zookeeper_packets(zk.port)
     if backend == "etcd":
         etcd = stack.enter_context(EtcdServer().start())
-        return f"etcd://{etcd.endpoint.removeprefix('http://')}/bench"
+        url = f"etcd://{etcd.endpoint.removeprefix('http://')}/bench"
+        return url, lambda: _etcd_messages(etcd.ports.metrics_url)
     redis = stack.enter_context(RedisServer().start())
-    return f"{redis.url}?prefix=bench"
+    return f"{redis.url}?prefix=bench", lambda: 0
+
+
+def _zookeeper_packets(port: int) -> int:
+    for line in zk_four_letter_word(port, "mntr").splitlines():
+        name, _, value = line.partition("\t")
+        if name == "zk_packets_received":
+            return int(value)
+    raise RuntimeError("ZooKeeper's mntr reported no zk_packets_received")
+
+
+def _etcd_messages(metrics_url: str) -> int:
+    with urllib.request.urlopen(f"{metrics_url}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in text.splitlines()
+        if line.startswith("grpc_server_msg_received_total")
+    )
 
 
 class Checks:

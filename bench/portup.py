@@ -111,6 +111,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def rss_mib(pid: int) -> float:
+    """The process's resident set now (VmRSS), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def peak_rss_mib(pid: int) -> float:
     """The process's peak resident set (VmHWM), in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

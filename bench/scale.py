@@ -2,6 +2,7 @@
 ports, which concern it not at all.
 
     make bench-scale                                   # needs root
+    make bench-scale-servers                           # --servers 100
     .venv/bin/python bench/scale.py --sizes 1000 --backends zookeeper
 
 One lab server (a private OVS in a namespace, names prefixed `scNNNNN`, removed at the
@@ -22,15 +23,20 @@ per simulated server announces them as that server's controller would (`netports
 Targets (issue 16): no CPU for a change that concerns no port of the server, an RSS that
 does not grow with the ports elsewhere, a restart at 100,000 cluster ports under 1 s of
 CPU. With scoped watches (bench/README.md) the RSS and the restart no longer grow with
-the ports elsewhere, and etcd sends an agent nothing of them. The next slice: many
-simulated servers with lightweight switches, and the time for a change to reach those it
-concerns. Prints a table, writes bench/results/scale.json.
+the ports elsewhere, and etcd sends an agent nothing of them.
+
+`--servers N` measures the cluster instead (`bench/simscale.py`): N real agents, each
+with its own ovsdb-server and a lightweight switch (`bench/ofswitch.py`), the time one
+change takes to reach every server it concerns, and the work it costs the others.
+
+Prints a table, writes bench/results/scale.json (each mode keeps the other's results).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import signal
@@ -43,8 +49,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Checks, start_server, write_results
-from bench.portup import PORTS_PER_TXN, cpu_seconds, int_list, interrupt, peak_rss_mib
+from bench import simscale
+from bench.common import (
+    SCALE_ZOOKEEPER_HEAP_MB,
+    Checks,
+    start_counted_server,
+    write_results,
+)
+from bench.portup import PORTS_PER_TXN, cpu_seconds, int_list, interrupt, peak_rss_mib, rss_mib
 from tests.lab.vlcp_processes import Controller
 from tests.lab.waiting import eventually
 from vlcp.agent.announcer import Announcer, Location
@@ -60,6 +72,7 @@ NETWORKS = 100
 SERVERS = 50
 """Simulated servers the foreign ports are bound on."""
 SESSION_TTL = 5.0
+
 RECONCILED = re.compile(r"reconciled: \+(\d+) -(\d+) flows")
 
 
@@ -106,16 +119,9 @@ async def reconciled(controller: Controller, since: int) -> bool:
     )
 
 
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 async def measure(backend: str, n: int, commits: int, workdir: Path, checks: Checks) -> dict:
     with ExitStack() as stack:
-        url = start_server(backend, stack)
+        url = start_counted_server(backend, stack, zookeeper_heap_mb=SCALE_ZOOKEEPER_HEAP_MB)[0]
         lab = stack.enter_context(OvsLab())
         hv = await asyncio.to_thread(lab.hypervisor, "hv0")
         store: Store = await open_store(url)
@@ -189,6 +195,12 @@ def print_table(results: list[dict[str, Any]]) -> None:
 
 async def run_all(args: argparse.Namespace, checks: Checks) -> list[dict[str, Any]]:
     results = []
+    if args.servers:
+        for backend in args.backends:
+            print(f"{backend}: {args.servers} simulated servers ...", flush=True)
+            with tempfile.TemporaryDirectory(prefix=f"{naming.RUN_PREFIX}-") as tmp:
+                results.append(await simscale.measure(backend, args, Path(tmp), checks))
+        return results
     for backend in args.backends:
         for n in args.sizes:
             print(f"{backend}: {n} foreign ports ...", flush=True)
@@ -197,12 +209,21 @@ async def run_all(args: argparse.Namespace, checks: Checks) -> list[dict[str, An
     return results
 
 
+def previous_results(output: Path) -> dict[str, Any]:
+    """The results already in `output`: one mode's run keeps the other's."""
+    try:
+        return dict(json.loads(output.read_text()).get("results", {}))
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int_list, default=[1000, 10000])
     parser.add_argument("--backends", type=lambda t: t.split(","), default=["zookeeper", "etcd"])
     parser.add_argument("--commits", type=int, default=200)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    simscale.add_arguments(parser)
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/scale.py needs root: it starts a private Open vSwitch in a namespace")
@@ -216,8 +237,14 @@ def main() -> None:
     finally:
         for error in cleanup_all():
             print(f"cleanup: {error}", file=sys.stderr)
-    print_table(results)
-    write_results(args.output, {"runs": results}, commits=args.commits, checks=checks.results)
+    if args.servers:
+        simscale.print_table(results)
+        merged = {**previous_results(args.output), "simulated": results}
+        write_results(args.output, merged, checks=checks.results)
+    else:
+        print_table(results)
+        merged = {**previous_results(args.output), "runs": results}
+        write_results(args.output, merged, commits=args.commits, checks=checks.results)
     if checks.failed:
         sys.exit("checks failed:\n  " + "\n  ".join(checks.failed))
 

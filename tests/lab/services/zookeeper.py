@@ -32,8 +32,8 @@ ZK_CLASSPATH = ":".join(
         "/usr/share/java/log4j-1.2.jar",
     ]
 )
+ZK_HEAP_MB = 192
 ZK_JVM_OPTIONS = [
-    "-Xmx192m",
     "-XX:+UseSerialGC",
     "-XX:TieredStopAtLevel=1",
     # No /tmp/hsperfdata_<user>/<pid> file, which SIGKILLed members would leave behind.
@@ -87,13 +87,17 @@ class ZooKeeperServer(_Server):
         peers: Sequence[ZooKeeperPeer] = (),
         tick_ms: int = ZK_TICK_MS,
         directory: Path | None = None,
+        heap_mb: int = ZK_HEAP_MB,
     ) -> None:
+        """`heap_mb`: the JVM's heap; the default suits tests, not 100,000 ports
+        (bench/scale.py gives more)."""
         port = _one_port(client_port)  # before mkdir
         super().__init__(directory)
         self.port = port
         self.my_id = my_id
         self.peers = list(peers)
         self.tick_ms = tick_ms
+        self.heap_mb = heap_mb
         self.name = f"zookeeper#{my_id}:{self.port}" if peers else f"zookeeper:{self.port}"
 
     @property
@@ -123,6 +127,9 @@ class ZooKeeperServer(_Server):
             "admin.enableServer=false",
             "4lw.commands.whitelist=srvr,ruok,stat,mntr",
             "maxSessionTimeout=30000",
+            # Every client comes from 127.0.0.1: the default of 60 connections per address
+            # would refuse the 61st agent of `bench/scale.py --servers 100`.
+            "maxClientCnxns=0",
             # Throwaway data: skip fsync (a killed JVM still leaves its writes in the page cache).
             "forceSync=no",
             *(peer.server_line for peer in self.peers),
@@ -144,6 +151,7 @@ class ZooKeeperServer(_Server):
     def _argv(self) -> list[str]:
         return [
             "java",
+            f"-Xmx{self.heap_mb}m",
             *ZK_JVM_OPTIONS,
             "-cp",
             ZK_CLASSPATH,
