@@ -31,6 +31,9 @@ from .types import Change, Resync, Snapshot, WatchEvent
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+FULL_REAP_EVERY = 30
+"""Reaper rounds between two full reaps while the live sessions stay the same."""
+
 
 class Store:
     """A central store: the one object the model, the API and the agents share."""
@@ -216,13 +219,30 @@ class Store:
         return len(dead)
 
     async def _reap_forever(self) -> None:
+        """Reap every `reap_interval`, reading the session headers only when it can matter.
+
+        Every process runs this loop, and listing the headers costs a request per session
+        on ZooKeeper: done each second by every server, the cluster's idle load grew as
+        the square of its servers. A session can only have died if the live set changed
+        since a reap that found every header alive, so the loop reads the live set (one
+        request) and lists the headers only when it differs; a full reap every
+        `FULL_REAP_EVERY` rounds still catches what a change between two reads could hide
+        (a session that starts and dies within one interval)."""
         # Ends by itself once the store is closed, even if the cancellation from close()
         # was lost (see `stop_loops`).
+        quiet: frozenset[str] | None = None
+        rounds = 0
         while not self._closed:
             try:
-                reaped = await self.reap_dead_sessions()
-                if reaped:
-                    log.info("%s: removed the keys of %d dead session(s)", self.name, reaped)
+                alive = frozenset(await self.backend.live_sessions())
+                if alive != quiet or rounds >= FULL_REAP_EVERY:
+                    quiet, rounds = None, 0
+                    reaped = await self.reap_dead_sessions()
+                    if reaped:
+                        log.info("%s: removed the keys of %d dead session(s)", self.name, reaped)
+                    else:
+                        quiet = alive
+                rounds += 1
             except StoreError as exc:
                 log.warning("%s: reaper will retry: %s", self.name, exc)
             await asyncio.sleep(self.reap_interval)
