@@ -111,10 +111,23 @@ class OutsideHop:
 
 
 def outside_hops(view: View, network_id: str) -> Iterator[OutsideHop]:
-    """The outside next hops of a network's routers, on a vlan or native network this
-    server has the physical port of (elsewhere it could neither ask nor reach them)."""
+    """The outside next hops this server resolves and routes to itself: on a vlan or
+    native network it has the physical port of (elsewhere it could neither ask nor reach
+    them), unless another server forwards for the network (module `external`)."""
     network = view.networks.get(network_id)
+    forwarder = view.forwarders.get(network_id)
     if network is None or view.physical_port(network) is None:
+        return
+    if forwarder is not None and not forwarder.here:
+        return
+    yield from routes_out(view, network_id)
+
+
+def routes_out(view: View, network_id: str) -> Iterator[OutsideHop]:
+    """The outside next hops of a network's routers (addresses in an interface's subnet
+    that no vlcp port holds), wherever this server is."""
+    network = view.networks.get(network_id)
+    if network is None:
         return
     for router_id in sorted(view.router_ids.get(network_id, ())):
         router = view.routers[router_id]
