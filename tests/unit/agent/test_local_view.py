@@ -21,7 +21,14 @@ from vlcp.agent.mirror import Mirror
 from vlcp.agent.view_builder import TUNNEL_PORT, Identity, LocalView, build_view
 from vlcp.pipeline.compile import compile_all, compile_owner
 from vlcp.pipeline.gateway import gateway_mac
-from vlcp.pipeline.view import AddressPair, DhcpFields, DhcpOption, Subnet, build_members
+from vlcp.pipeline.view import (
+    AddressPair,
+    DhcpFields,
+    DhcpOption,
+    Forwarder,
+    Subnet,
+    build_members,
+)
 
 ME = Identity("me", "br-int", "192.0.2.1")
 PORT_IDS = ["p0", "p1", "p2", "p3"]
@@ -156,6 +163,15 @@ store_writes = st.one_of(
         st.sampled_from([None, *MACS]),
         st.sampled_from(["192.0.2.9", "192.0.2.2"]),
     ),
+    st.builds(  # a live server, and where it may forward (`forwarding.elect`)
+        lambda system, vtep, forwards: (
+            f"chassis/{system}",
+            {"vtep": vtep, "bridge": "br-int", "node": system, "forwards": forwards},
+        ),
+        st.sampled_from(["me", "hv2", "a-first"]),
+        st.sampled_from([None, "192.0.2.1", "192.0.2.2", "bad"]),
+        st.sampled_from([[], ["vl"], ["vx", "vl"], "bad"]),
+    ),
     st.builds(
         lambda phys, system: (
             f"physport/{system}/{phys}",
@@ -177,6 +193,7 @@ store_deletes = st.builds(
         + ["netports/n1/q0"]
         + [f"vtep-macs/{n}/ps0/{m}" for n in NETWORKS for m in ("unknown-dst", MACS[0])]
         + ["physport/%/vl", "physport/me/vl"]
+        + ["chassis/me", "chassis/a-first"]
     ),
 )
 plugs = st.builds(
@@ -455,3 +472,45 @@ def test_a_router_on_an_external_subnet_routes_by_default_through_its_gateway() 
     local.update(mirror, ports, {"router/r"}, set())
     assert local.view.routers["r"].routes == (("0.0.0.0/0", "10.0.0.9"),)
     assert local.view == build_view(mirror.values, ports, ME)
+
+
+def test_the_forwarding_server_of_an_external_network_is_elected_and_routes_for_it() -> None:
+    """Every server sees the same forwarding server of an external network (the lowest
+    id of the live servers that may forward on its physical network); that server also
+    routes for the routers on it with no port of its own in their networks, and when it
+    goes, the next one is elected."""
+    mirror = Mirror(store=None)  # type: ignore[arg-type]
+    external = {"logicalnetwork": "n1", "cidr": "10.0.1.0/24", "gateway": "10.0.1.1"}
+    router = {
+        "id": "r",
+        "routes": [],
+        "interfaces": [
+            {"id": "a", "subnet": "s0", "ip_address": "10.0.0.254"},
+            {"id": "b", "subnet": "s1", "ip_address": "10.0.1.7"},
+        ],
+    }
+    setup = [
+        *SETUP,
+        ("physnet/vl", {"type": "vlan"}),
+        ("lognet/n1", {"physicalnetwork": "vl", "vlanid": 7}),
+        ("subnet/s1", {**external, "isexternal": True}),
+        ("router/r", router),
+        ("netports/n0/q0", {"host": "zz", "vtep": "192.0.2.2", "mac": MACS[1], "ip": "10.0.0.2"}),
+        ("chassis/zz", {"vtep": "192.0.2.2", "forwards": ["vl"]}),
+        ("chassis/me", {"vtep": "192.0.2.1", "forwards": ["vl"]}),
+    ]
+    for key, value in setup:
+        mirror.apply_change(key, value)
+    zz, me = Identity("zz", "br-int", "192.0.2.2"), LocalView(ME)
+    me.update(mirror, {}, {key for key, _ in setup}, set())
+    assert me.view.forwarders == {"n1": Forwarder("192.0.2.1", here=True)}
+    assert set(me.view.routers) == {"r"}  # no port here: routed for as the forwarding server
+    assert me.view.remotes.keys() == {"q0"}
+    there = build_view(mirror.values, {"i0": OvsPort("i0", 1, "p0", None, 1.0)}, zz)
+    assert there.forwarders == {"n1": Forwarder("192.0.2.1")}
+    mirror.apply_change("chassis/me", None)  # its session expired
+    me.update(mirror, {}, {"chassis/me"}, set())
+    assert me.view.routers == {} and me.view.forwarders == {}
+    there = build_view(mirror.values, {"i0": OvsPort("i0", 1, "p0", None, 1.0)}, zz)
+    assert there.forwarders == {"n1": Forwarder("192.0.2.2", here=True)}
+    assert me.view == build_view(mirror.values, {}, ME)
