@@ -22,6 +22,7 @@ expired), the next one takes over and the path recovers.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from scapy.layers.inet import ICMP, IP
@@ -124,7 +125,7 @@ async def _forwards(cloud, server: str) -> list[str] | None:
 
 
 async def test_a_server_without_the_link_goes_through_the_forwarding_server_which_fails_over(
-    world,
+    world, session_ttl: float
 ) -> None:
     cloud, hosts, datacenter, _ = world
     hv0, hv1 = cloud.servers["hv0"], cloud.servers["hv1"]
@@ -141,10 +142,13 @@ async def test_a_server_without_the_link_goes_through_the_forwarding_server_whic
     # hv1 dies: its controller killed, its link gone; its session expires and hv2 takes over
     hv1.controller.kill()
     hv1.hv.vsctl("del-port", BRIDGE, "trunk0")
+    died = time.monotonic()
 
     async def recovered() -> bool:
         return await asyncio.to_thread(hosts["a1"].ping_ok, BEYOND, deadline=2)
 
     await eventually(recovered, 40, what="a1 to reach the outside through hv2")
+    took = time.monotonic() - died
+    print(f"the way out recovered {took:.1f} s after hv1 died (session TTL {session_ttl:g} s)")
     assert await _forwards(cloud, "hv1") is None
     await _round_trips(hosts, datacenter, "a1", "a3")

@@ -55,8 +55,7 @@ from .ingress import INGRESS, VLAN_PRESENT, enter
 from .l3 import L3
 from .module import Context, Module
 from .nexthops import PRIO_REPLIES, routes_out
-from .port_security import prefix_match
-from .static_routes import PRIO_BASE
+from .static_routes import route
 from .view import Network, Router, View
 
 TRANSIT_VNI = 0
@@ -140,13 +139,7 @@ def _through(ctx: Context, view: View, network: Network, vtep: str) -> set[Flow]
             *set_field(eth_dst=hop.interface.mac, tunnel_id=TRANSIT_VNI, tun_ipv4_dst=vtep),
             output(tunnel),
         )
-        for destination in hop.destinations:
-            prefix = ipaddress.ip_network(destination)
-            match = {ROUTER: hop.router.number, "eth_type": ETH_TYPE_IPV4}
-            value = prefix_match(prefix)
-            if value is not None:
-                match["ipv4_dst"] = value
-            flows.add(l3.flow(PRIO_BASE + prefix.prefixlen, match, actions))
+        flows.update(route(l3, hop.router, d, actions) for d in hop.destinations)
     return flows
 
 

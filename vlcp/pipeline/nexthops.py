@@ -53,14 +53,13 @@ from vlcp.layout import ROUTER as ROUTER_PREFIX
 from vlcp.southbound.openflow.flow import Flow, controller, pop_vlan
 
 from .arp import ARP_REPLY, ETH_TYPE_ARP
-from .fields import NETWORK, ROUTER, InKind
+from .fields import NETWORK, InKind
 from .gateway import ETH_TYPE_IPV4
 from .ingress import INGRESS, PRIO_CLASSIFY, VLAN_PRESENT, enter
 from .l3 import L3, rewrite
 from .module import BadPacket, Context, Learned, Module, PacketIn, Received
 from .physical import out_of_physical
-from .port_security import prefix_match
-from .static_routes import PRIO_BASE
+from .static_routes import route
 from .tables import Table
 from .view import Network, Router, RouterInterface, View, ipv4
 
@@ -172,13 +171,7 @@ def network_flows(ctx: Context, view: View, network_id: str) -> frozenset[Flow]:
         if mac is None:
             continue
         actions = (*rewrite(hop.interface, mac), *out_of_physical(hop.network, physical))
-        for destination in hop.destinations:
-            prefix = ipaddress.ip_network(destination)
-            match = {ROUTER: hop.router.number, "eth_type": ETH_TYPE_IPV4}
-            value = prefix_match(prefix)
-            if value is not None:
-                match["ipv4_dst"] = value
-            flows.add(l3.flow(PRIO_BASE + prefix.prefixlen, match, actions))
+        flows.update(route(l3, hop.router, d, actions) for d in hop.destinations)
     return frozenset(flows)
 
 

@@ -19,22 +19,10 @@ from vlcp.pipeline.external import TRANSIT_VNI
 from vlcp.pipeline.fields import NETWORK
 from vlcp.pipeline.gateway import gateway_mac
 
+from . import test_l3_module as routed_world
 from .scenario import M1, M3, PHYS_VLAN, TUNNEL, VTEP4
 from .sim import trace
-from .test_l3_module import (
-    A1,
-    A21,
-    ALL_NETWORKS,
-    B1,
-    MAC_A0,
-    MAC_A1,
-    MAC_B0,
-    ROUTED,
-    ROUTERS,
-    SUBNETS,
-    flows,
-    udp,
-)
+from .test_l3_module import A1, A21, B1, MAC_A0, MAC_A1, MAC_B0, flows, udp
 from .test_static_routes_module import delivered
 
 EXT = Network("ext", "vlan", 77, 150, "pv")
@@ -56,12 +44,12 @@ def _view(forwarder: Forwarder) -> View:
             ),
             routes=(("0.0.0.0/0", DC),),
         )
-        for r, router in ROUTERS.items()
+        for r, router in routed_world.ROUTERS.items()
     }
     return dataclasses.replace(
-        ROUTED,
-        networks={**ALL_NETWORKS, "ext": EXT},
-        subnets={**SUBNETS, "sx": EXT_SUBNET},
+        routed_world.ROUTED,
+        networks={**routed_world.ALL_NETWORKS, "ext": EXT},
+        subnets={**routed_world.SUBNETS, "sx": EXT_SUBNET},
         routers=routers,
         neighbours={("ext", DC): DC_MAC},
         forwarders={"ext": forwarder},
@@ -115,7 +103,7 @@ def test_the_way_in_reaches_only_the_addressed_routers_ports() -> None:
     assert (out.port, out["eth_src"], out[NETWORK.reg]) == (
         B1,
         MAC_B0,
-        ALL_NETWORKS["tenant-b"].number,
+        routed_world.ALL_NETWORKS["tenant-b"].number,
     )
     # to A's port on a VLAN network of another server: back out of the port it came in by
     (out,) = trace(found, PHYS_VLAN, inbound("ra", "10.0.1.3"))
