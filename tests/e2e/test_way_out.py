@@ -102,7 +102,7 @@ async def test_both_tenants_go_out_through_the_external_gateway_each_from_its_ro
 
 
 async def test_the_way_back_in_reaches_only_the_tenant_of_the_router_addressed(world) -> None:
-    _, hosts, datacenter, external = world
+    cloud, hosts, datacenter, external = world
     watchers = {n: h.capture("icmp") for n, h in hosts.items() if n.startswith("b")}
     arrivals = hosts["a5"].capture("icmp")
     await _round_trips(hosts, datacenter, "a1", "a3", "a4", "a5")  # hv0..hv2; VXLAN, VLAN
@@ -115,6 +115,16 @@ async def test_the_way_back_in_reaches_only_the_tenant_of_the_router_addressed(w
     for name, capture in watchers.items():
         leaked = [p for p in capture.stop() if _from_outside(p)]
         assert leaked == [], f"{name} of tenant b saw the data center's packets for tenant a"
+    # the forwarding server's controller restarts (killed: its session lingers meanwhile);
+    # it announces its link again from the start, so no other server takes over
+    restarted = cloud.servers["hv0"].controller
+    restarted.kill()
+    restarted.start()
+    await restarted.ready(cloud.store)
+    await _round_trips(hosts, datacenter, "a1", "a5")
+    for name in ("hv1", "hv2"):
+        log = cloud.servers[name].controller.log_tail(1000)
+        assert "forwarding server of" not in log, f"{name} took over during hv0's restart"
 
 
 async def _forwards(cloud, server: str) -> list[str] | None:

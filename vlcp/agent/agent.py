@@ -48,7 +48,7 @@ from vlcp.store.presence import Presence
 from .announcer import Announcer, Location
 from .binding import BridgePorts, OvsPort, date_bindings
 from .bridge_setup import ensure_bridge
-from .forwarding import forwarded_here, gratuitous_arps
+from .forwarding import forwarded_here, forwards_on, gratuitous_arps
 from .mirror import VIEW_PREFIXES, Mirror
 from .modules import Discovery, ModuleManager, discover
 from .neighbours import Resolver
@@ -164,7 +164,7 @@ class Agent:
         self.resolver = Resolver(self.identity.system_id)
         self.modules = ModuleManager(self.discovery, self.identity.system_id)
         self.mirror.follow(*self.modules.keys)
-        await self._present([])
+        await self._present(await self._previous_forwards())
         self.bridge = BridgePorts(self.monitor, cfg.bridge)
         self.local = LocalView(self.identity)
         self._names.update(self.bridge.ports)
@@ -298,6 +298,20 @@ class Agent:
             "forwards": forwards,
         }
         await self.presence.put(chassis_key(self.identity.system_id), value)
+
+    async def _previous_forwards(self) -> list[str]:
+        """What this server's presence said before a restart (a killed controller's
+        session holds it until it expires): kept until the first catch-up says otherwise,
+        so that a restarting forwarding server is not replaced for that moment."""
+        assert self.identity is not None
+        key = chassis_key(self.identity.system_id)
+        if not self.config.forwarding:
+            return []
+        try:
+            value = (await self.store.read([key])).values.get(key)
+        except StoreError:
+            return []
+        return sorted(forwards_on(value))
 
     async def _offer_forwarding(self) -> None:
         """Say which physical networks this server has a port of, when it may forward."""

@@ -174,7 +174,10 @@ def apply(view: View, change: Change) -> tuple[View, frozenset[Owner]]:
         case SetTunnel(ofport):
             if ofport == view.tunnel_ofport:
                 return view, frozenset()
-            touched = [n for n in view.networks.values() if n.type == "vxlan"]
+            # vxlan networks, and external ones (their forwarding goes through the tunnel)
+            touched = [
+                n for n in view.networks.values() if n.type == "vxlan" or n.id in view.forwarders
+            ]
             new = dataclasses.replace(view, tunnel_ofport=ofport)
             return new, _underlay_owners(view, touched)
         case SetPhysicalPort(physnet, ofport):

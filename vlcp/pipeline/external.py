@@ -73,8 +73,7 @@ PRIO_ENTER = PRIO_REPLIES
 
 def _vlan(network: Network) -> int:
     """The `vlan_vid` of the network's frames on its physical port."""
-    tagged = network.type == "vlan" and network.tag is not None
-    return VLAN_PRESENT | network.tag if tagged and network.tag is not None else 0
+    return VLAN_PRESENT | network.tag if network.type == "vlan" and network.tag is not None else 0
 
 
 def _senders(view: View, router: Router, network_id: str) -> list[str]:
