@@ -98,6 +98,7 @@ async def _serve(settings: Settings, host: str, port: int, vtep: str | None) -> 
                 system_id=agent.system_id,
                 node_name=settings.node_name,
                 session_ttl=settings.store.session_ttl,
+                forwarding=agent.forwarding,
             )
             _, agent_task = start_agent(store, config)
             tasks.append(agent_task)

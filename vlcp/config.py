@@ -74,6 +74,11 @@ class AgentSettings(BaseModel):
     system_id: str | None = Field(
         None, description="default: OVSDB's external_ids:system-id, else node_name"
     )
+    forwarding: bool = Field(
+        True,
+        description="may be elected forwarding server of the external networks on the "
+        "physical networks this server has a port of (docs/operations.md)",
+    )
 
 
 class VtepSettings(BaseModel):

@@ -1,9 +1,12 @@
 """`vlcp demo`: two servers on this machine, two tenants with the same addresses, isolated,
-each with two subnets joined by its own distributed router.
+each with two subnets joined by its own distributed router, and the way out to a data
+center router on the physical network and back.
 
 The lab (:mod:`vlcp.lab`) gives each "server" a private Open vSwitch in its own network
-namespace, joins them by an underlay link (VXLAN) and a trunk (VLAN), and plugs hosts
-(namespaces) into them. One agent per server and the API share a sqlite store in a temporary
+namespace, joins them by an underlay link (VXLAN) and a trunk (VLAN) on the same
+physical segment (each server's `br-phy`, a learning switch), and plugs hosts
+(namespaces) into them; the data center is a host on that segment, in the external
+network's VLAN. One agent per server and the API share a sqlite store in a temporary
 directory. Everything created carries a per-run prefix and is removed on exit, by name and
 by PID, also on errors and Ctrl-C.
 """
@@ -25,7 +28,14 @@ import click
 from .config import parse_listen
 from .lab import naming
 from .lab.netns import cleanup_all, create_veth
-from .lab.ovs import Host, Hypervisor, OvsLab, connect_underlay, missing_tools
+from .lab.ovs import (
+    UNDERLAY_BRIDGE,
+    Host,
+    Hypervisor,
+    OvsLab,
+    connect_underlay,
+    missing_tools,
+)
 from .lab.servers import BRIDGE, agent_config, wait_for_bridge
 from .model.service import Model
 from .serve import ApiServer, start_agent
@@ -73,6 +83,15 @@ HOSTS = (
 """a1/b1 and a2/b2 share IP and MAC; 10.0.0.4 exists only in tenant A, 10.0.0.3 only in B;
 a5/b5 share theirs too, in each tenant's second subnet, reached through its router."""
 
+EXTERNAL = ("10.200.0.0/24", "10.200.0.1")
+"""The external subnet both routers join (each at an address of its own) and its gateway,
+the data center's router."""
+BEYOND = "198.51.100.1"
+"""An address behind the data center's router (on its loopback)."""
+DATACENTER = DemoHost("dc", "dc", "hv1", EXTERNAL[1], "02:00:00:00:0d:01")
+"""The data center's router: a namespace on the physical segment, in the external VLAN;
+it routes the tenant CIDRs back through router A's external address only."""
+
 TENANTS = {"a": ("vx", "vl"), "b": ("vl", "vx")}
 """Each tenant's physical networks: its first network's and its second's (the other type)."""
 KINDS = {"vx": "VXLAN", "vl": "VLAN"}
@@ -96,6 +115,12 @@ EXPECTATIONS = (
     ("b5", "10.0.0.3", True),
     ("a5", "10.0.0.3", False),
     ("b5", "10.0.0.4", False),
+    # the way out and back in, through the forwarding server (hv0, the lowest id with the
+    # physical link): from it and from the other server, and from outside
+    ("a1", BEYOND, True),
+    ("a5", BEYOND, True),
+    ("dc", "10.0.1.5", True),
+    ("b1", BEYOND, False),
 )
 
 
@@ -176,8 +201,11 @@ async def _demo(
         echo(f"API: {api.url}  (try: curl {api.url}/v1/logical-networks)")
         model = Model(api_store)
         await _describe(model)
+        external = await _describe_external(model)
         echo("plugging hosts ...")
         hosts = await asyncio.to_thread(_plug_hosts, lab, hvs)
+        vlan = (await model.get("logical-networks", "net-ext"))["vlanid"]
+        hosts["dc"] = await asyncio.to_thread(_datacenter, lab, hvs, vlan, external)
         for demo_host in HOSTS:
             await model.wait_port_up(demo_host.port, timeout=30)
             _check_agents(tasks)
@@ -218,11 +246,12 @@ def _build_servers(lab: OvsLab) -> dict[str, Hypervisor]:
 
 
 def _add_trunk(hvs: dict[str, Hypervisor]) -> None:
-    """A 'physical' VLAN trunk between the integration bridges (inside the namespaces)."""
-    a, b = hvs["hv0"], hvs["hv1"]
-    create_veth(TRUNK, a.netns, TRUNK, b.netns)
-    a.vsctl("add-port", BRIDGE, TRUNK)
-    b.vsctl("add-port", BRIDGE, TRUNK)
+    """A 'physical' VLAN trunk from each integration bridge to its server's `br-phy` (the
+    segment the underlay link joins, like a NIC cabled to a top-of-rack switch)."""
+    for hv in hvs.values():
+        create_veth(TRUNK, hv.netns, f"{TRUNK}-phy", hv.netns)
+        hv.vsctl("add-port", BRIDGE, TRUNK)
+        hv.vsctl("add-port", UNDERLAY_BRIDGE, f"{TRUNK}-phy")
 
 
 def _check_agents(tasks: list[asyncio.Task[None]]) -> None:
@@ -263,23 +292,56 @@ async def _describe(model: Model) -> None:
         )
 
 
+async def _describe_external(model: Model) -> str:
+    """The external network (VLAN) and subnet, joined by both routers; router A's address
+    there (the data center's route back to tenant A)."""
+    cidr, gateway = EXTERNAL
+    await model.create("logical-networks", {"id": "net-ext", "physicalnetwork": "vl"})
+    subnet = {"logicalnetwork": "net-ext", "cidr": cidr, "gateway": gateway, "isexternal": True}
+    await model.create("subnets", {"id": "sub-ext", **subnet})
+    for tenant in TENANTS:
+        await model.add_router_interface(f"router-{tenant}", {"subnet": "sub-ext"})
+    router = await model.get("routers", "router-a")
+    return next(i["ip_address"] for i in router["interfaces"] if i["subnet"] == "sub-ext")
+
+
 def _plug_hosts(lab: OvsLab, hvs: dict[str, Hypervisor]) -> dict[str, Host]:
-    """Every host, routing the other subnet of its tenant through its own gateway."""
+    """Every host, routing the other subnet of its tenant and the outside through its own
+    gateway."""
     hosts = {}
     for h in HOSTS:
         host = lab.host(hvs[h.server], BRIDGE, f"{h.ip}/24", mac=h.mac, iface_id=h.port)
         (other,) = (cidr for suffix, (cidr, _) in SUBNETS.items() if suffix != h.suffix)
-        host.exec("ip", "route", "add", other, "via", SUBNETS[h.suffix][1])
+        for destination in (other, EXTERNAL[0], f"{BEYOND}/32"):
+            host.exec("ip", "route", "add", destination, "via", SUBNETS[h.suffix][1])
         hosts[h.port] = host
     return hosts
 
 
+def _datacenter(lab: OvsLab, hvs: dict[str, Hypervisor], vlan: int, router_a: str) -> Host:
+    """The data center's router on the physical segment, in the external VLAN, with
+    `BEYOND` behind it and the tenant CIDRs routed back through router A."""
+    dc = DATACENTER
+    hv = hvs[dc.server]
+    cidr = f"{dc.ip}/{EXTERNAL[0].split('/')[1]}"
+    host = lab.host(hv, UNDERLAY_BRIDGE, cidr, mac=dc.mac, name="datacenter")
+    hv.vsctl("set", "port", host.port_name, f"tag={vlan}")
+    host.exec("ip", "addr", "add", f"{BEYOND}/32", "dev", "lo")
+    for cidr, _ in SUBNETS.values():
+        host.exec("ip", "route", "add", cidr, "via", router_a)
+    return host
+
+
 def _where(port: str) -> DemoHost:
-    return next(h for h in HOSTS if h.port == port)
+    return next(h for h in (*HOSTS, DATACENTER) if h.port == port)
 
 
 def _owner(ip: str, tenant: str) -> str:
     """Which port of ``tenant`` has ``ip``, or a note that only the other tenant has it."""
+    if ip == BEYOND:
+        return "outside" if tenant == "a" else "outside, back via A"
+    if tenant == DATACENTER.tenant:
+        return f"{_owner(ip, 'a')} via A"
     for h in HOSTS:
         if h.ip == ip and h.tenant == tenant:
             return f"{h.port} ({h.server})"
@@ -301,6 +363,8 @@ async def _verify(hosts: dict[str, Host], echo: Callable[[str], None]) -> bool:
         echo(f"tenant {tenant.upper()}: {networks}, routed by router-{tenant}")
     echo("a1/b1 = 10.0.0.1 02:00:00:00:00:01, a2/b2 = 10.0.0.2 02:00:00:00:00:02 and")
     echo("a5/b5 = 10.0.1.5 02:00:00:00:00:05: the same addresses in both tenants")
+    echo(f"outside: {EXTERNAL[0]} (VLAN), both routers on it; dc = {DATACENTER.ip}, the data")
+    echo(f"center's router, with {BEYOND} behind it, routes the tenant CIDRs back via A only")
     echo("")
     header = f"{'expect':<7} {'from':<16} {'to':<34} {'ping':<9} result"
     echo(header)

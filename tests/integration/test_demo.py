@@ -37,6 +37,11 @@ def test_demo_check_holds_and_cleans_up() -> None:
     assert len(works) >= 4 and len(fails) >= 2, out
     routed = re.findall(r"^works .* 10\.0\.1\.5 [ab]5 \(hv1\) +replied +OK$", out, re.M)
     assert len(routed) == 2, out  # each tenant's router, from hv0 across to hv1
+    # the way out from both servers (through hv0, the forwarding server) and back in
+    out_and_back = re.findall(r"^works +a[15] .* 198\.51\.100\.1 outside +replied +OK$", out, re.M)
+    assert len(out_and_back) == 2, out
+    assert re.search(r"^works +dc .* 10\.0\.1\.5 a5 \(hv1\) via A +replied +OK$", out, re.M), out
+    assert re.search(r"^fails +b1 .* 198\.51\.100\.1 outside, back via A +no reply +OK$", out, re.M)
     assert "UNEXPECTED" not in out
     assert "demo check: all" in out and "expectations held" in out
     assert out.rstrip().endswith("cleaned up")

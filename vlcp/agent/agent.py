@@ -30,7 +30,7 @@ from vlcp.layout import NETPORTS, chassis_key, netports_key, split_remote_key
 from vlcp.pipeline.builtin import DEFAULT
 from vlcp.pipeline.catalog import ModuleSet
 from vlcp.pipeline.changes import Change
-from vlcp.pipeline.module import Learned, ModuleFailed
+from vlcp.pipeline.module import Learned, ModuleFailed, PacketOut
 from vlcp.pipeline.nexthops import Settings as NexthopSettings
 from vlcp.pipeline.view import Owner, View
 from vlcp.southbound.flow_manager import FlowManager
@@ -48,11 +48,12 @@ from vlcp.store.presence import Presence
 from .announcer import Announcer, Location
 from .binding import BridgePorts, OvsPort, date_bindings
 from .bridge_setup import ensure_bridge
+from .forwarding import forwarded_here, forwards_on, gratuitous_arps
 from .mirror import VIEW_PREFIXES, Mirror
 from .modules import Discovery, ModuleManager, discover
 from .neighbours import Resolver
 from .packet_in import PacketInDispatcher
-from .view_builder import Identity, LocalView
+from .view_builder import Identity, LocalView, linked_physnets
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,9 @@ class AgentConfig:
     node_name: str = "localhost"
     session_ttl: float = 10.0
     """Seconds without this controller before its presence (`chassis/<id>`) vanishes."""
+    forwarding: bool = True
+    """Whether this server may be elected forwarding server of the external networks on
+    the physical networks it has a port of (`forwarding.elect`)."""
 
 
 class Agent:
@@ -139,6 +143,10 @@ class Agent:
         self._announced: dict[str, str] | None = None
         """Port -> the network this server announces it in; None until read from the store
         (a restarted controller finds there what it announced before)."""
+        self._forwards: list[str] = []
+        """The physical networks this server's presence says it may forward on."""
+        self._forwarding: frozenset[str] = frozenset()
+        """The external networks this server forwards for, as its switch has it."""
 
     async def run(self) -> None:
         await self.ovsdb.start()
@@ -159,10 +167,7 @@ class Agent:
         self.resolver = Resolver(self.identity.system_id)
         self.modules = ModuleManager(self.discovery, self.identity.system_id)
         self.mirror.follow(*self.modules.keys)
-        await self.presence.put(
-            chassis_key(self.identity.system_id),
-            {"vtep": cfg.vtep, "bridge": cfg.bridge, "node": cfg.node_name},
-        )
+        await self._present(await self._previous_forwards())
         self.bridge = BridgePorts(self.monitor, cfg.bridge)
         self.local = LocalView(self.identity)
         self._names.update(self.bridge.ports)
@@ -274,6 +279,8 @@ class Agent:
         self._seeded.add(dpid)
         reconciler.desired_complete()  # seeded from a loaded mirror: safe to reconcile
         await reconciler.synced()
+        self._take_over(view)
+        await self._offer_forwarding()
         await self.modules.publish(self.store)
         await self._announce()
         if self._undated:  # now that the ports are up, keep their dates with them
@@ -283,6 +290,62 @@ class Agent:
             except Exception:
                 self._undated = undated | self._undated
                 raise
+
+    async def _present(self, forwards: list[str]) -> None:
+        """This server's presence (`chassis/<id>`): where the others tunnel to it, and the
+        physical networks it may forward on (`forwarding`)."""
+        assert self.identity is not None
+        cfg = self.config
+        self._forwards = forwards
+        value = {
+            "vtep": cfg.vtep,
+            "bridge": cfg.bridge,
+            "node": cfg.node_name,
+            "forwards": forwards,
+        }
+        await self.presence.put(chassis_key(self.identity.system_id), value)
+
+    async def _previous_forwards(self) -> list[str]:
+        """What this server's presence said before a restart (a killed controller's
+        session holds it until it expires): kept until the first catch-up says otherwise,
+        so that a restarting forwarding server is not replaced for that moment."""
+        assert self.identity is not None
+        key = chassis_key(self.identity.system_id)
+        if not self.config.forwarding:
+            return []
+        try:
+            value = (await self.store.read([key])).values.get(key)
+        except StoreError:
+            return []
+        return sorted(forwards_on(value))
+
+    async def _offer_forwarding(self) -> None:
+        """Say which physical networks this server has a port of, when it may forward."""
+        assert self.identity is not None and self.bridge is not None
+        if not self.config.forwarding:
+            return
+        forwards = sorted(linked_physnets(self.mirror, self.bridge.ports, self.identity))
+        if forwards != self._forwards:
+            await self._present(forwards)
+
+    def _take_over(self, view: View) -> None:
+        """Newly elected for external networks (its flows now installed): announce their
+        routers' addresses, so that the physical switches learn this server's port."""
+        here = forwarded_here(view)
+        new, self._forwarding = here - self._forwarding, here
+        if new:
+            log.info("forwarding server of %s", ", ".join(sorted(new)))
+            self._send(gratuitous_arps(view, new), "a gratuitous ARP")
+
+    def _send(self, packets: Iterable[PacketOut], what: str) -> None:
+        """Packet-outs to the switch, if connected (a closed connection drops them)."""
+        dpid = self._dpid()
+        switch = self.server.switches.get(dpid) if dpid is not None else None
+        for packet in packets if switch is not None else ():
+            try:
+                switch.packet_out(packet.data, (output(packet.port),))
+            except Exception as exc:
+                log.info("could not send %s: %s", what, exc)
 
     def _dpid(self) -> int | None:
         """The integration bridge's datapath id, once OVSDB has it."""
@@ -320,13 +383,7 @@ class Agent:
             settings.model_dump() if settings else {}
         )
         changes, requests = resolver.step(local.view, time.monotonic())
-        dpid = self._dpid()
-        switch = self.server.switches.get(dpid) if dpid is not None else None
-        for request in requests if switch is not None else ():
-            try:
-                switch.packet_out(request.data, (output(request.port),))
-            except Exception as exc:  # closed: the next request goes on the next connection
-                log.info("could not send an ARP request for a next hop: %s", exc)
+        self._send(requests, "an ARP request for a next hop")  # else on the next connection
         return changes
 
     async def _meter(self, dpid: int, view: View, ports: Iterable[str] | None) -> None:

@@ -38,8 +38,8 @@ VIEW_PREFIXES = (PHYSNET, PHYSPORT, LOGNET, LPORT, *REMOTES)
 """What the view is built from (`view_builder`): the objects of the networks and ports,
 where ports are (`netports/<network>/<port>`) and the MACs hardware VTEP switches learned
 (`vtep-macs/<network>/...`), which are remote endpoints like other servers' ports. The
-agent adds what its known modules watch (`Catalog.watches`). Not the servers' presence
-(`chassis/`): whether a controller runs changes no flow anywhere."""
+agent adds what its known modules watch (`Catalog.watches`): the servers' presence
+(`chassis/`) only through module `external`, whose forwarding servers are elected from it."""
 
 Listener = Callable[[set[str]], None]
 

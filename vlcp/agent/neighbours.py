@@ -24,9 +24,7 @@ applies the changes to its view (`PutNeighbour` / `DropNeighbour`).
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import math
-import struct
 from dataclasses import dataclass
 
 from vlcp.pipeline.changes import Change, DropNeighbour, PutNeighbour
@@ -34,10 +32,8 @@ from vlcp.pipeline.module import Learned, PacketOut
 from vlcp.pipeline.nexthops import OutsideHop, Settings, all_outside_hops
 from vlcp.pipeline.view import View
 
-BROADCAST = b"\xff" * 6
-ETH_TYPE_VLAN, ETH_TYPE_ARP, ETH_TYPE_IPV4 = 0x8100, 0x0806, 0x0800
-MIN_FRAME = 60
-"""The shortest Ethernet frame without its FCS: shorter requests are padded."""
+from .forwarding import arp_frame
+
 Key = tuple[str, str]
 
 
@@ -52,24 +48,7 @@ def request_mac(interface_mac: str, server: str) -> str:
 
 def arp_request(hop: OutsideHop, source_mac: str) -> bytes:
     """Who has the next hop? Tell the interface's address (tagged for a vlan network)."""
-    mac = bytes.fromhex(source_mac.replace(":", ""))
-    tag = b""
-    if hop.network.type == "vlan" and hop.network.tag is not None:
-        tag = struct.pack("!HH", ETH_TYPE_VLAN, hop.network.tag)
-    arp = struct.pack(
-        "!HHBBH6s4s6s4s",
-        1,
-        ETH_TYPE_IPV4,
-        6,
-        4,
-        1,
-        mac,
-        ipaddress.IPv4Address(hop.interface.ip).packed,
-        bytes(6),
-        ipaddress.IPv4Address(hop.ip).packed,
-    )
-    frame = BROADCAST + mac + tag + struct.pack("!H", ETH_TYPE_ARP) + arp
-    return frame.ljust(MIN_FRAME, b"\0")
+    return arp_frame(hop.network, source_mac, hop.interface.ip, hop.ip)
 
 
 @dataclass(slots=True)

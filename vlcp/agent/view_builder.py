@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
 from vlcp.layout import (
+    CHASSIS,
     LOGNET,
     LPORT,
     PHYSNET,
@@ -62,6 +63,7 @@ from vlcp.pipeline.changes import (
     PutRemote,
     PutRouter,
     PutSubnet,
+    SetForwarder,
     SetPhysicalPort,
     SetTunnel,
     apply_all,
@@ -71,6 +73,7 @@ from vlcp.pipeline.view import (
     AddressPair,
     DhcpFields,
     DhcpOption,
+    Forwarder,
     LocalPort,
     Network,
     Owner,
@@ -84,6 +87,7 @@ from vlcp.pipeline.view import (
 )
 
 from .binding import OvsPort, bound_ports
+from .forwarding import elect, forwards_on
 from .mirror import Mirror
 
 log = logging.getLogger(__name__)
@@ -295,13 +299,15 @@ def _interface(
 ) -> RouterInterface:
     """An interface; on an external subnet, where several routers (one per tenant) meet,
     each router has a MAC of its own there, else the subnet's gateway MAC."""
-    owner = f"{subnet_id}/{router_id}" if subnet.get("isexternal") else subnet_id
+    external = bool(subnet.get("isexternal"))
+    owner = f"{subnet_id}/{router_id}" if external else subnet_id
     return RouterInterface(
         subnet_id,
         subnet["logicalnetwork"],
         subnet["cidr"],
         entry["ip_address"],
         gateway_mac(owner),
+        external=external,
     )
 
 
@@ -322,6 +328,52 @@ def _routers(routers: Interfaces) -> dict[str, Router]:
     return found
 
 
+Chassis = dict[str, Any]
+"""System id -> its `chassis/` presence value: the live servers."""
+
+
+def _physnet_of(mirror: Mirror, network_id: str) -> str | None:
+    lognet = mirror.get(f"{LOGNET}{network_id}")
+    return lognet.get("physicalnetwork") if isinstance(lognet, dict) else None
+
+
+def _forwarded_networks(mirror: Mirror, chassis: Chassis, me: Identity) -> frozenset[str]:
+    """The external networks this server is elected to forward for (`forwarding.elect`):
+    it routes for every router on them, not only for its own ports' (the way in)."""
+    physnets = forwards_on(chassis.get(me.system_id))
+    mine = {p for p in physnets if (elect(chassis, p) or ("",))[0] == me.system_id}
+    if not mine:
+        return frozenset()
+    return frozenset(
+        network_id
+        for network_id, subnets in mirror.subnets.items()
+        if any(s.get("isexternal") for s in subnets.values())
+        and _physnet_of(mirror, network_id) in mine
+    )
+
+
+def _forwarders(
+    mirror: Mirror, chassis: Chassis, routers: Mapping[str, Router], me: Identity
+) -> dict[str, Forwarder]:
+    """The forwarding server of each external network the routers join."""
+    found = {}
+    for router in routers.values():
+        for interface in router.interfaces:
+            physnet = _physnet_of(mirror, interface.network) if interface.external else None
+            elected = elect(chassis, physnet) if physnet is not None else None
+            if elected is not None:
+                system_id, vtep = elected
+                make = functools.partial(Forwarder, vtep, here=system_id == me.system_id)
+                forwarder = _valid(f"forwarding server {system_id}", make)
+                if forwarder is not None:
+                    found[interface.network] = forwarder
+    return found
+
+
+def _chassis(values: Mapping[str, Any]) -> Chassis:
+    return {k.removeprefix(CHASSIS): v for k, v in values.items() if k.startswith(CHASSIS)}
+
+
 def _physical_ports(
     candidates: Iterable[Any],
     physnets: Iterable[str],
@@ -336,6 +388,13 @@ def _physical_ports(
         if best is not None and best.get("name") in ports:
             found[physnet] = ports[best["name"]].ofport
     return found
+
+
+def linked_physnets(mirror: Mirror, ports: Mapping[str, OvsPort], me: Identity) -> frozenset[str]:
+    """The physical networks this server's bridge has a port of (whatever its view)."""
+    candidates = mirror.physports.values()
+    physnets = {p.get("physicalnetwork") for p in candidates} - {None}
+    return frozenset(_physical_ports(candidates, physnets, ports, me))
 
 
 def _most_specific(candidates: list[Any], physnet: str, me: Identity) -> Any:
@@ -366,7 +425,9 @@ def build_view(values: Mapping[str, Any], ports: Mapping[str, OvsPort], me: Iden
         if port is not None:
             local[port_id] = port
     index = Mirror.snapshot(values)
-    attached = _attached_routers(index, {p.network for p in local.values()})
+    chassis = _chassis(values)
+    own = {p.network for p in local.values()} | _forwarded_networks(index, chassis, me)
+    attached = _attached_routers(index, own)
     numbers = network_numbers({p.network for p in local.values()} | _routed_networks(attached))
     networks = {}
     for network_id, number in numbers.items():
@@ -388,12 +449,14 @@ def build_view(values: Mapping[str, Any], ports: Mapping[str, OvsPort], me: Iden
                 subnets[subnet.id] = subnet
     physports = [v for k, v in values.items() if k.startswith(PHYSPORT)]
     physnets = {n.physnet for n in networks.values() if n.physnet}
+    routers = _routers(attached)
     return View(
         networks=networks,
         ports={p.id: p for p in local.values() if p.network in networks},
         remotes=remotes,
         subnets=subnets,
-        routers=_routers(attached),
+        routers=routers,
+        forwarders=_forwarders(index, chassis, routers, me),
         physical_ports=_physical_ports(physports, physnets, ports, me),
         tunnel_ofport=_tunnel(ports),
     )
@@ -430,6 +493,10 @@ class LocalView:
         """The routers attached to this server's own networks (`_attached_routers`)."""
         self._numbers: dict[str, int] = {}
         """The networks this server needs (its own and those its routers reach), numbered."""
+        self._chassis: Chassis = {}
+        """The live servers (`chassis/`): who forwards for external networks."""
+        self._forwarded: frozenset[str] = frozenset()
+        """The external networks this server forwards for (`_forwarded_networks`)."""
 
     def update(
         self,
@@ -450,6 +517,7 @@ class LocalView:
         subnets: set[str] = set()
         physports_changed = False
         routing = False
+        elected = False
         for key in keys:
             if key.startswith(LPORT):
                 port_ids.add(key.removeprefix(LPORT))
@@ -472,13 +540,23 @@ class LocalView:
                 routing = routing or bool(mirror.routers_on(subnet_id))
             elif key.startswith(ROUTER):
                 routing = True
+            elif key.startswith(CHASSIS):
+                elected = True
+                self._follow_chassis(mirror, key)
+        elected = elected or routing or bool(subnets or networks)
+        if elected:
+            forwarded = _forwarded_networks(mirror, self._chassis, self.me)
+            routing = routing or forwarded != self._forwarded
+            self._forwarded = forwarded
         own = self._relocate(mirror.values, port_ids)
         if own or routing:
-            self._attached = _attached_routers(mirror, self._users)
+            self._attached = _attached_routers(mirror, set(self._users) | self._forwarded)
             networks |= own | self._renumber(set(self._users) | _routed_networks(self._attached))
         plan = _Plan(self.view)
         if own or routing:
             plan.routers = _routers(self._attached)
+        if own or elected:
+            plan.forwarders = _forwarders(mirror, self._chassis, plan.routers, self.me)
         self._plan_networks(mirror, networks, plan)
         for port_id in port_ids:
             port = self._local.get(port_id)
@@ -515,6 +593,14 @@ class LocalView:
         `neighbours.Resolver`): not from the store, so `update` never sees it."""
         self.view, owners = apply_all(self.view, changes)
         return owners
+
+    def _follow_chassis(self, mirror: Mirror, key: str) -> None:
+        value = mirror.get(key)
+        system_id = key.removeprefix(CHASSIS)
+        if value is None:
+            self._chassis.pop(system_id, None)
+        else:
+            self._chassis[system_id] = value
 
     def bound_at(self, port_id: str) -> float | None:
         """When the interface that carries a local port was bound (None: not bound)."""
@@ -624,6 +710,7 @@ class _Plan:
         self.tunnel = view.tunnel_ofport
         self.physical: Mapping[str, int] = view.physical_ports
         self.routers: Mapping[str, Router] = view.routers
+        self.forwarders: Mapping[str, Forwarder] = view.forwarders
 
     def network(self, network_id: str, network: Network | None) -> None:
         self.network_changes[network_id] = network
@@ -665,6 +752,10 @@ class _Plan:
         old_routers = self.view.routers
         changes += [PutRouter(r) for r in self.routers.values() if old_routers.get(r.id) != r]
         changes += [DropRouter(k) for k in old_routers.keys() - self.routers.keys()]
+        old_forwarders = self.view.forwarders
+        for network in sorted(old_forwarders.keys() | self.forwarders.keys()):
+            if old_forwarders.get(network) != self.forwarders.get(network):
+                changes.append(SetForwarder(network, self.forwarders.get(network)))
         changes += [DropPort(k) for k, p in self.port_changes.items() if p is None]
         changes += [DropRemote(k) for k, r in self.remote_changes.items() if r is None]
         changes += [DropSubnet(k) for k, s in self.subnet_changes.items() if s is None]

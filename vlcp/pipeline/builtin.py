@@ -12,6 +12,7 @@ from __future__ import annotations
 from . import (
     arp,
     dhcp,
+    external,
     gateway,
     icmp_errors,
     ingress,
@@ -40,6 +41,7 @@ BUILTIN = Catalog(
         icmp_errors.MODULE,
         static_routes.MODULE,
         nexthops.MODULE,
+        external.MODULE,
     )
 )
 DEFAULT = ModuleSet.all(BUILTIN)

@@ -22,6 +22,7 @@ from typing import TypeVar
 
 from .view import (
     NO_DHCP_FIELDS,
+    Forwarder,
     LocalPort,
     Members,
     Network,
@@ -104,6 +105,14 @@ class DropNeighbour:
 
 
 @dataclass(frozen=True, slots=True)
+class SetForwarder:
+    """An external network's forwarding server was elected, changed or is gone (None)."""
+
+    network: str
+    forwarder: Forwarder | None
+
+
+@dataclass(frozen=True, slots=True)
 class SetTunnel:
     ofport: int | None
 
@@ -127,6 +136,7 @@ Change = (
     | DropRouter
     | PutNeighbour
     | DropNeighbour
+    | SetForwarder
     | SetTunnel
     | SetPhysicalPort
 )
@@ -159,10 +169,15 @@ def apply(view: View, change: Change) -> tuple[View, frozenset[Owner]]:
             return _neighbour(view, (network, ip), mac)
         case DropNeighbour(network, ip):
             return _neighbour(view, (network, ip), None)
+        case SetForwarder(network, forwarder):
+            return _forwarder(view, network, forwarder)
         case SetTunnel(ofport):
             if ofport == view.tunnel_ofport:
                 return view, frozenset()
-            touched = [n for n in view.networks.values() if n.type == "vxlan"]
+            # vxlan networks, and external ones (their forwarding goes through the tunnel)
+            touched = [
+                n for n in view.networks.values() if n.type == "vxlan" or n.id in view.forwarders
+            ]
             new = dataclasses.replace(view, tunnel_ofport=ofport)
             return new, _underlay_owners(view, touched)
         case SetPhysicalPort(physnet, ofport):
@@ -257,6 +272,17 @@ def _neighbour(view: View, key: tuple[str, str], mac: str | None) -> tuple[View,
         return view, frozenset()
     neighbours = _replaced(view.neighbours, key, mac)
     return dataclasses.replace(view, neighbours=neighbours), frozenset({("network", key[0])})
+
+
+def _forwarder(view: View, network: str, new: Forwarder | None) -> tuple[View, frozenset[Owner]]:
+    """An external network's forwarding server changed: the network's flows (answers,
+    the way in, or the routes to the forwarder: module `external`; the way out, module
+    `nexthops`), and the tunnel ingress of the networks routed to it (`View.ingress_vteps`)."""
+    if view.forwarders.get(network) == new:
+        return view, frozenset()
+    forwarders = _replaced(view.forwarders, network, new)
+    new_view = dataclasses.replace(view, forwarders=forwarders)
+    return new_view, frozenset(_peer_owners(view, network))
 
 
 def _replaced(mapping: Mapping[_K, _V], key: _K, value: _V | None) -> dict[_K, _V]:

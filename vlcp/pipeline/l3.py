@@ -27,9 +27,10 @@ ROUTER keeps tenants apart: a frame enters routing only from its own network's
 interface, and only that router's ports match. Spoofed sources never get here
 (`port_security` drops them before `arp_responder`).
 
-Table `l3` comes after `gateway` (its entrance), so it takes the next id and no table
-moves; it continues into `l2_forward`, an earlier table, with a resubmit (a goto may
-only go forward). Frames reach it through the gateway module's steering, and hosts
+Table `l3` comes after `gateway` (its entrance) and `ingress` (where module `external`
+routes what comes in from outside), so it takes the next id and no table moves; it
+continues into `l2_forward`, an earlier table, with a resubmit (a goto may only go
+forward). Frames reach it through the gateway module's steering, and hosts
 find the router by ARP for their gateway, answered there: with `gateway` unloaded,
 nothing is routed (these flows stay, unreached). It does not declare `gateway` as a
 dependency so that the gateway can still be unloaded alone, as before.
@@ -54,7 +55,7 @@ PRIO_ROUTE = 100
 
 L3 = Table(
     "l3",
-    after=("gateway",),
+    after=("gateway", "ingress"),
     matches={ROUTER, "eth_type", "ipv4_dst", "nw_ttl"},
     doc="IPv4 routed by the ROUTER register to a port of one of the router's subnets: "
     "MACs rewritten, TTL decremented, NETWORK set, on to l2_forward.",

@@ -53,14 +53,13 @@ from vlcp.layout import ROUTER as ROUTER_PREFIX
 from vlcp.southbound.openflow.flow import Flow, controller, pop_vlan
 
 from .arp import ARP_REPLY, ETH_TYPE_ARP
-from .fields import NETWORK, ROUTER, InKind
+from .fields import NETWORK, InKind
 from .gateway import ETH_TYPE_IPV4
 from .ingress import INGRESS, PRIO_CLASSIFY, VLAN_PRESENT, enter
 from .l3 import L3, rewrite
 from .module import BadPacket, Context, Learned, Module, PacketIn, Received
 from .physical import out_of_physical
-from .port_security import prefix_match
-from .static_routes import PRIO_BASE
+from .static_routes import route
 from .tables import Table
 from .view import Network, Router, RouterInterface, View, ipv4
 
@@ -111,10 +110,23 @@ class OutsideHop:
 
 
 def outside_hops(view: View, network_id: str) -> Iterator[OutsideHop]:
-    """The outside next hops of a network's routers, on a vlan or native network this
-    server has the physical port of (elsewhere it could neither ask nor reach them)."""
+    """The outside next hops this server resolves and routes to itself: on a vlan or
+    native network it has the physical port of (elsewhere it could neither ask nor reach
+    them), unless another server forwards for the network (module `external`)."""
     network = view.networks.get(network_id)
+    forwarder = view.forwarders.get(network_id)
     if network is None or view.physical_port(network) is None:
+        return
+    if forwarder is not None and not forwarder.here:
+        return
+    yield from routes_out(view, network_id)
+
+
+def routes_out(view: View, network_id: str) -> Iterator[OutsideHop]:
+    """The outside next hops of a network's routers (addresses in an interface's subnet
+    that no vlcp port holds), wherever this server is."""
+    network = view.networks.get(network_id)
+    if network is None:
         return
     for router_id in sorted(view.router_ids.get(network_id, ())):
         router = view.routers[router_id]
@@ -159,13 +171,7 @@ def network_flows(ctx: Context, view: View, network_id: str) -> frozenset[Flow]:
         if mac is None:
             continue
         actions = (*rewrite(hop.interface, mac), *out_of_physical(hop.network, physical))
-        for destination in hop.destinations:
-            prefix = ipaddress.ip_network(destination)
-            match = {ROUTER: hop.router.number, "eth_type": ETH_TYPE_IPV4}
-            value = prefix_match(prefix)
-            if value is not None:
-                match["ipv4_dst"] = value
-            flows.add(l3.flow(PRIO_BASE + prefix.prefixlen, match, actions))
+        flows.update(route(l3, hop.router, d, actions) for d in hop.destinations)
     return frozenset(flows)
 
 

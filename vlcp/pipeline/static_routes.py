@@ -35,14 +35,15 @@ import ipaddress
 
 from vlcp.layout import LOGNET, LPORT, REMOTES, SUBNET
 from vlcp.layout import ROUTER as ROUTER_PREFIX
-from vlcp.southbound.openflow.flow import Flow
+from vlcp.southbound.openflow.flow import Action, Flow
 
 from .fields import ROUTER
 from .gateway import ETH_TYPE_IPV4
 from .l3 import L3, PRIO_ROUTE, deliver
 from .module import Context, Module
 from .port_security import prefix_match
-from .view import LocalPort, RemotePort, View, ipv4
+from .tables import BoundTable
+from .view import LocalPort, RemotePort, Router, View, ipv4
 
 PRIO_BASE = PRIO_ROUTE - 40
 """A /0 route's priority; a /32's is PRIO_BASE + 32, still below `l3.PRIO_ROUTE`."""
@@ -65,15 +66,20 @@ def _routes(ctx: Context, view: View, hop: LocalPort | RemotePort | None) -> fro
                 continue
             actions = deliver(ctx, network, interface, hop.mac)
             for destination in router.routes_via(address):
-                prefix = ipaddress.ip_network(destination)
-                if prefix.version != 4:
-                    continue
-                match = {ROUTER: router.number, "eth_type": ETH_TYPE_IPV4}
-                value = prefix_match(prefix)
-                if value is not None:
-                    match["ipv4_dst"] = value
-                flows.add(table.flow(PRIO_BASE + prefix.prefixlen, match, actions))
+                if ipaddress.ip_network(destination).version == 4:
+                    flows.add(route(table, router, destination, actions))
     return frozenset(flows)
+
+
+def route(table: BoundTable, router: Router, destination: str, actions: tuple[Action, ...]) -> Flow:
+    """The flow of one static route (IPv4) of a router, in `l3`: longest prefix first by
+    priority. Every static route is one, whatever its next hop (`nexthops`, `external`)."""
+    prefix = ipaddress.ip_network(destination)
+    match = {ROUTER: router.number, "eth_type": ETH_TYPE_IPV4}
+    value = prefix_match(prefix)
+    if value is not None:
+        match["ipv4_dst"] = value
+    return table.flow(PRIO_BASE + prefix.prefixlen, match, actions)
 
 
 def port_flows(ctx: Context, view: View, port_id: str) -> frozenset[Flow]:

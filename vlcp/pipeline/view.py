@@ -312,6 +312,9 @@ class RouterInterface:
     cidr: str
     ip: str
     mac: str
+    external: bool = False
+    """On an external subnet (`isexternal`): the router's way out of vlcp and back in,
+    through the network's forwarding server (`View.forwarders`, module `external`)."""
 
     def __post_init__(self) -> None:
         net = ipaddress.ip_network(self.cidr)
@@ -369,6 +372,19 @@ def _by_subnet(interface: RouterInterface) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Forwarder:
+    """The server elected to carry an external network's routed traffic to and from the
+    physical network (`vlcp.agent.forwarding.elect`): its underlay address, and whether it
+    is this server."""
+
+    vtep: str
+    here: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "vtep", str(ipaddress.IPv4Address(self.vtep)))
+
+
+@dataclass(frozen=True, slots=True)
 class Members:
     """The ids of the local and remote ports that name one network."""
 
@@ -400,6 +416,9 @@ class View:
     """(network id, next hop address) -> the MAC the next hop answered ARP with: next hops
     of static routes that no vlcp port holds, learned by this server's controller (not
     from the store; module `nexthops`)."""
+    forwarders: Mapping[str, Forwarder] = field(default_factory=dict)
+    """External network id -> its elected forwarding server, for the external networks of
+    the view's routers (none while no eligible server with the physical link is alive)."""
     members: Mapping[str, Members] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
     """Index: network id -> its ports (also for networks not in `networks`). Built when
     not given; `changes.apply` passes it updated."""
@@ -493,18 +512,33 @@ class View:
                     return router, interface
         return None
 
+    def external_interfaces(self, network: str) -> list[tuple[Router, RouterInterface]]:
+        """The routers (by id) with an interface on an external network, and that
+        interface: what its forwarding server answers for and routes in."""
+        found = []
+        for router_id in sorted(self.router_ids.get(network, ())):
+            router = self.routers[router_id]
+            for interface in router.interfaces:
+                if interface.network == network and interface.external:
+                    found.append((router, interface))
+        return found
+
     def routed_neighbours(self, network: str) -> frozenset[str]:
         """The other networks a router of this network reaches."""
         found = {n for r in self.router_ids.get(network, ()) for n in self.routers[r].networks}
         return frozenset(found - {network})
 
     def ingress_vteps(self, network: str) -> list[str]:
-        """The servers that may send into a network through the tunnel: its peers, and
-        those with ports in a network routed to it (each server routes its own ports'
-        traffic, so a routed packet enters from the sender's server)."""
+        """The servers that may send into a network through the tunnel: its peers, those
+        with ports in a network routed to it (each server routes its own ports' traffic,
+        so a routed packet enters from the sender's server), and the forwarding servers of
+        the external networks routed to it (they route what comes in from outside)."""
         vteps = set(self.peer_vteps(network))
         for neighbour in self.routed_neighbours(network):
             vteps.update(self.peer_vteps(neighbour))
+            forwarder = self.forwarders.get(neighbour)
+            if forwarder is not None and not forwarder.here:
+                vteps.add(forwarder.vtep)  # routes the way in from outside into it
         return sorted(vteps, key=ipaddress.IPv4Address)
 
     def physical_port(self, network: Network) -> int | None:

@@ -28,6 +28,7 @@ from vlcp.pipeline.view import (
     AddressPair,
     DhcpFields,
     DhcpOption,
+    Forwarder,
     Subnet,
     View,
     build_members,
@@ -166,6 +167,15 @@ store_writes = st.one_of(
         st.sampled_from([None, *MACS]),
         st.sampled_from(["192.0.2.9", "192.0.2.2"]),
     ),
+    st.builds(  # a live server, and where it may forward (`forwarding.elect`)
+        lambda system, vtep, forwards: (
+            f"chassis/{system}",
+            {"vtep": vtep, "bridge": "br-int", "node": system, "forwards": forwards},
+        ),
+        st.sampled_from(["me", "hv2", "a-first"]),
+        st.sampled_from([None, "192.0.2.1", "192.0.2.2", "bad"]),
+        st.sampled_from([[], ["vl"], ["vx", "vl"], "bad"]),
+    ),
     st.builds(
         lambda phys, system: (
             f"physport/{system}/{phys}",
@@ -187,6 +197,7 @@ store_deletes = st.builds(
         + ["netports/n1/q0"]
         + [f"vtep-macs/{n}/ps0/{m}" for n in NETWORKS for m in ("unknown-dst", MACS[0])]
         + ["physport/%/vl", "physport/me/vl"]
+        + ["chassis/me", "chassis/a-first"]
     ),
 )
 plugs = st.builds(
@@ -518,3 +529,45 @@ def test_a_server_follows_its_ports_their_networks_and_what_their_routers_reach(
     view = scoped.settle(store, {}, set(), {"i0"})  # unplugged: the scopes go
     assert scoped.held == set(ScopedMirror.FIXED)
     assert not [k for k in scoped.mirror.values if k.startswith(("lport/", "netports/"))]
+
+
+def test_the_forwarding_server_of_an_external_network_is_elected_and_routes_for_it() -> None:
+    """Every server sees the same forwarding server of an external network (the lowest
+    id of the live servers that may forward on its physical network); that server also
+    routes for the routers on it with no port of its own in their networks, and when it
+    goes, the next one is elected."""
+    mirror = Mirror(store=None)  # type: ignore[arg-type]
+    external = {"logicalnetwork": "n1", "cidr": "10.0.1.0/24", "gateway": "10.0.1.1"}
+    router = {
+        "id": "r",
+        "routes": [],
+        "interfaces": [
+            {"id": "a", "subnet": "s0", "ip_address": "10.0.0.254"},
+            {"id": "b", "subnet": "s1", "ip_address": "10.0.1.7"},
+        ],
+    }
+    setup = [
+        *SETUP,
+        ("physnet/vl", {"type": "vlan"}),
+        ("lognet/n1", {"physicalnetwork": "vl", "vlanid": 7}),
+        ("subnet/s1", {**external, "isexternal": True}),
+        ("router/r", router),
+        ("netports/n0/q0", {"host": "zz", "vtep": "192.0.2.2", "mac": MACS[1], "ip": "10.0.0.2"}),
+        ("chassis/zz", {"vtep": "192.0.2.2", "forwards": ["vl"]}),
+        ("chassis/me", {"vtep": "192.0.2.1", "forwards": ["vl"]}),
+    ]
+    for key, value in setup:
+        mirror.apply_change(key, value)
+    zz, me = Identity("zz", "br-int", "192.0.2.2"), LocalView(ME)
+    me.update(mirror, {}, {key for key, _ in setup}, set())
+    assert me.view.forwarders == {"n1": Forwarder("192.0.2.1", here=True)}
+    assert set(me.view.routers) == {"r"}  # no port here: routed for as the forwarding server
+    assert me.view.remotes.keys() == {"q0"}
+    there = build_view(mirror.values, {"i0": OvsPort("i0", 1, "p0", None, 1.0)}, zz)
+    assert there.forwarders == {"n1": Forwarder("192.0.2.1")}
+    mirror.apply_change("chassis/me", None)  # its session expired
+    me.update(mirror, {}, {"chassis/me"}, set())
+    assert me.view.routers == {} and me.view.forwarders == {}
+    there = build_view(mirror.values, {"i0": OvsPort("i0", 1, "p0", None, 1.0)}, zz)
+    assert there.forwarders == {"n1": Forwarder("192.0.2.2", here=True)}
+    assert me.view == build_view(mirror.values, {}, ME)

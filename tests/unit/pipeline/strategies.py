@@ -19,6 +19,7 @@ from vlcp.pipeline import (
     DropRemote,
     DropRouter,
     DropSubnet,
+    Forwarder,
     LocalPort,
     Network,
     PutNeighbour,
@@ -30,6 +31,7 @@ from vlcp.pipeline import (
     RemotePort,
     Router,
     RouterInterface,
+    SetForwarder,
     SetPhysicalPort,
     SetTunnel,
     Subnet,
@@ -104,6 +106,8 @@ NEIGHBOURS = st.dictionaries(
     max_size=2,
 )
 """MACs learned for next hops outside vlcp (and one a port holds: not used)."""
+FORWARDERS = st.builds(Forwarder, st.sampled_from(VTEPS), here=st.booleans())
+"""An external network's forwarding server: this one, or another."""
 
 
 @st.composite
@@ -111,7 +115,12 @@ def interfaces(draw: st.DrawFn) -> RouterInterface:
     cidr, ip = draw(st.sampled_from(INTERFACE_SHAPES))
     network = draw(st.sampled_from([*NETS, "gone"]))
     return RouterInterface(
-        draw(st.sampled_from(SUBNET_IDS)), network, cidr, ip, draw(st.sampled_from(INTERFACE_MACS))
+        draw(st.sampled_from(SUBNET_IDS)),
+        network,
+        cidr,
+        ip,
+        draw(st.sampled_from(INTERFACE_MACS)),
+        external=draw(st.booleans()),
     )
 
 
@@ -143,7 +152,7 @@ remotes = st.builds(
     ip=st.sampled_from(IPS),
 )
 views = st.builds(
-    lambda nets, lps, rps, phys, tunnel, subs, rts, neighbours: View(
+    lambda nets, lps, rps, phys, tunnel, subs, rts, neighbours, forwarders: View(
         networks={n.id: n for n in nets},
         ports={p.id: p for p in lps},
         remotes={r.id: r for r in rps},
@@ -152,6 +161,7 @@ views = st.builds(
         subnets={s.id: s for s in subs},
         routers={r.id: r for r in rts},
         neighbours=neighbours,
+        forwarders=forwarders,
     ),
     st.lists(networks(), max_size=5),
     st.lists(ports, max_size=6),
@@ -161,6 +171,7 @@ views = st.builds(
     st.lists(subnets(), max_size=3),
     st.lists(routers(), max_size=2),
     NEIGHBOURS,
+    st.dictionaries(st.sampled_from(NETS), FORWARDERS, max_size=2),
 )
 changes: st.SearchStrategy[Change] = st.one_of(
     st.builds(PutNetwork, networks()),
@@ -182,6 +193,7 @@ changes: st.SearchStrategy[Change] = st.one_of(
     st.builds(DropNeighbour, st.sampled_from(NETS), st.sampled_from(["10.0.0.1", "10.0.0.9"])),
     st.builds(SetTunnel, st.sampled_from([None, 100, 101])),
     st.builds(SetPhysicalPort, st.sampled_from(PHYSNETS), st.sampled_from([None, 20, 21])),
+    st.builds(SetForwarder, st.sampled_from(NETS), st.none() | FORWARDERS),
 )
 
 

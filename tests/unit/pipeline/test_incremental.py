@@ -55,6 +55,7 @@ def fresh(view: View) -> View:
         dict(view.subnets),
         dict(view.routers),
         dict(view.neighbours),
+        dict(view.forwarders),
     )
 
 

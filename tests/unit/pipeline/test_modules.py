@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from vlcp.agent.mirror import VIEW_PREFIXES
-from vlcp.layout import ROUTER, SUBNET
+from vlcp.layout import CHASSIS, ROUTER, SUBNET
 from vlcp.pipeline import (
     BASE,
     BUILTIN,
@@ -53,7 +53,7 @@ def test_the_builtin_modules_compile_what_the_pipeline_always_did() -> None:
         DEFAULT.loaded
         == ALL
         == {"ingress", "port_security", "arp_responder", "l2_forward", "dhcp", "gateway", "l3"}
-        | {"icmp_errors", "static_routes", "nexthops"}
+        | {"icmp_errors", "static_routes", "nexthops", "external"}
         | (DRIVERS)
     )
     assert [(t.id, t.name) for t in DEFAULT.pipeline][-5:] == [
@@ -67,8 +67,8 @@ def test_the_builtin_modules_compile_what_the_pipeline_always_did() -> None:
 
 
 def test_the_builtin_modules_watch_what_the_view_is_built_from() -> None:
-    # dhcp: subnets; l3: routers
-    assert DEFAULT.watches() == {*VIEW_PREFIXES, SUBNET, ROUTER} == BUILTIN.watches()
+    # dhcp: subnets; l3: routers; external: the live servers (who forwards)
+    assert DEFAULT.watches() == {*VIEW_PREFIXES, SUBNET, ROUTER, CHASSIS} == BUILTIN.watches()
     assert ModuleSet(BUILTIN, ["port_security"]).watches() < DEFAULT.watches()
 
 
@@ -86,7 +86,10 @@ def test_unloading_what_others_need_is_refused_naming_them() -> None:
         ModuleError, match="l2_forward: needed by l3, native, static_routes, vlan, vxlan"
     ):
         DEFAULT.unload("l2_forward")
-    needed = "needed by arp_responder, dhcp, gateway, icmp_errors, l2_forward, l3, native, nexthops"
+    needed = (
+        "needed by arp_responder, dhcp, external, gateway, icmp_errors, l2_forward, l3, "
+        "native, nexthops"
+    )
     with pytest.raises(ModuleError, match=needed):
         DEFAULT.unload("ingress")
 
