@@ -26,7 +26,7 @@ so following a logical port from the REST API to its flows is following one name
 | `physnet-port/<physnet>/<vhost>/<systemid>/<bridge>` | the physical port for a selector | API | API | with the physical port |
 | `netports/<network>/<port>` | where a port is bound: host, VTEP, MAC, IP, binding date | the binding controller | controllers, API | unbound or moved, port deleted, `vlcp server forget` |
 | `lport-status/<port>` | up or down, on which host, since when | the binding controller | API (`status`, `?wait=up`) | as `netports/` |
-| `chassis/<system-id>` | a running controller: VTEP, bridge, node | its controller (session key) | API (`vlcp server forget`) | its session ends or expires |
+| `chassis/<system-id>` | a running controller: VTEP, bridge, node, `forwards` (the physical networks it may forward external networks on) | its controller (session key) | API (`vlcp server forget`) | its session ends or expires |
 | `servers/<node>` | a running `vlcp run`: PID, version, what it serves | `vlcp run` (session key) | operators, tests | its session ends or expires |
 | `vtep-binding/<switch>/<port>/<vlan>` | the logical network a hardware switch port's VLAN carries | API | VTEP controllers, API | unbound through the API |
 | `vtep-switch/<switch>` | what a hardware VTEP switch reports: tunnel IPs, ports, bindings | its active VTEP controller | API (`listphysicalswitches`) | never: the last state seen |
