@@ -12,7 +12,9 @@
   old versions cannot match again, and watchers notice the gap and resync.
 - Watches: XREAD BLOCK on the stream, on a separate connection pool (a blocked connection
   serves nothing else). Commits take consecutive revisions, so a first entry that is not
-  ``since + 1`` means the stream was trimmed past ``since``: `Compacted`.
+  ``since + 1`` means the stream was trimmed past ``since``: `Compacted`. Scoped watches
+  listen on one pub/sub channel per scope instead, on which the commit script publishes
+  each touched scope's changes (`redis_scopes`).
 - Liveness: the sorted set ``<prefix>:live`` scores each session by its deadline, computed
   from the server's TIME inside the scripts, so all clients share one clock.
 
@@ -41,12 +43,14 @@ from .backend import (
     Backend,
     Compacted,
     LogEntry,
+    ScopeFeed,
     Versioned,
     decode_changes,
     encode_changes,
 )
 from .errors import Conflict, StoreError, StoreUnavailable, TransactionTooLarge
 from .lifecycle import start_or_close
+from .redis_scopes import RedisScopeFeed, scope_messages
 from .url import UrlParams, split_store_url
 
 log = logging.getLogger(__name__)
@@ -87,9 +91,11 @@ return out
 """
 
 # KEYS: data, ver, index, rev, origin, log.
-# ARGV: nreads, (key, version)*, nwrites, (op 'p'|'d', key, data)*, change record, retain.
-# Returns {0, changed keys} on a conflict, else {1, revision}. Every check comes before the
-# first write: a Lua error after a write would leave that write in place.
+# ARGV: nreads, (key, version)*, nwrites, (op 'p'|'d', key, data)*, (channel, changes)*,
+# change record, retain. Each touched scope's changes go out on its channel as
+# '<revision> <changes>' (see redis_scopes). Returns {0, changed keys} on a conflict, else
+# {1, revision}. Every check comes before the first write: a Lua error after a write would
+# leave that write in place.
 _LUA_COMMIT = (
     _LUA_REVISION
     + """
@@ -121,6 +127,10 @@ for _ = 1, nwrites do
     redis.call('ZADD', index, 0, key)
   end
   i = i + 3
+end
+while i < #ARGV - 1 do
+  redis.call('PUBLISH', ARGV[i], rev .. ' ' .. ARGV[i + 1])
+  i = i + 2
 end
 return {1, rev}
 """
@@ -448,6 +458,7 @@ class RedisBackend(Backend):
         args.append(len(writes))
         for key, data in writes.items():
             args += ["d", key, b""] if data is None else ["p", key, data]
+        args += scope_messages(self.settings.prefix, writes)
         args += [encode_changes(writes) if writes else b"", self.settings.retain]
         k = self._keys
         async with self._guard("committing", write=True):
@@ -496,6 +507,17 @@ class RedisBackend(Backend):
             for entry in self._entries(reply, since):
                 since = entry.revision
                 yield entry
+
+    async def entries_after(self, since: int) -> list[LogEntry]:
+        """The commits after `since` that the stream holds now, without waiting;
+        `Compacted` when it was trimmed past `since`."""
+        async with self._guard("reading the change log"):
+            reply = await self._client.xread({self._keys.log: f"{since}-1"})
+        return self._entries(reply, since)
+
+    def scope_feed(self, since: int) -> ScopeFeed:
+        """Commits of the followed scopes only, pushed on their channels (redis_scopes)."""
+        return RedisScopeFeed(self, since)
 
     @staticmethod
     def _entries(reply: Any, since: int) -> list[LogEntry]:

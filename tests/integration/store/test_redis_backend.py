@@ -256,6 +256,7 @@ async def test_silent_server_fails_within_the_timeout() -> None:
                 lambda: backend.snapshot(""),
                 lambda: backend.live_refresh("s", 1.0),
                 lambda: anext(backend.changes(0)),
+                lambda: anext(_scoped_feed(backend)),
             ):
                 began = time.monotonic()
                 with pytest.raises(StoreUnavailable):
@@ -263,6 +264,13 @@ async def test_silent_server_fails_within_the_timeout() -> None:
                 assert time.monotonic() - began < TIMEOUT * 1.5
         finally:
             await backend.close()
+
+
+def _scoped_feed(backend: RedisBackend) -> AsyncIterator[LogEntry]:
+    """The entries of a scoped feed following one scope."""
+    feed = backend.scope_feed(0)
+    feed.add(["physnet/"], 0)
+    return feed.entries()
 
 
 async def test_server_killed_and_restarted(private_redis: RedisServer) -> None:
