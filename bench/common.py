@@ -17,6 +17,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from redis import Redis
+
 from tests.lab.services import EtcdServer, RedisServer, ZooKeeperServer
 from tests.lab.services.zookeeper import ZK_HEAP_MB, zk_four_letter_word
 
@@ -41,8 +43,9 @@ def start_counted_server(
 ) -> tuple[str, Callable[[], int]]:
     """`start_server`, and a function reading how many requests the server has received
     so far (ZooKeeper: `mntr`'s packets received; etcd: its gRPC messages received, which
-    counts each request of a stream; sqlite and Redis: 0, not counted). The lab's
-    ZooKeeper heap suits tests; 100,000 ports need more."""
+    counts each request of a stream; Redis: the commands it processed, the benchmark's own
+    reads of that included; sqlite: 0, not counted). The lab's ZooKeeper heap suits tests;
+    100,000 ports need more."""
     if backend == "sqlite":
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="vlcp-bench-"))
         return f"sqlite://{tmp}/state.db", lambda: 0
@@ -54,7 +57,12 @@ def start_counted_server(
         url = f"etcd://{etcd.endpoint.removeprefix('http://')}/bench"
         return url, lambda: _etcd_messages(etcd.ports.metrics_url)
     redis = stack.enter_context(RedisServer().start())
-    return f"{redis.url}?prefix=bench", lambda: 0
+    return f"{redis.url}?prefix=bench", lambda: _redis_commands(redis.url)
+
+
+def _redis_commands(url: str) -> int:
+    with Redis.from_url(url, socket_timeout=5) as client:
+        return int(client.info("stats")["total_commands_processed"])
 
 
 def _zookeeper_packets(port: int) -> int:
