@@ -12,6 +12,7 @@ pydantic model as its settings: `validate`, `dump` and `json_schema` take either
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import types
@@ -175,9 +176,11 @@ def fields_of(cls: type) -> dict[str, Any]:
     return {f.name: kind for f, kind in _fields(cls)}
 
 
-def _fields(cls: type) -> list[tuple[dataclasses.Field[Any], Any]]:
+@functools.cache
+def _fields(cls: type) -> tuple[tuple[dataclasses.Field[Any], Any], ...]:
+    """(field, its type) of a dataclass, its annotations resolved once per class."""
     hints = typing.get_type_hints(cls)
-    return [(f, hints[f.name]) for f in dataclasses.fields(cls)]
+    return tuple((f, hints[f.name]) for f in dataclasses.fields(cls))
 
 
 def _is_typed(kind: Any) -> bool:
