@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -11,12 +12,11 @@ import time
 from pathlib import Path
 
 import click
-from pydantic import ValidationError
 
 from . import __version__
 from .agent.vtep import resolve_vtep
 from .cli_client import register_client_commands, vtep_group
-from .config import Settings, VtepSettings, load_settings, parse_listen
+from .config import Settings, load_settings, parse_listen
 from .layout import server_key
 from .store import Resync, Store, StoreError, StoreUnavailable, open_store
 from .store.presence import Presence
@@ -24,7 +24,26 @@ from .store.presence import Presence
 log = logging.getLogger("vlcp")
 
 
-@click.group()
+class _Commands(click.Group):
+    """The `vlcp` group, whose client verbs (`vlcp logical-port ...`, `vlcp vtep ...`) are
+    added when first looked for: they are named from the model, which `vlcp run` must
+    not import (an agent process stays free of pydantic, issue 16)."""
+
+    def _with_client_commands(self) -> None:
+        if "batch" not in self.commands:
+            register_client_commands(self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            self._with_client_commands()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._with_client_commands()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=_Commands)
 @click.version_option(__version__)
 @click.option("--config", type=click.Path(path_type=Path), help="TOML configuration file.")
 @click.option("--store", "store_url", help="Store URL (overrides the configuration).")
@@ -39,7 +58,7 @@ def main(ctx: click.Context, config: Path | None, store_url: str | None, verbose
     overrides = {"store": {"url": store_url}} if store_url else {}
     try:
         ctx.obj = load_settings(config, **overrides)
-    except (ValidationError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError) as exc:  # Invalid, a TOML error, no such file
         raise click.ClickException(f"bad configuration: {exc}") from None
 
 
@@ -223,8 +242,8 @@ def vtep_run(settings: Settings, manager: str | None, switch: str | None) -> Non
     """
     try:
         overrides = {k: v for k, v in (("manager", manager), ("switch", switch)) if v}
-        chosen = VtepSettings.model_validate({**settings.vtep.model_dump(), **overrides})
-    except ValidationError as exc:
+        chosen = dataclasses.replace(settings.vtep, **overrides)
+    except ValueError as exc:
         raise click.ClickException(f"bad configuration: vtep: {exc}") from None
     if chosen.manager is None or chosen.switch is None:
         raise click.ClickException("give the switch's --manager and --switch (or [vtep])")
@@ -412,8 +431,6 @@ def _run_async(coro: object) -> None:
     except KeyboardInterrupt:
         pass
 
-
-register_client_commands(main)
 
 if __name__ == "__main__":
     main()

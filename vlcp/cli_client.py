@@ -18,9 +18,6 @@ import click
 
 from .client import ApiError, Client
 from .config import Settings
-from .model.kinds import KINDS
-from .model.lport import LPORTS
-from .model.router import ROUTERS
 
 
 def parse_fields(pairs: Iterable[str]) -> dict[str, Any]:
@@ -122,9 +119,8 @@ def wait_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-def kind_group(name: str, kind: str) -> click.Group:
-    """The five verbs of one kind."""
-    is_port = kind == LPORTS.name
+def kind_group(name: str, kind: str, is_port: bool, has_interfaces: bool) -> click.Group:
+    """The five verbs of one kind; a port's `show --wait up`, a router's `interface`."""
 
     def output(obj: Any, as_json: bool) -> None:
         if is_port and not as_json:
@@ -191,7 +187,7 @@ def kind_group(name: str, kind: str) -> click.Group:
         if as_json:
             click.echo(json.dumps({"deleted": list(ids)}))
 
-    if kind == ROUTERS.name:
+    if has_interfaces:
         group.add_command(interface_group())
     return group
 
@@ -440,8 +436,16 @@ def vtep_group() -> click.Group:
 
 
 def register_client_commands(main: click.Group) -> None:
-    """Add the client verbs to the `vlcp` command."""
+    """Add the client verbs to the `vlcp` command.
+
+    Their names come from the model's kinds, whose pydantic shapes an agent process does
+    not load: `vlcp.cli` calls this only when a command other than its own is asked for.
+    """
+    from .model.kinds import KINDS
+    from .model.lport import LPORTS
+    from .model.router import ROUTERS
+
     for kind in KINDS:
-        main.add_command(kind_group(kind.cli, kind.name))
+        main.add_command(kind_group(kind.cli, kind.name, kind is LPORTS, kind is ROUTERS))
     main.add_command(batch)
     main.add_command(module_group())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import pytest
 from scapy.layers.inet import ICMP, IP, UDP
@@ -25,10 +26,20 @@ pytestmark = [
 
 
 async def test_each_tenant_reaches_its_own_hosts(tenants) -> None:
-    _, hosts = tenants
+    cloud, hosts = tenants
     pairs = [(f"{t}{i}", f"{t}{j}") for t in "ab" for i in (1, 2, 3) for j in (1, 2, 3) if i != j]
     for src, dst in pairs:
         assert await asyncio.to_thread(hosts[src].ping_ok, hosts[dst].ip, deadline=10), (src, dst)
+    # The controllers doing this (`vlcp run`, API off) never loaded pydantic (issue 16);
+    # the `vlcp api` beside them did.
+    for server in cloud.servers.values():
+        assert not _maps_pydantic(server.controller.pid), server.name
+    assert _maps_pydantic(cloud.api_process.pid)
+
+
+def _maps_pydantic(pid: int | None) -> bool:
+    """Whether the process has pydantic's compiled core mapped (loaded, hence imported)."""
+    return "pydantic_core" in Path(f"/proc/{pid}/maps").read_text()
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,7 @@ from vlcp.southbound.ovsdb.vswitch import BINDING_TABLES, DB, system_id
 from vlcp.southbound.reconciler import Reconciler
 from vlcp.store import Store, StoreError
 from vlcp.store.presence import Presence
+from vlcp.typed import dump, validate
 
 from .announcer import Announcer, Location
 from .binding import BridgePorts, OvsPort, date_bindings
@@ -379,9 +380,7 @@ class Agent:
             return []
         settings = modules.current.context("nexthops").settings
         # as data: a reloaded module's settings are of its new class
-        resolver.settings = NexthopSettings.model_validate(
-            settings.model_dump() if settings else {}
-        )
+        resolver.settings = validate(NexthopSettings, dump(settings) if settings else {})
         changes, requests = resolver.step(local.view, time.monotonic())
         self._send(requests, "an ARP request for a next hop")  # else on the next connection
         return changes

@@ -36,12 +36,11 @@ from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
 from vlcp.layout import MODULES_ALL, module_status, modules_key
 from vlcp.pipeline import BUILTIN, Catalog, Module, ModuleError, ModuleFailed, ModuleSet
 from vlcp.pipeline.tables import PipelineError
 from vlcp.store import Store, Transaction
+from vlcp.typed import Invalid, dump, json_schema, validate
 from vlcp.wanted_set import WantedSet
 
 log = logging.getLogger(__name__)
@@ -331,7 +330,7 @@ class ModuleManager:
                 "depends": list(m.depends),
                 "tables": [t.name for t in m.tables],
                 "source": source.describe() if (source := sources.get(m.name)) else BUILTIN_SOURCE,
-                "settings": m.settings.model_json_schema() if m.settings else None,
+                "settings": json_schema(m.settings) if m.settings else None,
             }
             for m in self._catalog
         }
@@ -341,7 +340,7 @@ class ModuleManager:
             "loaded": sorted(self.current.loaded),
             "generations": dict(sorted(self._applied.items())),
             "settings": {
-                m.name: settings.model_dump(mode="json")
+                m.name: dump(settings)
                 for m in self.current.modules()
                 if (settings := self.current.context(m.name).settings) is not None
             },
@@ -373,11 +372,11 @@ class ModuleManager:
 
 def _settings(
     catalog: Catalog, names: Iterable[str], given: Mapping[str, Mapping[str, Any]]
-) -> tuple[dict[str, BaseModel], dict[str, str]]:
+) -> tuple[dict[str, object], dict[str, str]]:
     """The settings of the modules `names` that have some given, checked against each
     module's settings model: (accepted, {module: why refused}). A module without a model
     refuses any settings; one without settings given gets its model's defaults later."""
-    accepted: dict[str, BaseModel] = {}
+    accepted: dict[str, object] = {}
     refused: dict[str, str] = {}
     for name in names:
         value = given.get(name)
@@ -388,11 +387,7 @@ def _settings(
             refused[name] = "settings refused: this module takes none"
             continue
         try:
-            accepted[name] = model.model_validate(value)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '(settings)'}: {e['msg']}"
-                for e in exc.errors()
-            )
-            refused[name] = f"settings refused: {problems}"
+            accepted[name] = validate(model, value)
+        except Invalid as exc:
+            refused[name] = f"settings refused: {exc}"
     return accepted, refused

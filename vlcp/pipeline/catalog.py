@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from pydantic import BaseModel, ValidationError
-
 from vlcp.module_graph import GraphError, closure, dependents
 from vlcp.southbound.openflow.flow import Flow
 
@@ -123,11 +121,11 @@ class ModuleSet:
         self,
         catalog: Catalog,
         loaded: Iterable[str] = (),
-        settings: Mapping[str, BaseModel] | None = None,
+        settings: Mapping[str, object] | None = None,
     ) -> None:
         self.catalog = catalog
         self.loaded = catalog.requires(loaded)
-        self.settings: Mapping[str, BaseModel] = dict(settings or {})
+        self.settings: Mapping[str, object] = dict(settings or {})
         self._contexts = {m.name: self._context(m) for m in catalog if m.name in self.loaded}
         self._functions: dict[str, tuple[tuple[str, OwnerFlows, Context], ...]] = {}
         for kind in OWNER_KINDS:
@@ -161,7 +159,7 @@ class ModuleSet:
         if value is None:
             try:
                 value = module.settings()
-            except ValidationError as exc:
+            except (ValueError, TypeError) as exc:  # a required setting, or a bad default
                 raise ModuleFailed(module.name, exc, "needs settings") from exc
         elif not isinstance(value, module.settings):
             raise ModuleError(f"module {module.name}: settings must be {module.settings.__name__}")

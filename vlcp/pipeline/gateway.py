@@ -35,12 +35,11 @@ id's MAC answers (one flow per match). Only IPv4 gateways: IPv6 has no ARP.
 from __future__ import annotations
 
 import hashlib
-import re
-
-from pydantic import BaseModel, field_validator
+from dataclasses import dataclass
 
 from vlcp.layout import LOGNET, LPORT, SUBNET
 from vlcp.southbound.openflow.flow import Action, Flow, output
+from vlcp.typed import Typed, setting, unicast_mac
 
 from .arp import ARP_REQUEST, ARP_RESPONDER, ETH_TYPE_ARP, PRIO_ANSWER, reply_actions
 from .fields import IN_KIND, NETWORK, InKind
@@ -57,8 +56,6 @@ PRIO_STEER = PRIO_ANSWER - 10
 """In `arp_responder`: below the answers for port addresses (a port holding the gateway
 address wins), above its miss."""
 PRIO_REPLY = 100
-
-_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 GATEWAY = Table(
     "gateway",
@@ -78,22 +75,13 @@ GATEWAY = Table(
 )
 
 
-class Settings(BaseModel):
+@dataclass(frozen=True)
+class Settings(Typed):
     """`vlcp module configure gateway --settings JSON`."""
 
-    mac: str | None = None
+    mac: str | None = setting(None, check=unicast_mac)
     """One fixed gateway MAC for every subnet, instead of the one derived from the subnet
     id. Every controller must be given the same (settings are per controller)."""
-
-    @field_validator("mac")
-    @classmethod
-    def _mac(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        mac = value.lower()
-        if not _MAC.match(mac) or int(mac[:2], 16) & 1:
-            raise ValueError(f"{value!r} is not a unicast MAC address")
-        return mac
 
 
 def gateway_mac(subnet_id: str) -> str:

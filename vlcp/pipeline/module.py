@@ -13,7 +13,7 @@ or be replaced on a running controller with its flows and nothing else (see
   prefixes from `vlcp.layout`, so the agent's subscription can follow the loaded modules);
 - its `packet_ins`: the packets its tables send to the controller, their handler and a
   per-port rate limit;
-- its `settings` model (a pydantic class), or None.
+- its `settings` class (a `vlcp.typed.Typed` dataclass, or a pydantic model), or None.
 
 A module's flows must not depend on which other modules are loaded: that is what lets
 unloading one remove exactly its flows. Gotos name tables of the catalog, which are there
@@ -25,8 +25,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-from pydantic import BaseModel
 
 from vlcp.layout import PREFIXES, SINGLE_KEYS
 from vlcp.southbound.openflow.flow import Action, Flow, controller
@@ -64,7 +62,7 @@ class Context:
     (ids and goto routes, by name) and the module's settings."""
 
     pipeline: Pipeline
-    settings: BaseModel | None = None
+    settings: object | None = None
 
     def __getitem__(self, table: str) -> BoundTable:
         return self.pipeline[table]
@@ -168,7 +166,7 @@ class Module:
     watches: Sequence[str] = ()
     """Store key prefixes (from `vlcp.layout`) its flows are computed from."""
     packet_ins: Sequence[PacketIn] = ()
-    settings: type[BaseModel] | None = None
+    settings: type | None = None
     """Its settings model; its default instance applies until others are given."""
 
     def __post_init__(self) -> None:

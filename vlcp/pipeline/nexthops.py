@@ -46,11 +46,10 @@ import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from vlcp.layout import LOGNET, LPORT, PHYSNET, PHYSPORT, REMOTES, SUBNET
 from vlcp.layout import ROUTER as ROUTER_PREFIX
 from vlcp.southbound.openflow.flow import Flow, controller, pop_vlan
+from vlcp.typed import Typed, setting
 
 from .arp import ARP_REPLY, ETH_TYPE_ARP
 from .fields import NETWORK, InKind
@@ -68,15 +67,14 @@ PRIO_REPLIES = PRIO_CLASSIFY + 50
 """In `ingress`: above the physical drivers' classification, below its drops."""
 
 
-class Settings(BaseModel):
+@dataclass(frozen=True)
+class Settings(Typed):
     """How the controller resolves next hops (`vlcp.agent.neighbours`)."""
 
-    model_config = ConfigDict(frozen=True)
-
-    lifetime: float = Field(60.0, ge=2.0, le=86400.0)
+    lifetime: float = setting(60.0, ge=2.0, le=86400.0)
     """Seconds an answer holds; it is refreshed from half of it, so a next hop that moved
     is re-resolved within half a lifetime."""
-    retry: float = Field(1.0, ge=0.1, le=60.0)
+    retry: float = setting(1.0, ge=0.1, le=60.0)
     """Seconds between two requests for one next hop while it does not answer."""
 
 
