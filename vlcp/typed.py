@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import re
 import types
 import typing
@@ -156,7 +157,7 @@ def from_text(kind: Any, text: str) -> Any:
         if _is_typed(kind):
             return json.loads(text)
     except ValueError:
-        raise Invalid([((), f"{text!r} is not a {_schema_of(kind)['type']}")]) from None
+        raise Invalid([((), f"{text!r} is not {_article(kind)}")]) from None
     return text
 
 
@@ -199,6 +200,12 @@ def _optional_of(kind: Any) -> Any:
 _NAMES = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
+def _article(kind: Any) -> str:
+    """'an integer', 'a number', 'an object': a type as a refusal names it."""
+    name = _NAMES.get(kind, "object")
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
 def _schema_of(kind: Any) -> dict[str, Any]:
     if (inner := _optional_of(kind)) is not None:
         return {"anyOf": [_schema_of(inner), {"type": "null"}]}
@@ -218,7 +225,9 @@ def _convert(kind: Any, value: Any, rules: Mapping[str, Any]) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise Invalid([((), f"should be a {_NAMES.get(kind, kind)}, not {value!r}")])
+        raise Invalid([((), f"should be {_article(kind)}, not {value!r}")])
+    if kind is float and not math.isfinite(value):  # NaN would pass every bound
+        raise Invalid([((), f"should be a finite number, not {value!r}")])
     problems = [
         message
         for rule, broken, message in (
