@@ -101,7 +101,9 @@ class Layout:
 
 
 def _mac(server: int, index: int) -> str:
-    return "02:5e:" + ":".join(f"{b:02x}" for b in (server >> 8, server & 0xFF, 0, index))
+    """Unique per (server, port): up to 65,536 of each (one server with 1,000 ports too)."""
+    octets = (server >> 8, server & 0xFF, index >> 8, index & 0xFF)
+    return "02:5e:" + ":".join(f"{b:02x}" for b in octets)
 
 
 def cpu_ns(pid: int) -> int:
@@ -286,7 +288,9 @@ def summarize(
         "unconcerned_agents_mean": round(statistics.mean(agents - n for n in concerned_count), 1),
         "unconcerned_worked_mean": round(statistics.mean(worked), 1),
         "unconcerned_worked_min": min(worked),
-        "unconcerned_cpu_ms_per_change": round(statistics.mean(excess), 3),
+        # None with a single server, which every change concerns (--servers 1: an agent's
+        # RSS with many local ports)
+        "unconcerned_cpu_ms_per_change": round(statistics.mean(excess), 3) if excess else None,
         "unconcerned_flow_mods": unconcerned_mods,
         "idle_cpu_ms_per_window_mean": round(statistics.mean(idle_mean) / 1e6, 3),
         "store_requests_per_change": round(
@@ -364,7 +368,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
     print("\n" + header)
     print("-" * len(header))
     for label, key in ROWS:
-        print(f"{label:<32}" + "".join(f"{r[key]:>12}" for r in results))
+        print(f"{label:<32}" + "".join(f"{r[key]!s:>12}" for r in results))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

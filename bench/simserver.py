@@ -26,6 +26,7 @@ from vlcp.lab.netns import run
 from vlcp.lab.servers import BRIDGE, run_settings
 
 FIRST_OFPORT = 10
+PORTS_PER_TRANSACTION = 200
 """Local ports are numbered from here; the tunnel port is 1, as vswitchd would number it."""
 
 
@@ -42,6 +43,11 @@ def _set(*named: str) -> list[Any]:
     return ["set", [["named-uuid", n] for n in named]]
 
 
+def _port_uuid(name: str) -> str:
+    """The uuid-name `_interface_ops` gives the Port row of interface `name`."""
+    return f"p{name.replace('-', '_')}"
+
+
 def _interface_ops(name: str, ofport: int, iface_id: str | None, mac: str | None) -> list[dict]:
     """Insert a Port and its Interface (named `p<name>`, `i<name>`) as vswitchd shows them."""
     iface: dict[str, Any] = {"name": name, "ofport": ofport}
@@ -55,7 +61,7 @@ def _interface_ops(name: str, ofport: int, iface_id: str | None, mac: str | None
         {
             "op": "insert",
             "table": "Port",
-            "uuid-name": f"p{tag}",
+            "uuid-name": _port_uuid(name),
             "row": {"name": name, "interfaces": ["named-uuid", f"i{tag}"]},
         },
     ]
@@ -94,21 +100,26 @@ class SimServer:
             "type": "vxlan",
             "options": ["map", [["key", "flow"], ["remote_ip", "flow"]]],
         }
-        names = [BRIDGE, TUNNEL_PORT]
-        for port in ports:
-            name = self._port_name(port)
-            ops += _interface_ops(name, self._ofport(), port.id, port.mac)
-            names.append(name)
         bridge = {
             "name": BRIDGE,
             "fail_mode": "secure",
             "datapath_id": f"{self.dpid:016x}",
-            "ports": _set(*(f"p{n.replace('-', '_')}" for n in names)),
+            "ports": _set(*(_port_uuid(n) for n in (BRIDGE, TUNNEL_PORT))),
         }
         ops.append({"op": "insert", "table": "Bridge", "uuid-name": "br", "row": bridge})
         system = {"external_ids": ["map", [["system-id", self.name]]], "bridges": _set("br")}
         ops.append({"op": "insert", "table": "Open_vSwitch", "row": system})
         self._transact(ops)
+        # The VIFs in batches: one command-line argument holds at most 128 KiB.
+        for first in range(0, len(ports), PORTS_PER_TRANSACTION):
+            ops, names = [], []
+            for port in ports[first : first + PORTS_PER_TRANSACTION]:
+                names.append(self._port_name(port))
+                ops += _interface_ops(names[-1], self._ofport(), port.id, port.mac)
+            added = ["ports", "insert", _set(*map(_port_uuid, names))]
+            where = [["name", "==", BRIDGE]]
+            ops.append({"op": "mutate", "table": "Bridge", "where": where, "mutations": [added]})
+            self._transact(ops)
 
     def _port_name(self, port: SimPort) -> str:
         return f"tap-{port.id}"[:15]
