@@ -337,19 +337,30 @@ def _physnet_of(mirror: Mirror, network_id: str) -> str | None:
     return lognet.get("physicalnetwork") if isinstance(lognet, dict) else None
 
 
-def _forwarded_networks(mirror: Mirror, chassis: Chassis, me: Identity) -> frozenset[str]:
-    """The external networks this server is elected to forward for (`forwarding.elect`):
-    it routes for every router on them, not only for its own ports' (the way in)."""
-    physnets = forwards_on(chassis.get(me.system_id))
-    mine = {p for p in physnets if (elect(chassis, p) or ("",))[0] == me.system_id}
-    if not mine:
+def _external_candidates(mirror: Mirror, chassis: Chassis, me: Identity) -> frozenset[str]:
+    """The networks with an external subnet, if this server links any physical network:
+    it may be elected to forward for them, which their objects (their physical network)
+    tell, so a scoped mirror must follow them even with no port of this server on them."""
+    if not forwards_on(chassis.get(me.system_id)):
         return frozenset()
     return frozenset(
         network_id
         for network_id, subnets in mirror.subnets.items()
         if any(s.get("isexternal") for s in subnets.values())
-        and _physnet_of(mirror, network_id) in mine
     )
+
+
+def _forwarded_networks(
+    mirror: Mirror, chassis: Chassis, me: Identity, candidates: frozenset[str]
+) -> frozenset[str]:
+    """The external networks (of `candidates`) this server is elected to forward for
+    (`forwarding.elect`): it routes for every router on them, not only for its own
+    ports' (the way in)."""
+    physnets = forwards_on(chassis.get(me.system_id))
+    mine = {p for p in physnets if (elect(chassis, p) or ("",))[0] == me.system_id}
+    if not mine:
+        return frozenset()
+    return frozenset(n for n in candidates if _physnet_of(mirror, n) in mine)
 
 
 def _forwarders(
@@ -426,7 +437,9 @@ def build_view(values: Mapping[str, Any], ports: Mapping[str, OvsPort], me: Iden
             local[port_id] = port
     index = Mirror.snapshot(values)
     chassis = _chassis(values)
-    own = {p.network for p in local.values()} | _forwarded_networks(index, chassis, me)
+    own = {p.network for p in local.values()} | _forwarded_networks(
+        index, chassis, me, _external_candidates(index, chassis, me)
+    )
     attached = _attached_routers(index, own)
     numbers = network_numbers({p.network for p in local.values()} | _routed_networks(attached))
     networks = {}
@@ -497,6 +510,10 @@ class LocalView:
         """The live servers (`chassis/`): who forwards for external networks."""
         self._forwarded: frozenset[str] = frozenset()
         """The external networks this server forwards for (`_forwarded_networks`)."""
+        self._candidates: frozenset[str] = frozenset()
+        """The external networks it might forward for (`_external_candidates`)."""
+        self._claimed_networks: dict[str, str] = {}
+        """Port bound here (local or not: see `_follow_claimed`) -> its network."""
 
     def update(
         self,
@@ -545,7 +562,8 @@ class LocalView:
                 self._follow_chassis(mirror, key)
         elected = elected or routing or bool(subnets or networks)
         if elected:
-            forwarded = _forwarded_networks(mirror, self._chassis, self.me)
+            self._candidates = _external_candidates(mirror, self._chassis, self.me)
+            forwarded = _forwarded_networks(mirror, self._chassis, self.me, self._candidates)
             routing = routing or forwarded != self._forwarded
             self._forwarded = forwarded
         own = self._relocate(mirror.values, port_ids)
@@ -581,12 +599,15 @@ class LocalView:
 
     def scopes(self) -> set[str]:
         """The store scopes this view needs (`Mirror.scope`): its bound ports' objects, and
-        its networks (its ports' and those its routers reach) with their remote endpoints.
-        Each update can name more (a port's object names its network, whose subnets name
-        routers, which reach networks): following them until the set stops growing is the
-        fixed point the mirror settles at; ports and networks that go, go from it."""
+        its networks (its ports', those its routers reach, those of ports bound here that
+        a newer binding elsewhere took) with their remote endpoints, and the external
+        networks it might forward for. Each update can name more (a
+        port's object names its network, whose subnets name routers, which reach
+        networks): following them until the set stops growing is the fixed point the
+        mirror settles at; ports and networks that go, go from it."""
         ports = {port_scope(port_id) for port_id in self._claims}
-        return ports | {network_scope(n) for n in self._numbers.keys() | self._users.keys()}
+        networks = {*self._numbers, *self._candidates, *self._claimed_networks.values()}
+        return ports | {network_scope(n) for n in networks}
 
     def learned(self, changes: list[Change]) -> frozenset[Owner]:
         """Apply what this server's controller learned itself (next hops' MACs, from
@@ -631,6 +652,7 @@ class LocalView:
         for port_id in port_ids:
             claims = self._claims.get(port_id)
             ovs = bound_ports(claims)[port_id] if claims else None
+            self._follow_claimed(values, port_id, ovs is not None)
             new = _local_port(values, port_id, ovs, self.me)
             old = self._local.get(port_id)
             if old == new:
@@ -648,6 +670,18 @@ class LocalView:
                     networks.add(new.network)
                 self._users.setdefault(new.network, set()).add(port_id)
         return networks
+
+    def _follow_claimed(self, values: Mapping[str, Any], port_id: str, claimed: bool) -> None:
+        """Keep the network of a port bound here, whether or not it is local: a newer
+        binding elsewhere (its announcement, in that network's scope) decides, so a
+        scoped mirror that let the network go would take the port back, then lose it
+        again, never settling."""
+        lport = values.get(f"{LPORT}{port_id}") if claimed else None
+        network = lport.get("logicalnetwork") if isinstance(lport, dict) else None
+        if isinstance(network, str):
+            self._claimed_networks[port_id] = network
+        else:
+            self._claimed_networks.pop(port_id, None)
 
     def _renumber(self, needed: set[str]) -> set[str]:
         """Number the networks this server needs; those that came, went or were

@@ -21,7 +21,9 @@ from hypothesis import strategies as st
 from vlcp.agent.binding import OvsPort
 from vlcp.agent.mirror import VIEW_PREFIXES, Mirror
 from vlcp.agent.view_builder import TUNNEL_PORT, Identity, LocalView, build_view
-from vlcp.layout import ROUTER, SUBNET, scope_of, watched_scopes
+from vlcp.layout import scope_of, watched_scopes
+from vlcp.pipeline.builtin import BUILTIN
+from vlcp.pipeline.catalog import Catalog
 from vlcp.pipeline.compile import compile_all, compile_owner
 from vlcp.pipeline.gateway import gateway_mac
 from vlcp.pipeline.view import (
@@ -285,13 +287,19 @@ def test_the_incremental_view_always_equals_the_view_from_scratch(steps: list[An
         assert flows == compile_all(expected)
 
 
+ROUNDS = 50
+"""More rounds than any chain of scopes in these tests: past them, it oscillates."""
+
+
 class ScopedMirror:
     """A controller's scoped mirror, fed from the full store as a `Subscription` feeds it:
     a commit's keys of followed scopes only, and, each time the view names other scopes,
     the values of the added ones (dropped ones go) until the set of scopes is a fixed
     point. Its view must then equal the view built from the whole store."""
 
-    FIXED = watched_scopes([*VIEW_PREFIXES, SUBNET, ROUTER])
+    FIXED = watched_scopes([*VIEW_PREFIXES, *Catalog(BUILTIN).watches()])
+    """What the agent follows whole: the view's prefixes and what the built-in modules
+    watch (subnets, routers, and the servers' presence for the external networks)."""
 
     def __init__(self) -> None:
         self.mirror = Mirror(store=None)  # type: ignore[arg-type]
@@ -304,7 +312,7 @@ class ScopedMirror:
         keys = {k for k in keys if scope_of(k) in self.held}
         for key in keys:
             self.mirror.apply_change(key, store.get(key))
-        while True:
+        for _round in range(ROUNDS):
             self.local.update(self.mirror, ports, keys, names)
             wanted = self.FIXED | self.local.scopes()
             if wanted == self.held:
@@ -315,6 +323,7 @@ class ScopedMirror:
             for key in keys:
                 self.mirror.apply_change(key, store.get(key) if scope_of(key) in wanted else None)
             names = set()
+        raise AssertionError(f"no fixed point after {ROUNDS} rounds: {sorted(self.held)}")
 
 
 def test_a_new_port_touches_its_port_only_once_its_network_is_in() -> None:
@@ -571,3 +580,51 @@ def test_the_forwarding_server_of_an_external_network_is_elected_and_routes_for_
     there = build_view(mirror.values, {"i0": OvsPort("i0", 1, "p0", None, 1.0)}, zz)
     assert there.forwarders == {"n1": Forwarder("192.0.2.2", here=True)}
     assert me.view == build_view(mirror.values, {}, ME)
+
+
+def test_a_forwarding_server_with_no_port_follows_the_external_networks_it_may_serve() -> None:
+    """Whether a server forwards for an external network depends on that network's
+    object (its physical network), which a scoped mirror only holds for networks it
+    follows: a server that links a physical network follows every network with an
+    external subnet, and so routes for the routers on them with no port of its own
+    (found by the property test above: the scoped view missed the router)."""
+    store = {
+        "chassis/me": {"vtep": "192.0.2.1", "forwards": ["vx"]},
+        "physnet/vx": {"type": "vxlan"},
+        "lognet/n0": {"physicalnetwork": "vx", "vni": 5},
+        "subnet/s0": {"logicalnetwork": "n0", "cidr": "10.0.0.0/24", "isexternal": True},
+        "router/r0": {
+            "id": "r0",
+            "routes": [],
+            "interfaces": [{"id": "i", "subnet": "s0", "ip_address": "10.0.0.254"}],
+        },
+    }
+    scoped = ScopedMirror()
+    view = scoped.settle(store, {}, set(store), set())
+    assert scoped.held - ScopedMirror.FIXED == {"net:n0"}
+    assert set(view.routers) == {"r0"} and view == build_view(store, {}, ME)
+    store["chassis/me"] = {"vtep": "192.0.2.1", "forwards": []}  # its link unplugged
+    view = scoped.settle(store, {}, {"chassis/me"}, set())
+    assert scoped.held == set(ScopedMirror.FIXED) and view.routers == {}
+    assert view == build_view(store, {}, ME)
+
+
+def test_a_port_bound_here_and_newer_elsewhere_keeps_its_network_followed() -> None:
+    """A port plugged here whose binding elsewhere is newer is not local, which only its
+    network's announcements tell: a scoped mirror keeps following that network (letting
+    it go would make the port local again, then not, without end: found by the property
+    test above, where the mirror never settled)."""
+    store = {
+        "physnet/vx": {"type": "vxlan"},
+        "lognet/n0": {"physicalnetwork": "vx", "vni": 5},
+        "lport/p0": {"logicalnetwork": "n0", "mac_address": MACS[0]},
+        "netports/n0/p0": {"host": "hv3", "vtep": "192.0.2.3", "mac": MACS[0], "bound_at": 2.0},
+    }
+    ports = {"i0": OvsPort("i0", 1, "p0", None, bound_at=1.0)}
+    scoped = ScopedMirror()
+    view = scoped.settle(store, ports, set(store), {"i0"})
+    assert scoped.held - ScopedMirror.FIXED == {"port:p0", "net:n0"}
+    assert view == build_view(store, ports, ME) and "p0" not in view.ports
+    del store["netports/n0/p0"]  # the other server let it go: local here again
+    view = scoped.settle(store, ports, {"netports/n0/p0"}, set())
+    assert "p0" in view.ports and view == build_view(store, ports, ME)
