@@ -162,11 +162,11 @@ async def _written(store: Store, key: str, at_least: int) -> None:
         await asyncio.sleep(0.005)
 
 
-@pytest.mark.parametrize("target", ["etcd"], indirect=True)
+@pytest.mark.parametrize("target", ["etcd", "zookeeper"], indirect=True)
 async def test_a_filtering_backend_sends_nothing_of_other_scopes(store: Store) -> None:
-    """etcd filters at the server: a commit elsewhere never reaches the subscriber's
-    feed (the others filter in the subscriber, behind the same API, so only etcd is run:
-    docs/store-backends.md, scoped watches)."""
+    """etcd and ZooKeeper filter at the server: a commit elsewhere never reaches the
+    subscriber's feed (the others filter in the subscriber, behind the same API, so only
+    these run: docs/store-backends.md, scoped watches)."""
     head = (await store.read(())).revision
     feed = store.backend.scope_feed(head)
     feed.add([network_scope("a")], head)
