@@ -609,6 +609,87 @@ async def test_a_watcher_costs_three_requests_per_commit(zookeeper: ZooKeeperSer
         await watcher.close()
 
 
+async def test_an_unconcerned_scoped_feed_sends_no_requests(zookeeper: ZooKeeperServer) -> None:
+    """A scoped feed is woken by its own scope's commits only: thirty commits elsewhere
+    cost it nothing (issue 16: every agent read every commit's log entry)."""
+    url = _url(zookeeper.hosts)
+    writer = await open_zookeeper(url)
+    subscriber = await open_zookeeper(url)
+    try:
+        head = await _write(writer, "mine/first", b"0")
+        feed = subscriber.scope_feed(head)
+        feed.add(["mine/"], head)
+        entries = aiter(feed.entries())
+        await _write(writer, "mine/a", b"1")
+        assert (await next_change(entries)).changes == (("mine/a", b"1"),)
+        counter = RequestCounter(subscriber)
+        waiting = asyncio.ensure_future(next_change(entries))
+        for n in range(30):
+            await _write(writer, f"other/{n}", b"1")
+        revision = await _write(writer, "mine/b", b"2")
+        entry = await waiting
+        assert (entry.revision, entry.changes) == (revision, (("mine/b", b"2"),))
+        # parking after "mine/a" (its next scope entry, the segment), then for "mine/b":
+        # its scope entry and segment, its log entry, the next scope entry and segment
+        assert counter.count <= 7, counter.count
+        await entries.aclose()  # type: ignore[attr-defined]
+    finally:
+        await writer.close()
+        await subscriber.close()
+
+
+async def test_a_scoped_feed_follows_rotations_and_resyncs_when_compacted(
+    zookeeper: ZooKeeperServer,
+) -> None:
+    """Across many short segments the feed delivers exactly its scope's commits, at their
+    revisions; old scope entries go with their segments; a feed placed in a deleted
+    segment is told to resync."""
+    url = _url(zookeeper.hosts, log_segment=3, log_keep=1)
+    writer = await open_zookeeper(url)
+    subscriber = await open_zookeeper(url)
+    try:
+        head = await _write(writer, "other/first", b"0")
+        feed = subscriber.scope_feed(head)
+        feed.add(["mine/"], head)
+        got: list[tuple[int, tuple[tuple[str, bytes | None], ...]]] = []
+
+        async def follow() -> None:  # as a subscription does: always reading
+            async for entry in feed.entries():
+                got.append((entry.revision, entry.changes))
+
+        following = asyncio.create_task(follow())
+        expected = []
+        for n in range(24):
+            await _write(writer, f"other/{n}", b"1")
+            if n % 4 == 0:
+                revision = await _write(writer, f"mine/{n}", b"2")
+                expected.append((revision, ((f"mine/{n}", b"2"),)))
+
+        async def delivered() -> bool:
+            assert not following.done(), following
+            return len(got) >= len(expected)
+
+        await eventually(delivered, 10, what="the scope's commits delivered")
+        assert got == expected
+        following.cancel()
+        _zk, client = writer._require()
+
+        async def pruned() -> bool:
+            names = await writer._zk.run_one(  # type: ignore[union-attr]
+                partial(client.get_children_async, writer._scopes_root)
+            )
+            return len(names) <= 3  # the current segment and log_keep before it, at most
+
+        await eventually(pruned, 10, what="old scope entries deleted with their segments")
+        stale = subscriber.scope_feed(head)
+        stale.add(["mine/"], head)
+        with pytest.raises(Compacted):
+            await next_change(aiter(stale.entries()))
+    finally:
+        await writer.close()
+        await subscriber.close()
+
+
 async def test_snapshot_is_consistent_under_concurrent_commits(
     backend: ZooKeeperBackend,
 ) -> None:
