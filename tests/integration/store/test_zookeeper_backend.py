@@ -30,7 +30,7 @@ from vlcp.store import (
     WatchEvent,
     open_store,
 )
-from vlcp.store.backend import MISSING_VERSION, Compacted, LogEntry
+from vlcp.store.backend import MISSING_VERSION, Compacted, LogEntry, ScopeFeed
 from vlcp.store.errors import Conflict
 from vlcp.store.zookeeper import (
     DEFAULT_ROOT,
@@ -609,16 +609,28 @@ async def test_a_watcher_costs_three_requests_per_commit(zookeeper: ZooKeeperSer
         await watcher.close()
 
 
-async def test_an_unconcerned_scoped_feed_sends_no_requests(zookeeper: ZooKeeperServer) -> None:
-    """A scoped feed is woken by its own scope's commits only: thirty commits elsewhere
-    cost it nothing (issue 16: every agent read every commit's log entry)."""
-    url = _url(zookeeper.hosts)
+@contextlib.asynccontextmanager
+async def _scoped(url: str) -> AsyncIterator[tuple[ZooKeeperBackend, ScopeFeed, int]]:
+    """A writer, and another process's feed of the scope "mine/" from the writer's first
+    commit on (and that commit's revision)."""
     writer = await open_zookeeper(url)
     subscriber = await open_zookeeper(url)
     try:
-        head = await _write(writer, "mine/first", b"0")
+        head = await _write(writer, "other/first", b"0")
         feed = subscriber.scope_feed(head)
         feed.add(["mine/"], head)
+        yield writer, feed, head
+    finally:
+        await writer.close()
+        await subscriber.close()
+
+
+async def test_an_unconcerned_scoped_feed_sends_no_requests(zookeeper: ZooKeeperServer) -> None:
+    """A scoped feed is woken by its own scope's commits only: thirty commits elsewhere
+    cost it nothing (issue 16: every agent read every commit's log entry)."""
+    async with _scoped(_url(zookeeper.hosts)) as (writer, feed, _head):
+        subscriber = feed.backend
+        assert isinstance(subscriber, ZooKeeperBackend)
         entries = aiter(feed.entries())
         await _write(writer, "mine/a", b"1")
         assert (await next_change(entries)).changes == (("mine/a", b"1"),)
@@ -633,9 +645,6 @@ async def test_an_unconcerned_scoped_feed_sends_no_requests(zookeeper: ZooKeeper
         # its scope entry and segment, its log entry, the next scope entry and segment
         assert counter.count <= 7, counter.count
         await entries.aclose()  # type: ignore[attr-defined]
-    finally:
-        await writer.close()
-        await subscriber.close()
 
 
 async def test_a_scoped_feed_follows_rotations_and_resyncs_when_compacted(
@@ -644,13 +653,7 @@ async def test_a_scoped_feed_follows_rotations_and_resyncs_when_compacted(
     """Across many short segments the feed delivers exactly its scope's commits, at their
     revisions; old scope entries go with their segments; a feed placed in a deleted
     segment is told to resync."""
-    url = _url(zookeeper.hosts, log_segment=3, log_keep=1)
-    writer = await open_zookeeper(url)
-    subscriber = await open_zookeeper(url)
-    try:
-        head = await _write(writer, "other/first", b"0")
-        feed = subscriber.scope_feed(head)
-        feed.add(["mine/"], head)
+    async with _scoped(_url(zookeeper.hosts, log_segment=3, log_keep=1)) as (writer, feed, head):
         got: list[tuple[int, tuple[tuple[str, bytes | None], ...]]] = []
 
         async def follow() -> None:  # as a subscription does: always reading
@@ -681,13 +684,10 @@ async def test_a_scoped_feed_follows_rotations_and_resyncs_when_compacted(
             return len(names) <= 3  # the current segment and log_keep before it, at most
 
         await eventually(pruned, 10, what="old scope entries deleted with their segments")
-        stale = subscriber.scope_feed(head)
+        stale = feed.backend.scope_feed(head)
         stale.add(["mine/"], head)
         with pytest.raises(Compacted):
             await next_change(aiter(stale.entries()))
-    finally:
-        await writer.close()
-        await subscriber.close()
 
 
 async def test_snapshot_is_consistent_under_concurrent_commits(
