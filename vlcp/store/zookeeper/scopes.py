@@ -3,8 +3,9 @@
 Every commit's multi creates, next to its log entry, an empty sequential znode per scope
 it writes to (``scopes/<segment>/<scope>/e<n>``, see `layout`). Both are created by one
 transaction, so they share its zxid (``czxid``). A subscriber keeps a cursor per scope:
-it watches the scope's next entry (an exists watch) and, for the whole feed, the log
-``head`` (a new segment). A commit elsewhere touches neither, so it wakes nobody.
+it watches the children of the scope's znode in the cursor's segment (creating it when
+missing) and, for the whole feed, the log ``head`` (a new segment). A commit elsewhere
+touches neither, so it wakes nobody.
 
 When a scope entry appears, the subscriber finds the log entry with the same czxid
 (usually the segment's newest: its ``pzxid`` says so in the same round trip; otherwise a
@@ -14,9 +15,9 @@ at its first entry whose czxid is above the czxid of the log entry at S, so ever
 after S is delivered and nothing before it.
 
 A cursor that finds no next entry in a segment the head has left moves on to the next
-segment: the head was read before the entry was found missing, and no commit lands in a
+segment: the head was read before the scope's entries were listed, and no commit lands in a
 segment after the rotation that closed it. Compaction marks the log before deleting, so a
-cursor whose segment is gone (checked after the entry was found missing) resyncs.
+cursor whose segment is gone (checked after the listing) resyncs.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
+
+from kazoo.exceptions import NoNodeError
 
 from vlcp.layout import scope_of
 
@@ -141,7 +144,7 @@ class ZooKeeperScopeFeed(ScopeFeed):
         names = await zk.run_one(
             partial(client.get_children_async, self.log._scope_path(segment, scope))
         )
-        known = 0 if isinstance(names, Exception) else len(names)
+        known = 0 if isinstance(names, NoNodeError) else len(names)
         position = await self._first_above(
             partial(self.log._scope_entry_path, segment, scope), 0, known, past
         )
@@ -150,29 +153,65 @@ class ZooKeeperScopeFeed(ScopeFeed):
     async def _advance(
         self, scope: str, loop: asyncio.AbstractEventLoop
     ) -> AsyncIterator[LogEntry]:
-        """The scope's entries that appeared, until it waits (watching) for the next one."""
+        """The scope's entries that appeared, until it waits for the next one: a child
+        watch on the scope's znode, which fires on a new entry or when compaction deletes
+        it (an exists watch on an entry that never comes would stay on the server)."""
         zk, client = self.log._require()
         cursor = self._cursors.get(scope)
         watch = self._watch(loop, partial(self._entry_appeared, scope))
+        created = False
         while cursor is not None and self._cursors.get(scope) is cursor:
             segment = cursor.segment
-            path = self.log._scope_entry_path(segment, scope, cursor.position)
-            entry, log_segment = await zk.run(
-                [
-                    partial(client.exists_async, path, watch),
-                    partial(client.exists_async, self.log._segment_path(segment)),
-                ]
-            )
-            if entry is None:
-                if self._head is None or self._head <= segment:
-                    return  # waiting, watched (a rotation fires the head's watch)
-                if segment < await self.log._first_kept():
-                    raise Compacted(f"change-log segment {segment} was removed")
-                cursor.segment, cursor.position, cursor.low = segment + 1, 0, 0
+            parent = self.log._scope_path(segment, scope)
+            names = await zk.run_one(partial(client.get_children_async, parent, watch))
+            if isinstance(names, NoNodeError) and not created:
+                await self._create_parents(segment, scope)
+                created = True
                 continue
-            if log_segment is None:
+            if isinstance(names, NoNodeError):
                 raise Compacted(f"change-log segment {segment} was removed")
-            if log_segment.pzxid == entry.czxid:
+            if cursor.position < len(names):
+                for entry in await self._new_entries(scope, cursor, len(names)):
+                    yield entry
+                continue
+            if self._head is None or self._head <= segment:
+                return  # waiting, watched (a rotation fires the head's watch)
+            # the head left the segment before it was listed: nothing more comes to it
+            if segment < await self.log._first_kept():
+                raise Compacted(f"change-log segment {segment} was removed")
+            cursor.segment, cursor.position, cursor.low = segment + 1, 0, 0
+            created = False
+
+    async def _create_parents(self, segment: int, scope: str) -> None:
+        """Create the scope's znode in `segment` (and its parents) to watch its children;
+        one made in a segment compacted meanwhile is deleted by the next compaction."""
+        zk, client = self.log._require()
+        paths = (
+            self.log._scopes_root,
+            self.log._scope_segment_path(segment),
+            self.log._scope_path(segment, scope),
+        )
+        await zk.run([partial(client.create_async, path, b"") for path in paths])
+
+    async def _new_entries(self, scope: str, cursor: _Cursor, count: int) -> list[LogEntry]:
+        """The commits of the scope's entries from `cursor` to `count` (moving it there),
+        each at its log entry's revision with this scope's changes only."""
+        zk, client = self.log._require()
+        segment = cursor.segment
+        *entries, log_segment = await zk.run(
+            [
+                *(
+                    partial(client.exists_async, self.log._scope_entry_path(segment, scope, p))
+                    for p in range(cursor.position, count)
+                ),
+                partial(client.exists_async, self.log._segment_path(segment)),
+            ]
+        )
+        if log_segment is None or None in entries:
+            raise Compacted(f"change-log segment {segment} was removed")
+        found = []
+        for entry in entries:
+            if log_segment.pzxid == entry.czxid:  # the newest commit: no search
                 sequence = log_segment.cversion - 1
             else:
                 sequence = await self._first_above(
@@ -183,10 +222,9 @@ class ZooKeeperScopeFeed(ScopeFeed):
                 )
             changes = await self._read(segment, sequence)
             cursor.position, cursor.low = cursor.position + 1, sequence + 1
-            yield LogEntry(
-                revision(segment, sequence),
-                tuple(change for change in changes if scope_of(change[0]) == scope),
-            )
+            mine = tuple(change for change in changes if scope_of(change[0]) == scope)
+            found.append(LogEntry(revision(segment, sequence), mine))
+        return found
 
     async def _read(self, segment: int, sequence: int) -> tuple[tuple[str, bytes | None], ...]:
         """The changes of log entry `sequence` of `segment` (read once for all scopes)."""
