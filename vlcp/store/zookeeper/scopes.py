@@ -92,6 +92,8 @@ class ZooKeeperScopeFeed(ScopeFeed):
                 self._head_fired = False
                 watch = self._watch(loop, self._head_changed)
                 head = await zk.run_one(partial(client.get_async, self.log._head_path, watch))
+                if isinstance(head, NoNodeError):
+                    raise zk.unavailable(f"{self.log._head_path} is missing: layout removed")
                 self._head = int(head[0])
                 self._due.update(self._cursors)
             for scope, after in list(self._starting.items()):
