@@ -162,12 +162,12 @@ async def _written(store: Store, key: str, at_least: int) -> None:
         await asyncio.sleep(0.005)
 
 
-@pytest.mark.parametrize("target", ["etcd", "redis"], indirect=True)
+@pytest.mark.parametrize("target", ["etcd", "zookeeper", "redis"], indirect=True)
 async def test_a_filtering_backend_sends_nothing_of_other_scopes(store: Store) -> None:
-    """etcd (range watches) and Redis (a channel per scope) filter at the server: a
-    commit elsewhere never reaches the subscriber's feed (sqlite and ZooKeeper filter in
-    the subscriber, behind the same API, so they are not run: docs/store-backends.md,
-    scoped watches)."""
+    """etcd (range watches), ZooKeeper (scope entries) and Redis (a channel per scope)
+    filter at the server: a commit elsewhere never reaches the subscriber's feed (sqlite
+    filters in the subscriber, behind the same API, so it is not run:
+    docs/store-backends.md, scoped watches)."""
     head = (await store.read(())).revision
     feed = store.backend.scope_feed(head)
     feed.add([network_scope("a")], head)

@@ -30,7 +30,7 @@ from vlcp.store import (
     WatchEvent,
     open_store,
 )
-from vlcp.store.backend import MISSING_VERSION, Compacted, LogEntry
+from vlcp.store.backend import MISSING_VERSION, Compacted, LogEntry, ScopeFeed
 from vlcp.store.errors import Conflict
 from vlcp.store.zookeeper import (
     DEFAULT_ROOT,
@@ -607,6 +607,88 @@ async def test_a_watcher_costs_three_requests_per_commit(zookeeper: ZooKeeperSer
     finally:
         await writer.close()
         await watcher.close()
+
+
+@contextlib.asynccontextmanager
+async def _scoped(url: str) -> AsyncIterator[tuple[ZooKeeperBackend, ScopeFeed, int]]:
+    """A writer, and another process's feed of the scope "mine/" from the writer's first
+    commit on (and that commit's revision)."""
+    writer = await open_zookeeper(url)
+    subscriber = await open_zookeeper(url)
+    try:
+        head = await _write(writer, "other/first", b"0")
+        feed = subscriber.scope_feed(head)
+        feed.add(["mine/"], head)
+        yield writer, feed, head
+    finally:
+        await writer.close()
+        await subscriber.close()
+
+
+async def test_an_unconcerned_scoped_feed_sends_no_requests(zookeeper: ZooKeeperServer) -> None:
+    """A scoped feed is woken by its own scope's commits only: thirty commits elsewhere
+    cost it nothing (issue 16: every agent read every commit's log entry)."""
+    async with _scoped(_url(zookeeper.hosts)) as (writer, feed, _head):
+        subscriber = feed.backend
+        assert isinstance(subscriber, ZooKeeperBackend)
+        entries = aiter(feed.entries())
+        await _write(writer, "mine/a", b"1")
+        assert (await next_change(entries)).changes == (("mine/a", b"1"),)
+        counter = RequestCounter(subscriber)
+        waiting = asyncio.ensure_future(next_change(entries))
+        for n in range(30):
+            await _write(writer, f"other/{n}", b"1")
+        revision = await _write(writer, "mine/b", b"2")
+        entry = await waiting
+        assert (entry.revision, entry.changes) == (revision, (("mine/b", b"2"),))
+        # parking after "mine/a" (listing the scope's entries, watched), then for
+        # "mine/b": the listing, its scope entry and the log segment, its log entry, and
+        # the listing that finds no more (watched again)
+        assert counter.count <= 6, counter.count
+        await entries.aclose()  # type: ignore[attr-defined]
+
+
+async def test_a_scoped_feed_follows_rotations_and_resyncs_when_compacted(
+    zookeeper: ZooKeeperServer,
+) -> None:
+    """Across many short segments the feed delivers exactly its scope's commits, at their
+    revisions; old scope entries go with their segments; a feed placed in a deleted
+    segment is told to resync."""
+    async with _scoped(_url(zookeeper.hosts, log_segment=3, log_keep=1)) as (writer, feed, head):
+        got: list[tuple[int, tuple[tuple[str, bytes | None], ...]]] = []
+
+        async def follow() -> None:  # as a subscription does: always reading
+            async for entry in feed.entries():
+                got.append((entry.revision, entry.changes))
+
+        following = asyncio.create_task(follow())
+        expected = []
+        for n in range(24):
+            await _write(writer, f"other/{n}", b"1")
+            if n % 4 == 0:
+                revision = await _write(writer, f"mine/{n}", b"2")
+                expected.append((revision, ((f"mine/{n}", b"2"),)))
+
+        async def delivered() -> bool:
+            assert not following.done(), following
+            return len(got) >= len(expected)
+
+        await eventually(delivered, 10, what="the scope's commits delivered")
+        assert got == expected
+        following.cancel()
+        _zk, client = writer._require()
+
+        async def pruned() -> bool:
+            names = await writer._zk.run_one(  # type: ignore[union-attr]
+                partial(client.get_children_async, writer._scopes_root)
+            )
+            return len(names) <= 3  # the current segment and log_keep before it, at most
+
+        await eventually(pruned, 10, what="old scope entries deleted with their segments")
+        stale = feed.backend.scope_feed(head)
+        stale.add(["mine/"], head)
+        with pytest.raises(Compacted):
+            await next_change(aiter(stale.entries()))
 
 
 async def test_snapshot_is_consistent_under_concurrent_commits(

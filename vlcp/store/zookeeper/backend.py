@@ -11,12 +11,13 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NodeExistsError
 from kazoo.retry import KazooRetry
 
-from ..backend import Backend
+from ..backend import Backend, ScopeFeed
 from ..lifecycle import start_or_close
 from .commit import Commits
 from .handler import PollHandler
 from .kazoo_bridge import KazooBridge, failed_op
 from .liveness import Liveness
+from .scopes import ZooKeeperScopeFeed
 from .url import parse_url
 
 
@@ -47,6 +48,10 @@ class ZooKeeperBackend(Commits, Liveness, Backend):
         await self._create_layout()
         await self._refresh_head()
 
+    def scope_feed(self, since: int) -> ScopeFeed:
+        """Filtered by ZooKeeper: watches of the followed scopes' entries only (`scopes`)."""
+        return ZooKeeperScopeFeed(self, since)
+
     async def _create_layout(self) -> None:
         """Create the root's znodes in one multi, so a half-made layout never exists."""
         zk, client = self._require()
@@ -61,6 +66,7 @@ class ZooKeeperBackend(Commits, Liveness, Backend):
         txn.create(self._head_path, b"0")
         txn.create(self._gc_path, b"")
         txn.create(self._live_root, b"")
+        txn.create(self._scopes_root, b"")
         results = await zk.run_one(txn.commit_async)
         failed = failed_op(results)
         if failed is not None and not isinstance(results[failed], NodeExistsError):

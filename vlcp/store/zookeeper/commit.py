@@ -1,8 +1,9 @@
 """Commits: one ZooKeeper multi per transaction.
 
 The multi holds a version check of the log head, a check or write per key, a check of
-the tombstone epoch the read versions depend on, and the log entry (with the commit's
-id). What this process knows of data znodes (`core`) decides how each key is written; a
+the tombstone epoch the read versions depend on, the log entry (with the commit's id),
+and an empty entry per scope the commit writes to (what scoped subscribers watch:
+`scopes`). What this process knows of data znodes (`core`) decides how each key is written; a
 stale hint only costs a retried multi, never a wrong result. A multi whose answer was
 lost with the connection is settled from the log (`in_doubt`) and sent again only if it
 was not applied, all within the call's deadline.
@@ -19,6 +20,8 @@ from typing import Any
 
 from kazoo.exceptions import NodeExistsError
 from kazoo.protocol.serialization import Transaction as MultiRequest
+
+from vlcp.layout import scope_of
 
 from ..backend import MISSING_VERSION, encode_changes
 from ..errors import Conflict, StoreUnavailable, TransactionTooLarge
@@ -41,7 +44,8 @@ class _Plan:
     segment: int
     """The log segment its entry goes to (the multi checks that it is still current)."""
     ops: list[tuple[str, str, str]] = field(default_factory=list)
-    """(kind, key, op) per operation: kind is head, read, blind or log."""
+    """(kind, key, op) per operation: kind is head, read, blind, log or scope (whose key
+    is the scope's znode)."""
     epochs: set[int] = field(default_factory=set)
     """Tombstone epochs the read versions depend on."""
 
@@ -120,30 +124,50 @@ class Commits(InDoubt, Reads):
             self._known.put(self._data_path(key), True)
         elif kind == "blind":  # its tombstone was collected
             self._forget(key)
+        elif kind == "scope":  # its parent was removed (by hand: compaction moves the head)
+            self._scope_dirs.discard(key)
         else:  # the head moved on (a new log segment)
             await self._refresh_head()
         return None
 
     async def _prepare(self, reads: Mapping[str, int], writes: Mapping[str, bytes | None]) -> None:
-        """Create missing key containers and learn which blindly written znodes exist."""
+        """Create missing key containers and scope znodes, and learn which blindly
+        written znodes exist."""
         zk, client = self._require()
+        if self._head is None:
+            await self._refresh_head()
+        assert self._head is not None
         containers = {self._container_path(k) for k in (*reads, *writes)} - self._containers
+        parents = [
+            p for p in self._scope_parents(self._head[0], writes) if p not in self._scope_dirs
+        ]
         unknown = [
             self._data_path(k)
             for k in writes
             if k not in reads and self._data_path(k) not in self._known
         ]
-        if self._head is None:
-            await self._refresh_head()
-        if not containers and not unknown:
+        if not containers and not parents and not unknown:
             return
-        calls = [partial(client.create_async, path, b"") for path in containers]
+        # parents before children: a session's requests are applied in order
+        created = [*containers, *parents]
+        calls = [partial(client.create_async, path, b"") for path in created]
         calls += [partial(client.exists_async, path) for path in unknown]
         results = await zk.run(calls)
         self._containers.update(containers)
-        for path, stat in zip(unknown, results[len(containers) :], strict=True):
+        for path in parents:
+            self._scope_dirs.put(path, True)
+        for path, stat in zip(unknown, results[len(created) :], strict=True):
             if stat is not None:
                 self._known.put(path, True)
+
+    def _scope_parents(self, segment: int, writes: Mapping[str, bytes | None]) -> list[str]:
+        """The znodes the scope entries of `writes` go under, parents first."""
+        scopes = sorted({scope_of(key) for key in writes})
+        return [
+            self._scopes_root,
+            self._scope_segment_path(segment),
+            *(self._scope_path(segment, scope) for scope in scopes),
+        ]
 
     def _plan(
         self, reads: Mapping[str, int], writes: Mapping[str, bytes | None], commit_id: str
@@ -162,6 +186,8 @@ class Commits(InDoubt, Reads):
         log_entry = f"{self._segment_path(segment)}/e"
         entry = encode_changes(writes, commit_id)
         plan.add("log", "", "create", log_entry, entry, sequence=True)
+        for parent in self._scope_parents(segment, writes)[2:]:
+            plan.add("scope", parent, "create", f"{parent}/e", b"", sequence=True)
         return plan
 
     def _key_ops(
@@ -205,7 +231,8 @@ class Commits(InDoubt, Reads):
             raise TransactionTooLarge(
                 f"ZooKeeper would refuse this commit: the request is {size} bytes and the "
                 f"server accepts at most jute.maxbuffer = {self.config.max_request_bytes} bytes "
-                "(each written value is sent twice: the key and the change log)"
+                "(each written value is sent twice: the key and the change log; each touched "
+                "scope adds a small entry)"
             )
 
     def _committed(
@@ -218,7 +245,8 @@ class Commits(InDoubt, Reads):
                 last[key] = (op, result)
         for key, (op, result) in last.items():
             self._remember(key, op, result, writes.get(key))
-        return self._logged(*entry_position(results[-1]))
+        logged = next(i for i, (kind, _key, _op) in enumerate(plan.ops) if kind == "log")
+        return self._logged(*entry_position(results[logged]))
 
     def _logged(self, segment: int, sequence: int) -> int:
         """The revision of a commit logged at `sequence`; a full segment starts rotating."""

@@ -75,6 +75,8 @@ class ZooKeeperCore(ZnodeLayout):
         """key -> (znode version, epoch) of the tombstone last seen: lets a commit check
         'still absent' with the version it read, instead of failing to re-create it."""
         self._containers: set[str] = set()
+        self._scope_dirs: Hints[bool] = Hints()
+        """Scope znodes (and their parents) known to exist, for the scope entries."""
         self._tasks = BackgroundTasks()
         self._wakers: weakref.WeakSet[asyncio.Event] = weakref.WeakSet()
         """Events of the watchers waiting for a log entry: close() sets them all."""

@@ -19,6 +19,11 @@ Layout under the root path:
   a segment have no gaps and a watcher only ever waits for one known path. The data of
   ``log`` names the first segment still kept; a watcher behind it must resync. The
   tombstones written by a segment's commits are collected when the segment is deleted.
+- ``scopes/<segment>/<scope with '/' as '|'>/e<sequence>``: an empty sequential znode
+  per commit and scope it touched (`vlcp.layout.scope_of`), created in the commit's multi
+  next to its log entry, so both have the same ``czxid``. A scoped subscriber watches its
+  scopes' next entries only (`scopes` module), so commits elsewhere never wake it. They
+  are deleted with their log segment (`log._compact`).
 - ``live/<session id>``: an ephemeral znode per liveness session, deleted by ZooKeeper
   when this process's ZooKeeper session ends.
 """
@@ -45,6 +50,7 @@ class ZnodeLayout:
         self._head_path = f"{root}/head"
         self._gc_path = f"{root}/gc"
         self._live_root = f"{root}/live"
+        self._scopes_root = f"{root}/scopes"
 
     def _container_path(self, key: str) -> str:
         return f"{self._data_root}/{key.split('/', 1)[0]}"
@@ -57,6 +63,15 @@ class ZnodeLayout:
 
     def _entry_path(self, segment: int, sequence: int) -> str:
         return f"{self._segment_path(segment)}/e{sequence:010d}"
+
+    def _scope_segment_path(self, segment: int) -> str:
+        return f"{self._scopes_root}/{segment:010d}"
+
+    def _scope_path(self, segment: int, scope: str) -> str:
+        return f"{self._scope_segment_path(segment)}/{scope.replace('/', '|')}"
+
+    def _scope_entry_path(self, segment: int, scope: str, sequence: int) -> str:
+        return f"{self._scope_path(segment, scope)}/e{sequence:010d}"
 
     def _live_path(self, session_id: str) -> str:
         return f"{self._live_root}/{session_id}"

@@ -228,6 +228,31 @@ class ChangeLog(ZooKeeperCore):
                 return  # another process is compacting
         for segment in old:
             await self._delete_segment(segment)
+        await self._delete_scope_segments(old[-1] + 1)
+
+    async def _delete_scope_segments(self, first: int) -> None:
+        """Delete the scope entries of the segments before `first` (any left behind by an
+        earlier compaction too), deepest znodes first; scoped readers check the log's
+        compaction mark, set before, when they find an entry missing."""
+        zk, client = self._require()
+        names = await zk.run_one(partial(client.get_children_async, self._scopes_root))
+        if isinstance(names, NoNodeError):
+            return
+        for segment in sorted(int(n) for n in names if int(n) < first):
+            path = self._scope_segment_path(segment)
+            scopes = await zk.run_one(partial(client.get_children_async, path))
+            if isinstance(scopes, NoNodeError):
+                continue
+            parents = [f"{path}/{name}" for name in scopes]
+            listings = await zk.run([partial(client.get_children_async, p) for p in parents])
+            doomed = [
+                f"{parent}/{entry}"
+                for parent, entries in zip(parents, listings, strict=True)
+                if not isinstance(entries, NoNodeError)
+                for entry in entries
+            ]
+            # one session's requests apply in order: children go before their parents
+            await zk.run([partial(client.delete_async, p) for p in (*doomed, *parents, path)])
 
     async def _delete_segment(self, segment: int) -> None:
         """Collect the tombstones its commits wrote, then delete its entries and itself."""
