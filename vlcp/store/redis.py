@@ -345,18 +345,22 @@ class RedisBackend(Backend):
         refresher or the reaper, then runs on and `Store.close` waited for it forever).
         The connect timeout also bounds `disconnect()` at close.
         """
+        return ConnectionPool(**self.connection_options(), client_name="vlcp-store")
+
+    def connection_options(self) -> dict[str, Any]:
+        """How every connection of this store reaches its server (see `_pool`): the
+        pools' and the scoped watches' own (`redis_scopes`)."""
         s = self.settings
-        return ConnectionPool(
-            host=s.host,
-            port=s.port,
-            db=s.db,
-            username=s.username,
-            password=s.password,
-            socket_timeout=None,
-            socket_connect_timeout=s.timeout,
-            retry=Retry(NoBackoff(), 0),
-            client_name="vlcp-store",
-        )
+        return {
+            "host": s.host,
+            "port": s.port,
+            "db": s.db,
+            "username": s.username,
+            "password": s.password,
+            "socket_timeout": None,
+            "socket_connect_timeout": s.timeout,
+            "retry": Retry(NoBackoff(), 0),  # a failure is the caller's: never a silent retry
+        }
 
     # -- error translation ---------------------------------------------------------------
 

@@ -26,8 +26,6 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Connection
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from vlcp.layout import scope_of
 
@@ -80,17 +78,10 @@ class RedisScopeFeed(ScopeFeed):
 
     async def entries(self) -> AsyncIterator[LogEntry]:
         backend = self.redis
-        s = backend.settings
-        connection = Connection(
-            host=s.host,
-            port=s.port,
-            db=s.db,
-            username=s.username,
-            password=s.password,
-            socket_connect_timeout=s.timeout,
+        connection = Connection(  # a failure ends the feed: never a silent reconnect
+            **backend.connection_options(),
             client_name="vlcp-scopes",
             protocol=2,  # RESP2: every push, pong included, is a plain array
-            retry=Retry(NoBackoff(), 0),  # a failure ends the feed: never a silent reconnect
         )
         reader: asyncio.Task[None] | None = None
         try:

@@ -33,6 +33,12 @@ from .reads import Reads
 
 log = logging.getLogger(__name__)
 
+COMMIT_RACES = 4 * INTERNAL_RETRIES
+"""Multis a commit may lose to other processes' progress (a new log segment, a znode
+created meanwhile) before it gives up with `Conflict`. Each loss means another commit
+went through; after a new segment a process also creates that segment's scope znodes
+before its next multi (a round trip), during which small segments can rotate again."""
+
 _TXN_METHODS = {"create": "create", "set": "set_data", "check": "check", "delete": "delete"}
 
 
@@ -76,7 +82,7 @@ class Commits(InDoubt, Reads):
         zk, _client = self._require()
         commit_id = uuid.uuid4().hex
         races = 0
-        while races < INTERNAL_RETRIES:
+        while races < COMMIT_RACES:
             try:
                 committed = await zk.retrying(partial(self._try_commit, reads, writes, commit_id))
             except Unanswered as lost:
