@@ -180,6 +180,7 @@ async def test_restarting_every_controller_loses_no_ping(
     for flow in flows:
         await asyncio.to_thread(flow.start)
     try:
+        restarts_began = time.time()
         assert controller.stop() == 0, controller.log_tail()
         controller.start()
         await controller.ready(cloud.store)
@@ -193,5 +194,5 @@ async def test_restarting_every_controller_loses_no_ping(
         for flow in flows:
             flow.terminate()
     reports = [await asyncio.to_thread(flow.stop) for flow in flows]
-    for report in reports:
-        assert report.sent > 20 and report.lost == 0, str(report)
+    for report in reports:  # sending before the first stop, stopped after the last ready
+        assert report.started < restarts_began and report.lost == 0, str(report)
