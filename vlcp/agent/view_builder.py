@@ -601,10 +601,10 @@ class LocalView:
         """The store scopes this view needs (`Mirror.scope`): its bound ports' objects, and
         its networks (its ports', those its routers reach, those of ports bound here that
         a newer binding elsewhere took) with their remote endpoints, and the external
-        networks it might forward for. Each update can name more (a
-        port's object names its network, whose subnets name routers, which reach
-        networks): following them until the set stops growing is the fixed point the
-        mirror settles at; ports and networks that go, go from it."""
+        networks it might forward for. Each update can name more (a port's object names
+        its network, whose subnets name routers, which reach networks): following them
+        until the set stops growing is the fixed point the mirror settles at; ports and
+        networks that go, go from it."""
         ports = {port_scope(port_id) for port_id in self._claims}
         networks = {*self._numbers, *self._candidates, *self._claimed_networks.values()}
         return ports | {network_scope(n) for n in networks}
