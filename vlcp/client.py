@@ -8,10 +8,9 @@ field the API sent, so callers can print them as they are.
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlencode
 
 from .api_error import ApiError
@@ -43,22 +42,26 @@ class Client:
         timeout: float | None = None,
     ) -> Any:
         """Send one request; the decoded JSON answer (None for 204), or `ApiError`."""
+        # imported here: urllib.request pulls in http.client and the email package
+        # (~1 MiB), which `vlcp run` (it registers these commands) never uses
+        from urllib.request import Request, urlopen
+
         url = self.url + path
         if query:
             url += "?" + urlencode({k: _text(v) for k, v in query.items() if v is not None})
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(url, data=data, method=method)
+        request = Request(url, data=data, method=method)
         request.add_header("Accept", "application/json")
         if data is not None:
             request.add_header("Content-Type", "application/json")
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
-            with urllib.request.urlopen(request, timeout=timeout or self.timeout) as answer:
+            with urlopen(request, timeout=timeout or self.timeout) as answer:
                 payload = answer.read()
-        except urllib.error.HTTPError as exc:
+        except HTTPError as exc:
             raise _api_error(exc.code, exc.read()) from None
-        except (TimeoutError, urllib.error.URLError, OSError) as exc:
+        except (TimeoutError, URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise ApiError(0, f"cannot reach the API at {self.url}: {reason}") from None
         return json.loads(payload) if payload else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from sys import intern
 from typing import Any
 
 from .errors import InvalidKey, InvalidValue
@@ -80,8 +81,20 @@ def encode_value(value: Any) -> bytes:
     return data
 
 
+def _shared_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are the interned strings: an agent holds thousands of values
+    with the same few keys, each decoded with copies of its own. (Not the values: most are
+    unique, and interning them grows the interpreter's table of interned strings by more
+    than the repeated ones save.)"""
+    return {intern(k): v for k, v in pairs}
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_shared_keys)
+
+
 def decode_value(data: bytes | None) -> Any:
-    """The value stored as `data`, or None when the key is absent."""
+    """The value stored as `data` (UTF-8 JSON, as `encode_value` writes), or None when the
+    key is absent."""
     if data is None:
         return None
-    return json.loads(data)
+    return _DECODER.decode(data.decode())

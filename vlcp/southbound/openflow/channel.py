@@ -407,3 +407,5 @@ class OpenFlowChannel:
         for xid in done:
             del self._pending[xid]
             events.append(Reply(xid, ()))
+        if not self._pending:  # a dict never shrinks: not the size of the last bundle
+            self._pending = {}

@@ -158,6 +158,8 @@ class Switch(SwitchOperations, asyncio.Protocol):
         for event in events:
             if isinstance(event, Reply | RequestFailed):
                 future = self._futures.pop(event.xid, None)
+                if not self._futures:  # a dict never shrinks: not the size of the last bundle
+                    self._futures = {}
                 if future is not None and not future.done():
                     if isinstance(event, Reply):
                         future.set_result(event.messages)

@@ -125,10 +125,9 @@ class RowCache:
         if not isinstance(data, Mapping):
             raise ProtocolError(f"row of {table} is not an object: {data!r}")
         row: Row = {}
-        for column, raw in data.items():
-            if column in ("_uuid", "_version") or column not in self.columns[table]:
-                continue
-            row[column] = decode_value(raw, _column_type(schema, column))
+        for column in self.columns[table]:  # their names as keys: one string for all rows
+            if column in data:
+                row[column] = decode_value(data[column], _column_type(schema, column))
         if fill_defaults:
             for column in self.columns[table]:
                 if column not in row:

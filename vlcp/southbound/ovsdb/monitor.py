@@ -211,6 +211,7 @@ class Monitor:
         self.resyncs += 1
         log.info("%r synced (%d changes since last sync)", self, len(changes.changes))
         self._emit(changes)
+        del changes  # this frame lives as long as the session: not the first sync's changes
         queued, self._queue = self._queue, []
         try:
             for method, params in queued:
