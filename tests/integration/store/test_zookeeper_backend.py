@@ -241,6 +241,34 @@ async def test_absence_checks_and_blind_deletes_leave_no_znodes(
     assert sorted(names) == ["p|y", "p|z"]
 
 
+async def test_each_network_s_remote_endpoints_have_a_container_of_their_own(
+    backend: ZooKeeperBackend,
+) -> None:
+    """Reading one network's endpoints lists that network's container only (not one
+    child list of every endpoint in the cluster); the whole prefix still reads them all."""
+    await backend.commit(
+        {},
+        {
+            "netports/n1/p1": b"1",
+            "netports/n2/p2": b"2",
+            "vtep-macs/n1/sw/02:00:00:00:00:01": b"3",
+            "lport/p1": b"4",
+        },
+    )
+    data = backend.config.root + "/data"
+    names = await asyncio.to_thread(_children, backend.config.hosts, data)
+    assert sorted(names) == ["lport", "netports|n1", "netports|n2", "vtep-macs|n1"]
+    assert await asyncio.to_thread(_children, backend.config.hosts, f"{data}/netports|n1") == [
+        "netports|n1|p1"
+    ]
+    _revision, one = await backend.snapshot_of(["netports/n1/", "vtep-macs/n1/"], ["lport/p1"])
+    assert sorted(one) == ["lport/p1", "netports/n1/p1", "vtep-macs/n1/sw/02:00:00:00:00:01"]
+    _revision, every = await backend.snapshot("netports/")
+    assert sorted(every) == ["netports/n1/p1", "netports/n2/p2"]
+    _revision, whole = await backend.snapshot("")
+    assert len(whole) == 4
+
+
 async def test_tombstones_are_collected_with_their_log_segment(
     zookeeper: ZooKeeperServer,
 ) -> None:

@@ -2,7 +2,11 @@
 
 Layout under the root path:
 
-- ``data/<first segment>/<key with '/' as '|'>``: one znode per key. A delete writes empty
+- ``data/<container>/<key with '/' as '|'>``: one znode per key, in a container per first
+  segment of the key, except a network's remote endpoints (`vlcp.layout.REMOTES`:
+  ``netports/<network>/...``, ``vtep-macs/<network>/...``), in a container per network
+  (``data/netports|<network>``): a server that follows a network lists that network's
+  endpoints, not every network's (issue 16). A delete writes empty
   data (a tombstone) instead of removing the znode, because ZooKeeper restarts a
   re-created znode's version at 0, which would let a stale transaction pass its version
   check (ABA). Tombstones are removed later in bulk, each batch together with a bump of
@@ -32,6 +36,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from vlcp.layout import REMOTES
+
 from ..backend import MISSING_VERSION
 
 SEGMENT_SPAN = 1 << 24
@@ -53,7 +59,19 @@ class ZnodeLayout:
         self._scopes_root = f"{root}/scopes"
 
     def _container_path(self, key: str) -> str:
-        return f"{self._data_root}/{key.split('/', 1)[0]}"
+        """The container of a key, or of every key under a prefix that lies in one
+        container (see `_split_head`: a bare remote-endpoint prefix spans several)."""
+        head, _, rest = key.partition("/")
+        network, slash, _ = rest.partition("/")
+        if slash and _split_head(head):
+            return f"{self._data_root}/{head}|{network}"
+        return f"{self._data_root}/{head}"
+
+    def _container_names(self, prefix: str, names: list[str]) -> list[str]:
+        """Of the data root's children, the containers holding keys under a prefix that
+        spans several ("" or a bare remote-endpoint prefix such as ``netports/``)."""
+        head = prefix.partition("/")[0]
+        return [n for n in names if not prefix or n == head or n.startswith(f"{head}|")]
 
     def _data_path(self, key: str) -> str:
         return f"{self._container_path(key)}/{key.replace('/', '|')}"
@@ -75,6 +93,18 @@ class ZnodeLayout:
 
     def _live_path(self, session_id: str) -> str:
         return f"{self._live_root}/{session_id}"
+
+
+def _split_head(head: str) -> bool:
+    """Whether keys with this first segment are kept in a container per network."""
+    return f"{head}/" in REMOTES
+
+
+def spans_containers(prefix: str) -> bool:
+    """Whether the keys under `prefix` lie in several containers (so listing them starts
+    with the data root's children): everything, or a bare remote-endpoint prefix."""
+    head, _, rest = prefix.partition("/")
+    return not prefix or (not rest and _split_head(head))
 
 
 def revision(segment: int, sequence: int) -> int:

@@ -19,7 +19,7 @@ from ..backend import LogEntry, Versioned
 from ..errors import Conflict
 from .core import INTERNAL_RETRIES
 from .kazoo_bridge import Call
-from .layout import SEGMENT_SPAN, stat_version
+from .layout import SEGMENT_SPAN, spans_containers, stat_version
 from .log import ChangeLog
 
 T = TypeVar("T")
@@ -163,28 +163,31 @@ class Reads(ChangeLog):
         return marker.revision, values
 
     async def _read_some(self, prefixes: Sequence[str], keys: Sequence[str]) -> dict[str, bytes]:
-        zk, client = self._require()
-        containers = list(dict.fromkeys(self._container_path(p) for p in prefixes))
-        listings = await zk.run([partial(client.get_children_async, c) for c in containers])
         paths = [(key, self._data_path(key)) for key in keys]
-        for container, names in zip(containers, listings, strict=True):
-            if not isinstance(names, NoNodeError):
-                paths += _under(container, names, prefixes)
-        return await self._read_paths(paths)
+        return await self._read_paths(paths + await self._listed(prefixes))
 
     async def _read_prefix(self, prefix: str) -> dict[str, bytes]:
+        return await self._read_paths(await self._listed([prefix]))
+
+    async def _listed(self, prefixes: Sequence[str]) -> list[tuple[str, str]]:
+        """(key, znode path) of every key under `prefixes`, from their containers' lists
+        (the data root's first, when a prefix spans several containers)."""
         zk, client = self._require()
-        if prefix:
-            containers = [self._container_path(prefix)]
-        else:
+        containers = [self._container_path(p) for p in prefixes if not spans_containers(p)]
+        spanning = [p for p in prefixes if spans_containers(p)]
+        if spanning:
             names = await zk.run_one(partial(client.get_children_async, self._data_root))
-            containers = [f"{self._data_root}/{n}" for n in names]
+            for prefix in spanning:
+                containers += [
+                    f"{self._data_root}/{n}" for n in self._container_names(prefix, names)
+                ]
+        containers = list(dict.fromkeys(containers))
         listings = await zk.run([partial(client.get_children_async, c) for c in containers])
         paths: list[tuple[str, str]] = []
         for container, names in zip(containers, listings, strict=True):
             if not isinstance(names, NoNodeError):
-                paths += _under(container, names, (prefix,))
-        return await self._read_paths(paths)
+                paths += _under(container, names, prefixes)
+        return paths
 
     async def _read_paths(self, paths: list[tuple[str, str]]) -> dict[str, bytes]:
         """The data of these (key, znode path) pairs; absent and tombstoned keys left out."""
