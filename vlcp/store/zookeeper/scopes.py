@@ -96,8 +96,9 @@ class ZooKeeperScopeFeed(ScopeFeed):
                     raise zk.unavailable(f"{self.log._head_path} is missing: layout removed")
                 self._head = int(head[0])
                 self._due.update(self._cursors)
+            pasts: dict[int, int] = {}  # placements at one revision share its bound
             for scope, after in list(self._starting.items()):
-                cursor = await self._place(scope, after)
+                cursor = await self._place(scope, after, pasts)
                 if self._starting.get(scope) == after:
                     del self._starting[scope]
                     self._cursors[scope] = cursor
@@ -131,26 +132,43 @@ class ZooKeeperScopeFeed(ScopeFeed):
             self._due.add(scope)
             self._wake.set()
 
-    async def _place(self, scope: str, after: int) -> _Cursor:
-        """The cursor of a scope read at revision `after`: its first entry past it."""
+    async def _place(self, scope: str, after: int, pasts: dict[int, int]) -> _Cursor:
+        """The cursor of a scope read at revision `after`: its first entry past it.
+
+        Placements come in bursts (a starting agent places one scope per local port and
+        network, all read at one revision), so the czxid bound of `after` is looked up
+        once per burst (`pasts`), and the scope's newest entry is checked first: usually
+        nothing was written to it since, and no search is needed."""
         zk, client = self.log._require()
         segment, count = divmod(after, SEGMENT_SPAN)
-        past = -1
-        if count:
-            entry = await zk.run_one(
-                partial(client.exists_async, self.log._entry_path(segment, count - 1))
-            )
-            if entry is None:
-                raise Compacted(f"change-log segment {segment} was removed")
-            past = entry.czxid
+        if after not in pasts:
+            pasts[after] = await self._czxid_before(segment, count)
+        past = pasts[after]
         names = await zk.run_one(
             partial(client.get_children_async, self.log._scope_path(segment, scope))
         )
         known = 0 if isinstance(names, NoNodeError) else len(names)
-        position = await self._first_above(
-            partial(self.log._scope_entry_path, segment, scope), 0, known, past
+        path_of = partial(self.log._scope_entry_path, segment, scope)
+        if known:
+            newest = await zk.run_one(partial(client.exists_async, path_of(known - 1)))
+            if newest is None:
+                raise Compacted(f"{path_of(known - 1)} was removed")
+            if newest.czxid <= past:
+                return _Cursor(segment, known, count)
+            known -= 1  # the newest is past `after`: the first such is at or before it
+        return _Cursor(segment, await self._first_above(path_of, 0, known, past), count)
+
+    async def _czxid_before(self, segment: int, count: int) -> int:
+        """The czxid of the log entry before position `count` of `segment` (-1: none)."""
+        if not count:
+            return -1
+        zk, client = self.log._require()
+        entry = await zk.run_one(
+            partial(client.exists_async, self.log._entry_path(segment, count - 1))
         )
-        return _Cursor(segment, position, count)
+        if entry is None:
+            raise Compacted(f"change-log segment {segment} was removed")
+        return int(entry.czxid)
 
     async def _advance(
         self, scope: str, loop: asyncio.AbstractEventLoop
