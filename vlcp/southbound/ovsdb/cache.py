@@ -128,10 +128,8 @@ class RowCache:
         for column in self.columns[table]:  # their names as keys: one string for all rows
             if column in data:
                 row[column] = decode_value(data[column], _column_type(schema, column))
-        if fill_defaults:
-            for column in self.columns[table]:
-                if column not in row:
-                    row[column] = _column_type(schema, column).default()
+            elif fill_defaults:
+                row[column] = _column_type(schema, column).default()
         return row
 
     def decode_initial2(self, updates: Any) -> Tables:

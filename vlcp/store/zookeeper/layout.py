@@ -67,11 +67,16 @@ class ZnodeLayout:
             return f"{self._data_root}/{head}|{network}"
         return f"{self._data_root}/{head}"
 
-    def _container_names(self, prefix: str, names: list[str]) -> list[str]:
-        """Of the data root's children, the containers holding keys under a prefix that
-        spans several ("" or a bare remote-endpoint prefix such as ``netports/``)."""
+    def _containers_under(self, prefix: str, names: list[str]) -> list[str]:
+        """Of the data root's children (`names`), the paths of the containers holding keys
+        under a prefix that spans several ("" or a bare remote-endpoint prefix such as
+        ``netports/``)."""
         head = prefix.partition("/")[0]
-        return [n for n in names if not prefix or n == head or n.startswith(f"{head}|")]
+        return [
+            f"{self._data_root}/{n}"
+            for n in names
+            if not prefix or n == head or n.startswith(f"{head}|")
+        ]
 
     def _data_path(self, key: str) -> str:
         return f"{self._container_path(key)}/{key.replace('/', '|')}"

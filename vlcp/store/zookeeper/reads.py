@@ -178,9 +178,7 @@ class Reads(ChangeLog):
         if spanning:
             names = await zk.run_one(partial(client.get_children_async, self._data_root))
             for prefix in spanning:
-                containers += [
-                    f"{self._data_root}/{n}" for n in self._container_names(prefix, names)
-                ]
+                containers += self._containers_under(prefix, names)
         containers = list(dict.fromkeys(containers))
         listings = await zk.run([partial(client.get_children_async, c) for c in containers])
         paths: list[tuple[str, str]] = []
